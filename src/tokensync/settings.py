@@ -1,0 +1,268 @@
+"""Environment + optional TOML file -> one immutable Settings, validated up front."""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import re
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from tokensync.durations import parse_duration
+from tokensync.errors import ConfigError
+from tokensync.platforms.builtin import BUILTIN_PLATFORMS
+
+AUTH_METHODS = ("client_secret_basic", "client_secret_post")
+_NAME = re.compile(r"[a-z][a-z0-9_]{0,63}")
+
+
+@dataclass(frozen=True)
+class Platform:
+    """One platform's token endpoint, API base, credentials and limits."""
+
+    name: str
+    token_url: str
+    api_base: str | None
+    auth_method: str
+    client_id: str | None = field(default=None, repr=False)
+    client_secret: str | None = field(default=None, repr=False)
+    concurrency: int = 16
+    default_expires_in: int | None = 3600
+    builtin: bool = True
+
+    @property
+    def has_credentials(self) -> bool:
+        """Whether both halves of the client credentials are configured."""
+        return bool(self.client_id and self.client_secret)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything a run needs to know, read once."""
+
+    database_url: str = field(repr=False)
+    database_is_default: bool
+    platforms: Mapping[str, Platform]
+    encryption_keys: tuple[str, ...] = field(default=(), repr=False)
+    encryption_keys_file: Path | None = None
+    data_dir: Path = Path(".")
+    refresh_window: float = 600.0
+    refresh_stale_after: float = 86400.0
+    concurrency: int = 64
+    request_timeout: float = 20.0
+    lease_seconds: float = 300.0
+    batch_size: int = 200
+    max_pages: int = 10
+    max_wait: float = 30.0
+    poll_interval: float = 600.0
+    backoff_base: float = 60.0
+    backoff_max: float = 6 * 3600.0
+
+    @property
+    def spool_dir(self) -> Path:
+        """Where freshly issued tokens wait when the database is away."""
+        return self.data_dir / "spool"
+
+
+_GLOBAL_KEYS: dict[str, str] = {
+    "database_url": "str",
+    "refresh_window": "duration",
+    "refresh_stale_after": "duration",
+    "concurrency": "int",
+    "request_timeout": "duration",
+    "lease": "duration",
+    "batch_size": "int",
+    "max_pages": "int",
+    "max_wait": "duration",
+    "poll_interval": "duration",
+}
+_PLATFORM_KEYS = {
+    "client_id",
+    "client_secret",
+    "token_url",
+    "api_base",
+    "auth_method",
+    "concurrency",
+    "default_expires_in",
+}
+
+
+def default_data_dir(environ: Mapping[str, str]) -> Path:
+    """The user's data directory for tokensync (TOKENSYNC_DATA_DIR overrides)."""
+    if environ.get("TOKENSYNC_DATA_DIR"):
+        return Path(environ["TOKENSYNC_DATA_DIR"]).expanduser()
+    import platformdirs
+
+    return Path(platformdirs.user_data_dir("tokensync", appauthor=False))
+
+
+def load_settings(
+    environ: Mapping[str, str] | None = None,
+    *,
+    database_url: str | None = None,
+    config_path: str | Path | None = None,
+) -> Settings:
+    """Read the environment and the TOML file (if any) and validate every value."""
+    env = dict(os.environ if environ is None else environ)
+    config_path = config_path or env.get("TOKENSYNC_CONFIG") or None
+    doc = _read_toml(Path(config_path)) if config_path else {}
+    unknown = set(doc) - set(_GLOBAL_KEYS) - {"platforms"}
+    if unknown:
+        raise ConfigError(f"unknown setting(s) in {config_path}: {', '.join(sorted(unknown))}")
+    values = {key: _typed(key, doc[key], kind) for key, kind in _GLOBAL_KEYS.items() if key in doc}
+
+    data_dir = default_data_dir(env)
+    url = (
+        database_url
+        or env.get("TOKENSYNC_DATABASE_URL")
+        or env.get("DATABASE_URL")
+        or values.pop("database_url", None)
+    )
+    values.pop("database_url", None)
+    is_default = not url
+    if not url:
+        url = f"sqlite:///{data_dir / 'tokensync.db'}"
+    check_database_url(url)
+
+    keys = tuple(k.strip() for k in env.get("TOKENSYNC_ENCRYPTION_KEYS", "").split(",") if k.strip())
+    keys_file = env.get("TOKENSYNC_ENCRYPTION_KEYS_FILE") or None
+    if "lease" in values:
+        values["lease_seconds"] = values.pop("lease")
+    platforms = _platforms(doc.get("platforms", {}), env)
+    settings = Settings(
+        database_url=url,
+        database_is_default=is_default,
+        platforms=platforms,
+        encryption_keys=keys,
+        encryption_keys_file=Path(keys_file).expanduser() if keys_file else None,
+        data_dir=data_dir,
+        **values,
+    )
+    if settings.lease_seconds < 3 * settings.request_timeout:
+        raise ConfigError("lease must be at least three times request_timeout")
+    return settings
+
+
+def check_database_url(url: str) -> None:
+    """Accept postgresql://, postgres:// and sqlite:/// URLs only."""
+    scheme = url.split(":", 1)[0].lower()
+    if scheme in ("postgresql", "postgres"):
+        return
+    if scheme == "sqlite" and url.startswith("sqlite:///") and len(url) > len("sqlite:///"):
+        return
+    raise ConfigError(
+        "database URL must start with postgresql://, postgres:// or sqlite:/// "
+        f"(got a URL of scheme {scheme!r})"
+    )
+
+
+def check_url(url: str, what: str) -> str:
+    """Require https, or plain http to a loopback host (tests and stand-ins)."""
+    parts = urlsplit(url)
+    if not parts.hostname:
+        raise ConfigError(f"{what} is not a URL: {url!r}")
+    if parts.scheme == "https":
+        return url.rstrip("/")
+    if parts.scheme == "http" and _is_loopback(parts.hostname):
+        return url.rstrip("/")
+    raise ConfigError(f"{what} must be an https URL (http only to loopback hosts): {url!r}")
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as fh:
+            return tomllib.load(fh)
+    except FileNotFoundError:
+        raise ConfigError(f"config file not found: {path}") from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
+
+
+def _typed(key: str, value: Any, kind: str) -> Any:
+    if kind == "duration":
+        try:
+            return parse_duration(value)
+        except ValueError as exc:
+            raise ConfigError(f"{key}: {exc}") from None
+    if kind == "int":
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ConfigError(f"{key} must be a positive whole number")
+        return value
+    if not isinstance(value, str):
+        raise ConfigError(f"{key} must be a string")
+    return value
+
+
+def _credential(env: Mapping[str, str], name: str, half: str, fallback: str | None) -> str | None:
+    for prefix in (name.upper(), fallback):
+        if prefix and env.get(f"TOKENSYNC_{prefix}_{half}"):
+            return env[f"TOKENSYNC_{prefix}_{half}"]
+    return None
+
+
+def _platforms(table: Any, env: Mapping[str, str]) -> dict[str, Platform]:
+    if not isinstance(table, dict):
+        raise ConfigError("[platforms] must be a table of platform tables")
+    result: dict[str, Platform] = {}
+    for name in list(BUILTIN_PLATFORMS) + sorted(set(table) - set(BUILTIN_PLATFORMS)):
+        conf = table.get(name, {})
+        if not isinstance(conf, dict):
+            raise ConfigError(f"[platforms.{name}] must be a table")
+        if not _NAME.fullmatch(name):
+            raise ConfigError(f"platform name {name!r}: use lower-case letters, digits and _")
+        unknown = set(conf) - _PLATFORM_KEYS
+        if unknown:
+            raise ConfigError(f"[platforms.{name}]: unknown key(s) {', '.join(sorted(unknown))}")
+        builtin = BUILTIN_PLATFORMS.get(name)
+        if builtin is None and "token_url" not in conf:
+            raise ConfigError(f"[platforms.{name}] needs token_url")
+        token_url = conf.get("token_url", builtin.token_url if builtin else None)
+        api_base = conf.get("api_base", builtin.api_base if builtin else None)
+        auth_method = conf.get("auth_method", builtin.auth_method if builtin else "client_secret_post")
+        if auth_method not in AUTH_METHODS:
+            raise ConfigError(f"[platforms.{name}] auth_method must be one of {AUTH_METHODS}")
+        concurrency = _typed(
+            f"platforms.{name}.concurrency",
+            conf.get("concurrency", builtin.concurrency if builtin else 16),
+            "int",
+        )
+        expires = conf.get("default_expires_in", builtin.default_expires_in if builtin else 3600)
+        if expires is not None and (
+            isinstance(expires, bool) or not isinstance(expires, int) or expires < 0
+        ):
+            raise ConfigError(f"[platforms.{name}] default_expires_in must be seconds")
+        fallback = builtin.credentials_fallback if builtin else None
+        client_id = _credential(env, name, "CLIENT_ID", fallback) or conf.get("client_id")
+        client_secret = _credential(env, name, "CLIENT_SECRET", fallback) or conf.get(
+            "client_secret"
+        )
+        for key, value in (("client_id", client_id), ("client_secret", client_secret)):
+            if value is not None and not isinstance(value, str):
+                raise ConfigError(f"[platforms.{name}] {key} must be a string")
+        result[name] = Platform(
+            name=name,
+            token_url=check_url(str(token_url), f"[platforms.{name}] token_url"),
+            api_base=check_url(str(api_base), f"[platforms.{name}] api_base") if api_base else None,
+            auth_method=auth_method,
+            client_id=client_id,
+            client_secret=client_secret,
+            concurrency=concurrency,
+            default_expires_in=expires,
+            builtin=builtin is not None,
+        )
+    return result

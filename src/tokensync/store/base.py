@@ -1,0 +1,367 @@
+"""The repository interface the jobs use, implemented once over an engine's few primitives.
+
+An engine (sqlite.py, postgres.py) supplies: running a named query, a write transaction that
+rolls back unless it completes, the claim transaction, and its migrations. Everything else (what
+the jobs ask for, in the jobs' words) lives here, so the two engines cannot drift apart.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import re
+from abc import ABC, abstractmethod
+from collections.abc import Iterator, Mapping, Sequence
+from datetime import datetime
+from importlib import resources
+from typing import Any
+
+from tokensync.errors import SchemaTooNewError
+from tokensync.store.models import (
+    Connection,
+    Filters,
+    ImportCounts,
+    NewTokens,
+)
+from tokensync.store.queries import QUERIES
+
+Row = dict[str, Any]
+
+
+def migrations(engine: str) -> list[tuple[int, str]]:
+    """The numbered migrations of an engine, in order."""
+    folder = resources.files("tokensync.store").joinpath("migrations", engine)
+    found = []
+    for entry in folder.iterdir():
+        match = re.fullmatch(r"(\d{4})_\w+\.sql", entry.name)
+        if match:
+            found.append((int(match.group(1)), entry.read_text(encoding="utf-8")))
+    return sorted(found)
+
+
+def filter_params(filters: Filters) -> dict[str, Any]:
+    """The parameters every filtered query takes."""
+    return {
+        "all_platforms": not filters.platforms,
+        "platforms": list(filters.platforms),
+        "all_users": not filters.users,
+        "users": list(filters.users),
+    }
+
+
+class Store(ABC):
+    """One database of connections, polled data, sync state and runs."""
+
+    engine: str
+    fragments: Mapping[str, str]
+
+    def __init__(self) -> None:
+        self._sql = {name: self._compile(sql.format(**self.fragments)) for name, sql in QUERIES.items()}
+
+    # -- what an engine supplies -------------------------------------------------------------
+
+    def _compile(self, sql: str) -> str:
+        return sql
+
+    @abstractmethod
+    def _run(self, name: str, params: Mapping[str, Any]) -> list[Row]:
+        """Run one named query; return its rows (empty for statements without RETURNING)."""
+
+    @abstractmethod
+    def _rowcount(self, name: str, params: Mapping[str, Any]) -> int:
+        """Run one named statement; return how many rows it touched."""
+
+    @abstractmethod
+    def transaction(self) -> contextlib.AbstractContextManager[None]:
+        """A write transaction: committed when the block ends, rolled back if it raises."""
+
+    @abstractmethod
+    def _applied_versions(self) -> list[int]:
+        """The schema versions recorded, or [] for an empty database."""
+
+    @abstractmethod
+    def _apply(self, version: int, script: str, now: datetime) -> bool:
+        """Apply one migration unless another process did; return whether it ran."""
+
+    @abstractmethod
+    def close(self) -> None:
+        """Close the connection."""
+
+    # -- schema ------------------------------------------------------------------------------
+
+    def schema_version(self) -> int:
+        """The newest migration applied to this database (0 when empty)."""
+        versions = self._applied_versions()
+        return versions[-1] if versions else 0
+
+    def migrate(self, now: datetime) -> list[int]:
+        """Apply the missing migrations in order; refuse a schema newer than this program."""
+        known = migrations(self.engine)
+        latest = known[-1][0] if known else 0
+        current = self.schema_version()
+        if current > latest:
+            raise SchemaTooNewError(
+                f"the database schema is version {current}, newer than this tokensync "
+                f"(which knows up to {latest}): upgrade tokensync"
+            )
+        return [v for v, script in known if v > current and self._apply(v, script, now)]
+
+    def pending_migrations(self) -> list[int]:
+        """The migrations this database lacks."""
+        current = self.schema_version()
+        return [v for v, _ in migrations(self.engine) if v > current]
+
+    # -- connections -------------------------------------------------------------------------
+
+    def upsert_connections(self, rows: Sequence[NewTokens], now: datetime) -> ImportCounts:
+        """Insert or replace the tokens of each (user, platform), all in one transaction."""
+        inserted = 0
+        with self.transaction():
+            for row in rows:
+                params = {
+                    "user_id": row.user_id,
+                    "platform": row.platform,
+                    "access_token_enc": row.access_token_enc,
+                    "refresh_token_enc": row.refresh_token_enc,
+                    "token_type": row.token_type,
+                    "scope": row.scope,
+                    "expires_at": row.expires_at,
+                    "now": now,
+                }
+                result = self._run("upsert_connection", params)
+                inserted += bool(result[0]["inserted"])
+        return ImportCounts(inserted=inserted, updated=len(rows) - inserted)
+
+    def iter_connections(self, filters: Filters, page: int = 500) -> Iterator[Connection]:
+        """Every connection matching the filters, read a page at a time."""
+        after = 0
+        while True:
+            params = {"after_id": after, "limit": page, **filter_params(filters)}
+            rows = self._run("list_connections", params)
+            yield from (self._connection(r) for r in rows)
+            if len(rows) < page:
+                return
+            after = rows[-1]["id"]
+
+    def get_connection(self, connection_id: int) -> Connection | None:
+        """One connection by id."""
+        rows = self._run("get_connection", {"id": connection_id})
+        return self._connection(rows[0]) if rows else None
+
+    # -- the refresh job ---------------------------------------------------------------------
+
+    def claim_due_refreshes(
+        self,
+        owner: str,
+        *,
+        now: datetime,
+        lease_until: datetime,
+        due_before: datetime,
+        stale_before: datetime,
+        limit: int,
+        filters: Filters,
+    ) -> list[Connection]:
+        """Lease up to `limit` connections due for refresh to `owner`; nobody else gets them."""
+        params = {
+            "owner": owner,
+            "now": now,
+            "lease_until": lease_until,
+            "due_before": due_before,
+            "stale_before": stale_before,
+            "limit": limit,
+            **filter_params(filters),
+        }
+        with self.claiming():
+            rows = self._run("claim_due_refreshes", params)
+        return sorted((self._connection(r) for r in rows), key=_expiry_order)
+
+    def find_due_refreshes(
+        self,
+        *,
+        now: datetime,
+        due_before: datetime,
+        stale_before: datetime,
+        after_id: int,
+        limit: int,
+        filters: Filters,
+    ) -> list[Connection]:
+        """What a claim would take, without taking it (for --dry-run), a page at a time."""
+        params = {
+            "now": now,
+            "due_before": due_before,
+            "stale_before": stale_before,
+            "after_id": after_id,
+            "limit": limit,
+            **filter_params(filters),
+        }
+        return [self._connection(r) for r in self._run("find_due_refreshes", params)]
+
+    def claim_one(
+        self, connection_id: int, owner: str, *, now: datetime, lease_until: datetime
+    ) -> Connection | None:
+        """Lease one active connection if nobody else holds it (or extend our own lease)."""
+        params = {"id": connection_id, "owner": owner, "now": now, "lease_until": lease_until}
+        with self.claiming():
+            rows = self._run("claim_one", params)
+        return self._connection(rows[0]) if rows else None
+
+    def save_refreshed(
+        self,
+        connection_id: int,
+        owner: str,
+        *,
+        access_token_enc: str,
+        refresh_token_enc: str | None,
+        expires_at: datetime | None,
+        now: datetime,
+    ) -> bool:
+        """Store a new token set, committed at once, if `owner` still holds the lease."""
+        params = {
+            "id": connection_id,
+            "owner": owner,
+            "access_token_enc": access_token_enc,
+            "refresh_token_enc": refresh_token_enc,
+            "expires_at": expires_at,
+            "now": now,
+        }
+        with self.transaction():
+            return self._rowcount("save_refreshed", params) == 1
+
+    def record_failure(
+        self,
+        connection_id: int,
+        owner: str,
+        *,
+        code: str,
+        message: str,
+        next_attempt_at: datetime | None,
+        now: datetime,
+    ) -> int | None:
+        """Count a transient failure and set the back-off; return the new failure count."""
+        params = {
+            "id": connection_id,
+            "owner": owner,
+            "code": code,
+            "message": message[:500],
+            "next_attempt_at": next_attempt_at,
+            "now": now,
+        }
+        with self.transaction():
+            rows = self._run("record_failure", params)
+        return int(rows[0]["failure_count"]) if rows else None
+
+    def mark_needs_reauth(
+        self,
+        connection_id: int,
+        owner: str,
+        *,
+        refresh_token_enc: str,
+        code: str,
+        message: str,
+        now: datetime,
+    ) -> bool:
+        """Mark a dead grant, only if the refresh token stored is still the one that failed."""
+        params = {
+            "id": connection_id,
+            "owner": owner,
+            "refresh_token_enc": refresh_token_enc,
+            "code": code,
+            "message": message[:500],
+            "now": now,
+        }
+        with self.transaction():
+            return self._rowcount("mark_needs_reauth", params) == 1
+
+    def release(self, connection_ids: Sequence[int], owner: str) -> None:
+        """Give back the leases `owner` holds on these connections."""
+        if connection_ids:
+            with self.transaction():
+                self._rowcount("release", {"owner": owner, "ids": list(connection_ids)})
+
+    # -- key rotation --------------------------------------------------------------------------
+
+    def token_page(self, after_id: int, limit: int) -> list[Connection]:
+        """A page of connections by id, for re-encryption."""
+        rows = self._run("token_page", {"after_id": after_id, "limit": limit})
+        return [self._connection(r) for r in rows]
+
+    def replace_ciphertexts(
+        self, updates: Sequence[tuple[int, str, str | None, str, str | None]]
+    ) -> int:
+        """Swap ciphertexts (id, old access, old refresh, new access, new refresh) where unchanged."""
+        done = 0
+        with self.transaction():
+            for cid, old_access, old_refresh, new_access, new_refresh in updates:
+                params = {
+                    "id": cid,
+                    "old_access": old_access,
+                    "old_refresh": old_refresh,
+                    "new_access": new_access,
+                    "new_refresh": new_refresh,
+                }
+                done += self._rowcount("replace_ciphertexts", params)
+        return done
+
+    # -- status and runs -----------------------------------------------------------------------
+
+    def status_counts(self) -> list[Row]:
+        """Connections counted by platform and status."""
+        return self._run("status_counts", {})
+
+    def soonest_expiries(self, limit: int) -> list[Row]:
+        """The active connections whose access tokens expire first."""
+        return self._run("soonest_expiries", {"limit": limit})
+
+    def needs_reauth(self, limit: int) -> list[Row]:
+        """Connections waiting for their user to reconnect, newest first."""
+        return self._run("needs_reauth", {"limit": limit})
+
+    def start_run(self, run_id: str, command: str, started_at: datetime) -> None:
+        """Record that a job run began."""
+        with self.transaction():
+            self._rowcount(
+                "start_run", {"run_id": run_id, "command": command, "started_at": started_at}
+            )
+
+    def finish_run(
+        self,
+        run_id: str,
+        *,
+        finished_at: datetime,
+        success: bool,
+        exit_code: int,
+        summary: Mapping[str, Any],
+    ) -> None:
+        """Record how a job run ended, with its counts."""
+        params = {
+            "run_id": run_id,
+            "finished_at": finished_at,
+            "success": success,
+            "exit_code": exit_code,
+            "summary": dict(summary),
+        }
+        with self.transaction():
+            self._rowcount("finish_run", params)
+
+    def last_runs(self) -> list[Row]:
+        """The latest run of each command."""
+        return self._run("last_runs", {})
+
+    # -- helpers -------------------------------------------------------------------------------
+
+    def claiming(self) -> contextlib.AbstractContextManager[None]:
+        """The transaction a claim runs in (SQLite takes the write lock first)."""
+        return self.transaction()
+
+    @staticmethod
+    def _connection(row: Row) -> Connection:
+        return Connection(**row)
+
+
+def _expiry_order(c: Connection) -> tuple[int, str, int]:
+    return (c.expires_at is None, c.expires_at.isoformat() if c.expires_at else "", c.id)
+
+
+def dumps(value: Any) -> str:
+    """JSON as the store writes it: compact, keys in order given."""
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)

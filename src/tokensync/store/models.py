@@ -1,0 +1,88 @@
+"""The values that travel between the store and the jobs."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+STATUSES = ("active", "needs_reauth", "disabled")
+
+
+@dataclass(frozen=True)
+class Connection:
+    """One (user, platform) row; the token columns hold ciphertext only."""
+
+    id: int
+    user_id: str
+    platform: str
+    access_token_enc: str = field(repr=False)
+    refresh_token_enc: str | None = field(repr=False)
+    token_type: str
+    scope: str | None
+    expires_at: datetime | None
+    status: str
+    tokens_updated_at: datetime
+    last_refreshed_at: datetime | None
+    last_error_code: str | None
+    last_error_message: str | None
+    failure_count: int
+    next_attempt_at: datetime | None
+    lease_owner: str | None
+    lease_expires_at: datetime | None
+    last_sync_at: datetime | None
+    created_at: datetime
+    updated_at: datetime
+
+    @property
+    def label(self) -> str:
+        """How errors name this connection: never a secret."""
+        return f"connection {self.id} ({self.platform}, user {self.user_id})"
+
+
+@dataclass(frozen=True)
+class NewTokens:
+    """Encrypted tokens to write for a (user, platform), from an import."""
+
+    user_id: str
+    platform: str
+    access_token_enc: str = field(repr=False)
+    refresh_token_enc: str | None = field(repr=False)
+    token_type: str
+    scope: str | None
+    expires_at: datetime | None
+
+
+@dataclass(frozen=True)
+class ImportCounts:
+    """How many connections an import created and replaced."""
+
+    inserted: int
+    updated: int
+
+
+@dataclass(frozen=True)
+class Filters:
+    """The --platform and --user filters of a job; empty means all."""
+
+    platforms: tuple[str, ...] = ()
+    users: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class StoredItem:
+    """One polled item as the poll job hands it to the store."""
+
+    key: str
+    data: Any
+
+
+@dataclass(frozen=True)
+class SyncCursor:
+    """The stored incremental state of one (user, platform, endpoint)."""
+
+    cursor: str | None = None
+    etag: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+    last_poll_at: datetime | None = None
+    last_success_at: datetime | None = None

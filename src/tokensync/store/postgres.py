@@ -1,0 +1,125 @@
+"""The PostgreSQL engine (psycopg 3): claims with FOR UPDATE SKIP LOCKED, for many workers."""
+
+from __future__ import annotations
+
+import contextlib
+import re
+from collections.abc import Iterator, Mapping
+from datetime import datetime
+from typing import Any
+
+import psycopg
+from psycopg.rows import dict_row
+from psycopg.types.json import Jsonb
+
+from tokensync.errors import StorageError
+from tokensync.store.base import Row, Store
+
+_PARAM = re.compile(r"(?<![:\w]):([a-z_]+)")
+# Any constant works: it only has to be the same for every tokensync that migrates.
+_MIGRATION_LOCK = 0x746F6B656E73
+
+
+class PostgresStore(Store):
+    """The production engine."""
+
+    engine = "postgres"
+    fragments = {
+        "platform_in": "platform = ANY(CAST(:platforms AS text[]))",
+        "user_in": "user_id = ANY(CAST(:users AS text[]))",
+        "id_in": "id = ANY(CAST(:ids AS bigint[]))",
+        "skip_locked": "FOR UPDATE SKIP LOCKED",
+    }
+
+    def __init__(self, url: str, *, connect_timeout: int = 10) -> None:
+        super().__init__()
+        self._url = url
+        self._secret = _password(url)
+        self._connect_timeout = connect_timeout
+        self._conn = self._connect()
+
+    def _compile(self, sql: str) -> str:
+        return _PARAM.sub(r"%(\1)s", sql)
+
+    def _connect(self) -> psycopg.Connection[Row]:
+        try:
+            conn = psycopg.connect(
+                self._url,
+                autocommit=True,
+                row_factory=dict_row,
+                connect_timeout=self._connect_timeout,
+                application_name="tokensync",
+            )
+            conn.execute("SET TIME ZONE 'UTC'")
+            return conn
+        except psycopg.Error as exc:
+            raise StorageError(f"cannot connect to PostgreSQL: {self._scrub(exc)}") from None
+        except ValueError as exc:  # a URL psycopg cannot parse
+            raise StorageError(f"bad PostgreSQL URL: {self._scrub(exc)}") from None
+
+    def _live(self) -> psycopg.Connection[Row]:
+        if self._conn.closed or self._conn.broken:
+            self._conn = self._connect()
+        return self._conn
+
+    def close(self) -> None:
+        """Close the connection."""
+        self._conn.close()
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[None]:
+        """A transaction that commits when the block ends and rolls back if it raises."""
+        try:
+            with self._live().transaction():
+                yield
+        except psycopg.Error as exc:
+            raise StorageError(f"PostgreSQL: {self._scrub(exc)}") from None
+
+    def _execute(self, sql: str, params: Mapping[str, Any] | None = None) -> psycopg.Cursor[Row]:
+        try:
+            return self._live().execute(sql, _adapt(params) if params else None)  # type: ignore[arg-type]
+        except psycopg.Error as exc:
+            raise StorageError(f"PostgreSQL: {self._scrub(exc)}") from None
+
+    def _run(self, name: str, params: Mapping[str, Any]) -> list[Row]:
+        cursor = self._execute(self._sql[name], params)
+        return cursor.fetchall() if cursor.description else []
+
+    def _rowcount(self, name: str, params: Mapping[str, Any]) -> int:
+        return self._execute(self._sql[name], params).rowcount
+
+    def _applied_versions(self) -> list[int]:
+        row = self._execute("SELECT to_regclass('tokensync_schema') IS NOT NULL AS present")
+        if not row.fetchone()["present"]:  # type: ignore[index]
+            return []
+        return [r["version"] for r in self._run("schema_versions", {})]
+
+    def _apply(self, version: int, script: str, now: datetime) -> bool:
+        with self.transaction():
+            self._execute("SELECT pg_advisory_xact_lock(%(key)s)", {"key": _MIGRATION_LOCK})
+            self._execute(
+                "CREATE TABLE IF NOT EXISTS tokensync_schema "
+                "(version INTEGER PRIMARY KEY, applied_at TIMESTAMPTZ NOT NULL)"
+            )
+            if version in self._applied_versions():
+                return False
+            self._execute(script)
+            self._run("record_version", {"version": version, "now": now})
+        return True
+
+    def _scrub(self, exc: BaseException) -> str:
+        text = " ".join(str(exc).split()) or type(exc).__name__
+        if self._secret:
+            text = text.replace(self._secret, "***")
+        return text
+
+
+def _adapt(params: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: Jsonb(v) if isinstance(v, dict) else v for k, v in params.items()}
+
+
+def _password(url: str) -> str | None:
+    try:
+        return psycopg.conninfo.conninfo_to_dict(url).get("password") or None  # type: ignore[return-value]
+    except psycopg.Error:
+        return None

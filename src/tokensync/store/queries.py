@@ -1,0 +1,140 @@
+"""The store's SQL as named text with :named parameters, shared by both engines.
+
+Each engine fills the few dialect fragments in braces (list membership, row locking) once, at
+start-up; values only ever travel as parameters.
+"""
+
+from __future__ import annotations
+
+CONNECTION_COLUMNS = """
+    id, user_id, platform, access_token_enc, refresh_token_enc, token_type, scope, expires_at,
+    status, tokens_updated_at, last_refreshed_at, last_error_code, last_error_message,
+    failure_count, next_attempt_at, lease_owner, lease_expires_at, last_sync_at, created_at,
+    updated_at
+"""
+
+_DUE_REFRESH = """
+    status = 'active' AND refresh_token_enc IS NOT NULL
+    AND ((expires_at IS NOT NULL AND expires_at <= :due_before)
+         OR tokens_updated_at <= :stale_before)
+    AND (next_attempt_at IS NULL OR next_attempt_at <= :now)
+    AND (lease_expires_at IS NULL OR lease_expires_at <= :now)
+    AND (:all_platforms OR {platform_in})
+    AND (:all_users OR {user_in})
+"""
+
+QUERIES: dict[str, str] = {
+    "schema_versions": "SELECT version FROM tokensync_schema ORDER BY version",
+    "record_version": (
+        "INSERT INTO tokensync_schema (version, applied_at) VALUES (:version, :now)"
+    ),
+    "upsert_connection": """
+        INSERT INTO connections (
+            user_id, platform, access_token_enc, refresh_token_enc, token_type, scope,
+            expires_at, status, tokens_updated_at, created_at, updated_at)
+        VALUES (:user_id, :platform, :access_token_enc, :refresh_token_enc, :token_type, :scope,
+            :expires_at, 'active', :now, :now, :now)
+        ON CONFLICT (user_id, platform) DO UPDATE SET
+            access_token_enc = excluded.access_token_enc,
+            refresh_token_enc = excluded.refresh_token_enc,
+            token_type = excluded.token_type,
+            scope = excluded.scope,
+            expires_at = excluded.expires_at,
+            status = 'active',
+            tokens_updated_at = excluded.tokens_updated_at,
+            last_error_code = NULL,
+            last_error_message = NULL,
+            failure_count = 0,
+            next_attempt_at = NULL,
+            updated_at = excluded.updated_at
+        RETURNING (created_at = updated_at) AS inserted
+    """,
+    "list_connections": f"""
+        SELECT {CONNECTION_COLUMNS} FROM connections
+        WHERE id > :after_id AND (:all_platforms OR {{platform_in}}) AND (:all_users OR {{user_in}})
+        ORDER BY id LIMIT :limit
+    """,
+    "get_connection": f"SELECT {CONNECTION_COLUMNS} FROM connections WHERE id = :id",
+    "find_due_refreshes": f"""
+        SELECT {CONNECTION_COLUMNS} FROM connections
+        WHERE id > :after_id AND {_DUE_REFRESH}
+        ORDER BY id LIMIT :limit
+    """,
+    "claim_due_refreshes": f"""
+        UPDATE connections SET lease_owner = :owner, lease_expires_at = :lease_until
+        WHERE id IN (
+            SELECT id FROM connections WHERE {_DUE_REFRESH}
+            ORDER BY expires_at NULLS LAST, id LIMIT :limit {{skip_locked}})
+        RETURNING {CONNECTION_COLUMNS}
+    """,
+    "claim_one": f"""
+        UPDATE connections SET lease_owner = :owner, lease_expires_at = :lease_until
+        WHERE id = :id AND status = 'active'
+          AND (lease_owner = :owner OR lease_expires_at IS NULL OR lease_expires_at <= :now)
+        RETURNING {CONNECTION_COLUMNS}
+    """,
+    "save_refreshed": """
+        UPDATE connections SET
+            access_token_enc = :access_token_enc,
+            refresh_token_enc = COALESCE(:refresh_token_enc, refresh_token_enc),
+            expires_at = :expires_at,
+            tokens_updated_at = :now, last_refreshed_at = :now,
+            last_error_code = NULL, last_error_message = NULL,
+            failure_count = 0, next_attempt_at = NULL, updated_at = :now
+        WHERE id = :id AND lease_owner = :owner
+    """,
+    "record_failure": """
+        UPDATE connections SET
+            last_error_code = :code, last_error_message = :message,
+            failure_count = failure_count + 1, next_attempt_at = :next_attempt_at,
+            updated_at = :now
+        WHERE id = :id AND lease_owner = :owner
+        RETURNING failure_count
+    """,
+    "mark_needs_reauth": """
+        UPDATE connections SET
+            status = 'needs_reauth', last_error_code = :code, last_error_message = :message,
+            failure_count = failure_count + 1, next_attempt_at = NULL, updated_at = :now
+        WHERE id = :id AND lease_owner = :owner AND status = 'active'
+          AND refresh_token_enc = :refresh_token_enc
+    """,
+    "release": """
+        UPDATE connections SET lease_owner = NULL, lease_expires_at = NULL
+        WHERE lease_owner = :owner AND {id_in}
+    """,
+    "token_page": f"""
+        SELECT {CONNECTION_COLUMNS} FROM connections WHERE id > :after_id ORDER BY id LIMIT :limit
+    """,
+    "replace_ciphertexts": """
+        UPDATE connections SET access_token_enc = :new_access, refresh_token_enc = :new_refresh
+        WHERE id = :id AND access_token_enc = :old_access
+          AND refresh_token_enc IS NOT DISTINCT FROM :old_refresh
+    """,
+    "status_counts": """
+        SELECT platform, status, COUNT(*) AS n FROM connections
+        GROUP BY platform, status ORDER BY platform, status
+    """,
+    "soonest_expiries": """
+        SELECT id, user_id, platform, expires_at FROM connections
+        WHERE status = 'active' AND expires_at IS NOT NULL
+        ORDER BY expires_at LIMIT :limit
+    """,
+    "needs_reauth": """
+        SELECT id, user_id, platform, last_error_code, last_error_message, updated_at
+        FROM connections WHERE status = 'needs_reauth' ORDER BY updated_at DESC, id LIMIT :limit
+    """,
+    "start_run": """
+        INSERT INTO runs (run_id, command, started_at) VALUES (:run_id, :command, :started_at)
+    """,
+    "finish_run": """
+        UPDATE runs SET finished_at = :finished_at, success = :success, exit_code = :exit_code,
+            summary = :summary
+        WHERE run_id = :run_id
+    """,
+    "last_runs": """
+        SELECT r.run_id, r.command, r.started_at, r.finished_at, r.success, r.exit_code, r.summary
+        FROM runs r
+        WHERE r.id = (SELECT MAX(id) FROM runs r2 WHERE r2.command = r.command)
+        ORDER BY r.command
+    """,
+}

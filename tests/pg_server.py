@@ -1,0 +1,83 @@
+"""A throwaway PostgreSQL server for the test suite: initdb + pg_ctl on a free loopback port."""
+
+from __future__ import annotations
+
+import contextlib
+import glob
+import os
+import pwd
+import shutil
+import socket
+import subprocess
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+
+class PostgresUnavailable(RuntimeError):
+    """No PostgreSQL binaries on this machine."""
+
+
+def find_bindir() -> Path:
+    """Where initdb and pg_ctl live: TOKENSYNC_PG_BIN, Debian's layout, or PATH."""
+    candidates = []
+    if os.environ.get("TOKENSYNC_PG_BIN"):
+        candidates.append(os.environ["TOKENSYNC_PG_BIN"])
+    candidates += sorted(
+        glob.glob("/usr/lib/postgresql/*/bin"), key=lambda p: int(p.split("/")[-2]), reverse=True
+    )
+    found = shutil.which("initdb")
+    if found:
+        candidates.append(str(Path(found).parent))
+    for candidate in candidates:
+        if (Path(candidate) / "initdb").exists() and (Path(candidate) / "pg_ctl").exists():
+            return Path(candidate)
+    raise PostgresUnavailable("no PostgreSQL server binaries (initdb, pg_ctl) found")
+
+
+def free_port() -> int:
+    """A TCP port nobody listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextlib.contextmanager
+def running_postgres() -> Iterator[str]:
+    """Start a server, yield its URL, stop it and delete its files."""
+    bindir = find_bindir()
+    base = Path(tempfile.mkdtemp(prefix="tokensync-pg-"))
+    run_as: list[str] = []
+    if os.geteuid() == 0:
+        # PostgreSQL refuses to run as root.
+        user = pwd.getpwnam("postgres")
+        os.chown(base, user.pw_uid, user.pw_gid)
+        run_as = ["runuser", "-u", "postgres", "--"]
+    data, log = base / "data", base / "server.log"
+    port = free_port()
+    try:
+        subprocess.run(
+            [*run_as, str(bindir / "initdb"), "-D", str(data), "-A", "trust", "-U", "postgres"]
+            + ["-E", "UTF8", "--no-sync"],
+            check=True,
+            capture_output=True,
+        )
+        options = (
+            f"-p {port} -k {base} -c listen_addresses=127.0.0.1 -c fsync=off "
+            "-c synchronous_commit=off -c full_page_writes=off -c max_connections=200"
+        )
+        subprocess.run(
+            [*run_as, str(bindir / "pg_ctl"), "-D", str(data), "-l", str(log)]
+            + ["-o", options, "-w", "-t", "60", "start"],
+            check=True,
+            capture_output=True,
+        )
+        yield f"postgresql://postgres@127.0.0.1:{port}/postgres"
+    finally:
+        if (data / "postmaster.pid").exists():
+            subprocess.run(
+                [*run_as, str(bindir / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"],
+                capture_output=True,
+                check=False,
+            )
+        shutil.rmtree(base, ignore_errors=True)
