@@ -212,13 +212,19 @@ class Store(ABC):
         *,
         access_token_enc: str,
         refresh_token_enc: str | None,
+        previous_refresh_enc: str | None,
         expires_at: datetime | None,
         now: datetime,
     ) -> bool:
-        """Store a new token set, committed at once, if `owner` still holds the lease."""
+        """Store a new token set and end the lease, committed at once.
+
+        Written while `owner` holds the lease, or, if the lease lapsed, while the stored refresh
+        token is still the one that was used: then nobody else has refreshed meanwhile.
+        """
         params = {
             "id": connection_id,
             "owner": owner,
+            "previous_refresh_enc": previous_refresh_enc,
             "access_token_enc": access_token_enc,
             "refresh_token_enc": refresh_token_enc,
             "expires_at": expires_at,
@@ -226,6 +232,32 @@ class Store(ABC):
         }
         with self.transaction():
             return self._rowcount("save_refreshed", params) == 1
+
+    def apply_spooled(
+        self,
+        connection_id: int,
+        user_id: str,
+        platform: str,
+        *,
+        access_token_enc: str,
+        refresh_token_enc: str | None,
+        expires_at: datetime | None,
+        issued_at: datetime,
+        now: datetime,
+    ) -> bool:
+        """Store spooled tokens unless the row got newer tokens since they were issued."""
+        params = {
+            "id": connection_id,
+            "user_id": user_id,
+            "platform": platform,
+            "access_token_enc": access_token_enc,
+            "refresh_token_enc": refresh_token_enc,
+            "expires_at": expires_at,
+            "issued_at": issued_at,
+            "now": now,
+        }
+        with self.transaction():
+            return self._rowcount("apply_spooled", params) == 1
 
     def record_failure(
         self,

@@ -80,21 +80,34 @@ QUERIES: dict[str, str] = {
             expires_at = :expires_at,
             tokens_updated_at = :now, last_refreshed_at = :now,
             last_error_code = NULL, last_error_message = NULL,
+            failure_count = 0, next_attempt_at = NULL, updated_at = :now,
+            lease_owner = NULL, lease_expires_at = NULL
+        WHERE id = :id AND (lease_owner = :owner OR refresh_token_enc = :previous_refresh_enc)
+    """,
+    "apply_spooled": """
+        UPDATE connections SET
+            access_token_enc = :access_token_enc,
+            refresh_token_enc = COALESCE(:refresh_token_enc, refresh_token_enc),
+            expires_at = :expires_at, status = 'active',
+            tokens_updated_at = :issued_at, last_refreshed_at = :issued_at,
+            last_error_code = NULL, last_error_message = NULL,
             failure_count = 0, next_attempt_at = NULL, updated_at = :now
-        WHERE id = :id AND lease_owner = :owner
+        WHERE id = :id AND user_id = :user_id AND platform = :platform
+          AND tokens_updated_at < :issued_at
     """,
     "record_failure": """
         UPDATE connections SET
             last_error_code = :code, last_error_message = :message,
             failure_count = failure_count + 1, next_attempt_at = :next_attempt_at,
-            updated_at = :now
+            updated_at = :now, lease_owner = NULL, lease_expires_at = NULL
         WHERE id = :id AND lease_owner = :owner
         RETURNING failure_count
     """,
     "mark_needs_reauth": """
         UPDATE connections SET
             status = 'needs_reauth', last_error_code = :code, last_error_message = :message,
-            failure_count = failure_count + 1, next_attempt_at = NULL, updated_at = :now
+            failure_count = failure_count + 1, next_attempt_at = NULL, updated_at = :now,
+            lease_owner = NULL, lease_expires_at = NULL
         WHERE id = :id AND lease_owner = :owner AND status = 'active'
           AND refresh_token_enc = :refresh_token_enc
     """,

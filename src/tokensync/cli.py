@@ -1,0 +1,273 @@
+"""The typer app: options in, one command call, one JSON document out, the documented exit code."""
+
+from __future__ import annotations
+
+import os
+import sys
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any, NoReturn
+
+import typer
+
+from tokensync import __version__, commands
+from tokensync.errors import EXIT_FAILURES, EXIT_USAGE, TokensyncError, UsageError
+from tokensync.report import emit, error_document
+from tokensync.runner import Monitoring
+from tokensync.settings import Settings, load_settings
+
+app = typer.Typer(
+    name="tokensync",
+    help="Keep your users' OAuth tokens alive and poll their platform data, on a schedule.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+tokens_app = typer.Typer(help="Import and list connections.", no_args_is_help=True)
+keys_app = typer.Typer(help="Encryption keys.", no_args_is_help=True)
+db_app = typer.Typer(help="The database schema.", no_args_is_help=True)
+app.add_typer(tokens_app, name="tokens")
+app.add_typer(keys_app, name="keys")
+app.add_typer(db_app, name="db")
+
+
+@dataclass(frozen=True)
+class Globals:
+    """The global options."""
+
+    database_url: str | None
+    config: Path | None
+    verbose: int
+
+
+def _version(value: bool) -> None:
+    if value:
+        sys.stdout.write(f"tokensync {__version__}\n")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def _global(
+    ctx: typer.Context,
+    database_url: Annotated[
+        str | None,
+        typer.Option(
+            "--database-url",
+            help="postgresql://... or sqlite:///file.db "
+            "[env: TOKENSYNC_DATABASE_URL, then DATABASE_URL]",
+            show_default=False,
+        ),
+    ] = None,
+    config: Annotated[
+        Path | None,
+        typer.Option("--config", help="TOML file of settings [env: TOKENSYNC_CONFIG]"),
+    ] = None,
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_version, is_eager=True, help="Print the version."),
+    ] = False,
+    verbose: Annotated[
+        int, typer.Option("-v", "--verbose", count=True, help="Log each item on stderr.")
+    ] = 0,
+) -> None:
+    ctx.obj = Globals(database_url=database_url, config=config, verbose=verbose)
+
+
+def _settings(ctx: typer.Context) -> Settings:
+    g: Globals = ctx.obj
+    return load_settings(database_url=g.database_url, config_path=g.config)
+
+
+def _finish(ctx: typer.Context, work: Callable[[Settings], tuple[dict[str, Any], int]]) -> NoReturn:
+    """Run a command; print its document (or its error) and exit with its code."""
+    try:
+        document, code = work(_settings(ctx))
+    except TokensyncError as exc:
+        document, code = error_document(exc), exc.exit_code
+    except Exception as exc:  # a bug: say so without echoing a message that might hold a secret
+        if ctx.obj.verbose:
+            traceback.print_exc()
+        document = {
+            "success": False,
+            "error": {
+                "code": "internal_error",
+                "message": f"unexpected {type(exc).__name__}; run with -v for the traceback",
+            },
+        }
+        code = EXIT_FAILURES
+    emit(document)
+    raise typer.Exit(code)
+
+
+# -- the jobs -----------------------------------------------------------------------------------
+
+PlatformOpt = Annotated[
+    list[str] | None,
+    typer.Option("--platform", help="Only this platform (repeatable).", show_default=False),
+]
+UserOpt = Annotated[
+    list[str] | None, typer.Option("--user", help="Only this user id (repeatable).", show_default=False)
+]
+DryRunOpt = Annotated[
+    bool, typer.Option("--dry-run", help="Claim nothing, call no provider: report what is due.")
+]
+ConcurrencyOpt = Annotated[
+    int | None, typer.Option("--concurrency", min=1, max=1024, help="Requests in flight.")
+]
+MaxDurationOpt = Annotated[
+    str | None,
+    typer.Option("--max-duration", help="Stop claiming work after this long (90s, 4m, 1h)."),
+]
+ResultsOpt = Annotated[
+    str, typer.Option("--results", help="What the results array holds: all, failures or none.")
+]
+MetricsOpt = Annotated[
+    Path | None,
+    typer.Option("--metrics-file", help="Write Prometheus textfile metrics here (atomically)."),
+]
+PingOpt = Annotated[
+    str | None, typer.Option("--ping-url", help="healthchecks.io-style URL to ping.")
+]
+
+
+def _duration(value: str | None, option: str) -> float | None:
+    from tokensync.durations import parse_duration
+
+    if value is None:
+        return None
+    try:
+        seconds = parse_duration(value)
+    except ValueError as exc:
+        raise UsageError(f"{option}: {exc}") from None
+    if seconds <= 0:
+        raise UsageError(f"{option} must be longer than zero")
+    return seconds
+
+
+def _results(value: str) -> str:
+    if value not in ("all", "failures", "none"):
+        raise UsageError("--results must be all, failures or none")
+    return value
+
+
+@app.command("refresh-tokens")
+def refresh_tokens(
+    ctx: typer.Context,
+    platform: PlatformOpt = None,
+    user: UserOpt = None,
+    window: Annotated[
+        str, typer.Option("--window", help="Refresh tokens that expire within this.")
+    ] = "10m",
+    dry_run: DryRunOpt = False,
+    concurrency: ConcurrencyOpt = None,
+    max_duration: MaxDurationOpt = None,
+    results: ResultsOpt = "all",
+    metrics_file: MetricsOpt = None,
+    ping_url: PingOpt = None,
+) -> None:
+    """Refresh every active token that expires within the window."""
+    from tokensync.jobs.refresh import RefreshOptions
+
+    def work(settings: Settings) -> tuple[dict[str, Any], int]:
+        options = RefreshOptions(
+            filters=commands.check_filters(settings, platform or [], user or []),
+            window=_duration(window, "--window") or settings.refresh_window,
+            dry_run=dry_run,
+            concurrency=concurrency or settings.concurrency,
+            max_duration=_duration(max_duration, "--max-duration"),
+            keep=_results(results),
+        )
+        monitoring = Monitoring(metrics_file=metrics_file, ping_url=ping_url)
+        return commands.refresh_tokens(settings, options, monitoring, os.environ, ctx.obj.verbose)
+
+    _finish(ctx, work)
+
+
+# -- the store ----------------------------------------------------------------------------------
+
+
+@tokens_app.command("import")
+def tokens_import(
+    ctx: typer.Context,
+    file: Annotated[
+        Path | None, typer.Argument(help="JSON Lines file; stdin when absent or '-'.")
+    ] = None,
+) -> None:
+    """Upsert connections from JSON Lines, encrypting the tokens; all or nothing."""
+
+    def work(settings: Settings) -> tuple[dict[str, Any], int]:
+        if file is None or str(file) == "-":
+            return commands.import_tokens(settings, sys.stdin)
+        try:
+            with file.open(encoding="utf-8") as fh:
+                return commands.import_tokens(settings, fh)
+        except OSError as exc:
+            raise UsageError(f"cannot read {file}: {exc.strerror}") from None
+        except UnicodeDecodeError:
+            raise UsageError(f"{file} is not UTF-8 text") from None
+
+    _finish(ctx, work)
+
+
+@tokens_app.command("list")
+def tokens_list(ctx: typer.Context, platform: PlatformOpt = None, user: UserOpt = None) -> None:
+    """A JSON array of connections (never a secret)."""
+    try:
+        settings = _settings(ctx)
+        filters = commands.check_filters(settings, platform or [], user or [])
+        rows, store = commands.list_tokens(settings, filters)
+    except TokensyncError as exc:
+        emit(error_document(exc))
+        raise typer.Exit(exc.exit_code) from None
+    try:
+        from tokensync.report import emit_array
+
+        emit_array(rows)
+    finally:
+        store.close()
+
+
+@app.command("status")
+def status(ctx: typer.Context) -> None:
+    """Counts by platform and status, soonest expiry, re-authorisation list, last runs."""
+    _finish(ctx, commands.status)
+
+
+@db_app.command("migrate")
+def db_migrate(ctx: typer.Context) -> None:
+    """Create or upgrade the schema (idempotent)."""
+    _finish(ctx, commands.migrate)
+
+
+@keys_app.command("generate")
+def keys_generate() -> None:
+    """Print a new key, bare: TOKENSYNC_ENCRYPTION_KEYS=$(tokensync keys generate)."""
+    from tokensync.crypto import generate_key
+
+    sys.stdout.write(generate_key() + "\n")
+
+
+@keys_app.command("rotate")
+def keys_rotate(ctx: typer.Context) -> None:
+    """Re-encrypt every stored token with the primary (first) key."""
+    _finish(ctx, commands.rotate_keys)
+
+
+def main(argv: list[str] | None = None) -> NoReturn:
+    """The console script: usage errors too end as a JSON document and exit 2."""
+    command = typer.main.get_command(app)
+    try:
+        code = command.main(args=argv, prog_name="tokensync", standalone_mode=False)
+    except typer.Abort:
+        emit({"success": False, "error": {"code": "aborted", "message": "aborted"}})
+        sys.exit(130)
+    except typer.TyperException as exc:  # click's usage errors, as typer ships them
+        message = exc.format_message() if hasattr(exc, "format_message") else str(exc)
+        if hasattr(exc, "show"):
+            exc.show()
+        emit({"success": False, "error": {"code": "usage_error", "message": message}})
+        sys.exit(getattr(exc, "exit_code", EXIT_USAGE) or EXIT_USAGE)
+    sys.exit(code if isinstance(code, int) else 0)

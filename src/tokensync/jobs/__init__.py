@@ -1,0 +1,1 @@
+"""The two jobs: refresh-tokens and poll-platforms."""

@@ -1,0 +1,228 @@
+"""The refresh exchange (RFC 6749 section 6) and the classification of what a provider answers.
+
+`classify` is the one place that turns a token endpoint's response into a TokenSet or a
+classified ProviderError; the jobs act on the class, never on status codes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from urllib.parse import parse_qsl, quote
+
+import httpx
+
+from tokensync.errors import (
+    ClientConfigError,
+    MalformedResponseError,
+    PermanentError,
+    ProviderError,
+    RateLimitedError,
+    TransientError,
+)
+from tokensync.settings import Platform
+
+_PERMANENT = {"invalid_grant", "bad_refresh_token", "expired_token", "invalid_token"}
+_CLIENT = {
+    "invalid_client",
+    "unauthorized_client",
+    "incorrect_client_credentials",
+    "unsupported_grant_type",
+    "invalid_client_id",
+}
+_TRANSIENT = {"temporarily_unavailable", "server_error"}
+_RATE = {"slow_down", "rate_limited", "too_many_requests"}
+_PRINTABLE = re.compile(r"[^\x20-\x7e]+")
+
+
+@dataclass(frozen=True)
+class TokenSet:
+    """What a successful refresh returned."""
+
+    access_token: str = field(repr=False)
+    refresh_token: str | None = field(repr=False)
+    expires_in: float | None
+    token_type: str | None = None
+    scope: str | None = None
+
+
+def request_parts(platform: Platform, refresh_token: str) -> tuple[dict[str, str], dict[str, str]]:
+    """The form fields and headers of a refresh request for this platform."""
+    form = {"grant_type": "refresh_token", "refresh_token": refresh_token}
+    headers = {"Accept": "application/json"}
+    client_id, secret = platform.client_id or "", platform.client_secret or ""
+    if platform.auth_method == "client_secret_basic":
+        # RFC 6749 2.3.1: each half is form-encoded before joining.
+        pair = f"{quote(client_id, safe='')}:{quote(secret, safe='')}".encode()
+        headers["Authorization"] = "Basic " + base64.b64encode(pair).decode("ascii")
+    else:
+        form["client_id"] = client_id
+        form["client_secret"] = secret
+    return form, headers
+
+
+async def refresh_grant(
+    client: httpx.AsyncClient, platform: Platform, refresh_token: str, *, timeout: float
+) -> TokenSet:
+    """Exchange a refresh token; return the new TokenSet or raise a classified ProviderError."""
+    form, headers = request_parts(platform, refresh_token)
+    try:
+        # httpx's timeouts bound each read; this bounds the whole exchange, however it trickles.
+        async with asyncio.timeout(timeout * 2):
+            response = await client.post(
+                platform.token_url, data=form, headers=headers, timeout=timeout
+            )
+    except (httpx.TimeoutException, TimeoutError):
+        raise TransientError(f"{platform.name} token endpoint timed out", code="timeout") from None
+    except httpx.HTTPError as exc:
+        raise TransientError(
+            f"{platform.name} token endpoint unreachable ({type(exc).__name__})",
+            code="connection_error",
+        ) from None
+    return classify(
+        platform.name,
+        response.status_code,
+        response.headers,
+        response.content,
+        secrets=(refresh_token, platform.client_secret or ""),
+    )
+
+
+def classify(
+    platform: str,
+    status: int,
+    headers: Mapping[str, str],
+    body: bytes,
+    *,
+    secrets: tuple[str, ...] = (),
+) -> TokenSet:
+    """Turn a token endpoint's answer into a TokenSet, or raise what it means."""
+    if status == 429:
+        raise RateLimitedError(
+            f"{platform} token endpoint rate limited the refresh",
+            retry_after=retry_after_seconds(headers),
+        )
+    if status >= 500:
+        raise TransientError(f"{platform} token endpoint answered HTTP {status}", status=status)
+    payload = _parse(headers, body)
+    if payload is not None and isinstance(payload.get("error"), str):
+        raise _error(platform, status, payload, headers, secrets)
+    if payload is None:
+        kind = headers.get("content-type", "no content type").split(";")[0]
+        raise MalformedResponseError(
+            f"{platform} token endpoint answered HTTP {status} with a body that is not a token "
+            f"response ({kind}, {len(body)} bytes)",
+            status=status,
+        )
+    if status >= 400:
+        if status == 401:
+            raise ClientConfigError(
+                f"{platform} token endpoint refused the client with HTTP 401: "
+                f"check TOKENSYNC_{platform.upper()}_CLIENT_ID and _CLIENT_SECRET",
+                status=status,
+            )
+        raise TransientError(
+            f"{platform} token endpoint answered HTTP {status}", code=f"http_{status}", status=status
+        )
+    return _token_set(platform, payload)
+
+
+def retry_after_seconds(headers: Mapping[str, str]) -> float | None:
+    """Retry-After as seconds (the HTTP-date form is rare on these endpoints and ignored)."""
+    value = headers.get("retry-after")
+    if value is None:
+        return None
+    try:
+        seconds = float(value.strip())
+    except ValueError:
+        return None
+    return max(seconds, 0.0)
+
+
+def _parse(headers: Mapping[str, str], body: bytes) -> dict[str, object] | None:
+    try:
+        value = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        value = None
+    if isinstance(value, dict):
+        return value
+    if "application/x-www-form-urlencoded" in headers.get("content-type", ""):
+        # GitHub answers form-encoded when a request forgets Accept: application/json.
+        pairs = parse_qsl(body.decode("utf-8", "replace"))
+        return dict(pairs) if pairs else None
+    return None
+
+
+def _error(
+    platform: str,
+    status: int,
+    payload: Mapping[str, object],
+    headers: Mapping[str, str],
+    secrets: tuple[str, ...],
+) -> ProviderError:
+    code = str(payload["error"])
+    description = _clean(payload.get("error_description"), secrets)
+    said = f"{platform}: {code}" + (f" ({description})" if description else "")
+    if code in _PERMANENT or (code == "invalid_request" and "refresh_token" in description):
+        return PermanentError(f"{said}: the user must reconnect", code=code, status=status)
+    if code in _CLIENT:
+        return ClientConfigError(
+            f"{said}: the client credentials were refused; fix TOKENSYNC_{platform.upper()}"
+            "_CLIENT_ID / _CLIENT_SECRET (or the config file) and run again",
+            code=code,
+            status=status,
+        )
+    if code in _RATE:
+        return RateLimitedError(said, retry_after=retry_after_seconds(headers), code=code)
+    if code in _TRANSIENT:
+        return TransientError(said, code=code, status=status)
+    return TransientError(said, code=code, status=status)
+
+
+def _clean(value: object, secrets: tuple[str, ...]) -> str:
+    if not isinstance(value, str):
+        return ""
+    text = _PRINTABLE.sub(" ", value).strip()[:200]
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, "***")
+    return text
+
+
+def _token_set(platform: str, payload: Mapping[str, object]) -> TokenSet:
+    access = payload.get("access_token")
+    if not isinstance(access, str) or not access:
+        raise MalformedResponseError(f"{platform} token response has no access_token")
+    refresh = payload.get("refresh_token")
+    if refresh is not None and (not isinstance(refresh, str) or not refresh):
+        raise MalformedResponseError(f"{platform} token response has an invalid refresh_token")
+    expires_in = _seconds(payload.get("expires_in"))
+    if payload.get("expires_in") not in (None, "") and expires_in is None:
+        raise MalformedResponseError(f"{platform} token response has an invalid expires_in")
+    token_type = payload.get("token_type")
+    scope = payload.get("scope")
+    return TokenSet(
+        access_token=access,
+        refresh_token=refresh,
+        expires_in=expires_in,
+        token_type=token_type if isinstance(token_type, str) else None,
+        scope=scope if isinstance(scope, str) else None,
+    )
+
+
+def _seconds(value: object) -> float | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int | float):
+        return float(value) if value >= 0 else None
+    if isinstance(value, str):
+        try:
+            seconds = float(value.strip())
+        except ValueError:
+            return None
+        return seconds if seconds >= 0 else None
+    return None

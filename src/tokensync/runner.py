@@ -1,0 +1,169 @@
+"""Running a job as a command: open the store, record the run, run it, report it.
+
+What a job run means to the outside (the runs table, exit code, metrics file, pings) is decided
+here, once for both jobs; the jobs themselves only do their work.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from tokensync import bootstrap
+from tokensync.errors import EXIT_FAILURES, EXIT_OK, EXIT_STORAGE, StorageError, TokensyncError
+from tokensync.jobs.runtime import AsyncStore, new_run_id, utc_now
+from tokensync.settings import Settings
+from tokensync.store import Store
+
+log = logging.getLogger("tokensync")
+
+SUMMARY_KEYS = (
+    "tokensChecked",
+    "tokensRefreshed",
+    "tokensFailed",
+    "needsReauth",
+    "userCount",
+    "platformCount",
+    "pollsSuccessful",
+    "pollsFailed",
+    "itemsFetched",
+    "itemsStored",
+    "durationMs",
+    "stopped",
+)
+
+
+@dataclass(frozen=True)
+class Monitoring:
+    """Where a run reports besides stdout."""
+
+    metrics_file: Path | None = None
+    ping_url: str | None = None
+
+
+JobBody = Callable[[AsyncStore, httpx.AsyncClient, str], Awaitable[dict[str, Any]]]
+
+
+def run_job(
+    settings: Settings,
+    command: str,
+    body: JobBody,
+    *,
+    concurrency: int,
+    record: bool,
+    needs_keyring: bool,
+    monitoring: Monitoring,
+    environ: Mapping[str, str],
+) -> tuple[dict[str, Any], int]:
+    """Run one job end to end; return its document and exit code."""
+    store = bootstrap.open_database(settings)
+    try:
+        if needs_keyring:
+            bootstrap.load_keyring(settings)  # fail on a bad key before any work
+        run_id = new_run_id(command.split("-")[0])
+        if record:
+            store.start_run(run_id, command, utc_now())
+        document = asyncio.run(
+            _run(store, settings, body, run_id, concurrency, monitoring, record)
+        )
+        code = exit_code(document)
+        if record:
+            _finish(store, run_id, document, code)
+        _write_metrics(store, monitoring, document)
+        _write_step_summary(document, environ)
+        return document, code
+    finally:
+        store.close()
+
+
+def exit_code(document: Mapping[str, Any]) -> int:
+    """0 when the run succeeded, 3 when the database failed it, else 1."""
+    if document.get("success"):
+        return EXIT_OK
+    error = document.get("error") or {}
+    if error.get("code") in (StorageError.code, "schema_too_new"):
+        return EXIT_STORAGE
+    return EXIT_FAILURES
+
+
+async def _run(
+    store: Store,
+    settings: Settings,
+    body: JobBody,
+    run_id: str,
+    concurrency: int,
+    monitoring: Monitoring,
+    ping: bool,
+) -> dict[str, Any]:
+    db = AsyncStore(store)
+    client = bootstrap.http_client(settings, concurrency)
+    try:
+        if monitoring.ping_url and ping:
+            await _ping(client, monitoring.ping_url, "start", None)
+        document = await body(db, client, run_id)
+        if monitoring.ping_url and ping:
+            import json
+
+            event = "success" if document.get("success") else "fail"
+            await _ping(client, monitoring.ping_url, event, json.dumps(document))
+        return document
+    finally:
+        await client.aclose()
+        db.close()
+
+
+async def _ping(client: httpx.AsyncClient, url: str, event: str, body: str | None) -> None:
+    try:
+        from tokensync.ping import ping
+    except ImportError:  # pragma: no cover - the monitoring module ships with the package
+        return
+    await ping(client, url, event, body)  # type: ignore[arg-type]
+
+
+def _finish(store: Store, run_id: str, document: Mapping[str, Any], code: int) -> None:
+    summary = {k: document[k] for k in SUMMARY_KEYS if k in document}
+    if "error" in document:
+        summary["error"] = document["error"]
+    try:
+        store.finish_run(
+            run_id, finished_at=utc_now(), success=bool(document.get("success")), exit_code=code,
+            summary=summary,
+        )
+    except TokensyncError as exc:
+        log.warning("could not record the run: %s", exc.message)
+
+
+def _write_metrics(store: Store, monitoring: Monitoring, document: Mapping[str, Any]) -> None:
+    if monitoring.metrics_file is None:
+        return
+    from tokensync.metrics import write_metrics
+
+    reauth: dict[str, int] = {}
+    try:
+        for row in store.status_counts():
+            if row["status"] == "needs_reauth":
+                reauth[row["platform"]] = int(row["n"])
+    except TokensyncError:
+        pass  # the database is away; the run's own metrics still matter
+    try:
+        write_metrics(monitoring.metrics_file, document, reauth, utc_now())
+    except OSError as exc:
+        sys.stderr.write(f"tokensync: cannot write the metrics file: {exc.strerror}\n")
+
+
+def _write_step_summary(document: Mapping[str, Any], environ: Mapping[str, str]) -> None:
+    if not environ.get("GITHUB_STEP_SUMMARY"):
+        return
+    from tokensync.step_summary import write_step_summary
+
+    try:
+        write_step_summary(document, environ)
+    except OSError as exc:
+        sys.stderr.write(f"tokensync: cannot write the step summary: {exc.strerror}\n")
