@@ -106,7 +106,9 @@ def key() -> str:
 def env(tmp_path: Path, key: str, db_url: str) -> dict[str, str]:
     """An environment for running tokensync against the database under test."""
     environ = {
-        k: v for k, v in os.environ.items() if not k.startswith("TOKENSYNC_") and k != "DATABASE_URL"
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith("TOKENSYNC_") and k != "DATABASE_URL"
     }
     environ.update(
         {

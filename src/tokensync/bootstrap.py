@@ -51,8 +51,8 @@ def load_keyring(settings: Settings, notice: Notice = _stderr) -> Keyring:
     if settings.encryption_keys:
         return Keyring(settings.encryption_keys)
     if settings.encryption_keys_file is not None:
-        path = settings.encryption_keys_file
-        return Keyring(read_keys_file(path), source=str(path))
+        keys_file = settings.encryption_keys_file
+        return Keyring(read_keys_file(keys_file), source=str(keys_file))
     path = sqlite_key_file(settings)
     if path is None:
         raise ConfigError(

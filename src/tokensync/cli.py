@@ -109,7 +109,8 @@ PlatformOpt = Annotated[
     typer.Option("--platform", help="Only this platform (repeatable).", show_default=False),
 ]
 UserOpt = Annotated[
-    list[str] | None, typer.Option("--user", help="Only this user id (repeatable).", show_default=False)
+    list[str] | None,
+    typer.Option("--user", help="Only this user id (repeatable).", show_default=False),
 ]
 DryRunOpt = Annotated[
     bool, typer.Option("--dry-run", help="Claim nothing, call no provider: report what is due.")

@@ -94,7 +94,7 @@ def read_keys_file(path: Path) -> list[str]:
         raise ConfigError(f"encryption key file not found: {path}") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"cannot read encryption key file {path}: {exc}") from None
-    keys = []
+    keys: list[str] = []
     for line in text.splitlines():
         line = line.split("#", 1)[0]
         keys.extend(part.strip() for part in line.split(",") if part.strip())

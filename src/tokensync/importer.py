@@ -42,7 +42,9 @@ def _row(
         raise bad("expected a JSON object")
     unknown = sorted(set(record) - set(_REQUIRED) - set(_OPTIONAL))
     if unknown:
-        raise bad(f"unknown field(s) {', '.join(unknown)} (fields: {', '.join(_REQUIRED + _OPTIONAL)})")
+        raise bad(
+            f"unknown field(s) {', '.join(unknown)} (fields: {', '.join(_REQUIRED + _OPTIONAL)})"
+        )
     for name in _REQUIRED:
         if not isinstance(record.get(name), str) or not record[name].strip():
             raise bad(f"missing field {name} (a non-empty string)")

@@ -126,7 +126,9 @@ def classify(
                 status=status,
             )
         raise TransientError(
-            f"{platform} token endpoint answered HTTP {status}", code=f"http_{status}", status=status
+            f"{platform} token endpoint answered HTTP {status}",
+            code=f"http_{status}",
+            status=status,
         )
     return _token_set(platform, payload)
 

@@ -70,9 +70,7 @@ def run_job(
         run_id = new_run_id(command.split("-")[0])
         if record:
             store.start_run(run_id, command, utc_now())
-        document = asyncio.run(
-            _run(store, settings, body, run_id, concurrency, monitoring, record)
-        )
+        document = asyncio.run(_run(store, settings, body, run_id, concurrency, monitoring, record))
         code = exit_code(document)
         if record:
             _finish(store, run_id, document, code)
@@ -120,10 +118,8 @@ async def _run(
 
 
 async def _ping(client: httpx.AsyncClient, url: str, event: str, body: str | None) -> None:
-    try:
-        from tokensync.ping import ping
-    except ImportError:  # pragma: no cover - the monitoring module ships with the package
-        return
+    from tokensync.ping import ping
+
     await ping(client, url, event, body)  # type: ignore[arg-type]
 
 
@@ -133,7 +129,10 @@ def _finish(store: Store, run_id: str, document: Mapping[str, Any], code: int) -
         summary["error"] = document["error"]
     try:
         store.finish_run(
-            run_id, finished_at=utc_now(), success=bool(document.get("success")), exit_code=code,
+            run_id,
+            finished_at=utc_now(),
+            success=bool(document.get("success")),
+            exit_code=code,
             summary=summary,
         )
     except TokensyncError as exc:

@@ -128,7 +128,9 @@ def load_settings(
         url = f"sqlite:///{data_dir / 'tokensync.db'}"
     check_database_url(url)
 
-    keys = tuple(k.strip() for k in env.get("TOKENSYNC_ENCRYPTION_KEYS", "").split(",") if k.strip())
+    keys = tuple(
+        k.strip() for k in env.get("TOKENSYNC_ENCRYPTION_KEYS", "").split(",") if k.strip()
+    )
     keys_file = env.get("TOKENSYNC_ENCRYPTION_KEYS_FILE") or None
     if "lease" in values:
         values["lease_seconds"] = values.pop("lease")
@@ -233,7 +235,9 @@ def _platforms(table: Any, env: Mapping[str, str]) -> dict[str, Platform]:
             raise ConfigError(f"[platforms.{name}] needs token_url")
         token_url = conf.get("token_url", builtin.token_url if builtin else None)
         api_base = conf.get("api_base", builtin.api_base if builtin else None)
-        auth_method = conf.get("auth_method", builtin.auth_method if builtin else "client_secret_post")
+        auth_method = conf.get(
+            "auth_method", builtin.auth_method if builtin else "client_secret_post"
+        )
         if auth_method not in AUTH_METHODS:
             raise ConfigError(f"[platforms.{name}] auth_method must be one of {AUTH_METHODS}")
         concurrency = _typed(

@@ -30,7 +30,7 @@ KEEP = ("all", "failures", "none")
 class RefreshOptions:
     """What the operator asked of this run."""
 
-    filters: Filters = Filters()
+    filters: Filters = field(default_factory=Filters)
     window: float = 600.0
     dry_run: bool = False
     concurrency: int = 64

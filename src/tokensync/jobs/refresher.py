@@ -111,7 +111,9 @@ class Refresher:
             return Outcome(conn, FAILED, error_code=error.code, error_message=error.message)
         try:
             refresh_token = self._keyring.decrypt(
-                conn.refresh_token_enc or "", binding(conn.user_id, conn.platform, "refresh"), conn.label
+                conn.refresh_token_enc or "",
+                binding(conn.user_id, conn.platform, "refresh"),
+                conn.label,
             )
         except CryptoError as exc:
             return Outcome(conn, FAILED, error_code=exc.code, error_message=exc.message)
@@ -174,22 +176,24 @@ class Refresher:
 
     async def _store(self, conn: Connection, platform: Platform, tokens: TokenSet) -> Outcome:
         now = self._clock()
-        seconds = tokens.expires_in if tokens.expires_in is not None else platform.default_expires_in
+        seconds = (
+            tokens.expires_in if tokens.expires_in is not None else platform.default_expires_in
+        )
         expires_at = now + timedelta(seconds=seconds) if seconds is not None else None
         access_enc = self._keyring.encrypt(
             tokens.access_token, binding(conn.user_id, conn.platform, "access")
         )
         refresh_enc = (
-            self._keyring.encrypt(tokens.refresh_token, binding(conn.user_id, conn.platform, "refresh"))
+            self._keyring.encrypt(
+                tokens.refresh_token, binding(conn.user_id, conn.platform, "refresh")
+            )
             if tokens.refresh_token
             else None
         )
         rotated = tokens.refresh_token is not None
         saved, error = await self._save(conn, access_enc, refresh_enc, expires_at, now)
         if saved:
-            return Outcome(
-                conn, REFRESHED, expires_at, rotated, access_token=tokens.access_token
-            )
+            return Outcome(conn, REFRESHED, expires_at, rotated, access_token=tokens.access_token)
         if error is None:
             return Outcome(
                 conn,

@@ -1,1 +1,1 @@
-"""The platforms: their token endpoints (builtin.py) and their polling adapters, one module a family."""
+"""The platforms: token endpoints (builtin.py) and polling adapters, a module per family."""

@@ -56,7 +56,9 @@ class Store(ABC):
     fragments: Mapping[str, str]
 
     def __init__(self) -> None:
-        self._sql = {name: self._compile(sql.format(**self.fragments)) for name, sql in QUERIES.items()}
+        self._sql = {
+            name: self._compile(sql.format(**self.fragments)) for name, sql in QUERIES.items()
+        }
 
     # -- what an engine supplies -------------------------------------------------------------
 
@@ -320,7 +322,7 @@ class Store(ABC):
     def replace_ciphertexts(
         self, updates: Sequence[tuple[int, str, str | None, str, str | None]]
     ) -> int:
-        """Swap ciphertexts (id, old access, old refresh, new access, new refresh) where unchanged."""
+        """Swap (id, old access, old refresh, new access, new refresh) where still unchanged."""
         done = 0
         with self.transaction():
             for cid, old_access, old_refresh, new_access, new_refresh in updates:

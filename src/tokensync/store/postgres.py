@@ -77,7 +77,7 @@ class PostgresStore(Store):
 
     def _execute(self, sql: str, params: Mapping[str, Any] | None = None) -> psycopg.Cursor[Row]:
         try:
-            return self._live().execute(sql, _adapt(params) if params else None)  # type: ignore[arg-type]
+            return self._live().execute(sql, _adapt(params) if params else None)
         except psycopg.Error as exc:
             raise StorageError(f"PostgreSQL: {self._scrub(exc)}") from None
 

@@ -145,7 +145,7 @@ def _adapt(params: Mapping[str, Any]) -> dict[str, Any]:
 
 def _row(row: sqlite3.Row) -> Row:
     out: Row = {}
-    for key in row.keys():
+    for key in row.keys():  # noqa: SIM118 - iterating a Row yields values, not names
         value = row[key]
         if value is not None:
             if key.endswith("_at"):
