@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+import io
 import itertools
+import json
 import os
-from collections.abc import Iterator
+import sys
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
 import pytest
 
 from tests.pg_server import PostgresUnavailable, running_postgres
+from tokensync.cli import main
 from tokensync.crypto import generate_key
 from tokensync.store import Store, open_store
 
@@ -118,3 +123,37 @@ def env(tmp_path: Path, key: str, db_url: str) -> dict[str, str]:
         }
     )
     return environ
+
+
+class CliResult:
+    """What one tokensync invocation printed and returned."""
+
+    def __init__(self, code: int, out: str, err: str) -> None:
+        self.code, self.out, self.err = code, out, err
+
+    @property
+    def json(self) -> Any:
+        """stdout parsed: it must be exactly one JSON document."""
+        return json.loads(self.out)
+
+
+@pytest.fixture
+def run_cli(
+    env: dict[str, str], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> Callable[..., CliResult]:
+    """Run tokensync in-process as a user would, with the test's environment."""
+
+    def run(*args: str, stdin: str = "", extra_env: dict[str, str] | None = None) -> CliResult:
+        for name in list(os.environ):
+            if name.startswith("TOKENSYNC_") or name == "DATABASE_URL":
+                monkeypatch.delenv(name)
+        for name, value in {**env, **(extra_env or {})}.items():
+            monkeypatch.setenv(name, value)
+        monkeypatch.setattr(sys, "stdin", io.StringIO(stdin))
+        capsys.readouterr()
+        with pytest.raises(SystemExit) as exit_info:
+            main(list(args))
+        captured = capsys.readouterr()
+        return CliResult(int(exit_info.value.code or 0), captured.out, captured.err)
+
+    return run

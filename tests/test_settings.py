@@ -1,0 +1,129 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tokensync.durations import format_duration, parse_duration
+from tokensync.errors import ConfigError
+from tokensync.settings import load_settings
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [("90s", 90), ("10m", 600), ("1h", 3600), ("1h30m", 5400), ("250ms", 0.25), ("45", 45), (7, 7)],
+)
+def test_durations(text: str | int, seconds: float) -> None:
+    assert parse_duration(text) == seconds
+
+
+@pytest.mark.parametrize("text", ["", "10x", "m10", "-5", "1h 30m", "ten minutes"])
+def test_bad_durations(text: str) -> None:
+    with pytest.raises(ValueError):
+        parse_duration(text)
+
+
+def test_format_duration() -> None:
+    assert [format_duration(s) for s in (90, 600, 3600, 1.5)] == ["90s", "10m", "1h", "1.5s"]
+
+
+def test_defaults_with_nothing_configured(tmp_path: Path) -> None:
+    settings = load_settings({"TOKENSYNC_DATA_DIR": str(tmp_path)})
+    assert settings.database_is_default
+    assert settings.database_url == f"sqlite:///{tmp_path / 'tokensync.db'}"
+    assert set(settings.platforms) == {
+        "spotify", "youtube", "google_gmail", "google_calendar", "github", "discord"
+    }
+    assert settings.platforms["spotify"].token_url == "https://accounts.spotify.com/api/token"
+    assert settings.platforms["spotify"].auth_method == "client_secret_basic"
+    assert settings.platforms["discord"].api_base == "https://discord.com/api/v10"
+    assert settings.platforms["github"].default_expires_in is None
+    assert not settings.platforms["github"].has_credentials
+
+
+def test_database_url_precedence(tmp_path: Path) -> None:
+    env = {"TOKENSYNC_DATA_DIR": str(tmp_path), "DATABASE_URL": "postgresql://b/db"}
+    assert load_settings(env).database_url == "postgresql://b/db"
+    env["TOKENSYNC_DATABASE_URL"] = "postgres://a/db"
+    assert load_settings(env).database_url == "postgres://a/db"
+    assert load_settings(env, database_url="sqlite:///x.db").database_url == "sqlite:///x.db"
+    with pytest.raises(ConfigError, match="database URL"):
+        load_settings(env, database_url="mysql://x/y")
+
+
+def test_credentials_env_and_google_fallback(tmp_path: Path) -> None:
+    env = {
+        "TOKENSYNC_DATA_DIR": str(tmp_path),
+        "TOKENSYNC_GOOGLE_CLIENT_ID": "gid",
+        "TOKENSYNC_GOOGLE_CLIENT_SECRET": "gsecret",
+        "TOKENSYNC_YOUTUBE_CLIENT_ID": "ytid",
+        "TOKENSYNC_SPOTIFY_CLIENT_ID": "sid",
+        "TOKENSYNC_SPOTIFY_CLIENT_SECRET": "ssecret",
+    }
+    platforms = load_settings(env).platforms
+    assert (platforms["youtube"].client_id, platforms["youtube"].client_secret) == ("ytid", "gsecret")
+    assert platforms["google_gmail"].client_id == "gid"
+    assert platforms["spotify"].has_credentials
+    assert "ssecret" not in repr(platforms["spotify"])
+    assert "github" in platforms and not platforms["discord"].has_credentials
+
+
+def test_toml_file_overrides_and_custom_platform(tmp_path: Path) -> None:
+    config = tmp_path / "tokensync.toml"
+    config.write_text(
+        """
+concurrency = 32
+refresh_window = "15m"
+
+[platforms.spotify]
+client_id = "from-file"
+concurrency = 4
+
+[platforms.acme]
+token_url = "https://id.acme.example/oauth/token"
+auth_method = "client_secret_basic"
+"""
+    )
+    env = {"TOKENSYNC_DATA_DIR": str(tmp_path), "TOKENSYNC_ACME_CLIENT_SECRET": "s"}
+    settings = load_settings(env, config_path=config)
+    assert settings.concurrency == 32 and settings.refresh_window == 900
+    assert settings.platforms["spotify"].client_id == "from-file"
+    assert settings.platforms["spotify"].concurrency == 4
+    acme = settings.platforms["acme"]
+    assert acme.api_base is None and not acme.builtin
+    assert acme.client_secret == "s" and acme.auth_method == "client_secret_basic"
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ('bogus = 1', "unknown setting"),
+        ('[platforms.acme]\nauth_method = "client_secret_post"', "needs token_url"),
+        ('[platforms.acme]\ntoken_url = "http://id.acme.example/token"', "must be an https URL"),
+        ('[platforms.spotify]\nauth_method = "jwt"', "auth_method"),
+        ('[platforms.spotify]\ncolour = "blue"', "unknown key"),
+        ('concurrency = 0', "positive whole number"),
+        ('refresh_window = "soon"', "not a duration"),
+        ("this is not toml", "not valid TOML"),
+    ],
+)
+def test_bad_config_files(tmp_path: Path, body: str, message: str) -> None:
+    config = tmp_path / "bad.toml"
+    config.write_text(body)
+    with pytest.raises(ConfigError, match=message):
+        load_settings({"TOKENSYNC_DATA_DIR": str(tmp_path)}, config_path=config)
+
+
+def test_loopback_http_is_allowed(tmp_path: Path) -> None:
+    config = tmp_path / "c.toml"
+    config.write_text(
+        '[platforms.spotify]\ntoken_url = "http://127.0.0.1:8080/token"\n'
+        'api_base = "http://localhost:9/v1"\n'
+    )
+    settings = load_settings({"TOKENSYNC_DATA_DIR": str(tmp_path)}, config_path=config)
+    assert settings.platforms["spotify"].token_url == "http://127.0.0.1:8080/token"
+
+
+def test_missing_config_file(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="not found"):
+        load_settings({"TOKENSYNC_DATA_DIR": str(tmp_path)}, config_path=tmp_path / "nope.toml")

@@ -1,0 +1,208 @@
+"""The store contract: every test runs on SQLite and on PostgreSQL."""
+
+from __future__ import annotations
+
+import multiprocessing
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from tokensync.errors import SchemaTooNewError, StorageError
+from tokensync.store import Filters, NewTokens, Store, open_store
+
+NOW = datetime(2026, 11, 28, 14, 0, tzinfo=UTC)
+
+
+def tokens(user: str, platform: str = "spotify", minutes: float | None = 5) -> NewTokens:
+    expires = NOW + timedelta(minutes=minutes) if minutes is not None else None
+    return NewTokens(user, platform, f"enc-a-{user}", f"enc-r-{user}", "Bearer", None, expires)
+
+
+def claim(store: Store, owner: str, now: datetime = NOW, limit: int = 100, **kw):
+    return store.claim_due_refreshes(
+        owner,
+        now=now,
+        lease_until=now + timedelta(minutes=5),
+        due_before=now + timedelta(minutes=10),
+        stale_before=now - timedelta(days=1),
+        limit=limit,
+        filters=kw.get("filters", Filters()),
+    )
+
+
+def test_migrate_is_idempotent_and_versioned(store: Store) -> None:
+    assert store.schema_version() == 1
+    assert store.migrate(NOW) == []
+    assert store.pending_migrations() == []
+
+
+def test_schema_newer_than_program_is_refused(store: Store) -> None:
+    with store.transaction():
+        store._run("record_version", {"version": 99, "now": NOW})
+    with pytest.raises(SchemaTooNewError, match="newer than this tokensync"):
+        store.migrate(NOW)
+
+
+def test_upsert_counts_and_replaces(store: Store) -> None:
+    counts = store.upsert_connections([tokens("u1"), tokens("u2")], NOW)
+    assert (counts.inserted, counts.updated) == (2, 0)
+    later = NOW + timedelta(hours=1)
+    counts = store.upsert_connections([tokens("u1", minutes=90)], later)
+    assert (counts.inserted, counts.updated) == (0, 1)
+    conn = next(c for c in store.iter_connections(Filters()) if c.user_id == "u1")
+    assert conn.expires_at == NOW + timedelta(minutes=90)
+    assert conn.status == "active" and conn.tokens_updated_at == later
+
+
+def test_iter_connections_pages_and_filters(store: Store) -> None:
+    store.upsert_connections(
+        [tokens(f"u{i}", "spotify" if i % 2 else "github") for i in range(7)], NOW
+    )
+    assert len(list(store.iter_connections(Filters(), page=2))) == 7
+    github = list(store.iter_connections(Filters(platforms=("github",)), page=2))
+    assert {c.platform for c in github} == {"github"} and len(github) == 4
+    assert [c.user_id for c in store.iter_connections(Filters(users=("u3", "u4")))] == ["u3", "u4"]
+
+
+def test_claim_takes_due_rows_once(store: Store) -> None:
+    store.upsert_connections(
+        [tokens("soon", minutes=5), tokens("later", minutes=120), tokens("never", minutes=None)],
+        NOW,
+    )
+    first = claim(store, "run-a")
+    assert [c.user_id for c in first] == ["soon"]
+    assert first[0].lease_owner == "run-a"
+    assert claim(store, "run-b") == []
+    # An expired lease is claimable again.
+    again = claim(store, "run-b", now=NOW + timedelta(minutes=6))
+    assert [c.user_id for c in again] == ["soon"]
+
+
+def test_stale_tokens_are_due(store: Store) -> None:
+    store.upsert_connections([tokens("old", minutes=None)], NOW - timedelta(days=2))
+    assert [c.user_id for c in claim(store, "r")] == ["old"]
+
+
+def test_claim_respects_back_off_filters_and_status(store: Store) -> None:
+    store.upsert_connections([tokens("a"), tokens("b"), tokens("c", "github")], NOW)
+    (a,) = claim(store, "r1", filters=Filters(users=("a",)))
+    assert store.record_failure(
+        a.id, "r1", code="transient", message="503", next_attempt_at=NOW + timedelta(hours=1),
+        now=NOW,
+    ) == 1
+    (b,) = claim(store, "r2", filters=Filters(platforms=("spotify",)))
+    assert b.user_id == "b"
+    assert store.mark_needs_reauth(
+        b.id, "r2", refresh_token_enc="enc-r-b", code="invalid_grant", message="revoked", now=NOW
+    )
+    assert [c.user_id for c in claim(store, "r3")] == ["c"]
+
+
+def test_writes_need_the_lease(store: Store) -> None:
+    store.upsert_connections([tokens("a")], NOW)
+    (conn,) = claim(store, "owner")
+    common = dict(access_token_enc="new-a", refresh_token_enc=None, expires_at=NOW, now=NOW)
+    assert not store.save_refreshed(conn.id, "intruder", previous_refresh_enc="other", **common)
+    assert store.save_refreshed(conn.id, "owner", previous_refresh_enc="enc-r-a", **common)
+    saved = store.get_connection(conn.id)
+    assert saved is not None
+    assert saved.access_token_enc == "new-a"
+    assert saved.refresh_token_enc == "enc-r-a", "no new refresh token keeps the old one"
+    assert saved.lease_owner is None and saved.last_refreshed_at == NOW
+
+
+def test_lapsed_lease_writes_only_if_nobody_refreshed(store: Store) -> None:
+    store.upsert_connections([tokens("a")], NOW)
+    (conn,) = claim(store, "slow")
+    later = NOW + timedelta(minutes=6)
+    (taken,) = claim(store, "fast", now=later)
+    assert store.save_refreshed(
+        taken.id, "fast", access_token_enc="A2", refresh_token_enc="R2",
+        previous_refresh_enc="enc-r-a", expires_at=later, now=later,
+    )
+    assert not store.save_refreshed(
+        conn.id, "slow", access_token_enc="A3", refresh_token_enc="R3",
+        previous_refresh_enc="enc-r-a", expires_at=later, now=later,
+    )
+    assert store.get_connection(conn.id).refresh_token_enc == "R2"  # type: ignore[union-attr]
+
+
+def test_needs_reauth_only_if_token_unchanged(store: Store) -> None:
+    store.upsert_connections([tokens("a")], NOW)
+    (conn,) = claim(store, "r")
+    assert not store.mark_needs_reauth(
+        conn.id, "r", refresh_token_enc="something-else", code="invalid_grant", message="x", now=NOW
+    )
+    assert store.get_connection(conn.id).status == "active"  # type: ignore[union-attr]
+
+
+def test_release_and_claim_one(store: Store) -> None:
+    store.upsert_connections([tokens("a")], NOW)
+    (conn,) = claim(store, "r")
+    assert store.claim_one(conn.id, "other", now=NOW, lease_until=NOW + timedelta(minutes=1)) is None
+    assert store.claim_one(conn.id, "r", now=NOW, lease_until=NOW + timedelta(minutes=9))
+    store.release([conn.id], "r")
+    assert store.claim_one(conn.id, "other", now=NOW, lease_until=NOW + timedelta(minutes=1))
+
+
+def test_apply_spooled_only_when_newer(store: Store) -> None:
+    store.upsert_connections([tokens("a")], NOW)
+    conn = next(store.iter_connections(Filters()))
+    common = dict(access_token_enc="S-A", refresh_token_enc="S-R", expires_at=NOW, now=NOW)
+    assert not store.apply_spooled(conn.id, "a", "spotify", issued_at=NOW, **common)
+    assert store.apply_spooled(conn.id, "a", "spotify", issued_at=NOW + timedelta(seconds=1), **common)
+    assert store.get_connection(conn.id).refresh_token_enc == "S-R"  # type: ignore[union-attr]
+
+
+def test_runs_and_status(store: Store) -> None:
+    store.upsert_connections([tokens("a"), tokens("b", "github")], NOW)
+    store.start_run("run-1", "refresh-tokens", NOW)
+    store.finish_run(
+        "run-1", finished_at=NOW, success=True, exit_code=0, summary={"tokensChecked": 2}
+    )
+    (last,) = store.last_runs()
+    assert last["command"] == "refresh-tokens" and last["success"] is True
+    assert last["summary"] == {"tokensChecked": 2}
+    counts = {(r["platform"], r["status"]): r["n"] for r in store.status_counts()}
+    assert counts == {("github", "active"): 1, ("spotify", "active"): 1}
+
+
+def test_replace_ciphertexts_is_compare_and_set(store: Store) -> None:
+    store.upsert_connections([tokens("a")], NOW)
+    conn = next(store.iter_connections(Filters()))
+    assert store.replace_ciphertexts([(conn.id, "stale", "enc-r-a", "x", "y")]) == 0
+    assert store.replace_ciphertexts([(conn.id, "enc-a-a", "enc-r-a", "x", "y")]) == 1
+
+
+def _claim_all(url: str, owner: str, queue: multiprocessing.Queue) -> None:  # type: ignore[type-arg]
+    store = open_store(url)
+    got: list[int] = []
+    while batch := claim(store, owner, limit=7):
+        got.extend(c.id for c in batch)
+    store.close()
+    queue.put((owner, got))
+
+
+@pytest.mark.slow
+def test_processes_claiming_at_once_never_share_a_row(store: Store, db_url: str) -> None:
+    store.upsert_connections([tokens(f"u{i}") for i in range(300)], NOW)
+    ctx = multiprocessing.get_context("spawn")
+    queue = ctx.Queue()
+    workers = [ctx.Process(target=_claim_all, args=(db_url, f"w{i}", queue)) for i in range(4)]
+    for w in workers:
+        w.start()
+    results = dict(queue.get(timeout=60) for _ in workers)
+    for w in workers:
+        w.join(timeout=30)
+    claimed = [i for ids in results.values() for i in ids]
+    assert len(claimed) == 300 and len(set(claimed)) == 300
+    assert sum(1 for ids in results.values() if ids) >= 2, "the work was shared"
+
+
+def test_unreachable_database_is_a_storage_error(tmp_path) -> None:
+    with pytest.raises(StorageError) as info:
+        open_store("postgresql://nobody:pw-secret@127.0.0.1:1/none")
+    assert "pw-secret" not in info.value.message
+    (tmp_path / "plain-file").write_text("")
+    with pytest.raises(StorageError, match="cannot open the SQLite database"):
+        open_store(f"sqlite:///{tmp_path}/plain-file/x.db")
