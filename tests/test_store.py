@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import multiprocessing
+import time
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 
@@ -174,11 +176,13 @@ def test_replace_ciphertexts_is_compare_and_set(store: Store) -> None:
     assert store.replace_ciphertexts([(conn.id, "enc-a-a", "enc-r-a", "x", "y")]) == 1
 
 
-def _claim_all(url: str, owner: str, queue: multiprocessing.Queue) -> None:  # type: ignore[type-arg]
+def _claim_all(url: str, owner: str, queue: Any, start: Any) -> None:
     store = open_store(url)
     got: list[int] = []
+    start.wait(60)  # a barrier: every worker claims from the same moment
     while batch := claim(store, owner, limit=7):
         got.extend(c.id for c in batch)
+        time.sleep(0.005)  # a worker does something with its batch; let the others in
     store.close()
     queue.put((owner, got))
 
@@ -187,8 +191,10 @@ def _claim_all(url: str, owner: str, queue: multiprocessing.Queue) -> None:  # t
 def test_processes_claiming_at_once_never_share_a_row(store: Store, db_url: str) -> None:
     store.upsert_connections([tokens(f"u{i}") for i in range(300)], NOW)
     ctx = multiprocessing.get_context("spawn")
-    queue = ctx.Queue()
-    workers = [ctx.Process(target=_claim_all, args=(db_url, f"w{i}", queue)) for i in range(4)]
+    queue, start = ctx.Queue(), ctx.Barrier(4)
+    workers = [
+        ctx.Process(target=_claim_all, args=(db_url, f"w{i}", queue, start)) for i in range(4)
+    ]
     for w in workers:
         w.start()
     results = dict(queue.get(timeout=60) for _ in workers)
