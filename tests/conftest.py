@@ -15,6 +15,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
 import pytest
+import respx
 
 from tests.pg_server import PostgresUnavailable, running_postgres
 from tokensync.cli import main
@@ -157,3 +158,17 @@ def run_cli(
         return CliResult(int(exit_info.value.code or 0), captured.out, captured.err)
 
     return run
+
+
+@pytest.fixture
+def mock_http() -> Iterator[respx.MockRouter]:
+    """Strict respx at httpx's client level, so it catches every transport (aiohttp's too)."""
+    with respx.mock(using="httpx", assert_all_called=True, assert_all_mocked=True) as router:
+        yield router
+
+
+CLIENT_ENV = {
+    f"TOKENSYNC_{name}_{half}": f"{name.lower()}-{half.lower().replace('_', '-')}-value"
+    for name in ("SPOTIFY", "GOOGLE", "GITHUB", "DISCORD")
+    for half in ("CLIENT_ID", "CLIENT_SECRET")
+}

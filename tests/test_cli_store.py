@@ -16,13 +16,28 @@ Cli = Callable[..., CliResult]
 SECRETS = ("AT-spotify-u1", "RT-spotify-u1", "AT-github-u2", "RT-discord-u3")
 LINES = "\n".join(
     [
-        json.dumps({"userId": "u1", "platform": "spotify", "accessToken": "AT-spotify-u1",
-                    "refreshToken": "RT-spotify-u1", "expiresAt": "2026-11-28T15:00:00Z",
-                    "scope": "user-read-recently-played", "tokenType": "Bearer"}),
+        json.dumps(
+            {
+                "userId": "u1",
+                "platform": "spotify",
+                "accessToken": "AT-spotify-u1",
+                "refreshToken": "RT-spotify-u1",
+                "expiresAt": "2026-11-28T15:00:00Z",
+                "scope": "user-read-recently-played",
+                "tokenType": "Bearer",
+            }
+        ),
         "",
         json.dumps({"userId": "u2", "platform": "github", "accessToken": "AT-github-u2"}),
-        json.dumps({"userId": "u3", "platform": "discord", "accessToken": "AT-discord-u3",
-                    "refreshToken": "RT-discord-u3", "expiresIn": 604800}),
+        json.dumps(
+            {
+                "userId": "u3",
+                "platform": "discord",
+                "accessToken": "AT-discord-u3",
+                "refreshToken": "RT-discord-u3",
+                "expiresIn": 604800,
+            }
+        ),
     ]
 )
 
@@ -42,7 +57,9 @@ def test_import_list_status(run_cli: Cli, key: str) -> None:
     assert listed.code == 0
     rows = listed.json
     assert [(r["userId"], r["platform"], r["status"]) for r in rows] == [
-        ("u1", "spotify", "active"), ("u2", "github", "active"), ("u3", "discord", "active")
+        ("u1", "spotify", "active"),
+        ("u2", "github", "active"),
+        ("u3", "discord", "active"),
     ]
     assert rows[0]["expiresAt"] == "2026-11-28T15:00:00Z"
     assert rows[1]["expiresAt"] is None and rows[1]["hasRefreshToken"] is False
@@ -70,8 +87,10 @@ def test_reimport_replaces_and_reactivates(run_cli: Cli) -> None:
         ("{not json", "line 3: not valid JSON"),
         ('{"userId": "u9", "platform": "spotify"}', "line 3: missing field accessToken"),
         ('{"userId": "u9", "platform": "myspace", "accessToken": "x"}', "line 3: unknown platform"),
-        ('{"userId": "u9", "platform": "github", "accessToken": "x", "expiresAt": "soon"}',
-         "line 3: expiresAt"),
+        (
+            '{"userId": "u9", "platform": "github", "accessToken": "x", "expiresAt": "soon"}',
+            "line 3: expiresAt",
+        ),
         ('{"userId": "u9", "platform": "github", "access_token": "x"}', "line 3: unknown field"),
         ('["a list"]', "line 3: expected a JSON object"),
     ],
@@ -102,8 +121,13 @@ def test_keys_rotate_moves_every_row_to_the_new_key(run_cli: Cli, key: str) -> N
     rotated = run_cli("keys", "rotate", extra_env=both)
     assert rotated.code == 0
     assert rotated.json == {
-        "success": True, "keys": 2, "rotated": 3, "alreadyCurrent": 0, "changedMeanwhile": 0,
-        "failed": 0, "failures": [],
+        "success": True,
+        "keys": 2,
+        "rotated": 3,
+        "alreadyCurrent": 0,
+        "changedMeanwhile": 0,
+        "failed": 0,
+        "failures": [],
     }
     again = run_cli("keys", "rotate", extra_env=both)
     assert (again.json["rotated"], again.json["alreadyCurrent"]) == (0, 3)
@@ -171,8 +195,12 @@ def test_bad_key_is_a_usage_error(run_cli: Cli) -> None:
 
 
 def test_usage_errors_print_json_and_exit_2(run_cli: Cli) -> None:
-    for args in (("refresh-tokens", "--bogus"), ("refresh-tokens", "--platform", "myspace"),
-                 ("refresh-tokens", "--results", "some"), ("refresh-tokens", "--window", "soon")):
+    for args in (
+        ("refresh-tokens", "--bogus"),
+        ("refresh-tokens", "--platform", "myspace"),
+        ("refresh-tokens", "--results", "some"),
+        ("refresh-tokens", "--window", "soon"),
+    ):
         result = run_cli(*args)
         assert result.code == 2, args
         assert result.json["success"] is False
@@ -190,8 +218,11 @@ def test_embedded_default_creates_a_private_key_file(
     if engine != "sqlite":
         pytest.skip("the embedded default is SQLite")
     data = tmp_path / "fresh"
-    env = {"TOKENSYNC_DATA_DIR": str(data), "TOKENSYNC_DATABASE_URL": "",
-           "TOKENSYNC_ENCRYPTION_KEYS": ""}
+    env = {
+        "TOKENSYNC_DATA_DIR": str(data),
+        "TOKENSYNC_DATABASE_URL": "",
+        "TOKENSYNC_ENCRYPTION_KEYS": "",
+    }
     result = run_cli("refresh-tokens", extra_env=env)
     assert result.code == 0 and result.json["tokensChecked"] == 0
     imported = run_cli("tokens", "import", stdin=LINES, extra_env=env)

@@ -32,7 +32,12 @@ def test_defaults_with_nothing_configured(tmp_path: Path) -> None:
     assert settings.database_is_default
     assert settings.database_url == f"sqlite:///{tmp_path / 'tokensync.db'}"
     assert set(settings.platforms) == {
-        "spotify", "youtube", "google_gmail", "google_calendar", "github", "discord"
+        "spotify",
+        "youtube",
+        "google_gmail",
+        "google_calendar",
+        "github",
+        "discord",
     }
     assert settings.platforms["spotify"].token_url == "https://accounts.spotify.com/api/token"
     assert settings.platforms["spotify"].auth_method == "client_secret_basic"
@@ -61,7 +66,10 @@ def test_credentials_env_and_google_fallback(tmp_path: Path) -> None:
         "TOKENSYNC_SPOTIFY_CLIENT_SECRET": "ssecret",
     }
     platforms = load_settings(env).platforms
-    assert (platforms["youtube"].client_id, platforms["youtube"].client_secret) == ("ytid", "gsecret")
+    assert (platforms["youtube"].client_id, platforms["youtube"].client_secret) == (
+        "ytid",
+        "gsecret",
+    )
     assert platforms["google_gmail"].client_id == "gid"
     assert platforms["spotify"].has_credentials
     assert "ssecret" not in repr(platforms["spotify"])
@@ -97,12 +105,12 @@ auth_method = "client_secret_basic"
 @pytest.mark.parametrize(
     ("body", "message"),
     [
-        ('bogus = 1', "unknown setting"),
+        ("bogus = 1", "unknown setting"),
         ('[platforms.acme]\nauth_method = "client_secret_post"', "needs token_url"),
         ('[platforms.acme]\ntoken_url = "http://id.acme.example/token"', "must be an https URL"),
         ('[platforms.spotify]\nauth_method = "jwt"', "auth_method"),
         ('[platforms.spotify]\ncolour = "blue"', "unknown key"),
-        ('concurrency = 0', "positive whole number"),
+        ("concurrency = 0", "positive whole number"),
         ('refresh_window = "soon"', "not a duration"),
         ("this is not toml", "not valid TOML"),
     ],

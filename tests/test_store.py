@@ -88,10 +88,17 @@ def test_stale_tokens_are_due(store: Store) -> None:
 def test_claim_respects_back_off_filters_and_status(store: Store) -> None:
     store.upsert_connections([tokens("a"), tokens("b"), tokens("c", "github")], NOW)
     (a,) = claim(store, "r1", filters=Filters(users=("a",)))
-    assert store.record_failure(
-        a.id, "r1", code="transient", message="503", next_attempt_at=NOW + timedelta(hours=1),
-        now=NOW,
-    ) == 1
+    assert (
+        store.record_failure(
+            a.id,
+            "r1",
+            code="transient",
+            message="503",
+            next_attempt_at=NOW + timedelta(hours=1),
+            now=NOW,
+        )
+        == 1
+    )
     (b,) = claim(store, "r2", filters=Filters(platforms=("spotify",)))
     assert b.user_id == "b"
     assert store.mark_needs_reauth(
@@ -119,12 +126,22 @@ def test_lapsed_lease_writes_only_if_nobody_refreshed(store: Store) -> None:
     later = NOW + timedelta(minutes=6)
     (taken,) = claim(store, "fast", now=later)
     assert store.save_refreshed(
-        taken.id, "fast", access_token_enc="A2", refresh_token_enc="R2",
-        previous_refresh_enc="enc-r-a", expires_at=later, now=later,
+        taken.id,
+        "fast",
+        access_token_enc="A2",
+        refresh_token_enc="R2",
+        previous_refresh_enc="enc-r-a",
+        expires_at=later,
+        now=later,
     )
     assert not store.save_refreshed(
-        conn.id, "slow", access_token_enc="A3", refresh_token_enc="R3",
-        previous_refresh_enc="enc-r-a", expires_at=later, now=later,
+        conn.id,
+        "slow",
+        access_token_enc="A3",
+        refresh_token_enc="R3",
+        previous_refresh_enc="enc-r-a",
+        expires_at=later,
+        now=later,
     )
     assert store.get_connection(conn.id).refresh_token_enc == "R2"  # type: ignore[union-attr]
 
@@ -141,7 +158,9 @@ def test_needs_reauth_only_if_token_unchanged(store: Store) -> None:
 def test_release_and_claim_one(store: Store) -> None:
     store.upsert_connections([tokens("a")], NOW)
     (conn,) = claim(store, "r")
-    assert store.claim_one(conn.id, "other", now=NOW, lease_until=NOW + timedelta(minutes=1)) is None
+    assert (
+        store.claim_one(conn.id, "other", now=NOW, lease_until=NOW + timedelta(minutes=1)) is None
+    )
     assert store.claim_one(conn.id, "r", now=NOW, lease_until=NOW + timedelta(minutes=9))
     store.release([conn.id], "r")
     assert store.claim_one(conn.id, "other", now=NOW, lease_until=NOW + timedelta(minutes=1))
@@ -152,7 +171,9 @@ def test_apply_spooled_only_when_newer(store: Store) -> None:
     conn = next(store.iter_connections(Filters()))
     common = dict(access_token_enc="S-A", refresh_token_enc="S-R", expires_at=NOW, now=NOW)
     assert not store.apply_spooled(conn.id, "a", "spotify", issued_at=NOW, **common)
-    assert store.apply_spooled(conn.id, "a", "spotify", issued_at=NOW + timedelta(seconds=1), **common)
+    assert store.apply_spooled(
+        conn.id, "a", "spotify", issued_at=NOW + timedelta(seconds=1), **common
+    )
     assert store.get_connection(conn.id).refresh_token_enc == "S-R"  # type: ignore[union-attr]
 
 
