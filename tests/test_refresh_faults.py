@@ -1,0 +1,112 @@
+"""Faults around a refresh: the database going away after the provider answered."""
+
+from __future__ import annotations
+
+import stat
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import httpx
+import psycopg
+import pytest
+import respx
+
+from tests.conftest import CLIENT_ENV, with_database
+from tests.refresh_helpers import TOKEN_URLS, Cli, results_by_user, seed, tokens
+from tokensync.errors import StorageError
+
+
+@pytest.fixture
+def cli(run_cli: Cli) -> Cli:
+    def run(*args: str, **kw):  # type: ignore[no-untyped-def]
+        return run_cli(*args, extra_env={**CLIENT_ENV, **kw.pop("extra_env", {})}, **kw)
+
+    return run
+
+
+@pytest.fixture
+def take_database_away(
+    engine: str, db_url: str, request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[tuple[callable, callable]]:  # type: ignore[valid-type]
+    """(drop, restore): make the database unreachable for tokensync, then bring it back."""
+    if engine == "postgres":
+        admin = request.getfixturevalue("pg_admin_url")
+        name = urlsplit(db_url).path.lstrip("/")
+
+        def drop() -> None:
+            with psycopg.connect(admin, autocommit=True) as conn:
+                conn.execute(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                    "WHERE datname = %s AND pid <> pg_backend_pid()",
+                    (name,),
+                )
+                conn.execute(f'ALTER DATABASE "{name}" RENAME TO "{name}_away"')
+
+        def restore() -> None:
+            with psycopg.connect(admin, autocommit=True) as conn:
+                conn.execute(f'ALTER DATABASE "{name}_away" RENAME TO "{name}"')
+
+        yield drop, restore
+        with psycopg.connect(with_database(admin, "postgres"), autocommit=True) as conn:
+            present = conn.execute(
+                "SELECT 1 FROM pg_database WHERE datname = %s", (f"{name}_away",)
+            ).fetchone()
+        if present:
+            restore()
+    else:
+        from tokensync.store.sqlite import SQLiteStore
+
+        original = SQLiteStore.save_refreshed
+
+        def failing(*args: object, **kwargs: object) -> bool:
+            raise StorageError("SQLite (tokensync.db): disk I/O error")
+
+        yield (
+            lambda: monkeypatch.setattr(SQLiteStore, "save_refreshed", failing),
+            lambda: monkeypatch.setattr(SQLiteStore, "save_refreshed", original),
+        )
+
+
+def test_tokens_issued_while_the_database_is_away_are_spooled_then_applied(
+    cli: Cli,
+    mock_http: respx.MockRouter,
+    take_database_away,  # type: ignore[no-untyped-def]
+    db_url: str,
+    key: str,
+    env: dict[str, str],
+) -> None:
+    drop, restore = take_database_away
+    seed(cli, ("u", "discord"))
+
+    def answer_then_lose_the_database(request: httpx.Request) -> httpx.Response:
+        drop()
+        return httpx.Response(
+            200,
+            json={
+                "access_token": "ISSUED-AT",
+                "token_type": "Bearer",
+                "expires_in": 604800,
+                "refresh_token": "ISSUED-RT",
+            },
+        )
+
+    mock_http.post(TOKEN_URLS["discord"]).mock(side_effect=answer_then_lose_the_database)
+    first = cli("refresh-tokens")
+    assert first.code == 3, first.out
+    assert first.json["error"]["code"] == "database_error"
+    entry = results_by_user(first.json)["u"]
+    assert entry["spooled"] is True
+    spool = Path(env["TOKENSYNC_DATA_DIR"]) / "spool"
+    (spooled,) = list(spool.glob("*.json"))
+    assert stat.S_IMODE(spooled.stat().st_mode) == 0o600
+    assert "ISSUED" not in spooled.read_text(), "the spool holds ciphertext only"
+    for secret in ("ISSUED-AT", "ISSUED-RT", key):
+        assert secret not in first.out + first.err
+
+    restore()
+    second = cli("refresh-tokens")
+    assert second.code == 0, second.out
+    assert second.json["spoolApplied"] == 1 and second.json["tokensChecked"] == 0
+    assert tokens(db_url, key, "u", "discord") == ("ISSUED-AT", "ISSUED-RT")
+    assert list(spool.glob("*.json")) == []
