@@ -7,25 +7,22 @@ the jobs ask for, in the jobs' words) lives here, so the two engines cannot drif
 
 from __future__ import annotations
 
-import contextlib
 import json
 import re
-from abc import ABC, abstractmethod
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime
 from importlib import resources
 from typing import Any
 
 from tokensync.errors import SchemaTooNewError
+from tokensync.store.engine import Row, filter_params
 from tokensync.store.models import (
     Connection,
     Filters,
     ImportCounts,
     NewTokens,
 )
-from tokensync.store.queries import QUERIES
-
-Row = dict[str, Any]
+from tokensync.store.polling import PollingMixin
 
 
 def migrations(engine: str) -> list[tuple[int, str]]:
@@ -39,55 +36,8 @@ def migrations(engine: str) -> list[tuple[int, str]]:
     return sorted(found)
 
 
-def filter_params(filters: Filters) -> dict[str, Any]:
-    """The parameters every filtered query takes."""
-    return {
-        "all_platforms": not filters.platforms,
-        "platforms": list(filters.platforms),
-        "all_users": not filters.users,
-        "users": list(filters.users),
-    }
-
-
-class Store(ABC):
+class Store(PollingMixin):
     """One database of connections, polled data, sync state and runs."""
-
-    engine: str
-    fragments: Mapping[str, str]
-
-    def __init__(self) -> None:
-        self._sql = {
-            name: self._compile(sql.format(**self.fragments)) for name, sql in QUERIES.items()
-        }
-
-    # -- what an engine supplies -------------------------------------------------------------
-
-    def _compile(self, sql: str) -> str:
-        return sql
-
-    @abstractmethod
-    def _run(self, name: str, params: Mapping[str, Any]) -> list[Row]:
-        """Run one named query; return its rows (empty for statements without RETURNING)."""
-
-    @abstractmethod
-    def _rowcount(self, name: str, params: Mapping[str, Any]) -> int:
-        """Run one named statement; return how many rows it touched."""
-
-    @abstractmethod
-    def transaction(self) -> contextlib.AbstractContextManager[None]:
-        """A write transaction: committed when the block ends, rolled back if it raises."""
-
-    @abstractmethod
-    def _applied_versions(self) -> list[int]:
-        """The schema versions recorded, or [] for an empty database."""
-
-    @abstractmethod
-    def _apply(self, version: int, script: str, now: datetime) -> bool:
-        """Apply one migration unless another process did; return whether it ran."""
-
-    @abstractmethod
-    def close(self) -> None:
-        """Close the connection."""
 
     # -- schema ------------------------------------------------------------------------------
 
@@ -382,14 +332,6 @@ class Store(ABC):
         return self._run("last_runs", {})
 
     # -- helpers -------------------------------------------------------------------------------
-
-    def claiming(self) -> contextlib.AbstractContextManager[None]:
-        """The transaction a claim runs in (SQLite takes the write lock first)."""
-        return self.transaction()
-
-    @staticmethod
-    def _connection(row: Row) -> Connection:
-        return Connection(**row)
 
 
 def _expiry_order(c: Connection) -> tuple[int, str, int]:

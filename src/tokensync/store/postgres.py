@@ -13,7 +13,8 @@ from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
 from tokensync.errors import StorageError
-from tokensync.store.base import Row, Store
+from tokensync.store.base import Store
+from tokensync.store.engine import Row
 
 _PARAM = re.compile(r"(?<![:\w]):([a-z_]+)")
 # Any constant works: it only has to be the same for every tokensync that migrates.
@@ -28,6 +29,8 @@ class PostgresStore(Store):
         "platform_in": "platform = ANY(CAST(:platforms AS text[]))",
         "user_in": "user_id = ANY(CAST(:users AS text[]))",
         "id_in": "id = ANY(CAST(:ids AS bigint[]))",
+        "pollable_in": "platform = ANY(CAST(:pollable AS text[]))",
+        "key_in": "item_key = ANY(CAST(:keys AS text[]))",
         "skip_locked": "FOR UPDATE SKIP LOCKED",
     }
 

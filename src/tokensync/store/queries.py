@@ -123,6 +123,76 @@ QUERIES: dict[str, str] = {
         WHERE id = :id AND access_token_enc = :old_access
           AND refresh_token_enc IS NOT DISTINCT FROM :old_refresh
     """,
+    "claim_due_polls": f"""
+        UPDATE connections SET poll_lease_owner = :owner, poll_lease_expires_at = :lease_until,
+            next_poll_at = :next_poll_at
+        WHERE id IN (
+            SELECT id FROM connections
+            WHERE status = 'active' AND {{pollable_in}}
+              AND (next_poll_at IS NULL OR next_poll_at <= :now)
+              AND (poll_lease_expires_at IS NULL OR poll_lease_expires_at <= :now)
+              AND (:all_platforms OR {{platform_in}}) AND (:all_users OR {{user_in}})
+            ORDER BY next_poll_at NULLS FIRST, id LIMIT :limit {{skip_locked}})
+        RETURNING {CONNECTION_COLUMNS}
+    """,
+    "find_due_polls": f"""
+        SELECT {CONNECTION_COLUMNS} FROM connections
+        WHERE id > :after_id AND status = 'active' AND {{pollable_in}}
+          AND (next_poll_at IS NULL OR next_poll_at <= :now)
+          AND (poll_lease_expires_at IS NULL OR poll_lease_expires_at <= :now)
+          AND (:all_platforms OR {{platform_in}}) AND (:all_users OR {{user_in}})
+        ORDER BY id LIMIT :limit
+    """,
+    "extend_poll_lease": """
+        UPDATE connections SET poll_lease_expires_at = :lease_until
+        WHERE id = :id AND poll_lease_owner = :owner
+    """,
+    "finish_poll": """
+        UPDATE connections SET poll_lease_owner = NULL, poll_lease_expires_at = NULL,
+            last_sync_at = CASE WHEN :success THEN :now ELSE last_sync_at END
+        WHERE id = :id AND poll_lease_owner = :owner
+    """,
+    "release_polls": """
+        UPDATE connections SET poll_lease_owner = NULL, poll_lease_expires_at = NULL,
+            next_poll_at = NULL
+        WHERE poll_lease_owner = :owner AND {id_in}
+    """,
+    "get_sync_state": """
+        SELECT cursor, etag, extra, last_poll_at, last_success_at FROM sync_state
+        WHERE user_id = :user_id AND platform = :platform AND endpoint = :endpoint
+    """,
+    "save_sync_state": """
+        INSERT INTO sync_state (user_id, platform, endpoint, cursor, etag, extra, last_poll_at,
+            last_success_at, last_error_code)
+        VALUES (:user_id, :platform, :endpoint, :cursor, :etag, :extra, :now, :now, NULL)
+        ON CONFLICT (user_id, platform, endpoint) DO UPDATE SET
+            cursor = excluded.cursor, etag = excluded.etag, extra = excluded.extra,
+            last_poll_at = excluded.last_poll_at, last_success_at = excluded.last_success_at,
+            last_error_code = NULL
+    """,
+    "record_poll_error": """
+        INSERT INTO sync_state (user_id, platform, endpoint, extra, last_poll_at, last_error_code)
+        VALUES (:user_id, :platform, :endpoint, :extra, :now, :code)
+        ON CONFLICT (user_id, platform, endpoint) DO UPDATE SET
+            last_poll_at = excluded.last_poll_at, last_error_code = excluded.last_error_code
+    """,
+    "upsert_item": """
+        INSERT INTO user_platform_data (user_id, platform, endpoint, item_key, data,
+            first_seen_at, fetched_at)
+        VALUES (:user_id, :platform, :endpoint, :item_key, :data, :now, :now)
+        ON CONFLICT (user_id, platform, endpoint, item_key) DO UPDATE SET
+            data = excluded.data, fetched_at = excluded.fetched_at
+        WHERE user_platform_data.data IS DISTINCT FROM excluded.data
+        RETURNING (first_seen_at = fetched_at) AS inserted
+    """,
+    "known_keys": """
+        SELECT item_key FROM user_platform_data
+        WHERE user_id = :user_id AND platform = :platform AND endpoint = :endpoint AND {key_in}
+    """,
+    "count_items": """
+        SELECT endpoint, COUNT(*) AS n FROM user_platform_data
+        WHERE user_id = :user_id AND platform = :platform GROUP BY endpoint ORDER BY endpoint
+    """,
     "status_counts": """
         SELECT platform, status, COUNT(*) AS n FROM connections
         GROUP BY platform, status ORDER BY platform, status

@@ -12,11 +12,14 @@ from pathlib import Path
 from typing import Any
 
 from tokensync.errors import StorageError
-from tokensync.store.base import Row, Store, dumps
+from tokensync.store.base import Store, dumps
+from tokensync.store.engine import Row
 
 _TIME_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
 _JSON_COLUMNS = frozenset({"data", "extra", "summary"})
 _BOOL_COLUMNS = frozenset({"success", "inserted"})
+# Lists travel as JSON text and are read back with json_each().
+_LIST_PARAMS = frozenset({"platforms", "users", "ids", "pollable", "keys"})
 
 
 def to_text(value: datetime) -> str:
@@ -42,6 +45,8 @@ class SQLiteStore(Store):
         "platform_in": "platform IN (SELECT value FROM json_each(:platforms))",
         "user_in": "user_id IN (SELECT value FROM json_each(:users))",
         "id_in": "id IN (SELECT value FROM json_each(:ids))",
+        "pollable_in": "platform IN (SELECT value FROM json_each(:pollable))",
+        "key_in": "item_key IN (SELECT value FROM json_each(:keys))",
         "skip_locked": "",
     }
 
@@ -135,7 +140,13 @@ def _adapt(params: Mapping[str, Any]) -> dict[str, Any]:
     for key, value in params.items():
         if isinstance(value, datetime):
             value = to_text(value)
-        elif isinstance(value, list | tuple) and key in ("platforms", "users", "ids"):
+        elif isinstance(value, list | tuple) and key in (
+            "platforms",
+            "users",
+            "ids",
+            "pollable",
+            "keys",
+        ):
             value = json.dumps(list(value))
         elif isinstance(value, dict | list):
             value = dumps(value)

@@ -1,0 +1,71 @@
+"""The primitives each engine supplies (sqlite.py, postgres.py)."""
+
+from __future__ import annotations
+
+import contextlib
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from tokensync.store.models import Connection, Filters
+from tokensync.store.queries import QUERIES
+
+Row = dict[str, Any]
+
+
+def filter_params(filters: Filters) -> dict[str, Any]:
+    """The parameters every filtered query takes."""
+    return {
+        "all_platforms": not filters.platforms,
+        "platforms": list(filters.platforms),
+        "all_users": not filters.users,
+        "users": list(filters.users),
+    }
+
+
+class Engine(ABC):
+    """The primitives an engine supplies; everything else is built on them."""
+
+    engine: str
+    fragments: Mapping[str, str]
+
+    def __init__(self) -> None:
+        self._sql = {
+            name: self._compile(sql.format(**self.fragments)) for name, sql in QUERIES.items()
+        }
+
+    def _compile(self, sql: str) -> str:
+        return sql
+
+    @abstractmethod
+    def _run(self, name: str, params: Mapping[str, Any]) -> list[Row]:
+        """Run one named query; return its rows (empty for statements without RETURNING)."""
+
+    @abstractmethod
+    def _rowcount(self, name: str, params: Mapping[str, Any]) -> int:
+        """Run one named statement; return how many rows it touched."""
+
+    @abstractmethod
+    def transaction(self) -> contextlib.AbstractContextManager[None]:
+        """A write transaction: committed when the block ends, rolled back if it raises."""
+
+    @abstractmethod
+    def _applied_versions(self) -> list[int]:
+        """The schema versions recorded, or [] for an empty database."""
+
+    @abstractmethod
+    def _apply(self, version: int, script: str, now: datetime) -> bool:
+        """Apply one migration unless another process did; return whether it ran."""
+
+    @abstractmethod
+    def close(self) -> None:
+        """Close the connection."""
+
+    def claiming(self) -> contextlib.AbstractContextManager[None]:
+        """The transaction a claim runs in (SQLite takes the write lock first)."""
+        return self.transaction()
+
+    @staticmethod
+    def _connection(row: Row) -> Connection:
+        return Connection(**row)

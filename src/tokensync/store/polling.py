@@ -1,0 +1,154 @@
+"""What the poll job asks of the store: claiming connections to poll, items, and cursors."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from tokensync.store.engine import Engine, filter_params
+from tokensync.store.models import Connection, Filters, StoredItem, SyncCursor
+
+
+class PollingMixin(Engine):
+    """The poll job's queries, shared by both engines."""
+
+    def claim_due_polls(
+        self,
+        owner: str,
+        *,
+        now: datetime,
+        lease_until: datetime,
+        next_poll_at: datetime,
+        pollable: Sequence[str],
+        limit: int,
+        filters: Filters,
+    ) -> list[Connection]:
+        """Lease up to `limit` active connections due for polling (their poll lease, not tokens)."""
+        params = {
+            "owner": owner,
+            "now": now,
+            "lease_until": lease_until,
+            "next_poll_at": next_poll_at,
+            "pollable": list(pollable),
+            "limit": limit,
+            **filter_params(filters),
+        }
+        with self.claiming():
+            rows = self._run("claim_due_polls", params)
+        return sorted((self._connection(r) for r in rows), key=lambda c: c.id)
+
+    def find_due_polls(
+        self,
+        *,
+        now: datetime,
+        pollable: Sequence[str],
+        after_id: int,
+        limit: int,
+        filters: Filters,
+    ) -> list[Connection]:
+        """What a poll claim would take, without taking it (for --dry-run)."""
+        params = {
+            "now": now,
+            "pollable": list(pollable),
+            "after_id": after_id,
+            "limit": limit,
+            **filter_params(filters),
+        }
+        return [self._connection(r) for r in self._run("find_due_polls", params)]
+
+    def extend_poll_lease(self, connection_id: int, owner: str, lease_until: datetime) -> bool:
+        """Keep polling a connection that takes long; False if the lease was lost."""
+        params = {"id": connection_id, "owner": owner, "lease_until": lease_until}
+        with self.transaction():
+            return self._rowcount("extend_poll_lease", params) == 1
+
+    def finish_poll(self, connection_id: int, owner: str, *, success: bool, now: datetime) -> None:
+        """End the poll lease; a success sets last_sync_at."""
+        params = {"id": connection_id, "owner": owner, "success": success, "now": now}
+        with self.transaction():
+            self._rowcount("finish_poll", params)
+
+    def release_polls(self, connection_ids: Sequence[int], owner: str) -> None:
+        """Give back poll leases of connections this run claimed and never polled."""
+        if connection_ids:
+            with self.transaction():
+                self._rowcount("release_polls", {"owner": owner, "ids": list(connection_ids)})
+
+    def sync_state(self, user_id: str, platform: str, endpoint: str) -> SyncCursor:
+        """The stored cursor of one endpoint (empty before the first poll)."""
+        params = {"user_id": user_id, "platform": platform, "endpoint": endpoint}
+        rows = self._run("get_sync_state", params)
+        if not rows:
+            return SyncCursor()
+        row = rows[0]
+        return SyncCursor(
+            cursor=row["cursor"],
+            etag=row["etag"],
+            extra=dict(row["extra"] or {}),
+            last_poll_at=row["last_poll_at"],
+            last_success_at=row["last_success_at"],
+        )
+
+    def save_batch(
+        self,
+        user_id: str,
+        platform: str,
+        endpoint: str,
+        items: Sequence[StoredItem],
+        state: SyncCursor,
+        now: datetime,
+    ) -> tuple[int, int]:
+        """Upsert items and move the cursor in one transaction; return (new, changed)."""
+        new = changed = 0
+        key = {"user_id": user_id, "platform": platform, "endpoint": endpoint}
+        with self.transaction():
+            for item in items:
+                rows = self._run(
+                    "upsert_item", {**key, "item_key": item.key, "data": item.data, "now": now}
+                )
+                if rows:
+                    new += bool(rows[0]["inserted"])
+                    changed += not rows[0]["inserted"]
+            self._rowcount(
+                "save_sync_state",
+                {
+                    **key,
+                    "cursor": state.cursor,
+                    "etag": state.etag,
+                    "extra": dict(state.extra),
+                    "now": now,
+                },
+            )
+        return new, changed
+
+    def record_poll_error(
+        self, user_id: str, platform: str, endpoint: str, code: str, now: datetime
+    ) -> None:
+        """Note a failed poll of an endpoint; its cursor stays where it was."""
+        params = {
+            "user_id": user_id,
+            "platform": platform,
+            "endpoint": endpoint,
+            "code": code,
+            "extra": {},
+            "now": now,
+        }
+        with self.transaction():
+            self._rowcount("record_poll_error", params)
+
+    def known_keys(
+        self, user_id: str, platform: str, endpoint: str, keys: Sequence[str]
+    ) -> set[str]:
+        """Which of these item keys are stored already."""
+        params = {
+            "user_id": user_id,
+            "platform": platform,
+            "endpoint": endpoint,
+            "keys": list(keys),
+        }
+        return {r["item_key"] for r in self._run("known_keys", params)}
+
+    def count_items(self, user_id: str, platform: str) -> dict[str, int]:
+        """Stored items of one connection, by endpoint."""
+        rows = self._run("count_items", {"user_id": user_id, "platform": platform})
+        return {r["endpoint"]: int(r["n"]) for r in rows}
