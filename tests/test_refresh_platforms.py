@@ -377,3 +377,44 @@ def test_runs_are_recorded(cli: Cli, mock_http: respx.MockRouter) -> None:
     last = cli("status").json["lastRuns"]["refresh-tokens"]
     assert last["success"] is False and last["exitCode"] == 1
     assert last["summary"]["tokensFailed"] == 1
+
+
+def test_a_hanging_provider_times_out_as_transient(cli: Cli, db_url: str, tmp_path) -> None:
+    import asyncio
+
+    config = tmp_path / "fast.toml"
+    config.write_text('request_timeout = "1s"\nlease = "10s"\n')
+    seed(cli, ("u", "spotify"))
+
+    async def hang(request: httpx.Request) -> httpx.Response:
+        await asyncio.sleep(30)
+        return httpx.Response(200, json={"access_token": "late"})
+
+    # The cancelled call is never recorded, so this router cannot insist on calls.
+    with respx.mock(using="httpx", assert_all_called=False) as router:
+        router.post(TOKEN_URLS["spotify"]).mock(side_effect=hang)
+        result = cli("refresh-tokens", extra_env={"TOKENSYNC_CONFIG": str(config)})
+    assert result.code == 1
+    entry = results_by_user(result.json)["u"]
+    assert entry["error"]["code"] == "timeout" and entry["status"] == "active"
+    assert result.json["durationMs"] < 10_000
+    assert connection(db_url, "u", "spotify").failure_count == 1
+
+
+def test_verbose_logs_one_line_per_refresh_without_secrets(
+    cli: Cli, mock_http: respx.MockRouter, key: str
+) -> None:
+    import json
+
+    seed(cli, ("a", "spotify"), ("b", "spotify"))
+    mock_http.post(TOKEN_URLS["spotify"]).respond(
+        200, json={"access_token": "LOGGED-AT", "expires_in": 3600, "refresh_token": "LOGGED-RT"}
+    )
+    result = cli("-v", "refresh-tokens")
+    lines = [json.loads(line) for line in result.err.splitlines() if line.startswith("{")]
+    assert sorted(line["userId"] for line in lines) == ["a", "b"]
+    for line in lines:
+        assert line["event"] == "refresh" and line["outcome"] == "refreshed"
+        assert line["platform"] == "spotify" and isinstance(line["durationMs"], int)
+        assert isinstance(line["connectionId"], int)
+    assert_clean(result, "LOGGED-AT", "LOGGED-RT", "RT-spotify-a", key)
