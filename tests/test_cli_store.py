@@ -240,3 +240,27 @@ def test_postgres_without_a_key_exits_2(run_cli: Cli, engine: str) -> None:
     result = run_cli("tokens", "import", stdin=LINES, extra_env={"TOKENSYNC_ENCRYPTION_KEYS": ""})
     assert result.code == 2
     assert "no encryption key" in result.json["error"]["message"]
+
+
+def test_status_as_a_table_for_people(run_cli: Cli) -> None:
+    lines = (
+        LINES
+        + "\n"
+        + json.dumps(
+            {
+                "userId": "[bold]mallory",
+                "platform": "spotify",
+                "accessToken": "AT-x",
+                "expiresIn": 5,
+            }
+        )
+    )
+    run_cli("tokens", "import", stdin=lines)
+    result = run_cli("status", "--format", "table")
+    assert result.code == 0
+    assert "Connections by platform and status" in result.out
+    assert "Needing re-authorisation (0)" in result.out
+    assert "[bold]mallory" in result.out, "user ids are shown as written, not as markup"
+    assert_no_secret(result)
+    bad = run_cli("status", "--format", "xml")
+    assert bad.code == 2 and bad.json["error"]["code"] == "usage_error"

@@ -187,6 +187,35 @@ def refresh_tokens(
     _finish(ctx, work)
 
 
+@app.command("poll-platforms")
+def poll_platforms(
+    ctx: typer.Context,
+    platform: PlatformOpt = None,
+    user: UserOpt = None,
+    dry_run: DryRunOpt = False,
+    concurrency: ConcurrencyOpt = None,
+    max_duration: MaxDurationOpt = None,
+    results: ResultsOpt = "all",
+    metrics_file: MetricsOpt = None,
+    ping_url: PingOpt = None,
+) -> None:
+    """Poll each active connection's platform endpoints and store what is new."""
+    from tokensync.jobs.poll import PollOptions
+
+    def work(settings: Settings) -> tuple[dict[str, Any], int]:
+        options = PollOptions(
+            filters=commands.check_filters(settings, platform or [], user or []),
+            dry_run=dry_run,
+            concurrency=concurrency or min(settings.concurrency, 16),
+            max_duration=_duration(max_duration, "--max-duration"),
+            keep=_results(results),
+        )
+        monitoring = Monitoring(metrics_file=metrics_file, ping_url=ping_url)
+        return commands.poll_platforms(settings, options, monitoring, os.environ, ctx.obj.verbose)
+
+    _finish(ctx, work)
+
+
 # -- the store ----------------------------------------------------------------------------------
 
 
@@ -232,9 +261,30 @@ def tokens_list(ctx: typer.Context, platform: PlatformOpt = None, user: UserOpt 
 
 
 @app.command("status")
-def status(ctx: typer.Context) -> None:
+def status(
+    ctx: typer.Context,
+    output: Annotated[
+        str, typer.Option("--format", help="json (the default) or table, for a person.")
+    ] = "json",
+) -> None:
     """Counts by platform and status, soonest expiry, re-authorisation list, last runs."""
+    if output not in ("json", "table"):
+        _finish(ctx, lambda settings: _raise(UsageError("--format must be json or table")))
+    if output == "table":
+        try:
+            document, code = commands.status(_settings(ctx))
+        except TokensyncError as exc:
+            emit(error_document(exc))
+            raise typer.Exit(exc.exit_code) from None
+        from tokensync.status_table import render_status
+
+        render_status(document, sys.stdout)
+        raise typer.Exit(code)
     _finish(ctx, commands.status)
+
+
+def _raise(error: TokensyncError) -> NoReturn:
+    raise error
 
 
 @db_app.command("migrate")

@@ -67,6 +67,39 @@ def refresh_tokens(
     )
 
 
+def poll_platforms(
+    settings: Settings,
+    options: Any,
+    monitoring: Monitoring,
+    environ: Mapping[str, str],
+    verbose: int = 0,
+) -> Result:
+    """`tokensync poll-platforms`."""
+    from tokensync.jobs.poll import run_poll
+    from tokensync.report import poll_document
+
+    keyring = None if options.dry_run else bootstrap.load_keyring(settings)
+    spool = bootstrap.open_spool(settings)
+
+    async def body(db: AsyncStore, client: httpx.AsyncClient, run_id: str) -> dict[str, Any]:
+        with outcome_reporter("poll", verbose) as on_poll:
+            result = await run_poll(
+                db, client, keyring, settings, spool, options, run_id=run_id, on_poll=on_poll
+            )
+        return poll_document(result)
+
+    return run_job(
+        settings,
+        "poll-platforms",
+        body,
+        concurrency=options.concurrency,
+        record=not options.dry_run,
+        needs_keyring=False,
+        monitoring=monitoring,
+        environ=environ,
+    )
+
+
 def import_tokens(settings: Settings, lines: Iterable[str]) -> Result:
     """`tokensync tokens import`: all or nothing."""
     from tokensync.importer import parse_lines, summary

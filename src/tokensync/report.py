@@ -134,3 +134,67 @@ def emit_array(items: Iterable[Mapping[str, Any]], stream: TextIO | None = None)
         out.write(("," if index else "") + "\n" + json.dumps(item, ensure_ascii=False))
     out.write("\n]\n")
     out.flush()
+
+
+def poll_document(result: Any) -> dict[str, Any]:
+    """The poll-platforms document of DESIGN.md."""
+    doc: dict[str, Any] = {
+        "success": result.success,
+        "cronType": "platform-polling",
+        "timestamp": iso(result.started_at),
+        "durationMs": duration_ms(result.started_at, result.finished_at),
+        "userCount": len(result.users),
+        "platformCount": result.connections,
+        "pollsSuccessful": result.successful,
+        "pollsFailed": result.failed,
+        "itemsFetched": result.fetched,
+        "itemsStored": result.stored,
+    }
+    if result.dry_run:
+        doc["dryRun"] = True
+        doc["results"] = [
+            {
+                "userId": c.user_id,
+                "platform": c.platform,
+                "connectionId": c.id,
+                "success": True,
+                "wouldPoll": True,
+            }
+            for c in result.due
+        ]
+    else:
+        doc["results"] = [_poll_entry(p) for p in result.polls]
+    if result.platform_errors:
+        doc["platformErrors"] = {
+            name: {"code": e.code, "message": e.message}
+            for name, e in sorted(result.platform_errors.items())
+        }
+    if result.stopped:
+        doc["stopped"] = result.stopped
+    if result.error is not None:
+        doc["error"] = {"code": result.error.code, "message": result.error.message}
+    return doc
+
+
+def _poll_entry(poll: Any) -> dict[str, Any]:
+    conn = poll.connection
+    entry: dict[str, Any] = {
+        "userId": conn.user_id,
+        "platform": conn.platform,
+        "connectionId": conn.id,
+        "success": poll.success,
+        "results": [],
+    }
+    for e in poll.endpoints:
+        item: dict[str, Any] = {
+            "endpoint": e.endpoint,
+            "success": e.success,
+            "itemCount": e.fetched,
+            "newItems": e.new,
+        }
+        if e.error_code:
+            item["error"] = {"code": e.error_code, "message": e.error_message or ""}
+        entry["results"].append(item)
+    if poll.error_code:
+        entry["error"] = {"code": poll.error_code, "message": poll.error_message or ""}
+    return entry

@@ -1,0 +1,251 @@
+"""What every polling adapter shares: its state, its items, its batches, and the API client.
+
+An adapter is an async generator of Batches. The poll job commits each Batch (its items and the
+state that covers them) in one transaction before asking for the next, so the cursor never runs
+ahead of what is stored.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol
+from urllib.parse import urlsplit
+
+import httpx
+
+from tokensync.errors import (
+    MalformedResponseError,
+    PermanentError,
+    ProviderError,
+    RateLimitedError,
+    TransientError,
+)
+from tokensync.platforms.limits import rate_limit_wait
+
+_RATE_LIMIT_RETRIES = 3
+Query = Mapping[str, str | int] | list[tuple[str, str | int | float | bool | None]]
+
+
+@dataclass(frozen=True)
+class SyncState:
+    """The incremental state of one endpoint of one connection."""
+
+    cursor: str | None = None
+    etag: str | None = None
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Item:
+    """One platform object and the key that makes it unique within its endpoint."""
+
+    key: str
+    data: Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class Batch:
+    """Items, and the state to store once they are committed."""
+
+    items: Sequence[Item]
+    state: SyncState
+
+
+@dataclass(frozen=True)
+class PollContext:
+    """What an adapter may ask of the job."""
+
+    max_pages: int
+    now: Callable[[], datetime]
+    known_keys: Callable[[Sequence[str]], Awaitable[set[str]]]
+
+
+class TokenSource(Protocol):
+    """The access token of the connection being polled."""
+
+    async def access_token(self) -> str:
+        """The current token (refreshed first when about to expire)."""
+        ...
+
+    async def refreshed_token(self) -> str:
+        """Refresh now and return the new token; PermanentError when the grant is dead."""
+        ...
+
+
+class Endpoint(Protocol):
+    """A polling adapter: one endpoint of one platform."""
+
+    name: str
+
+    def poll(self, api: Api, state: SyncState, ctx: PollContext) -> AsyncIterator[Batch]:
+        """Yield batches of new or changed items, each with the state that covers it."""
+        ...
+
+
+@dataclass(frozen=True)
+class ApiResponse:
+    """A platform's answer, parsed."""
+
+    status: int
+    headers: httpx.Headers
+    body: Any
+    url: str
+
+
+class Api:
+    """The API client of one connection: base URL, bearer token, 401 refresh, rate limits."""
+
+    def __init__(
+        self,
+        client: httpx.AsyncClient,
+        api_base: str,
+        token: TokenSource,
+        *,
+        platform: str = "",
+        max_wait: float = 30.0,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
+        self._client, self._token = client, token
+        self.base = api_base.rstrip("/")
+        self._base_parts = urlsplit(self.base)
+        self.platform = platform or self._base_parts.hostname or "api"
+        self._max_wait, self._sleep = max_wait, sleep
+        self.request_count = 0
+
+    async def get(
+        self,
+        path: str,
+        params: Query | None = None,
+        headers: Mapping[str, str] | None = None,
+        *,
+        expect: Sequence[int] = (),
+    ) -> ApiResponse:
+        """GET a path below the API base."""
+        return await self._get(self.base + path, params, headers, expect)
+
+    async def get_url(
+        self,
+        url: str,
+        headers: Mapping[str, str] | None = None,
+        *,
+        expect: Sequence[int] = (),
+    ) -> ApiResponse:
+        """GET a pagination link, only ever on the configured base (the token goes nowhere else)."""
+        return await self._get(self.rebase(url), None, headers, expect)
+
+    def rebase(self, url: str) -> str:
+        """A link from a response, checked or rebuilt to lie below the configured base."""
+        parts = urlsplit(url)
+        base = self._base_parts
+        if not parts.path.startswith(base.path):
+            raise MalformedResponseError(
+                f"{self.platform}: a pagination link points outside the API base; not followed"
+            )
+        rebuilt = f"{base.scheme}://{base.netloc}{parts.path}"
+        return rebuilt + (f"?{parts.query}" if parts.query else "")
+
+    async def _get(
+        self,
+        url: str,
+        params: Query | None,
+        headers: Mapping[str, str] | None,
+        expect: Sequence[int],
+    ) -> ApiResponse:
+        token = await self._token.access_token()
+        refreshed = False
+        attempts = 0
+        while True:
+            response = await self._send(url, params, headers, token)
+            if response.status_code == 401 and 401 not in expect:
+                if refreshed:
+                    raise PermanentError(
+                        f"{self.platform}: the API refused a freshly refreshed token",
+                        code="unauthorized",
+                        status=401,
+                    )
+                token, refreshed = await self._token.refreshed_token(), True
+                continue
+            wait = rate_limit_wait(response)
+            if wait is not None:
+                attempts += 1
+                if wait <= self._max_wait and attempts <= _RATE_LIMIT_RETRIES:
+                    await self._sleep(wait)
+                    continue
+                raise RateLimitedError(
+                    f"{self.platform}: rate limited for {wait:.0f}s",
+                    retry_after=wait,
+                    status=response.status_code,
+                )
+            return self._parsed(response, expect)
+
+    async def _send(
+        self,
+        url: str,
+        params: Query | None,
+        headers: Mapping[str, str] | None,
+        token: str,
+    ) -> httpx.Response:
+        sent = {"Accept": "application/json", **(headers or {}), "Authorization": f"Bearer {token}"}
+        self.request_count += 1
+        try:
+            return await self._client.get(url, params=params, headers=sent)
+        except httpx.TimeoutException:
+            raise TransientError(f"{self.platform}: the API timed out", code="timeout") from None
+        except httpx.HTTPError as exc:
+            raise TransientError(
+                f"{self.platform}: the API is unreachable ({type(exc).__name__})",
+                code="connection_error",
+            ) from None
+
+    def _parsed(self, response: httpx.Response, expect: Sequence[int]) -> ApiResponse:
+        status = response.status_code
+        url = str(response.request.url.copy_with(query=None)) if response.request else ""
+        if status in expect or status == 304:
+            return ApiResponse(status, response.headers, _json_or_none(response), url)
+        if status >= 500:
+            raise TransientError(f"{self.platform}: the API answered HTTP {status}", status=status)
+        if status >= 400:
+            raise ProviderError(
+                f"{self.platform}: the API answered HTTP {status}{_said(response)}",
+                code=f"http_{status}",
+                status=status,
+            )
+        body = _json_or_none(response)
+        if not isinstance(body, dict | list):
+            kind = response.headers.get("content-type", "no content type").split(";")[0]
+            raise MalformedResponseError(
+                f"{self.platform}: the API answered HTTP {status} with a body that is not JSON "
+                f"({kind})",
+                status=status,
+            )
+        return ApiResponse(status, response.headers, body, url)
+
+
+def _json_or_none(response: httpx.Response) -> Any:
+    try:
+        return response.json()
+    except ValueError:
+        return None
+
+
+def _said(response: httpx.Response) -> str:
+    body = _json_or_none(response)
+    message = None
+    if isinstance(body, dict):
+        error = body.get("error")
+        if isinstance(error, dict):
+            message = error.get("message")
+        elif isinstance(error, str):
+            message = body.get("error_description") or error
+        message = message or body.get("message")
+    return f": {str(message)[:200]}" if isinstance(message, str) and message else ""
+
+
+def endpoints_for(platform: str) -> Sequence[Endpoint]:
+    """The polling adapters of a platform (none for custom platforms)."""
+    from tokensync.platforms.registry import ENDPOINTS
+
+    return ENDPOINTS.get(platform, ())

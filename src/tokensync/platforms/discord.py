@@ -1,0 +1,21 @@
+"""Discord: the guilds a user is in (a snapshot, one call holds all)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+from tokensync.platforms.base import Api, Batch, Item, PollContext, SyncState
+from tokensync.platforms.shapes import key_of, objects
+
+
+class UserGuilds:
+    """GET /users/@me/guilds?limit=200."""
+
+    name = "user_guilds"
+
+    async def poll(self, api: Api, state: SyncState, ctx: PollContext) -> AsyncIterator[Batch]:
+        """Yield every guild the user belongs to."""
+        where = "discord user_guilds"
+        body = (await api.get("/users/@me/guilds", {"limit": 200})).body
+        guilds = objects(body, where)
+        yield Batch([Item(key_of(g, "id", where), g) for g in guilds], state)
