@@ -172,3 +172,9 @@ CLIENT_ENV = {
     for name in ("SPOTIFY", "GOOGLE", "GITHUB", "DISCORD")
     for half in ("CLIENT_ID", "CLIENT_SECRET")
 }
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    """Async tests (marked anyio) run on asyncio, as tokensync does."""
+    return "asyncio"

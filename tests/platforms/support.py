@@ -1,0 +1,79 @@
+"""Driving adapters directly: a fake token source, a set of known keys, a recording sleep."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+
+from tokensync.errors import PermanentError
+from tokensync.platforms.base import Api, Batch, Endpoint, PollContext, SyncState
+
+NOW = datetime(2026, 11, 28, 14, 0, tzinfo=UTC)
+
+
+class FakeTokens:
+    """Hands out 'old' until refreshed, then 'new'; refuses refresh when told the grant is dead."""
+
+    def __init__(self, dead: bool = False) -> None:
+        self.token, self.refreshes, self.dead = "old", 0, dead
+
+    async def access_token(self) -> str:
+        return self.token
+
+    async def refreshed_token(self) -> str:
+        self.refreshes += 1
+        if self.dead:
+            raise PermanentError("grant revoked", code="invalid_grant")
+        self.token = "new"
+        return self.token
+
+
+class Sleeps(list[float]):
+    """A sleep that records instead of waiting."""
+
+    async def __call__(self, seconds: float) -> None:
+        self.append(seconds)
+
+
+def api(
+    base: str,
+    tokens: FakeTokens | None = None,
+    sleeps: Sleeps | None = None,
+    max_wait: float = 30.0,
+) -> Api:
+    return Api(
+        httpx.AsyncClient(),
+        base,
+        tokens or FakeTokens(),
+        max_wait=max_wait,
+        sleep=sleeps if sleeps is not None else Sleeps(),
+    )
+
+
+def context(known: set[str] | None = None, max_pages: int = 10, now: datetime = NOW) -> PollContext:
+    stored = known if known is not None else set()
+
+    async def known_keys(keys: Sequence[str]) -> set[str]:
+        return {k for k in keys if k in stored}
+
+    return PollContext(max_pages=max_pages, now=lambda: now, known_keys=known_keys)
+
+
+async def collect(
+    endpoint: Endpoint,
+    client_api: Api,
+    state: SyncState | None = None,
+    ctx: PollContext | None = None,
+) -> list[Batch]:
+    return [b async for b in endpoint.poll(client_api, state or SyncState(), ctx or context())]
+
+
+def keys(batches: list[Batch]) -> list[str]:
+    return [item.key for batch in batches for item in batch.items]
+
+
+def last_state(batches: list[Batch]) -> Any:
+    return batches[-1].state
