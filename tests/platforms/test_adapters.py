@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 import httpx
 import pytest
 import respx
@@ -334,7 +332,3 @@ async def test_calendar_state_after_a_bounded_run(router: respx.MockRouter) -> N
     batches = await collect(CalendarEvents(), api(p.CALENDAR), ctx=context(max_pages=1))
     assert last_state(batches).cursor is None
     assert last_state(batches).extra == {"pageToken": "next-page"}
-
-
-def test_poll_interval_is_a_time() -> None:
-    assert NOW + timedelta(seconds=1) > NOW
