@@ -6,7 +6,7 @@ print to stdout and never exit.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -45,25 +45,15 @@ def refresh_tokens(
     from tokensync.jobs.refresh import run_refresh
     from tokensync.report import refresh_document
 
-    keyring = None if options.dry_run else bootstrap.load_keyring(settings)
-    spool = bootstrap.open_spool(settings)
-
-    async def body(db: AsyncStore, client: httpx.AsyncClient, run_id: str) -> dict[str, Any]:
-        with outcome_reporter("refresh", verbose) as on_outcome:
-            result = await run_refresh(
-                db, client, keyring, settings, spool, options, run_id=run_id, on_outcome=on_outcome
-            )
-        return refresh_document(result)
-
-    return run_job(
-        settings,
+    return _job(
         "refresh-tokens",
-        body,
-        concurrency=options.concurrency,
-        record=not options.dry_run,
-        needs_keyring=False,
-        monitoring=monitoring,
-        environ=environ,
+        run_refresh,
+        refresh_document,
+        settings,
+        options,
+        monitoring,
+        environ,
+        verbose,
     )
 
 
@@ -78,23 +68,37 @@ def poll_platforms(
     from tokensync.jobs.poll import run_poll
     from tokensync.report import poll_document
 
+    return _job(
+        "poll-platforms", run_poll, poll_document, settings, options, monitoring, environ, verbose
+    )
+
+
+def _job(
+    command: str,
+    run: Callable[..., Awaitable[Any]],
+    render: Callable[[Any], dict[str, Any]],
+    settings: Settings,
+    options: Any,
+    monitoring: Monitoring,
+    environ: Mapping[str, str],
+    verbose: int,
+) -> Result:
     keyring = None if options.dry_run else bootstrap.load_keyring(settings)
     spool = bootstrap.open_spool(settings)
 
     async def body(db: AsyncStore, client: httpx.AsyncClient, run_id: str) -> dict[str, Any]:
-        with outcome_reporter("poll", verbose) as on_poll:
-            result = await run_poll(
-                db, client, keyring, settings, spool, options, run_id=run_id, on_poll=on_poll
+        with outcome_reporter(command.split("-")[0], verbose) as report:
+            result = await run(
+                db, client, keyring, settings, spool, options, run_id=run_id, on_outcome=report
             )
-        return poll_document(result)
+        return render(result)
 
     return run_job(
         settings,
-        "poll-platforms",
+        command,
         body,
         concurrency=options.concurrency,
         record=not options.dry_run,
-        needs_keyring=False,
         monitoring=monitoring,
         environ=environ,
     )

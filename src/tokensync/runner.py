@@ -58,15 +58,12 @@ def run_job(
     *,
     concurrency: int,
     record: bool,
-    needs_keyring: bool,
     monitoring: Monitoring,
     environ: Mapping[str, str],
 ) -> tuple[dict[str, Any], int]:
     """Run one job end to end; return its document and exit code."""
     store = bootstrap.open_database(settings)
     try:
-        if needs_keyring:
-            bootstrap.load_keyring(settings)  # fail on a bad key before any work
         run_id = new_run_id(command.split("-")[0])
         if record:
             store.start_run(run_id, command, utc_now())

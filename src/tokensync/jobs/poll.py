@@ -24,6 +24,7 @@ from tokensync.errors import (
     StorageError,
     TokensyncError,
 )
+from tokensync.jobs.pipeline import claim_and_process
 from tokensync.jobs.refresher import Refresher
 from tokensync.jobs.runtime import AsyncStore, Clock, StopSignal, utc_now
 from tokensync.jobs.tokens import ConnectionTokens, TokenUnavailableError
@@ -129,7 +130,7 @@ async def run_poll(
     *,
     run_id: str,
     clock: Clock = utc_now,
-    on_poll: Callable[[ConnectionPoll], None] | None = None,
+    on_outcome: Callable[[ConnectionPoll], None] | None = None,
 ) -> PollResult:
     """One poll-platforms run."""
     result = PollResult(run_id=run_id, started_at=clock(), dry_run=options.dry_run)
@@ -142,7 +143,7 @@ async def run_poll(
             assert keyring is not None, "a real run needs the keyring"
             refresher = Refresher(db, client, keyring, settings, spool, owner=run_id, clock=clock)
             poller = _Poller(db, client, keyring, settings, refresher, result, clock)
-            await _claim_and_poll(db, poller, settings, options, pollable, stop, result, on_poll)
+            await _claim_and_poll(db, poller, settings, options, pollable, stop, result, on_outcome)
             result.error = result.error or refresher.storage_error
     result.stopped = stop.reason
     result.finished_at = clock()
@@ -159,47 +160,32 @@ async def _claim_and_poll(
     result: PollResult,
     on_poll: Callable[[ConnectionPoll], None] | None,
 ) -> None:
-    queue: asyncio.Queue[Connection | None] = asyncio.Queue(maxsize=settings.batch_size)
-    unpolled: set[int] = set()
-    clock = poller.clock
+    async def claim() -> list[Connection]:
+        if result.error is not None or not pollable:
+            return []
+        now = poller.clock()
+        return await db.call(
+            db.store.claim_due_polls,
+            result.run_id,
+            now=now,
+            lease_until=now + timedelta(seconds=settings.lease_seconds),
+            next_poll_at=now + timedelta(seconds=settings.poll_interval),
+            pollable=pollable,
+            limit=settings.batch_size,
+            filters=options.filters,
+        )
 
-    async def produce() -> None:
-        try:
-            while not stop.is_set and result.error is None and pollable:
-                now = clock()
-                batch = await db.call(
-                    db.store.claim_due_polls,
-                    result.run_id,
-                    now=now,
-                    lease_until=now + timedelta(seconds=settings.lease_seconds),
-                    next_poll_at=now + timedelta(seconds=settings.poll_interval),
-                    pollable=pollable,
-                    limit=settings.batch_size,
-                    filters=options.filters,
-                )
-                if not batch:
-                    return
-                unpolled.update(c.id for c in batch)
-                for conn in batch:
-                    await queue.put(conn)
-        except StorageError as exc:
-            result.error = exc
-            stop.set("database_error")
-        finally:
-            for _ in range(options.concurrency):
-                await queue.put(None)
+    async def process(conn: Connection) -> bool:
+        poll = await poller.poll(conn)
+        _count(result, poll, options.keep)
+        if on_poll:
+            on_poll(poll)
+        return True  # finish_poll ended the poll lease
 
-    async def work() -> None:
-        while (conn := await queue.get()) is not None:
-            if stop.is_set:
-                continue
-            unpolled.discard(conn.id)
-            poll = await poller.poll(conn)
-            _count(result, poll, options.keep)
-            if on_poll:
-                on_poll(poll)
-
-    await asyncio.gather(produce(), *(work() for _ in range(options.concurrency)))
+    unpolled, error = await claim_and_process(
+        claim, process, concurrency=options.concurrency, queue_size=settings.batch_size, stop=stop
+    )
+    result.error = result.error or error
     if unpolled and result.error is None:
         try:
             await db.call(db.store.release_polls, sorted(unpolled), result.run_id)

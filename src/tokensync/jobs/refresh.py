@@ -8,7 +8,6 @@ touch is released at the end.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -17,6 +16,7 @@ import httpx
 
 from tokensync.crypto import Keyring
 from tokensync.errors import StorageError
+from tokensync.jobs.pipeline import claim_and_process
 from tokensync.jobs.refresher import FAILED, NEEDS_REAUTH, REFRESHED, Outcome, Refresher
 from tokensync.jobs.runtime import AsyncStore, Clock, StopSignal, utc_now
 from tokensync.settings import Settings
@@ -123,49 +123,34 @@ async def _claim_and_refresh(
     clock: Clock,
     on_outcome: Callable[[Outcome], None] | None,
 ) -> None:
-    queue: asyncio.Queue[Connection | None] = asyncio.Queue(maxsize=settings.batch_size)
-    held: set[int] = set()
+    async def claim() -> list[Connection]:
+        if refresher.storage_error is not None:
+            return []
+        now = clock()
+        return await db.call(
+            db.store.claim_due_refreshes,
+            result.run_id,
+            now=now,
+            lease_until=now + timedelta(seconds=settings.lease_seconds),
+            due_before=now + timedelta(seconds=options.window),
+            stale_before=now - timedelta(seconds=settings.refresh_stale_after),
+            limit=settings.batch_size,
+            filters=options.filters,
+        )
 
-    async def produce() -> None:
-        try:
-            while not stop.is_set and refresher.storage_error is None:
-                now = clock()
-                batch = await db.call(
-                    db.store.claim_due_refreshes,
-                    result.run_id,
-                    now=now,
-                    lease_until=now + timedelta(seconds=settings.lease_seconds),
-                    due_before=now + timedelta(seconds=options.window),
-                    stale_before=now - timedelta(seconds=settings.refresh_stale_after),
-                    limit=settings.batch_size,
-                    filters=options.filters,
-                )
-                if not batch:
-                    return
-                held.update(c.id for c in batch)
-                for conn in batch:
-                    await queue.put(conn)
-        except StorageError as exc:
-            result.error = exc
-            stop.set("database_error")
-        finally:
-            for _ in range(options.concurrency):
-                await queue.put(None)
+    async def process(conn: Connection) -> bool:
+        outcome = await refresher.refresh(conn)
+        _count(result, outcome, options.keep)
+        if on_outcome:
+            on_outcome(outcome)
+        # Storing tokens, marking a dead grant and backing off each end the lease themselves.
+        return not outcome.spooled and (
+            outcome.kind in (REFRESHED, NEEDS_REAUTH) or outcome.next_attempt_at is not None
+        )
 
-    async def work() -> None:
-        while (conn := await queue.get()) is not None:
-            if stop.is_set:
-                continue
-            outcome = await refresher.refresh(conn)
-            if not outcome.spooled and (
-                outcome.kind in (REFRESHED, NEEDS_REAUTH) or outcome.next_attempt_at
-            ):
-                held.discard(conn.id)  # that write ended the lease
-            _count(result, outcome, options.keep)
-            if on_outcome:
-                on_outcome(outcome)
-
-    await asyncio.gather(produce(), *(work() for _ in range(options.concurrency)))
+    held, result.error = await claim_and_process(
+        claim, process, concurrency=options.concurrency, queue_size=settings.batch_size, stop=stop
+    )
     if held and refresher.storage_error is None and result.error is None:
         try:
             await db.call(db.store.release, sorted(held), result.run_id)
