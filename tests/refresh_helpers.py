@@ -64,3 +64,22 @@ def tokens(db_url: str, key: str, user: str, platform: str) -> tuple[str, str | 
 def results_by_user(document: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """The refresh document's results keyed by user id."""
     return {r["userId"]: r for r in document["results"]}
+
+
+def expire_all(db_url: str, seconds: int = 60) -> None:
+    """Time passes: every token now expires within `seconds` (as the provider's clock says)."""
+    from datetime import UTC, datetime, timedelta
+
+    from tokensync.store.sqlite import sqlite_path, to_text
+
+    when = datetime.now(UTC) + timedelta(seconds=seconds)
+    if db_url.startswith("sqlite"):
+        import sqlite3
+
+        with sqlite3.connect(sqlite_path(db_url)) as db:
+            db.execute("UPDATE connections SET expires_at = ?", (to_text(when),))
+    else:
+        import psycopg
+
+        with psycopg.connect(db_url, autocommit=True) as conn:
+            conn.execute("UPDATE connections SET expires_at = %s", (when,))

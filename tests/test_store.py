@@ -233,3 +233,31 @@ def test_unreachable_database_is_a_storage_error(tmp_path) -> None:
     (tmp_path / "plain-file").write_text("")
     with pytest.raises(StorageError, match="cannot open the SQLite database"):
         open_store(f"sqlite:///{tmp_path}/plain-file/x.db")
+
+
+def test_a_run_never_claims_what_it_renewed(store: Store) -> None:
+    store.upsert_connections([tokens("a")], NOW)
+    (conn,) = claim(store, "run")
+    later = NOW + timedelta(seconds=5)
+    store.save_refreshed(
+        conn.id,
+        "run",
+        access_token_enc="A2",
+        refresh_token_enc="R2",
+        previous_refresh_enc="enc-r-a",
+        expires_at=later + timedelta(minutes=5),
+        now=later,
+    )
+    again = store.claim_due_refreshes(
+        "run",
+        now=later,
+        lease_until=later + timedelta(minutes=5),
+        due_before=later + timedelta(hours=2),
+        stale_before=later - timedelta(days=1),
+        limit=10,
+        filters=Filters(),
+        run_started=NOW + timedelta(seconds=1),
+    )
+    assert again == [], "due by the window, but renewed during this run"
+    next_run = claim(store, "next", now=later + timedelta(seconds=1))
+    assert [c.id for c in next_run] == [conn.id]

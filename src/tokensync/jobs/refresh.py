@@ -136,6 +136,7 @@ async def _claim_and_refresh(
             stale_before=now - timedelta(seconds=settings.refresh_stale_after),
             limit=settings.batch_size,
             filters=options.filters,
+            run_started=result.started_at,
         )
 
     async def process(conn: Connection) -> bool:

@@ -112,11 +112,17 @@ class Store(PollingMixin):
         stale_before: datetime,
         limit: int,
         filters: Filters,
+        run_started: datetime | None = None,
     ) -> list[Connection]:
-        """Lease up to `limit` connections due for refresh to `owner`; nobody else gets them."""
+        """Lease up to `limit` connections due for refresh to `owner`; nobody else gets them.
+
+        Rows whose tokens were renewed since `run_started` are not due again in the same run,
+        whatever the window: a window longer than a token's lifetime must not loop.
+        """
         params = {
             "owner": owner,
             "now": now,
+            "run_started": run_started or now,
             "lease_until": lease_until,
             "due_before": due_before,
             "stale_before": stale_before,
@@ -140,6 +146,7 @@ class Store(PollingMixin):
         """What a claim would take, without taking it (for --dry-run), a page at a time."""
         params = {
             "now": now,
+            "run_started": now,
             "due_before": due_before,
             "stale_before": stale_before,
             "after_id": after_id,

@@ -19,6 +19,7 @@ _DUE_REFRESH = """
          OR tokens_updated_at <= :stale_before)
     AND (next_attempt_at IS NULL OR next_attempt_at <= :now)
     AND (lease_expires_at IS NULL OR lease_expires_at <= :now)
+    AND tokens_updated_at <= :run_started
     AND (:all_platforms OR {platform_in})
     AND (:all_users OR {user_in})
 """

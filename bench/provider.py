@@ -1,0 +1,218 @@
+"""A strict OAuth provider and platform APIs on loopback, for tests and benchmarks.
+
+The token endpoint behaves like Discord or a GitHub App: every refresh issues a new, single-use
+refresh token, and a spent refresh token that comes back revokes the whole grant. It answers after
+a configurable delay (like a distant provider), can fail a share of requests, and counts what it
+saw, so a test can prove that no token was ever used twice.
+
+Run it as its own process, so that it never shares a CPU-bound event loop with the client:
+
+    python -m bench.provider --port 0 --delay 0.1
+
+prints one JSON line with its URL, then serves until SIGTERM.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import json
+import random
+import signal
+import sys
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from aiohttp import web
+
+CLIENT_ID, CLIENT_SECRET = "bench-client", "bench-secret"
+
+
+@dataclass
+class Stats:
+    """What the provider saw."""
+
+    requests: int = 0
+    refreshes: int = 0
+    invalid_grant: int = 0
+    reused_tokens: int = 0
+    revoked_grants: int = 0
+    failures_injected: int = 0
+    in_flight: int = 0
+    max_in_flight: int = 0
+    api_requests: int = 0
+
+
+@dataclass
+class Provider:
+    """The grants and the rules a strict rotating provider enforces."""
+
+    delay: float = 0.1
+    rotate: bool = True
+    fail_fraction: float = 0.0
+    expires_in: int = 3600
+    seed: int = 7
+    stats: Stats = field(default_factory=Stats)
+    current: dict[str, int] = field(default_factory=dict)
+    spent: dict[str, int] = field(default_factory=dict)
+    revoked: set[int] = field(default_factory=set)
+    access: set[str] = field(default_factory=set)
+    issued: int = 0
+
+    def __post_init__(self) -> None:
+        self._rng = random.Random(self.seed)
+
+    def add_grant(self, refresh_token: str) -> None:
+        """A grant whose current refresh token is this one."""
+        self.current[refresh_token] = len(self.current) + len(self.spent) + 1
+
+    def exchange(self, refresh_token: str) -> tuple[int, dict[str, Any]]:
+        """One refresh: (status, body)."""
+        if refresh_token in self.spent:
+            # A spent token came back: a real provider revokes the grant.
+            grant = self.spent[refresh_token]
+            self.stats.reused_tokens += 1
+            if grant not in self.revoked:
+                self.revoked.add(grant)
+                self.stats.revoked_grants += 1
+            return self._invalid_grant()
+        grant_id = self.current.get(refresh_token)
+        if grant_id is None or grant_id in self.revoked:
+            return self._invalid_grant()
+        self.issued += 1
+        self.stats.refreshes += 1
+        access = f"bench-at-{grant_id}-{self.issued}"
+        self.access.add(access)
+        body: dict[str, Any] = {
+            "access_token": access,
+            "token_type": "Bearer",
+            "expires_in": self.expires_in,
+            "scope": "identify guilds",
+        }
+        if self.rotate:
+            new = f"bench-rt-{grant_id}-{self.issued}"
+            del self.current[refresh_token]
+            self.spent[refresh_token] = grant_id
+            self.current[new] = grant_id
+            body["refresh_token"] = new
+        return 200, body
+
+    def _invalid_grant(self) -> tuple[int, dict[str, Any]]:
+        self.stats.invalid_grant += 1
+        return 400, {"error": "invalid_grant", "error_description": 'Invalid "refresh_token"'}
+
+    def inject_failure(self) -> bool:
+        """Whether this request fails on purpose."""
+        if self.fail_fraction and self._rng.random() < self.fail_fraction:
+            self.stats.failures_injected += 1
+            return True
+        return False
+
+
+def _client_ok(request: web.Request, form: Any) -> bool:
+    header = request.headers.get("Authorization", "")
+    if header.startswith("Basic "):
+        pair = base64.b64decode(header[6:]).decode()
+        return pair == f"{CLIENT_ID}:{CLIENT_SECRET}"
+    return bool(form.get("client_id") == CLIENT_ID and form.get("client_secret") == CLIENT_SECRET)
+
+
+def build_app(provider: Provider) -> web.Application:
+    """The aiohttp application: /token, /stats, /admin/grants and a few platform APIs."""
+    stats = provider.stats
+
+    async def token(request: web.Request) -> web.Response:
+        stats.requests += 1
+        stats.in_flight += 1
+        stats.max_in_flight = max(stats.max_in_flight, stats.in_flight)
+        try:
+            form = await request.post()
+            await asyncio.sleep(provider.delay)
+            if provider.inject_failure():
+                return web.Response(
+                    status=503, text="<html>Service Unavailable</html>", content_type="text/html"
+                )
+            if not _client_ok(request, form):
+                return web.json_response({"error": "invalid_client"}, status=401)
+            if form.get("grant_type") != "refresh_token":
+                return web.json_response({"error": "unsupported_grant_type"}, status=400)
+            status, body = provider.exchange(str(form.get("refresh_token", "")))
+            return web.json_response(body, status=status)
+        finally:
+            stats.in_flight -= 1
+
+    async def get_stats(request: web.Request) -> web.Response:
+        return web.json_response(asdict(stats))
+
+    async def grants(request: web.Request) -> web.Response:
+        for refresh_token in await request.json():
+            provider.add_grant(str(refresh_token))
+        return web.json_response({"grants": len(provider.current)})
+
+    async def guilds(request: web.Request) -> web.Response:
+        stats.api_requests += 1
+        await asyncio.sleep(provider.delay)
+        auth = request.headers.get("Authorization", "")
+        if not auth.startswith("Bearer bench-at-"):
+            return web.json_response({"message": "401: Unauthorized", "code": 0}, status=401)
+        user = auth.rsplit("-", 2)[1]
+        return web.json_response(
+            [
+                {
+                    "id": str(197038439483310086 + int(user) * 10 + i),
+                    "name": f"Guild {i}",
+                    "icon": None,
+                    "owner": i == 0,
+                    "permissions": "2147483647",
+                    "features": ["COMMUNITY"],
+                }
+                for i in range(5)
+            ]
+        )
+
+    app = web.Application()
+    app.router.add_post("/token", token)
+    app.router.add_get("/stats", get_stats)
+    app.router.add_post("/admin/grants", grants)
+    app.router.add_get("/discord/api/v10/users/@me/guilds", guilds)
+    return app
+
+
+async def serve(provider: Provider, port: int) -> None:
+    """Serve on 127.0.0.1 until SIGTERM or SIGINT; print the URL first."""
+    runner = web.AppRunner(build_app(provider), access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", port, backlog=1024)
+    await site.start()
+    bound = runner.addresses[0][1]
+    sys.stdout.write(json.dumps({"url": f"http://127.0.0.1:{bound}"}) + "\n")
+    sys.stdout.flush()
+    done = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, done.set)
+    await done.wait()
+    await runner.cleanup()
+
+
+def main(argv: list[str] | None = None) -> None:
+    """The command line of the stand-in."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--delay", type=float, default=0.1)
+    parser.add_argument("--no-rotate", action="store_true")
+    parser.add_argument("--fail-fraction", type=float, default=0.0)
+    parser.add_argument("--expires-in", type=int, default=3600)
+    args = parser.parse_args(argv)
+    provider = Provider(
+        delay=args.delay,
+        rotate=not args.no_rotate,
+        fail_fraction=args.fail_fraction,
+        expires_in=args.expires_in,
+    )
+    asyncio.run(serve(provider, args.port))
+
+
+if __name__ == "__main__":
+    main()

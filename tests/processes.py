@@ -1,0 +1,78 @@
+"""Real processes for the tests that need them: the loopback provider, and tokensync itself."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import httpx
+from bench.provider import CLIENT_ID, CLIENT_SECRET
+
+
+class ProviderProcess:
+    """A bench.provider running in a process of its own."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+
+    def stats(self) -> dict[str, Any]:
+        return dict(httpx.get(f"{self.url}/stats", timeout=10).json())
+
+    def add_grants(self, refresh_tokens: Sequence[str]) -> None:
+        httpx.post(f"{self.url}/admin/grants", json=list(refresh_tokens), timeout=30)
+
+    def config(self, path: Path, **settings: object) -> Path:
+        """A tokensync config that sends discord's token requests and API calls here."""
+        lines = [f"{key} = {json.dumps(value)}" for key, value in settings.items()]
+        lines += [
+            "[platforms.discord]",
+            f'token_url = "{self.url}/token"',
+            f'api_base = "{self.url}/discord/api/v10"',
+            f'client_id = "{CLIENT_ID}"',
+            f'client_secret = "{CLIENT_SECRET}"',
+        ]
+        path.write_text("\n".join(lines) + "\n")
+        return path
+
+
+@contextlib.contextmanager
+def running_provider(*args: str) -> Iterator[ProviderProcess]:
+    """Start `python -m bench.provider ARGS` on a free port; stop it afterwards."""
+    root = Path(__file__).resolve().parent.parent
+    process = subprocess.Popen(
+        [sys.executable, "-m", "bench.provider", "--port", "0", *args],
+        cwd=root,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        line = process.stdout.readline()
+        yield ProviderProcess(json.loads(line)["url"])
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+def tokensync(args: Sequence[str], env: dict[str, str], **popen: Any) -> subprocess.Popen[str]:
+    """Start `python -m tokensync ARGS` with this environment."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "tokensync", *args],
+        env={**os.environ, **env} if "PATH" not in env else env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        **popen,
+    )
+
+
+def finish(process: subprocess.Popen[str], timeout: float = 120) -> tuple[int, Any, str]:
+    """Wait for a tokensync process; return (exit code, its JSON document, stderr)."""
+    out, err = process.communicate(timeout=timeout)
+    return process.returncode, json.loads(out), err
