@@ -1,4 +1,4 @@
-"""SIGTERM in the middle of a refresh run: in-flight refreshes finish and commit, JSON is printed."""
+"""SIGTERM mid-run: in-flight refreshes finish and commit, then the JSON is printed."""
 
 from __future__ import annotations
 
