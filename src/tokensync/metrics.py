@@ -1,0 +1,134 @@
+"""`--metrics-file`: a Prometheus textfile-collector file, written atomically.
+
+Both jobs may write the same file: each run keeps the other job's series (and its own last
+success time) from the file it replaces.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import tempfile
+from collections.abc import Mapping
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+JOBS = {"token-refresh": "refresh-tokens", "platform-polling": "poll-platforms"}
+OUTCOMES = {
+    "refresh-tokens": {
+        "checked": "tokensChecked",
+        "refreshed": "tokensRefreshed",
+        "failed": "tokensFailed",
+        "needs_reauth": "needsReauth",
+    },
+    "poll-platforms": {
+        "polls_successful": "pollsSuccessful",
+        "polls_failed": "pollsFailed",
+        "items_fetched": "itemsFetched",
+        "items_stored": "itemsStored",
+    },
+}
+HELP = {
+    "tokensync_last_run_timestamp_seconds": ("gauge", "When the job last ran (Unix time)."),
+    "tokensync_last_success_timestamp_seconds": (
+        "gauge",
+        "When the job last succeeded (Unix time).",
+    ),
+    "tokensync_last_run_duration_seconds": ("gauge", "How long the job's last run took."),
+    "tokensync_last_run_success": ("gauge", "1 if the job's last run succeeded, else 0."),
+    "tokensync_last_run_items": ("gauge", "Items of the job's last run, by outcome."),
+    "tokensync_connections_needs_reauth": (
+        "gauge",
+        "Connections waiting for their user to reconnect, by platform.",
+    ),
+}
+_LINE = re.compile(r"^(tokensync_\w+)\{([^}]*)\}\s+(\S+)$")
+_LABEL = re.compile(r'(\w+)="((?:[^"\\]|\\.)*)"')
+
+Series = dict[tuple[str, tuple[tuple[str, str], ...]], float]
+
+
+def write_metrics(
+    path: Path,
+    report: Mapping[str, Any],
+    needs_reauth_by_platform: Mapping[str, int],
+    now: datetime,
+) -> None:
+    """Merge this run's metrics into the file at `path`, replacing it atomically."""
+    job = JOBS[str(report["cronType"])]
+    existing = _read(path)
+    series = {k: v for k, v in existing.items() if dict(k[1]).get("job") != job}
+    previous_success = existing.get(_key("tokensync_last_success_timestamp_seconds", job=job))
+    stamp = now.timestamp()
+    series[_key("tokensync_last_run_timestamp_seconds", job=job)] = stamp
+    series[_key("tokensync_last_run_duration_seconds", job=job)] = report["durationMs"] / 1000
+    series[_key("tokensync_last_run_success", job=job)] = 1.0 if report["success"] else 0.0
+    success_time = stamp if report["success"] else previous_success
+    if success_time is not None:
+        series[_key("tokensync_last_success_timestamp_seconds", job=job)] = success_time
+    for outcome, field in OUTCOMES[job].items():
+        value = report.get(field, 0)
+        series[_key("tokensync_last_run_items", job=job, outcome=outcome)] = float(value)
+    series = {k: v for k, v in series.items() if k[0] != "tokensync_connections_needs_reauth"}
+    for platform, count in needs_reauth_by_platform.items():
+        series[_key("tokensync_connections_needs_reauth", platform=platform)] = float(count)
+    _write_atomically(path, _render(series))
+
+
+def _key(name: str, **labels: str) -> tuple[str, tuple[tuple[str, str], ...]]:
+    return name, tuple(sorted(labels.items()))
+
+
+def _read(path: Path) -> Series:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return {}
+    series: Series = {}
+    for line in text.splitlines():
+        match = _LINE.match(line.strip())
+        if not match or match.group(1) not in HELP:
+            continue
+        labels = tuple(sorted((k, _unescape(v)) for k, v in _LABEL.findall(match.group(2))))
+        with contextlib.suppress(ValueError):
+            series[(match.group(1), labels)] = float(match.group(3))
+    return series
+
+
+def _render(series: Series) -> str:
+    lines: list[str] = []
+    for name, (kind, text) in HELP.items():
+        rows = sorted((labels, value) for (n, labels), value in series.items() if n == name)
+        if not rows:
+            continue
+        lines += [f"# HELP {name} {text}", f"# TYPE {name} {kind}"]
+        for labels, value in rows:
+            rendered = ",".join(f'{k}="{_escape(v)}"' for k, v in labels)
+            lines.append(f"{name}{{{rendered}}} {value!r}")
+    return "\n".join(lines) + "\n"
+
+
+def _escape(value: str) -> str:
+    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+
+
+def _unescape(value: str) -> str:
+    return value.replace("\\n", "\n").replace('\\"', '"').replace("\\\\", "\\")
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.chmod(temp, 0o644)
+        os.replace(temp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temp)
+        raise
