@@ -212,11 +212,10 @@ def test_version(run_cli: Cli) -> None:
     assert result.code == 0 and result.out.startswith("tokensync ")
 
 
+@pytest.mark.parametrize("engine", ["sqlite"])
 def test_embedded_default_creates_a_private_key_file(
     run_cli: Cli, tmp_path: Path, engine: str
 ) -> None:
-    if engine != "sqlite":
-        pytest.skip("the embedded default is SQLite")
     data = tmp_path / "fresh"
     env = {
         "TOKENSYNC_DATA_DIR": str(data),
@@ -234,9 +233,8 @@ def test_embedded_default_creates_a_private_key_file(
     assert run_cli("tokens", "list", extra_env=env).json[0]["userId"] == "u1"
 
 
+@pytest.mark.parametrize("engine", ["postgres"])
 def test_postgres_without_a_key_exits_2(run_cli: Cli, engine: str) -> None:
-    if engine != "postgres":
-        pytest.skip("a missing key is fatal only with PostgreSQL")
     result = run_cli("tokens", "import", stdin=LINES, extra_env={"TOKENSYNC_ENCRYPTION_KEYS": ""})
     assert result.code == 2
     assert "no encryption key" in result.json["error"]["message"]

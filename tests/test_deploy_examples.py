@@ -1,0 +1,104 @@
+"""The scheduler examples are valid: workflows, crontab lines, Kubernetes manifests."""
+
+from __future__ import annotations
+
+import re
+import shlex
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tokensync.durations import parse_duration
+
+ROOT = Path(__file__).resolve().parent.parent
+FIELD_RANGES = [(0, 59), (0, 23), (1, 31), (1, 12), (0, 7)]
+
+
+def cron_field_ok(text: str, low: int, high: int) -> bool:
+    """One cron field: *, numbers, ranges, steps and lists within the field's range."""
+    for part in text.split(","):
+        base, _, step = part.partition("/")
+        if step and (not step.isdigit() or int(step) == 0):
+            return False
+        if base == "*":
+            continue
+        bounds = base.split("-")
+        if len(bounds) > 2 or not all(b.isdigit() for b in bounds):
+            return False
+        numbers = [int(b) for b in bounds]
+        if not all(low <= n <= high for n in numbers) or numbers != sorted(numbers):
+            return False
+    return True
+
+
+def test_cron_field_checker_rejects_garbage() -> None:
+    assert cron_field_ok("*/5", 0, 59) and cron_field_ok("1-5,10", 0, 23)
+    assert not cron_field_ok("61", 0, 59) and not cron_field_ok("*/0", 0, 59)
+    assert not cron_field_ok("5-1", 0, 59) and not cron_field_ok("x", 0, 59)
+
+
+def test_crontab_lines_parse_and_run_tokensync() -> None:
+    jobs = []
+    for line in (ROOT / "crontab.example").read_text().splitlines():
+        if not line.strip() or line.lstrip().startswith("#") or re.match(r"^[A-Z_]+=", line):
+            continue
+        fields = line.split(None, 5)
+        assert len(fields) == 6, line
+        for value, (low, high) in zip(fields[:5], FIELD_RANGES, strict=True):
+            assert cron_field_ok(value, low, high), (value, line)
+        shlex.split(fields[5])  # the command is well-quoted shell
+        jobs.append((fields[:5], fields[5]))
+    schedules = {cmd.split("tokensync ")[1].split()[0]: when for when, cmd in jobs}
+    assert schedules["refresh-tokens"][0] == "*/5" and schedules["poll-platforms"][0] == "*/30"
+    commands = " ".join(cmd for _, cmd in jobs)
+    assert "flock -n" in commands and "/etc/tokensync/env" in commands and "logger" in commands
+    assert "jq" in (ROOT / "crontab.example").read_text()
+
+
+@pytest.mark.parametrize("name", ["ci.yml", "scheduled.yml"])
+def test_workflows_have_what_github_requires(name: str) -> None:
+    doc = yaml.safe_load((ROOT / ".github" / "workflows" / name).read_text())
+    triggers = doc.get("on", doc.get(True))  # PyYAML reads the key `on` as True
+    assert triggers, "a workflow needs `on`"
+    assert doc["jobs"]
+    for job in doc["jobs"].values():
+        assert job["runs-on"] and job["steps"]
+        for step in job["steps"]:
+            assert "uses" in step or "run" in step
+
+
+def test_scheduled_workflow_runs_both_jobs_safely() -> None:
+    doc = yaml.safe_load((ROOT / ".github" / "workflows" / "scheduled.yml").read_text())
+    triggers = doc.get("on", doc.get(True))
+    crons = {entry["cron"] for entry in triggers["schedule"]}
+    assert crons == {"*/5 * * * *", "*/30 * * * *"} and "workflow_dispatch" in triggers
+    for job in doc["jobs"].values():
+        assert job["concurrency"]["group"] and job["timeout-minutes"]
+        run = " ".join(step.get("run", "") for step in job["steps"])
+        max_duration = parse_duration(re.search(r"--max-duration (\S+)", run).group(1))  # type: ignore[union-attr]
+        assert max_duration < job["timeout-minutes"] * 60
+        uploads = [
+            s for s in job["steps"] if str(s.get("uses", "")).startswith("actions/upload-artifact")
+        ]
+        assert uploads and uploads[0]["if"] == "always()"
+    assert "secrets.TOKENSYNC_ENCRYPTION_KEYS" in str(doc["env"])
+
+
+def test_kubernetes_cronjobs_match_their_max_duration() -> None:
+    docs = list(yaml.safe_load_all((ROOT / "deploy" / "kubernetes" / "cronjob.yaml").read_text()))
+    cronjobs = [d for d in docs if d["kind"] == "CronJob"]
+    assert len(cronjobs) == 2
+    for cronjob in cronjobs:
+        assert cronjob["apiVersion"] == "batch/v1"
+        assert cronjob["spec"]["concurrencyPolicy"] in ("Allow", "Forbid", "Replace")
+        job = cronjob["spec"]["jobTemplate"]["spec"]
+        assert job["parallelism"] > 1
+        pod = job["template"]["spec"]
+        assert pod["securityContext"]["runAsNonRoot"] is True
+        (container,) = pod["containers"]
+        args = container["args"]
+        max_duration = parse_duration(args[args.index("--max-duration") + 1])
+        # Long enough for requests in flight to finish, short enough to end a stuck run.
+        assert max_duration + 30 <= job["activeDeadlineSeconds"] <= max_duration + 120
+        assert container["envFrom"][0]["secretRef"]["name"] == "tokensync"
