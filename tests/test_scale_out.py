@@ -1,4 +1,4 @@
-"""Scale-out on PostgreSQL: workers split thousands of connections; a killed worker's leases expire."""
+"""Scale-out on PostgreSQL: workers split the work; a killed worker's leases expire."""
 
 from __future__ import annotations
 
