@@ -26,6 +26,8 @@ from typing import Any
 
 from aiohttp import web
 
+from bench import payloads
+
 CLIENT_ID, CLIENT_SECRET = "bench-client", "bench-secret"
 
 
@@ -52,6 +54,7 @@ class Provider:
     rotate: bool = True
     fail_fraction: float = 0.0
     expires_in: int = 3600
+    page_size: int = 50
     seed: int = 7
     stats: Stats = field(default_factory=Stats)
     current: dict[str, int] = field(default_factory=dict)
@@ -150,32 +153,67 @@ def build_app(provider: Provider) -> web.Application:
             provider.add_grant(str(refresh_token))
         return web.json_response({"grants": len(provider.current)})
 
-    async def guilds(request: web.Request) -> web.Response:
-        stats.api_requests += 1
-        await asyncio.sleep(provider.delay)
+    def user_of(request: web.Request) -> int | None:
         auth = request.headers.get("Authorization", "")
         if not auth.startswith("Bearer bench-at-"):
+            return None
+        return int(auth.split("-")[2])
+
+    async def api(request: web.Request, build: Any) -> web.Response:
+        stats.api_requests += 1
+        await asyncio.sleep(provider.delay)
+        user = user_of(request)
+        if user is None:
             return web.json_response({"message": "401: Unauthorized", "code": 0}, status=401)
-        user = auth.rsplit("-", 2)[1]
-        return web.json_response(
-            [
-                {
-                    "id": str(197038439483310086 + int(user) * 10 + i),
-                    "name": f"Guild {i}",
-                    "icon": None,
-                    "owner": i == 0,
-                    "permissions": "2147483647",
-                    "features": ["COMMUNITY"],
-                }
-                for i in range(5)
-            ]
-        )
+        return build(request, user)
+
+    def recently_played(request: web.Request, user: int) -> web.Response:
+        plays = [
+            (user * 100 + i, f"2026-11-28T{i // 60:02d}:{i % 60:02d}:00.000Z")
+            for i in range(provider.page_size)
+        ]
+        after = str(1764288000000 + user)
+        return web.json_response(payloads.spotify_recently_played(plays, after=after))
+
+    def top_tracks(request: web.Request, user: int) -> web.Response:
+        numbers = [user * 100 + i for i in range(provider.page_size)]
+        return web.json_response(payloads.spotify_top_tracks(numbers))
+
+    def github_user(request: web.Request, user: int) -> web.Response:
+        return web.json_response(payloads.github_user(f"user{user}"))
+
+    def github_events(request: web.Request, user: int) -> web.Response:
+        etag = f'W/"events-{user}"'
+        if request.headers.get("If-None-Match") == etag:
+            return web.Response(status=304, headers={"ETag": etag})
+        events = [
+            payloads.github_event(user * 1000 + i, f"user{user}") for i in range(provider.page_size)
+        ]
+        return web.json_response(events, headers={"ETag": etag, "X-Poll-Interval": "60"})
+
+    def github_repos(request: web.Request, user: int) -> web.Response:
+        repos = [payloads.github_repo(user * 100 + i, f"user{user}") for i in range(10)]
+        return web.json_response(repos)
+
+    def guilds(request: web.Request, user: int) -> web.Response:
+        return web.json_response([payloads.discord_guild(user * 10 + i) for i in range(5)])
+
+    def route(build: Any) -> Any:
+        async def handler(request: web.Request) -> web.Response:
+            return await api(request, build)
+
+        return handler
 
     app = web.Application()
     app.router.add_post("/token", token)
     app.router.add_get("/stats", get_stats)
     app.router.add_post("/admin/grants", grants)
-    app.router.add_get("/discord/api/v10/users/@me/guilds", guilds)
+    app.router.add_get("/discord/api/v10/users/@me/guilds", route(guilds))
+    app.router.add_get("/spotify/v1/me/player/recently-played", route(recently_played))
+    app.router.add_get("/spotify/v1/me/top/tracks", route(top_tracks))
+    app.router.add_get("/github/user", route(github_user))
+    app.router.add_get("/github/users/{login}/events", route(github_events))
+    app.router.add_get("/github/user/repos", route(github_repos))
     return app
 
 
@@ -204,12 +242,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--no-rotate", action="store_true")
     parser.add_argument("--fail-fraction", type=float, default=0.0)
     parser.add_argument("--expires-in", type=int, default=3600)
+    parser.add_argument("--page-size", type=int, default=50)
     args = parser.parse_args(argv)
     provider = Provider(
         delay=args.delay,
         rotate=not args.no_rotate,
         fail_fraction=args.fail_fraction,
         expires_in=args.expires_in,
+        page_size=args.page_size,
     )
     asyncio.run(serve(provider, args.port))
 

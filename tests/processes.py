@@ -28,15 +28,20 @@ class ProviderProcess:
         httpx.post(f"{self.url}/admin/grants", json=list(refresh_tokens), timeout=30)
 
     def config(self, path: Path, **settings: object) -> Path:
-        """A tokensync config that sends discord's token requests and API calls here."""
+        """A tokensync config sending discord, spotify and github requests here."""
         lines = [f"{key} = {json.dumps(value)}" for key, value in settings.items()]
-        lines += [
-            "[platforms.discord]",
-            f'token_url = "{self.url}/token"',
-            f'api_base = "{self.url}/discord/api/v10"',
-            f'client_id = "{CLIENT_ID}"',
-            f'client_secret = "{CLIENT_SECRET}"',
-        ]
+        for platform, base in (
+            ("discord", "/discord/api/v10"),
+            ("spotify", "/spotify/v1"),
+            ("github", "/github"),
+        ):
+            lines += [
+                f"[platforms.{platform}]",
+                f'token_url = "{self.url}/token"',
+                f'api_base = "{self.url}{base}"',
+                f'client_id = "{CLIENT_ID}"',
+                f'client_secret = "{CLIENT_SECRET}"',
+            ]
         path.write_text("\n".join(lines) + "\n")
         return path
 

@@ -8,8 +8,8 @@ from pathlib import Path
 import httpx
 import pytest
 import respx
+from bench import payloads as p
 
-from tests import payloads as p
 from tests.conftest import CLIENT_ENV
 from tests.refresh_helpers import TOKEN_URLS, Cli, connection, seed
 from tokensync.store import open_store

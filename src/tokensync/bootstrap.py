@@ -73,13 +73,33 @@ def open_spool(settings: Settings) -> Spool:
     return Spool(settings.spool_dir, settings.database_url)
 
 
+class LazyAiohttpTransport(httpx.AsyncBaseTransport):
+    """aiohttp's transport, imported and built on the first request: a run with nothing to do
+    never pays for importing aiohttp."""
+
+    def __init__(self, limits: httpx.Limits) -> None:
+        self._limits = limits
+        self._transport: httpx.AsyncBaseTransport | None = None
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        """Send through aiohttp."""
+        if self._transport is None:
+            from httpx_aiohttp import AiohttpTransport
+
+            self._transport = AiohttpTransport(limits=self._limits)
+        return await self._transport.handle_async_request(request)
+
+    async def aclose(self) -> None:
+        """Close aiohttp's session, if one was opened."""
+        if self._transport is not None:
+            await self._transport.aclose()
+
+
 def http_client(settings: Settings, concurrency: int) -> httpx.AsyncClient:
     """The async HTTP client: httpx's API over aiohttp's transport, sized for the concurrency."""
-    from httpx_aiohttp import AiohttpTransport
-
     limits = httpx.Limits(max_connections=concurrency * 2, max_keepalive_connections=concurrency)
     return httpx.AsyncClient(
-        transport=AiohttpTransport(limits=limits),
+        transport=LazyAiohttpTransport(limits),
         timeout=httpx.Timeout(settings.request_timeout),
         headers={"User-Agent": f"tokensync/{__version__}"},
         follow_redirects=False,

@@ -8,15 +8,21 @@ import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from types import ModuleType
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn, cast
 
 import typer
 
-from tokensync import __version__, commands
+from tokensync import __version__
 from tokensync.errors import EXIT_FAILURES, EXIT_USAGE, TokensyncError, UsageError
 from tokensync.report import emit, error_document
-from tokensync.runner import Monitoring
-from tokensync.settings import Settings, load_settings
+from tokensync.settings import load_settings
+
+if TYPE_CHECKING:
+    from tokensync.settings import Settings
+
+# Each command imports what it needs when it runs: `tokensync --version` stays fast.
+Result = tuple[dict[str, Any], int]
 
 app = typer.Typer(
     name="tokensync",
@@ -74,6 +80,12 @@ def _global(
     ] = 0,
 ) -> None:
     ctx.obj = Globals(database_url=database_url, config=config, verbose=verbose)
+
+
+def _commands() -> ModuleType:
+    from tokensync import commands
+
+    return commands
 
 
 def _settings(ctx: typer.Context) -> Settings:
@@ -174,15 +186,18 @@ def refresh_tokens(
 
     def work(settings: Settings) -> tuple[dict[str, Any], int]:
         options = RefreshOptions(
-            filters=commands.check_filters(settings, platform or [], user or []),
+            filters=_commands().check_filters(settings, platform or [], user or []),
             window=_duration(window, "--window") or settings.refresh_window,
             dry_run=dry_run,
             concurrency=concurrency or settings.concurrency,
             max_duration=_duration(max_duration, "--max-duration"),
             keep=_results(results),
         )
+        from tokensync.runner import Monitoring
+
         monitoring = Monitoring(metrics_file=metrics_file, ping_url=ping_url)
-        return commands.refresh_tokens(settings, options, monitoring, os.environ, ctx.obj.verbose)
+        job = _commands().refresh_tokens
+        return cast(Result, job(settings, options, monitoring, os.environ, ctx.obj.verbose))
 
     _finish(ctx, work)
 
@@ -204,14 +219,17 @@ def poll_platforms(
 
     def work(settings: Settings) -> tuple[dict[str, Any], int]:
         options = PollOptions(
-            filters=commands.check_filters(settings, platform or [], user or []),
+            filters=_commands().check_filters(settings, platform or [], user or []),
             dry_run=dry_run,
             concurrency=concurrency or min(settings.concurrency, 16),
             max_duration=_duration(max_duration, "--max-duration"),
             keep=_results(results),
         )
+        from tokensync.runner import Monitoring
+
         monitoring = Monitoring(metrics_file=metrics_file, ping_url=ping_url)
-        return commands.poll_platforms(settings, options, monitoring, os.environ, ctx.obj.verbose)
+        job = _commands().poll_platforms
+        return cast(Result, job(settings, options, monitoring, os.environ, ctx.obj.verbose))
 
     _finish(ctx, work)
 
@@ -230,10 +248,10 @@ def tokens_import(
 
     def work(settings: Settings) -> tuple[dict[str, Any], int]:
         if file is None or str(file) == "-":
-            return commands.import_tokens(settings, sys.stdin)
+            return cast(Result, _commands().import_tokens(settings, sys.stdin))
         try:
             with file.open(encoding="utf-8") as fh:
-                return commands.import_tokens(settings, fh)
+                return cast(Result, _commands().import_tokens(settings, fh))
         except OSError as exc:
             raise UsageError(f"cannot read {file}: {exc.strerror}") from None
         except UnicodeDecodeError:
@@ -247,8 +265,8 @@ def tokens_list(ctx: typer.Context, platform: PlatformOpt = None, user: UserOpt 
     """A JSON array of connections (never a secret)."""
     try:
         settings = _settings(ctx)
-        filters = commands.check_filters(settings, platform or [], user or [])
-        rows, store = commands.list_tokens(settings, filters)
+        filters = _commands().check_filters(settings, platform or [], user or [])
+        rows, store = _commands().list_tokens(settings, filters)
     except TokensyncError as exc:
         emit(error_document(exc))
         raise typer.Exit(exc.exit_code) from None
@@ -272,7 +290,7 @@ def status(
         _finish(ctx, lambda settings: _raise(UsageError("--format must be json or table")))
     if output == "table":
         try:
-            document, code = commands.status(_settings(ctx))
+            document, code = _commands().status(_settings(ctx))
         except TokensyncError as exc:
             emit(error_document(exc))
             raise typer.Exit(exc.exit_code) from None
@@ -280,7 +298,7 @@ def status(
 
         render_status(document, sys.stdout)
         raise typer.Exit(code)
-    _finish(ctx, commands.status)
+    _finish(ctx, lambda settings: _commands().status(settings))
 
 
 def _raise(error: TokensyncError) -> NoReturn:
@@ -290,7 +308,7 @@ def _raise(error: TokensyncError) -> NoReturn:
 @db_app.command("migrate")
 def db_migrate(ctx: typer.Context) -> None:
     """Create or upgrade the schema (idempotent)."""
-    _finish(ctx, commands.migrate)
+    _finish(ctx, lambda settings: _commands().migrate(settings))
 
 
 @keys_app.command("generate")
@@ -304,7 +322,7 @@ def keys_generate() -> None:
 @keys_app.command("rotate")
 def keys_rotate(ctx: typer.Context) -> None:
     """Re-encrypt every stored token with the primary (first) key."""
-    _finish(ctx, commands.rotate_keys)
+    _finish(ctx, lambda settings: _commands().rotate_keys(settings))
 
 
 def main(argv: list[str] | None = None) -> NoReturn:

@@ -6,11 +6,13 @@ import json
 import sys
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from tokensync.errors import TokensyncError
-from tokensync.jobs.refresher import Outcome
-from tokensync.store import Connection
+
+if TYPE_CHECKING:
+    from tokensync.jobs.refresher import Outcome
+    from tokensync.store import Connection
 
 
 def iso(value: datetime | None) -> str | None:

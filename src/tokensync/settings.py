@@ -30,7 +30,7 @@ class Platform:
     auth_method: str
     client_id: str | None = field(default=None, repr=False)
     client_secret: str | None = field(default=None, repr=False)
-    concurrency: int = 16
+    concurrency: int = 64
     default_expires_in: int | None = 3600
     builtin: bool = True
 
@@ -242,7 +242,7 @@ def _platforms(table: Any, env: Mapping[str, str]) -> dict[str, Platform]:
             raise ConfigError(f"[platforms.{name}] auth_method must be one of {AUTH_METHODS}")
         concurrency = _typed(
             f"platforms.{name}.concurrency",
-            conf.get("concurrency", builtin.concurrency if builtin else 16),
+            conf.get("concurrency", builtin.concurrency if builtin else 64),
             "int",
         )
         expires = conf.get("default_expires_in", builtin.default_expires_in if builtin else 3600)

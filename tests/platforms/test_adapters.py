@@ -5,8 +5,8 @@ from __future__ import annotations
 import httpx
 import pytest
 import respx
+from bench import payloads as p
 
-from tests import payloads as p
 from tests.platforms.support import NOW, api, collect, context, keys, last_state
 from tokensync.errors import MalformedResponseError
 from tokensync.platforms.base import SyncState

@@ -17,7 +17,7 @@ class BuiltinPlatform:
     credentials_fallback: str | None = None
     # Seconds assumed when a refresh answer has no expires_in; None: the token never expires.
     default_expires_in: int | None = 3600
-    concurrency: int = 16
+    concurrency: int = 64
 
 
 BUILTIN_PLATFORMS: dict[str, BuiltinPlatform] = {

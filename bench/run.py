@@ -1,0 +1,476 @@
+"""Benchmarks: tokensync against a bare client on the same loopback provider, in one invocation.
+
+    python bench/run.py                    # the full table (a few minutes)
+    python bench/run.py --quick            # a small smoke run
+    python bench/run.py --database-url postgresql://...   # instead of a throwaway server
+
+Every figure is the median of --repeat runs, measured side by side with its baseline so that
+ratios compare like with like on a noisy machine. Prints a table and writes it as JSON.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, nullcontext
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+import aiohttp  # noqa: E402
+import httpx  # noqa: E402
+import psycopg  # noqa: E402
+
+from bench.provider import CLIENT_ID, CLIENT_SECRET  # noqa: E402
+from tests.pg_server import running_postgres  # noqa: E402
+from tests.processes import ProviderProcess, running_provider  # noqa: E402
+from tokensync.crypto import generate_key  # noqa: E402
+
+Row = dict[str, Any]
+
+
+# -- processes ---------------------------------------------------------------------------------
+
+
+def run_tokensync(args: list[str], env: dict[str, str]) -> tuple[float, Row, int]:
+    """Run one tokensync process; return (wall seconds, its JSON, peak RSS in KiB)."""
+    started = time.perf_counter()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "tokensync", *args],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    _, status, usage = os.wait4(process.pid, 0)
+    wall = time.perf_counter() - started
+    assert process.stdout is not None
+    document = json.loads(process.stdout.read())
+    process.returncode = os.waitstatus_to_exitcode(status)
+    return wall, document, usage.ru_maxrss
+
+
+def run_parallel(args: list[str], env: dict[str, str], workers: int) -> tuple[float, list[Row]]:
+    """Start `workers` tokensync processes together; return (wall until the last ends, docs)."""
+    started = time.perf_counter()
+    processes = [
+        subprocess.Popen(
+            [sys.executable, "-m", "tokensync", *args],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+        )
+        for _ in range(workers)
+    ]
+    documents = [json.loads(p.communicate()[0]) for p in processes]
+    return time.perf_counter() - started, documents
+
+
+# -- the database ------------------------------------------------------------------------------
+
+
+class Database:
+    """The PostgreSQL database the refresh and poll runs use."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+
+    def execute(self, sql: str) -> None:
+        with psycopg.connect(self.url, autocommit=True) as conn:
+            conn.execute(sql)
+
+    def reset(self) -> None:
+        self.execute(
+            "DROP TABLE IF EXISTS connections, user_platform_data, sync_state, runs, "
+            "tokensync_schema CASCADE"
+        )
+
+    def expire_all(self) -> None:
+        self.execute("UPDATE connections SET expires_at = now() + interval '1 minute'")
+
+    def forget_polls(self) -> None:
+        self.execute(
+            "TRUNCATE user_platform_data, sync_state; "
+            "UPDATE connections SET next_poll_at = NULL, poll_lease_owner = NULL, "
+            "poll_lease_expires_at = NULL"
+        )
+
+
+@contextmanager
+def database(url: str | None) -> Iterator[Database]:
+    if url:
+        yield Database(url)
+        return
+    with running_postgres() as started:
+        yield Database(started)
+
+
+def seed(env: dict[str, str], provider: ProviderProcess, records: list[Row]) -> None:
+    """Import connections and give the provider their grants."""
+    provider.add_grants([r["refreshToken"] for r in records])
+    lines = "\n".join(json.dumps(r) for r in records)
+    subprocess.run(
+        [sys.executable, "-m", "tokensync", "tokens", "import"],
+        input=lines,
+        text=True,
+        env=env,
+        check=True,
+        capture_output=True,
+    )
+
+
+def discord_records(prefix: str, n: int) -> list[Row]:
+    return [
+        {
+            "userId": f"{prefix}{i}",
+            "platform": "discord",
+            "accessToken": f"bench-at-{i}-0",
+            "refreshToken": f"{prefix}-rt-{i}",
+            "expiresIn": 60,
+        }
+        for i in range(n)
+    ]
+
+
+# -- the baselines -----------------------------------------------------------------------------
+
+
+async def bare_refreshes(url: str, tokens: list[str], concurrency: int) -> float:
+    """The ceiling: aiohttp alone, the same token requests at the same concurrency; req/s."""
+    limit = asyncio.Semaphore(concurrency)
+    current = list(tokens)
+    connector = aiohttp.TCPConnector(limit=concurrency * 2)
+    async with aiohttp.ClientSession(connector=connector) as session:
+
+        async def one(index: int) -> None:
+            async with limit:
+                form = {
+                    "grant_type": "refresh_token",
+                    "refresh_token": current[index],
+                    "client_id": CLIENT_ID,
+                    "client_secret": CLIENT_SECRET,
+                }
+                async with session.post(f"{url}/token", data=form) as response:
+                    body = await response.json()
+                    assert response.status == 200, body
+                    current[index] = body.get("refresh_token", current[index])
+
+        started = time.perf_counter()
+        await asyncio.gather(*(one(i) for i in range(len(current))))
+        elapsed = time.perf_counter() - started
+    tokens[:] = current
+    return len(current) / elapsed
+
+
+def sequential_refreshes(url: str, tokens: list[str]) -> float:
+    """The seed's way: one refresh after another; req/s over a sample."""
+    with httpx.Client() as client:
+        started = time.perf_counter()
+        for index, token in enumerate(tokens):
+            form = {
+                "grant_type": "refresh_token",
+                "refresh_token": token,
+                "client_id": CLIENT_ID,
+                "client_secret": CLIENT_SECRET,
+            }
+            response = client.post(f"{url}/token", data=form)
+            tokens[index] = response.json().get("refresh_token", token)
+        return len(tokens) / (time.perf_counter() - started)
+
+
+async def bare_polls(url: str, users: list[int], concurrency: int) -> tuple[float, float]:
+    """Fetch the same pages tokensync fetches, with aiohttp alone; (polls/s, items/s)."""
+    limit = asyncio.Semaphore(concurrency)
+    items = 0
+    paths = {
+        "spotify": ["/spotify/v1/me/player/recently-played?limit=50", "/spotify/v1/me/top/tracks"],
+        "github": ["/github/user", "/github/users/user{u}/events?per_page=100", "/github/user/repos"],
+        "discord": ["/discord/api/v10/users/@me/guilds?limit=200"],
+    }
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=concurrency * 2)) as s:
+
+        async def poll(user: int, platform_name: str) -> None:
+            nonlocal items
+            async with limit:
+                for path in paths[platform_name]:
+                    headers = {"Authorization": f"Bearer bench-at-{user}-0"}
+                    async with s.get(url + path.format(u=user), headers=headers) as response:
+                        body = await response.json()
+                        if isinstance(body, list):
+                            items += len(body)
+                        elif isinstance(body, dict) and "items" in body:
+                            items += len(body["items"])
+
+        jobs = [poll(u, p) for u in users for p in paths]
+        started = time.perf_counter()
+        await asyncio.gather(*jobs)
+        elapsed = time.perf_counter() - started
+    return len(jobs) / elapsed, items / elapsed
+
+
+# -- the measurements --------------------------------------------------------------------------
+
+
+def median(values: list[float]) -> float:
+    return statistics.median(values)
+
+
+def measure_provider(concurrency: int, repeat: int) -> Row:
+    """The stand-in alone, with no delay: its capacity must dwarf the rates measured."""
+    n = 3000
+    rates = []
+    with running_provider("--delay", "0") as provider:
+        tokens = [f"cap-{i}" for i in range(n)]
+        provider.add_grants(tokens)
+        for _ in range(repeat):
+            rates.append(asyncio.run(bare_refreshes(provider.url, tokens, concurrency)))
+    return {"requestsPerSecondAtZeroDelay": round(median(rates))}
+
+
+def measure_refresh(
+    db: Database, provider: ProviderProcess, env: dict[str, str], n: int, args: argparse.Namespace
+) -> Row:
+    """tokensync vs the bare client vs one-at-a-time, for N due tokens."""
+    db.reset()
+    seed(env, provider, discord_records(f"n{n}u", n))
+    ceiling_tokens = [f"ceil{n}-{i}" for i in range(n)]
+    provider.add_grants(ceiling_tokens)
+    ours, ceilings, rss = [], [], []
+    for _ in range(args.repeat):
+        ceilings.append(asyncio.run(bare_refreshes(provider.url, ceiling_tokens, args.concurrency)))
+        db.expire_all()
+        wall, document, peak = run_tokensync(
+            ["refresh-tokens", "--concurrency", str(args.concurrency), "--results", "none"], env
+        )
+        assert document["tokensRefreshed"] == n, document
+        ours.append(n / wall)
+        rss.append(peak)
+    sample = [f"seq{n}-{i}" for i in range(min(n, args.sequential_sample))]
+    provider.add_grants(sample)
+    sequential = sequential_refreshes(provider.url, sample)
+    stats = provider.stats()
+    assert stats["reused_tokens"] == 0 and stats["revoked_grants"] == 0, stats
+    return {
+        "n": n,
+        "tokensyncPerSecond": round(median(ours), 1),
+        "ceilingPerSecond": round(median(ceilings), 1),
+        "ratioToCeiling": round(median(ours) / median(ceilings), 3),
+        "sequentialPerSecond": round(sequential, 2),
+        "sequentialSample": len(sample),
+        "ratioToSequential": round(median(ours) / sequential, 1),
+        "peakRssMiB": round(median(rss) / 1024, 1),
+    }
+
+
+def measure_memory(
+    db: Database, provider: ProviderProcess, env: dict[str, str], n: int, args: argparse.Namespace
+) -> Row:
+    """Peak RSS of one refresh run over N due tokens."""
+    db.reset()
+    seed(env, provider, discord_records(f"m{n}u", n))
+    peaks = []
+    for _ in range(args.repeat):
+        db.expire_all()
+        _, document, peak = run_tokensync(
+            ["refresh-tokens", "--concurrency", str(args.concurrency), "--results", "none"], env
+        )
+        assert document["tokensRefreshed"] == n, document
+        peaks.append(peak)
+    return {"n": n, "peakRssMiB": round(median(peaks) / 1024, 1)}
+
+
+def measure_scale_out(
+    db: Database, provider: ProviderProcess, env: dict[str, str], n: int, args: argparse.Namespace
+) -> list[Row]:
+    """1, 2 and 4 workers over the same N connections."""
+    db.reset()
+    seed(env, provider, discord_records(f"s{n}u", n))
+    rows = []
+    for workers in args.workers:
+        rates, split_ok = [], True
+        for _ in range(args.repeat):
+            before = provider.stats()["refreshes"]
+            db.expire_all()
+            wall, documents = run_parallel(
+                ["refresh-tokens", "--concurrency", str(args.concurrency), "--results", "none"],
+                env,
+                workers,
+            )
+            done = [d["tokensRefreshed"] for d in documents]
+            twice = provider.stats()["refreshes"] - before - n
+            split_ok &= sum(done) == n and twice == 0 and all(done)
+            rates.append(n / wall)
+        rows.append({"workers": workers, "n": n, "perSecond": round(median(rates), 1),
+                     "splitCorrectly": split_ok})
+    stats = provider.stats()
+    assert stats["reused_tokens"] == 0, stats
+    return rows
+
+
+def measure_polling(
+    db: Database, provider: ProviderProcess, env: dict[str, str], users: int,
+    args: argparse.Namespace,
+) -> Row:
+    """N users with spotify + github + discord: tokensync vs aiohttp fetching the same pages."""
+    db.reset()
+    records = [
+        {"userId": f"p{u}", "platform": name, "accessToken": f"bench-at-{u}-0",
+         "refreshToken": f"poll-{name}-{u}", "expiresIn": 3600}
+        for u in range(users)
+        for name in ("spotify", "github", "discord")
+    ]
+    seed(env, provider, records)
+    ours_polls, ours_items, base_polls, base_items = [], [], [], []
+    for _ in range(args.repeat):
+        polls, items = asyncio.run(bare_polls(provider.url, list(range(users)), args.concurrency))
+        base_polls.append(polls)
+        base_items.append(items)
+        db.forget_polls()
+        wall, document, _ = run_tokensync(
+            ["poll-platforms", "--concurrency", str(args.concurrency), "--results", "none"], env
+        )
+        assert document["pollsFailed"] == 0, document
+        ours_polls.append(document["platformCount"] / wall)
+        ours_items.append(document["itemsStored"] / wall)
+    return {
+        "users": users,
+        "connections": users * 3,
+        "pollsPerSecond": round(median(ours_polls), 1),
+        "itemsStoredPerSecond": round(median(ours_items)),
+        "ceilingPollsPerSecond": round(median(base_polls), 1),
+        "ceilingItemsPerSecond": round(median(base_items)),
+        "ratioToCeiling": round(median(ours_polls) / median(base_polls), 3),
+    }
+
+
+def measure_startup(args: argparse.Namespace) -> Row:
+    """Wall time of `tokensync --version` and of a refresh run with nothing due, on SQLite."""
+    with tempfile.TemporaryDirectory() as data:
+        env = {**os.environ, "TOKENSYNC_DATA_DIR": data}
+        env.pop("TOKENSYNC_DATABASE_URL", None)
+        env.pop("TOKENSYNC_ENCRYPTION_KEYS", None)
+        run_tokensync(["refresh-tokens"], env)  # creates the database and its key
+
+        def wall(command: list[str]) -> float:
+            times = []
+            for _ in range(max(args.repeat, 5)):
+                started = time.perf_counter()
+                subprocess.run([sys.executable, "-m", "tokensync", *command], env=env,
+                               capture_output=True, check=False)
+                times.append(time.perf_counter() - started)
+            return median(times)
+
+        return {
+            "versionMs": round(wall(["--version"]) * 1000),
+            "refreshNothingDueMs": round(wall(["refresh-tokens"]) * 1000),
+            "pythonStartupMs": round(_python_startup() * 1000),
+        }
+
+
+def _python_startup() -> float:
+    times = []
+    for _ in range(5):
+        started = time.perf_counter()
+        subprocess.run([sys.executable, "-c", "pass"], check=True)
+        times.append(time.perf_counter() - started)
+    return median(times)
+
+
+# -- the table ---------------------------------------------------------------------------------
+
+
+def table(results: Row) -> str:
+    lines = [f"tokensync benchmark, {results['machine']}, delay {results['delayMs']} ms, "
+             f"{results['concurrency']} in flight, median of {results['repeat']}", ""]
+    lines.append(f"provider stand-in alone (no delay): "
+                 f"{results['provider']['requestsPerSecondAtZeroDelay']} req/s")
+    lines += ["", "| N | tokensync refreshes/s | bare aiohttp/s | ratio | sequential/s | "
+              "tokensync/sequential | peak RSS MiB |", "|---|---|---|---|---|---|---|"]
+    for r in results["refresh"]:
+        lines.append(f"| {r['n']} | {r['tokensyncPerSecond']} | {r['ceilingPerSecond']} | "
+                     f"{r['ratioToCeiling']} | {r['sequentialPerSecond']} (sample of "
+                     f"{r['sequentialSample']}) | {r['ratioToSequential']}x | {r['peakRssMiB']} |")
+    if results.get("memory"):
+        lines += ["", "| N | peak RSS MiB |", "|---|---|"]
+        lines += [f"| {m['n']} | {m['peakRssMiB']} |" for m in results["memory"]]
+    if results.get("polling"):
+        p = results["polling"]
+        lines += ["", "| users (connections) | polls/s | items stored/s | bare polls/s | "
+                  "bare items/s | ratio |", "|---|---|---|---|---|---|",
+                  f"| {p['users']} ({p['connections']}) | {p['pollsPerSecond']} | "
+                  f"{p['itemsStoredPerSecond']} | {p['ceilingPollsPerSecond']} | "
+                  f"{p['ceilingItemsPerSecond']} | {p['ratioToCeiling']} |"]
+    if results.get("scaleOut"):
+        lines += ["", "| workers | N | refreshes/s | split correctly |", "|---|---|---|---|"]
+        lines += [f"| {s['workers']} | {s['n']} | {s['perSecond']} | {s['splitCorrectly']} |"
+                  for s in results["scaleOut"]]
+    s = results["startup"]
+    lines += ["", f"start-up: `tokensync --version` {s['versionMs']} ms, refresh with nothing due "
+              f"(SQLite) {s['refreshNothingDueMs']} ms, bare `python -c pass` {s['pythonStartupMs']} ms"]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> Row:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", default="1000,10000", help="N for the refresh throughput")
+    parser.add_argument("--memory-sizes", default="1000,10000,50000")
+    parser.add_argument("--poll-users", type=int, default=300)
+    parser.add_argument("--scale-n", type=int, default=10000)
+    parser.add_argument("--workers", default="1,2,4")
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--concurrency", type=int, default=64)
+    parser.add_argument("--delay", type=float, default=0.1)
+    parser.add_argument("--sequential-sample", type=int, default=50)
+    parser.add_argument("--database-url")
+    parser.add_argument("--output", default=str(ROOT / "bench" / "results" / "latest.json"))
+    parser.add_argument("--quick", action="store_true", help="a small smoke run")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.sizes, args.memory_sizes, args.poll_users = "200", "", 20
+        args.scale_n, args.workers, args.repeat, args.sequential_sample = 200, "1,2", 1, 5
+    args.sizes = [int(n) for n in str(args.sizes).split(",") if n]
+    args.memory_sizes = [int(n) for n in str(args.memory_sizes).split(",") if n]
+    args.workers = [int(n) for n in str(args.workers).split(",") if n]
+
+    results: Row = {
+        "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
+        "delayMs": round(args.delay * 1000),
+        "concurrency": args.concurrency,
+        "repeat": args.repeat,
+        "provider": measure_provider(args.concurrency, args.repeat),
+        "startup": measure_startup(args),
+    }
+    with database(args.database_url) as db, running_provider("--delay", str(args.delay)) as provider:
+        with tempfile.TemporaryDirectory() as data:
+            config = provider.config(Path(data) / "bench.toml", batch_size=200)
+            env = {**os.environ, "TOKENSYNC_DATABASE_URL": db.url, "TOKENSYNC_DATA_DIR": data,
+                   "TOKENSYNC_ENCRYPTION_KEYS": generate_key(), "TOKENSYNC_CONFIG": str(config)}
+            results["refresh"] = [measure_refresh(db, provider, env, n, args) for n in args.sizes]
+            results["memory"] = [measure_memory(db, provider, env, n, args)
+                                 for n in args.memory_sizes]
+            if args.poll_users:
+                results["polling"] = measure_polling(db, provider, env, args.poll_users, args)
+            if args.workers:
+                results["scaleOut"] = measure_scale_out(db, provider, env, args.scale_n, args)
+    output = Path(args.output)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(json.dumps(results, indent=2) + "\n")
+    print(table(results))
+    print(f"\nwritten to {output}")
+    return results
+
+
+if __name__ == "__main__":
+    main()
