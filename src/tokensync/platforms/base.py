@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequenc
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 import httpx
 
@@ -113,6 +113,7 @@ class Api:
         self._base_parts = urlsplit(self.base)
         self.platform = platform or self._base_parts.hostname or "api"
         self._max_wait, self._sleep = max_wait, sleep
+        self._refreshing = asyncio.Lock()
         self.request_count = 0
 
     async def get(
@@ -137,10 +138,12 @@ class Api:
         return await self._get(self.rebase(url), None, headers, expect)
 
     def rebase(self, url: str) -> str:
-        """A link from a response, checked or rebuilt to lie below the configured base."""
+        """A link from a response, rebuilt on the configured base; refused if outside its path."""
         parts = urlsplit(url)
         base = self._base_parts
-        if not parts.path.startswith(base.path):
+        segments = unquote(parts.path).split("/")
+        inside = parts.path == base.path or parts.path.startswith(base.path + "/")
+        if not inside or ".." in segments or "." in segments:
             raise MalformedResponseError(
                 f"{self.platform}: a pagination link points outside the API base; not followed"
             )
@@ -166,7 +169,7 @@ class Api:
                         code="unauthorized",
                         status=401,
                     )
-                token, refreshed = await self._token.refreshed_token(), True
+                token, refreshed = await self._fresh_token(token), True
                 continue
             wait = rate_limit_wait(response)
             if wait is not None:
@@ -180,6 +183,12 @@ class Api:
                     status=response.status_code,
                 )
             return self._parsed(response, expect)
+
+    async def _fresh_token(self, refused: str) -> str:
+        # Requests in flight together share one refresh: a second one could revoke the grant.
+        async with self._refreshing:
+            current = await self._token.access_token()
+            return current if current != refused else await self._token.refreshed_token()
 
     async def _send(
         self,

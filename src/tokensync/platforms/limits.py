@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import math
 import time
+from email.utils import parsedate_to_datetime
 from typing import Any
 
 import httpx
@@ -26,7 +28,7 @@ def rate_limit_wait(response: httpx.Response, now: float | None = None) -> float
     if _spotify_quota(body) or _google_reasons(body) & _GOOGLE_QUOTA:
         return LONG_WAIT
     for wait in (
-        _seconds(headers.get("retry-after")),
+        _retry_after(headers.get("retry-after"), now),
         _discord_body(body),
         _seconds(headers.get("x-ratelimit-reset-after")),
         _github_reset(headers, now),
@@ -59,8 +61,9 @@ def _spotify_quota(body: Any) -> bool:
 
 
 def _discord_body(body: Any) -> float | None:
-    if isinstance(body, dict) and isinstance(body.get("retry_after"), int | float):
-        return max(float(body["retry_after"]), 0.0)
+    value = body.get("retry_after") if isinstance(body, dict) else None
+    if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
+        return max(float(value), 0.0)
     return None
 
 
@@ -73,6 +76,18 @@ def _github_reset(headers: httpx.Headers, now: float | None) -> float | None:
     return max(reset - (time.time() if now is None else now), 0.0)
 
 
+def _retry_after(value: str | None, now: float | None) -> float | None:
+    """Retry-After: delay-seconds, or an HTTP-date."""
+    seconds = _seconds(value)
+    if seconds is not None or value is None:
+        return seconds
+    try:
+        when = parsedate_to_datetime(value).timestamp()
+    except (TypeError, ValueError):
+        return None
+    return max(when - (time.time() if now is None else now), 0.0)
+
+
 def _seconds(value: str | None) -> float | None:
     if value is None:
         return None
@@ -80,7 +95,7 @@ def _seconds(value: str | None) -> float | None:
         seconds = float(value.strip())
     except ValueError:
         return None
-    return max(seconds, 0.0)
+    return max(seconds, 0.0) if math.isfinite(seconds) else None
 
 
 def _json(response: httpx.Response) -> Any:

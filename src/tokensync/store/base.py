@@ -189,8 +189,7 @@ class Store(PollingMixin):
             "expires_at": expires_at,
             "now": now,
         }
-        with self.transaction():
-            return self._rowcount("save_refreshed", params) == 1
+        return self._rowcount("save_refreshed", params) == 1
 
     def apply_spooled(
         self,
@@ -215,8 +214,7 @@ class Store(PollingMixin):
             "issued_at": issued_at,
             "now": now,
         }
-        with self.transaction():
-            return self._rowcount("apply_spooled", params) == 1
+        return self._rowcount("apply_spooled", params) == 1
 
     def record_failure(
         self,
@@ -237,8 +235,7 @@ class Store(PollingMixin):
             "next_attempt_at": next_attempt_at,
             "now": now,
         }
-        with self.transaction():
-            rows = self._run("record_failure", params)
+        rows = self._run("record_failure", params)
         return int(rows[0]["failure_count"]) if rows else None
 
     def mark_needs_reauth(
@@ -260,14 +257,12 @@ class Store(PollingMixin):
             "message": message[:500],
             "now": now,
         }
-        with self.transaction():
-            return self._rowcount("mark_needs_reauth", params) == 1
+        return self._rowcount("mark_needs_reauth", params) == 1
 
     def release(self, connection_ids: Sequence[int], owner: str) -> None:
         """Give back the leases `owner` holds on these connections."""
         if connection_ids:
-            with self.transaction():
-                self._rowcount("release", {"owner": owner, "ids": list(connection_ids)})
+            self._rowcount("release", {"owner": owner, "ids": list(connection_ids)})
 
     # -- key rotation --------------------------------------------------------------------------
 
@@ -309,10 +304,9 @@ class Store(PollingMixin):
 
     def start_run(self, run_id: str, command: str, started_at: datetime) -> None:
         """Record that a job run began."""
-        with self.transaction():
-            self._rowcount(
-                "start_run", {"run_id": run_id, "command": command, "started_at": started_at}
-            )
+        self._rowcount(
+            "start_run", {"run_id": run_id, "command": command, "started_at": started_at}
+        )
 
     def finish_run(
         self,
@@ -331,8 +325,7 @@ class Store(PollingMixin):
             "exit_code": exit_code,
             "summary": dict(summary),
         }
-        with self.transaction():
-            self._rowcount("finish_run", params)
+        self._rowcount("finish_run", params)
 
     def last_runs(self) -> list[Row]:
         """The latest run of each command."""

@@ -1,4 +1,8 @@
-"""The primitives each engine supplies (sqlite.py, postgres.py)."""
+"""The primitives each engine supplies (sqlite.py, postgres.py).
+
+Connections run in autocommit: a write of one statement is atomic and committed on its own, with
+no BEGIN/COMMIT round trips; several statements that must commit together use transaction().
+"""
 
 from __future__ import annotations
 

@@ -59,20 +59,17 @@ class PollingMixin(Engine):
     def extend_poll_lease(self, connection_id: int, owner: str, lease_until: datetime) -> bool:
         """Keep polling a connection that takes long; False if the lease was lost."""
         params = {"id": connection_id, "owner": owner, "lease_until": lease_until}
-        with self.transaction():
-            return self._rowcount("extend_poll_lease", params) == 1
+        return self._rowcount("extend_poll_lease", params) == 1
 
     def finish_poll(self, connection_id: int, owner: str, *, success: bool, now: datetime) -> None:
         """End the poll lease; a success sets last_sync_at."""
         params = {"id": connection_id, "owner": owner, "success": success, "now": now}
-        with self.transaction():
-            self._rowcount("finish_poll", params)
+        self._rowcount("finish_poll", params)
 
     def release_polls(self, connection_ids: Sequence[int], owner: str) -> None:
         """Give back poll leases of connections this run claimed and never polled."""
         if connection_ids:
-            with self.transaction():
-                self._rowcount("release_polls", {"owner": owner, "ids": list(connection_ids)})
+            self._rowcount("release_polls", {"owner": owner, "ids": list(connection_ids)})
 
     def sync_state(self, user_id: str, platform: str, endpoint: str) -> SyncCursor:
         """The stored cursor of one endpoint (empty before the first poll)."""
@@ -133,8 +130,7 @@ class PollingMixin(Engine):
             "extra": {},
             "now": now,
         }
-        with self.transaction():
-            self._rowcount("record_poll_error", params)
+        self._rowcount("record_poll_error", params)
 
     def known_keys(
         self, user_id: str, platform: str, endpoint: str, keys: Sequence[str]
