@@ -77,3 +77,19 @@ def keys(batches: list[Batch]) -> list[str]:
 
 def last_state(batches: list[Batch]) -> Any:
     return batches[-1].state
+
+
+async def collect_until(
+    endpoint: Endpoint,
+    client_api: Api,
+    state: SyncState | None = None,
+    ctx: PollContext | None = None,
+) -> tuple[list[Batch], Exception]:
+    """The batches yielded before the adapter failed, and the failure (which must come)."""
+    batches: list[Batch] = []
+    try:
+        async for batch in endpoint.poll(client_api, state or SyncState(), ctx or context()):
+            batches.append(batch)
+    except Exception as exc:
+        return batches, exc
+    raise AssertionError("the adapter did not fail")

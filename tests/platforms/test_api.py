@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
+
 import httpx
 import pytest
 import respx
@@ -17,12 +20,6 @@ from tokensync.errors import (
 
 BASE = "https://api.example.test/v1"
 pytestmark = pytest.mark.anyio
-
-
-@pytest.fixture
-def router():  # type: ignore[no-untyped-def]
-    with respx.mock(assert_all_called=True, assert_all_mocked=True) as mock:
-        yield mock
 
 
 async def test_bearer_and_accept_headers(router: respx.MockRouter) -> None:
@@ -44,8 +41,9 @@ async def test_401_refreshes_once_then_retries(router: respx.MockRouter) -> None
 async def test_a_second_401_is_permanent(router: respx.MockRouter) -> None:
     route = router.get(f"{BASE}/me").respond(401)
     tokens = FakeTokens()
-    with pytest.raises(PermanentError):
+    with pytest.raises(PermanentError) as info:
         await api(BASE, tokens).get("/me")
+    assert info.value.code == "unauthorized" and "old" not in str(info.value)
     assert tokens.refreshes == 1 and route.call_count == 2
 
 
@@ -180,6 +178,71 @@ async def test_timeouts_are_transient_and_say_no_token(router: respx.MockRouter)
 async def test_links_to_other_hosts_are_rebuilt_on_the_base(router: respx.MockRouter) -> None:
     route = router.get(f"{BASE}/items", params={"page": "2"}).respond(200, json={})
     await api(BASE).get_url("https://evil.example/v1/items?page=2")
-    assert route.calls[0].request.url.host == "api.example.test"
-    with pytest.raises(MalformedResponseError, match="outside the API base"):
-        await api(BASE).get_url("https://evil.example/steal?page=2")
+    await api(BASE).get_url("http://api.example.test:8443/v1/items?page=2")
+    assert [str(c.request.url) for c in route.calls] == [f"{BASE}/items?page=2"] * 2
+
+
+@pytest.mark.parametrize(
+    "link",
+    [
+        "https://evil.example/steal?page=2",
+        "https://api.example.test/v10/items",
+        "https://api.example.test/v1evil/items",
+        "https://api.example.test/v1/../admin",
+        "https://api.example.test/v1/%2e%2e/admin",
+        "items?page=2",
+    ],
+)
+async def test_links_outside_the_base_path_are_refused(link: str) -> None:
+    with respx.mock(assert_all_mocked=True), pytest.raises(MalformedResponseError) as info:
+        await api(BASE).get_url(link)
+    assert "outside the API base" in str(info.value) and link not in str(info.value)
+
+
+async def test_a_base_without_a_path_keeps_links_on_its_host(router: respx.MockRouter) -> None:
+    route = router.get("https://api.github.com/user/1/events", params={"page": "2"}).respond(
+        200, json=[]
+    )
+    await api("https://api.github.com").get_url("https://elsewhere.example/user/1/events?page=2")
+    assert route.called
+
+
+async def test_retry_after_as_an_http_date(router: respx.MockRouter) -> None:
+    when = format_datetime(datetime.now(UTC) + timedelta(seconds=20), usegmt=True)
+    router.get(f"{BASE}/me").mock(
+        side_effect=[
+            httpx.Response(503, headers={"Retry-After": when}),
+            httpx.Response(429, headers={"Retry-After": when}),
+            httpx.Response(200, json={}),
+        ]
+    )
+    sleeps = Sleeps()
+    with pytest.raises(TransientError):
+        await api(BASE, sleeps=sleeps).get("/me")
+    await api(BASE, sleeps=sleeps).get("/me")
+    assert len(sleeps) == 1 and 15 < sleeps[0] <= 20
+
+
+async def test_connection_errors_are_transient(router: respx.MockRouter) -> None:
+    router.get(f"{BASE}/me").mock(side_effect=httpx.ConnectError("refused"))
+    with pytest.raises(TransientError) as info:
+        await api(BASE).get("/me")
+    assert info.value.code == "connection_error" and "old" not in info.value.message
+
+
+async def test_other_4xx_say_the_platform_message_but_no_header(router: respx.MockRouter) -> None:
+    router.get(f"{BASE}/me").respond(
+        404,
+        headers={"X-Echo": "Bearer old"},
+        json={"message": "Not Found", "documentation_url": "https://docs.github.com/rest"},
+    )
+    with pytest.raises(ProviderError) as info:
+        await api(BASE).get("/me")
+    assert info.value.code == "http_404" and info.value.status == 404
+    assert "Not Found" in info.value.message and "old" not in info.value.message
+
+
+async def test_expected_statuses_are_returned(router: respx.MockRouter) -> None:
+    router.get(f"{BASE}/me").respond(410, json={"error": {"code": 410}})
+    response = await api(BASE).get("/me", expect=(410,))
+    assert response.status == 410 and response.body == {"error": {"code": 410}}

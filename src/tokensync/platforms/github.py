@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
+from tokensync.errors import MalformedResponseError
 from tokensync.platforms.base import Api, ApiResponse, Batch, Item, PollContext, SyncState
+from tokensync.platforms.paging import Page, newest_first
 from tokensync.platforms.shapes import field_of, key_of, objects
 
 _NEXT = re.compile(r'<([^>]+)>\s*;\s*rel="?next"?')
+_LOGIN = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})")
 
 
 def next_link(response: ApiResponse) -> str | None:
@@ -22,44 +25,80 @@ def next_link(response: ApiResponse) -> str | None:
 async def login_of(api: Api, state: SyncState) -> str:
     """The user's login, from the state or GET /user."""
     login = state.extra.get("login")
-    if isinstance(login, str) and login:
-        return login
-    body = (await api.get("/user")).body
-    return str(field_of(body, "login", str, "github user"))
+    if not isinstance(login, str) or not login:
+        login = field_of((await api.get("/user")).body, "login", str, "github user")
+    # It goes into a URL path: a login is letters, digits and hyphens, nothing else.
+    if not _LOGIN.fullmatch(login):
+        raise MalformedResponseError("github user: field 'login' is not a GitHub login")
+    return str(login)
+
+
+def _pending(extra: Mapping[str, Any]) -> str | None:
+    value = extra.get("next")
+    return value if isinstance(value, str) and value else None
 
 
 class Events:
-    """GET /users/{login}/events: a 304 costs nothing; X-Poll-Interval is obeyed."""
+    """GET /users/{login}/events: a 304 costs nothing; X-Poll-Interval is obeyed.
+
+    New events are read from the top until a page holds a known one. A walk that stops early
+    (max_pages, a crash) carries on from extra["next"] in the next run, even after a 304.
+    """
 
     name = "events"
 
     async def poll(self, api: Api, state: SyncState, ctx: PollContext) -> AsyncIterator[Batch]:
-        """Yield events newer than the stored ETag, stopping at known ones."""
-        where = "github events"
-        not_before = state.extra.get("notBefore")
-        if isinstance(not_before, str) and ctx.now() < datetime.fromisoformat(not_before):
+        """Yield events newer than the stored ETag, then the rest of an unfinished walk."""
+        not_before = _instant(state.extra.get("notBefore"))
+        if not_before is not None and ctx.now() < not_before:
             yield Batch([], state)
             return
+        login, first = await self._first(api, state)
+        extra: dict[str, Any] = {"login": login, **_poll_interval(first, ctx)}
+        unchanged = first.status == 304
+        # The new ETag is stored with the first page; what that leaves unread is in extra["next"].
+        etag = state.etag if unchanged else first.headers.get("etag") or None
+        pending = _pending(state.extra)
+        if unchanged and pending is None:
+            yield Batch([], SyncState(etag=etag, extra=extra))
+            return
+
+        async def fetch(link: str | None) -> Page:
+            response = first if link is None else await api.get_url(link)
+            where = "github events"
+            items = [Item(key_of(e, "id", where), e) for e in objects(response.body, where)]
+            known = await ctx.known_keys([i.key for i in items]) if items else set()
+            return items, next_link(response), bool(known)
+
+        def state_for(link: str | None) -> SyncState:
+            return SyncState(etag=etag, extra={**extra, "next": link} if link else extra)
+
+        walk = newest_first(fetch, pending, ctx.max_pages, state_for, from_top=not unchanged)
+        async for batch in walk:
+            yield batch
+
+    async def _first(self, api: Api, state: SyncState) -> tuple[str, ApiResponse]:
         login = await login_of(api, state)
         headers = {"If-None-Match": state.etag} if state.etag else {}
-        response = await api.get(f"/users/{login}/events", {"per_page": 100}, headers)
-        extra: dict[str, Any] = {"login": login, **_poll_interval(response, ctx)}
-        if response.status == 304:
-            yield Batch([], SyncState(cursor=state.cursor, etag=state.etag, extra=extra))
-            return
-        new_etag = response.headers.get("etag")
-        for page in range(1, ctx.max_pages + 1):
-            events = objects(response.body, where)
-            items = [Item(key_of(e, "id", where), e) for e in events]
-            known = await ctx.known_keys([i.key for i in items]) if items else set()
-            link = next_link(response)
-            last = not link or bool(known) or page == ctx.max_pages
-            # The ETag moves only with the last page: a run cut short fetches them all again.
-            etag = new_etag if last else state.etag
-            yield Batch(items, SyncState(cursor=state.cursor, etag=etag, extra=extra))
-            if last:
-                return
-            response = await api.get_url(str(link))
+        cached = "login" in state.extra
+        response = await api.get(
+            f"/users/{login}/events", {"per_page": 100}, headers, expect=(404,) if cached else ()
+        )
+        if response.status == 404:
+            # The user renamed their account: look the login up again, once.
+            login = await login_of(api, SyncState())
+            response = await api.get(f"/users/{login}/events", {"per_page": 100})
+        return login, response
+
+
+def _instant(value: object) -> datetime | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        when = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return when if when.tzinfo is not None else None
 
 
 def _poll_interval(response: ApiResponse, ctx: PollContext) -> dict[str, str]:
@@ -76,13 +115,17 @@ class Repos:
     name = "repos"
 
     async def poll(self, api: Api, state: SyncState, ctx: PollContext) -> AsyncIterator[Batch]:
-        """Yield the user's repositories, most recently updated first."""
+        """Yield the user's repositories; a run cut short resumes at extra["next"]."""
         where = "github repos"
-        response = await api.get("/user/repos", {"per_page": 100, "sort": "updated"})
-        for page in range(1, ctx.max_pages + 1):
+        link = _pending(state.extra)
+        for page in range(1, max(ctx.max_pages, 1) + 1):
+            if link is None:
+                response = await api.get("/user/repos", {"per_page": 100, "sort": "updated"})
+            else:
+                response = await api.get_url(link)
             repos = objects(response.body, where)
-            yield Batch([Item(key_of(r, "id", where), r) for r in repos], state)
             link = next_link(response)
+            pending = {"next": link} if link else {}
+            yield Batch([Item(key_of(r, "id", where), r) for r in repos], SyncState(extra=pending))
             if not link or page == ctx.max_pages:
                 return
-            response = await api.get_url(link)

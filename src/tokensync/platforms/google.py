@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import AsyncIterator, Sequence
-from typing import Any
 
+from tokensync.errors import MalformedResponseError
 from tokensync.platforms.base import Api, Batch, Item, PollContext, SyncState
 from tokensync.platforms.shapes import field_of, key_of, objects, optional
 
 _METADATA_CONCURRENCY = 8
+_DIGITS = re.compile(r"\d{1,20}")
+_MESSAGE_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")  # it goes into a URL path
 
 
 class GmailMessages:
@@ -34,9 +37,10 @@ class GmailMessages:
     ) -> AsyncIterator[Batch | None]:
         where = "gmail history"
         token: str | None = None
+        start = cursor = history_id(state.cursor, where)
         for page in range(1, ctx.max_pages + 1):
             params: dict[str, str | int] = {
-                "startHistoryId": str(state.cursor),
+                "startHistoryId": start,
                 "historyTypes": "messageAdded",
                 "maxResults": 500,
             }
@@ -47,18 +51,21 @@ class GmailMessages:
                 yield None
                 return
             body = response.body
+            records = objects(optional(body, "history", list, where) or [], where)
             ids = [
                 key_of(field_of(added, "message", dict, where), "id", where)
-                for record in objects(optional(body, "history", list, where) or [], where)
+                for record in records
                 for added in objects(record.get("messagesAdded") or [], where)
             ]
-            items = await _metadata(api, ctx, ids)
+            newest = field_of(body, "historyId", (str, int), where)
             token = optional(body, "nextPageToken", str, where)
-            history_id = str(field_of(body, "historyId", (str, int), where))
-            last = token is None or page == ctx.max_pages
-            # The cursor moves with the last page only: a run cut short repeats the history.
-            yield Batch(items, SyncState(cursor=history_id if token is None else state.cursor))
-            if last:
+            if token is not None:
+                # Records come oldest first: the page's last one is where the next run starts.
+                newest = field_of(records[-1], "id", (str, int), where) if records else cursor
+            cursor = history_id(newest, where)
+            items = await _metadata(api, ctx, ids)
+            yield Batch(items, SyncState(cursor=cursor))
+            if token is None or page == ctx.max_pages:
                 return
 
     async def _full(self, api: Api, state: SyncState, ctx: PollContext) -> AsyncIterator[Batch]:
@@ -69,7 +76,7 @@ class GmailMessages:
             # Taken before listing, so nothing that arrives during the listing is missed.
             extra = {
                 "fullSync": True,
-                "historyId": str(field_of(profile, "historyId", (str, int), where)),
+                "historyId": history_id(field_of(profile, "historyId", (str, int), where), where),
             }
         token = extra.get("pageToken")
         for page in range(1, ctx.max_pages + 1):
@@ -94,6 +101,8 @@ async def _metadata(api: Api, ctx: PollContext, ids: Sequence[str]) -> list[Item
     unique = list(dict.fromkeys(ids))
     known = await ctx.known_keys(unique) if unique else set()
     wanted = [i for i in unique if i not in known]
+    if not all(_MESSAGE_ID.fullmatch(i) for i in wanted):
+        raise MalformedResponseError("gmail messages: a message id is not an id")
     limit = asyncio.Semaphore(_METADATA_CONCURRENCY)
 
     async def fetch(message_id: str) -> Item | None:
@@ -112,8 +121,24 @@ async def _metadata(api: Api, ctx: PollContext, ids: Sequence[str]) -> list[Item
             return None
         return Item(field_of(response.body, "id", str, "gmail message"), response.body)
 
-    found = await asyncio.gather(*(fetch(i) for i in wanted))
+    tasks = [asyncio.create_task(fetch(i)) for i in wanted]
+    try:
+        found = await asyncio.gather(*tasks)
+    except BaseException:
+        # One failure fails the page: stop the other requests rather than leave them running.
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        raise
     return [item for item in found if item is not None]
+
+
+def history_id(value: object, where: str) -> str:
+    """A Gmail historyId: an unsigned 64-bit number, as digits."""
+    text = str(value) if isinstance(value, int) and not isinstance(value, bool) else value
+    if not isinstance(text, str) or not _DIGITS.fullmatch(text):
+        raise MalformedResponseError(f"{where}: historyId is not a number")
+    return text
 
 
 class CalendarEvents:
@@ -123,24 +148,27 @@ class CalendarEvents:
 
     async def poll(self, api: Api, state: SyncState, ctx: PollContext) -> AsyncIterator[Batch]:
         """Yield changed events; the sync token moves with the last page."""
-        extra: dict[str, Any] = dict(state.extra)
+        where = "calendar events"
         sync_token = state.cursor
-        token = extra.get("pageToken")
-        for page in range(1, ctx.max_pages + 1):
+        token = state.extra.get("pageToken")
+        page = reset = 0
+        while page < max(ctx.max_pages, 1):
             params: dict[str, str | int] = {"maxResults": 250}
             if sync_token:
-                params["syncToken"] = sync_token
+                params["syncToken"] = sync_token  # no other filter may go with it
             else:
                 params["singleEvents"] = "true"
             if isinstance(token, str):
                 params["pageToken"] = token
             response = await api.get("/calendars/primary/events", params, expect=(410,))
             if response.status == 410:
-                # The sync token expired: drop it and start over with a full sync.
-                sync_token, token = None, None
+                if reset:
+                    raise MalformedResponseError(f"{where}: 410 Gone without a sync token")
+                # The sync token expired: drop it and start over with a full sync, now.
+                sync_token, token, reset = None, None, 1
                 continue
+            page += 1
             body = response.body
-            where = "calendar events"
             events = objects(field_of(body, "items", list, where), where)
             items = [Item(key_of(e, "id", where), e) for e in events]
             token = optional(body, "nextPageToken", str, where)
@@ -148,7 +176,4 @@ class CalendarEvents:
                 final = str(field_of(body, "nextSyncToken", str, where))
                 yield Batch(items, SyncState(cursor=final))
                 return
-            partial = {"pageToken": token}
-            yield Batch(items, SyncState(cursor=sync_token, extra=partial))
-            if page == ctx.max_pages:
-                return
+            yield Batch(items, SyncState(cursor=sync_token, extra={"pageToken": token}))

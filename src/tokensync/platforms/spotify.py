@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import AsyncIterator
+from typing import Any
 
 from tokensync.errors import MalformedResponseError
 from tokensync.platforms.base import Api, Batch, Item, PollContext, SyncState
@@ -19,6 +20,13 @@ def checked_millis(value: object, where: str) -> str:
     if not isinstance(text, str) or not _MILLIS.fullmatch(text):
         raise MalformedResponseError(f"{where}: cursor is not a number of milliseconds")
     return text
+
+
+def track_key(track: dict[str, Any], where: str) -> str:
+    """A track's id; a local file has none, so its URI stands in."""
+    if track.get("is_local") is True and track.get("id") is None:
+        return str(field_of(track, "uri", str, where))
+    return str(field_of(track, "id", str, where))
 
 
 class RecentlyPlayed:
@@ -39,8 +47,7 @@ class RecentlyPlayed:
             items = []
             for play in objects(field_of(body, "items", list, where), where):
                 played_at = field_of(play, "played_at", str, where)
-                track = field_of(play, "track", dict, where)
-                track_id = field_of(track, "id", str, where)
+                track_id = track_key(field_of(play, "track", dict, where), where)
                 items.append(Item(f"{played_at}:{track_id}", play))
             cursors = optional(body, "cursors", dict, where) or {}
             if cursors.get("after") is not None:
@@ -61,10 +68,11 @@ class TopTracks:
     name = "top_tracks"
 
     async def poll(self, api: Api, state: SyncState, ctx: PollContext) -> AsyncIterator[Batch]:
-        """Yield the user's top tracks with their rank."""
+        """Yield the user's top tracks with their rank; a run cut short resumes at its offset."""
         where = "spotify top_tracks"
-        offset = 0
-        for _ in range(ctx.max_pages):
+        resume = state.extra.get("offset")
+        offset = resume if isinstance(resume, int) and resume > 0 else 0
+        for page in range(1, ctx.max_pages + 1):
             params: dict[str, str | int] = {
                 "time_range": "short_term",
                 "limit": PAGE,
@@ -74,12 +82,13 @@ class TopTracks:
             tracks = objects(field_of(body, "items", list, where), where)
             items = [
                 Item(
-                    field_of(track, "id", str, where),
+                    track_key(track, where),
                     {"rank": offset + index + 1, "timeRange": "short_term", "track": track},
                 )
                 for index, track in enumerate(tracks)
             ]
-            yield Batch(items, state)
             offset += len(tracks)
-            if not tracks or not optional(body, "next", str, where):
+            more = bool(tracks) and optional(body, "next", str, where) is not None
+            yield Batch(items, SyncState(extra={"offset": offset} if more else {}))
+            if not more or page == ctx.max_pages:
                 return

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import AsyncIterator
 
 from tokensync.platforms.base import Api, Batch, Item, PollContext, SyncState
+from tokensync.platforms.paging import Page, newest_first
 from tokensync.platforms.shapes import field_of, key_of, objects, optional
 
 
@@ -14,43 +16,28 @@ class LikedVideos:
     name = "liked_videos"
 
     async def poll(self, api: Api, state: SyncState, ctx: PollContext) -> AsyncIterator[Batch]:
-        """Yield new likes; then carry on an unfinished backfill."""
-        budget = ctx.max_pages
+        """Yield new likes, then carry on an unfinished walk (a long first sync)."""
         resume = state.extra.get("resume")
-        token: str | None = None
-        # New likes first: newest first, stop at the first page that holds a known video.
-        while budget > 0:
-            budget -= 1
-            items, token, known = await self._page(api, ctx, token)
-            stop = bool(known) or token is None
-            # An unfinished first sync resumes here next run; otherwise keep what is pending.
-            pending = token if not stop and budget == 0 and resume is None else resume
-            yield Batch(items, _state(pending))
-            if stop or budget == 0:
-                break
-        # Then an unfinished first sync, from where it stopped.
-        token = resume if isinstance(resume, str) else None
-        while token and budget > 0:
-            budget -= 1
-            items, token, _ = await self._page(api, ctx, token)
-            yield Batch(items, _state(token))
+        pending = resume if isinstance(resume, str) else None
+        fetch = functools.partial(_page, api, ctx)
+        async for batch in newest_first(fetch, pending, ctx.max_pages, _state):
+            yield batch
 
-    async def _page(
-        self, api: Api, ctx: PollContext, token: str | None
-    ) -> tuple[list[Item], str | None, set[str]]:
-        where = "youtube liked_videos"
-        params: dict[str, str | int] = {
-            "myRating": "like",
-            "part": "snippet,contentDetails",
-            "maxResults": 50,
-        }
-        if token:
-            params["pageToken"] = token
-        body = (await api.get("/videos", params)).body
-        videos = objects(field_of(body, "items", list, where), where)
-        items = [Item(key_of(v, "id", where), v) for v in videos]
-        known = await ctx.known_keys([i.key for i in items]) if items else set()
-        return items, optional(body, "nextPageToken", str, where), known
+
+async def _page(api: Api, ctx: PollContext, token: str | None) -> Page:
+    where = "youtube liked_videos"
+    params: dict[str, str | int] = {
+        "myRating": "like",
+        "part": "snippet,contentDetails",
+        "maxResults": 50,
+    }
+    if token:
+        params["pageToken"] = token
+    body = (await api.get("/videos", params)).body
+    videos = objects(field_of(body, "items", list, where), where)
+    items = [Item(key_of(v, "id", where), v) for v in videos]
+    known = await ctx.known_keys([i.key for i in items]) if items else set()
+    return items, optional(body, "nextPageToken", str, where), bool(known)
 
 
 def _state(resume: object) -> SyncState:
