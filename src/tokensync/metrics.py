@@ -1,16 +1,17 @@
 """`--metrics-file`: a Prometheus textfile-collector file, written atomically.
 
 Both jobs may write the same file: each run keeps the other job's series (and its own last
-success time) from the file it replaces.
+success time) from the file it replaces. Dry runs write nothing.
 """
 
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 import re
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -46,6 +47,8 @@ HELP = {
 }
 _LINE = re.compile(r"^(tokensync_\w+)\{([^}]*)\}\s+(\S+)$")
 _LABEL = re.compile(r'(\w+)="((?:[^"\\]|\\.)*)"')
+_ESCAPED = re.compile(r"\\(.)")
+REAUTH = "tokensync_connections_needs_reauth"
 
 Series = dict[tuple[str, tuple[tuple[str, str], ...]], float]
 
@@ -53,28 +56,63 @@ Series = dict[tuple[str, tuple[tuple[str, str], ...]], float]
 def write_metrics(
     path: Path,
     report: Mapping[str, Any],
-    needs_reauth_by_platform: Mapping[str, int],
+    needs_reauth_by_platform: Mapping[str, int] | None,
     now: datetime,
 ) -> None:
     """Merge this run's metrics into the file at `path`, replacing it atomically."""
+    if report.get("dryRun"):
+        return
     job = JOBS[str(report["cronType"])]
-    existing = _read(path)
-    series = {k: v for k, v in existing.items() if dict(k[1]).get("job") != job}
-    previous_success = existing.get(_key("tokensync_last_success_timestamp_seconds", job=job))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with _locked(path.parent):
+        existing = _read(path)
+        series = {
+            k: v for k, v in existing.items() if k[0] != REAUTH and dict(k[1]).get("job") != job
+        }
+        series.update(_this_run(existing, job, report, now))
+        series.update(_reauth(existing, needs_reauth_by_platform))
+        _write_atomically(path, _render(series))
+
+
+def _this_run(existing: Series, job: str, report: Mapping[str, Any], now: datetime) -> Series:
     stamp = now.timestamp()
-    series[_key("tokensync_last_run_timestamp_seconds", job=job)] = stamp
-    series[_key("tokensync_last_run_duration_seconds", job=job)] = report["durationMs"] / 1000
-    series[_key("tokensync_last_run_success", job=job)] = 1.0 if report["success"] else 0.0
-    success_time = stamp if report["success"] else previous_success
+    success_key = _key("tokensync_last_success_timestamp_seconds", job=job)
+    series: Series = {
+        _key("tokensync_last_run_timestamp_seconds", job=job): stamp,
+        _key("tokensync_last_run_success", job=job): 1.0 if report.get("success") else 0.0,
+    }
+    if report.get("durationMs") is not None:
+        duration = float(report["durationMs"]) / 1000
+        series[_key("tokensync_last_run_duration_seconds", job=job)] = duration
+    success_time = stamp if report.get("success") else existing.get(success_key)
     if success_time is not None:
-        series[_key("tokensync_last_success_timestamp_seconds", job=job)] = success_time
+        series[success_key] = success_time
     for outcome, field in OUTCOMES[job].items():
-        value = report.get(field, 0)
-        series[_key("tokensync_last_run_items", job=job, outcome=outcome)] = float(value)
-    series = {k: v for k, v in series.items() if k[0] != "tokensync_connections_needs_reauth"}
-    for platform, count in needs_reauth_by_platform.items():
-        series[_key("tokensync_connections_needs_reauth", platform=platform)] = float(count)
-    _write_atomically(path, _render(series))
+        value = float(report.get(field) or 0)
+        series[_key("tokensync_last_run_items", job=job, outcome=outcome)] = value
+    return series
+
+
+def _reauth(existing: Series, counts: Mapping[str, int] | None) -> Series:
+    """The current counts; a platform that had some and has none now reads 0, not absent."""
+    previous = {k: v for k, v in existing.items() if k[0] == REAUTH}
+    if counts is None:  # the database could not say: keep what we knew
+        return previous
+    current = {k: 0.0 for k in previous}
+    current.update({_key(REAUTH, platform=p): float(n) for p, n in counts.items()})
+    return current
+
+
+@contextlib.contextmanager
+def _locked(directory: Path) -> Iterator[None]:
+    """Serialise writers of one directory, so two jobs finishing at once lose no series."""
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        with contextlib.suppress(OSError):
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # closing releases the lock
 
 
 def _key(name: str, **labels: str) -> tuple[str, tuple[tuple[str, str], ...]]:
@@ -115,11 +153,10 @@ def _escape(value: str) -> str:
 
 
 def _unescape(value: str) -> str:
-    return value.replace("\\n", "\n").replace('\\"', '"').replace("\\\\", "\\")
+    return _ESCAPED.sub(lambda m: "\n" if m.group(1) == "n" else m.group(1), value)
 
 
 def _write_atomically(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
     fd, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
@@ -132,3 +169,9 @@ def _write_atomically(path: Path, text: str) -> None:
         with contextlib.suppress(OSError):
             os.unlink(temp)
         raise
+    with contextlib.suppress(OSError):  # make the rename itself survive a power cut
+        dir_fd = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)

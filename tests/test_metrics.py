@@ -1,0 +1,263 @@
+"""The metrics file: valid Prometheus text, both jobs side by side, replaced atomically."""
+
+from __future__ import annotations
+
+import os
+import stat
+import threading
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from tokensync import metrics
+from tokensync.metrics import write_metrics
+
+NOW = datetime(2026, 11, 28, 14, 0, tzinfo=UTC)
+REFRESH: dict[str, Any] = {
+    "success": True,
+    "cronType": "token-refresh",
+    "timestamp": "2026-11-28T14:00:00Z",
+    "durationMs": 1840,
+    "tokensChecked": 3,
+    "tokensRefreshed": 2,
+    "tokensFailed": 1,
+    "needsReauth": 1,
+    "results": [],
+}
+POLL: dict[str, Any] = {
+    "success": True,
+    "cronType": "platform-polling",
+    "timestamp": "2026-11-28T14:30:00Z",
+    "durationMs": 5120,
+    "userCount": 5,
+    "platformCount": 12,
+    "pollsSuccessful": 12,
+    "pollsFailed": 0,
+    "itemsFetched": 431,
+    "itemsStored": 57,
+    "results": [],
+}
+REFRESH_JOB = (("job", "refresh-tokens"),)
+POLL_JOB = (("job", "poll-platforms"),)
+
+Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
+
+
+def parse(path: Path) -> tuple[Samples, dict[str, str]]:
+    """The file's samples and each family's type, through prometheus_client's own parser."""
+    families = list(text_string_to_metric_families(path.read_text()))
+    samples = {
+        (s.name, tuple(sorted(s.labels.items()))): s.value for f in families for s in f.samples
+    }
+    return samples, {f.name: f.type for f in families}
+
+
+def items(job: str, outcome: str) -> tuple[str, tuple[tuple[str, str], ...]]:
+    return "tokensync_last_run_items", (("job", job), ("outcome", outcome))
+
+
+def test_a_refresh_run_writes_every_metric_with_help_and_type(tmp_path: Path) -> None:
+    path = tmp_path / "tokensync.prom"
+    write_metrics(path, REFRESH, {"discord": 1, "spotify": 0}, NOW)
+    got, types = parse(path)
+    assert got == {
+        ("tokensync_last_run_timestamp_seconds", REFRESH_JOB): NOW.timestamp(),
+        ("tokensync_last_success_timestamp_seconds", REFRESH_JOB): NOW.timestamp(),
+        ("tokensync_last_run_duration_seconds", REFRESH_JOB): 1.84,
+        ("tokensync_last_run_success", REFRESH_JOB): 1.0,
+        items("refresh-tokens", "checked"): 3,
+        items("refresh-tokens", "refreshed"): 2,
+        items("refresh-tokens", "failed"): 1,
+        items("refresh-tokens", "needs_reauth"): 1,
+        ("tokensync_connections_needs_reauth", (("platform", "discord"),)): 1,
+        ("tokensync_connections_needs_reauth", (("platform", "spotify"),)): 0,
+    }
+    assert set(types.values()) == {"gauge"}
+    text = path.read_text()
+    for name in types:
+        assert f"# HELP {name} " in text and f"# TYPE {name} gauge" in text
+    assert stat.S_IMODE(path.stat().st_mode) == 0o644
+
+
+def test_both_jobs_share_one_file(tmp_path: Path) -> None:
+    path = tmp_path / "tokensync.prom"
+    write_metrics(path, REFRESH, {"discord": 1}, NOW)
+    write_metrics(path, POLL, {"discord": 1}, NOW + timedelta(minutes=1))
+    write_metrics(path, {**REFRESH, "tokensRefreshed": 9}, {"discord": 2}, NOW + timedelta(2))
+    got, _ = parse(path)
+    assert got[items("refresh-tokens", "refreshed")] == 9
+    assert got[items("poll-platforms", "polls_successful")] == 12
+    assert got[items("poll-platforms", "items_fetched")] == 431
+    assert got[items("poll-platforms", "items_stored")] == 57
+    assert got[("tokensync_last_run_duration_seconds", POLL_JOB)] == 5.12
+    poll_time = (NOW + timedelta(minutes=1)).timestamp()
+    assert got[("tokensync_last_success_timestamp_seconds", POLL_JOB)] == poll_time
+    assert got[("tokensync_connections_needs_reauth", (("platform", "discord"),))] == 2
+    outcomes = {
+        job: {
+            dict(labels)["outcome"]
+            for name, labels in got
+            if name == "tokensync_last_run_items" and ("job", job) in labels
+        }
+        for job in ("refresh-tokens", "poll-platforms")
+    }
+    assert outcomes == {
+        "refresh-tokens": {"checked", "refreshed", "failed", "needs_reauth"},
+        "poll-platforms": {"polls_successful", "polls_failed", "items_fetched", "items_stored"},
+    }
+
+
+def test_a_failed_run_keeps_the_last_success_time(tmp_path: Path) -> None:
+    path = tmp_path / "tokensync.prom"
+    write_metrics(path, REFRESH, {}, NOW)
+    later = NOW + timedelta(hours=1)
+    write_metrics(path, {**REFRESH, "success": False}, {}, later)
+    write_metrics(path, {**REFRESH, "success": False}, {}, later + timedelta(minutes=5))
+    got, _ = parse(path)
+    assert got[("tokensync_last_success_timestamp_seconds", REFRESH_JOB)] == NOW.timestamp()
+    assert (
+        got[("tokensync_last_run_timestamp_seconds", REFRESH_JOB)]
+        == (later + timedelta(minutes=5)).timestamp()
+    )
+    assert got[("tokensync_last_run_success", REFRESH_JOB)] == 0
+
+
+def test_a_job_that_never_succeeded_has_no_success_time(tmp_path: Path) -> None:
+    path = tmp_path / "tokensync.prom"
+    write_metrics(path, {**POLL, "success": False}, {}, NOW)
+    got, _ = parse(path)
+    assert ("tokensync_last_success_timestamp_seconds", POLL_JOB) not in got
+    assert got[("tokensync_last_run_success", POLL_JOB)] == 0
+
+
+@pytest.mark.parametrize("content", [b"", b"not prometheus {{{\n", b"\xff\xfe\x00garbage"])
+def test_an_unreadable_file_starts_fresh(tmp_path: Path, content: bytes) -> None:
+    path = tmp_path / "tokensync.prom"
+    path.write_bytes(content)
+    write_metrics(path, REFRESH, {}, NOW)
+    got, _ = parse(path)
+    assert got[("tokensync_last_run_success", REFRESH_JOB)] == 1
+
+
+def test_reauth_counts_drop_to_zero_and_survive_an_unknown(tmp_path: Path) -> None:
+    path = tmp_path / "tokensync.prom"
+    reauth = "tokensync_connections_needs_reauth"
+    write_metrics(path, REFRESH, {"discord": 3, "github": 1}, NOW)
+    # None: the database could not be asked; the last known counts stay.
+    write_metrics(path, {**REFRESH, "success": False}, None, NOW)
+    got, _ = parse(path)
+    assert got[(reauth, (("platform", "discord"),))] == 3
+    # A platform whose users all reconnected reads 0, so alerts resolve instead of going absent.
+    write_metrics(path, REFRESH, {"discord": 1}, NOW)
+    got, _ = parse(path)
+    assert got[(reauth, (("platform", "discord"),))] == 1
+    assert got[(reauth, (("platform", "github"),))] == 0
+
+
+def test_label_values_are_escaped_and_read_back(tmp_path: Path) -> None:
+    path = tmp_path / "tokensync.prom"
+    odd = 'we"ird\\n\nname'
+    write_metrics(path, REFRESH, {odd: 4}, NOW)
+    write_metrics(path, POLL, None, NOW)  # carried over through the file's own reader
+    got, _ = parse(path)
+    assert got[("tokensync_connections_needs_reauth", (("platform", odd),))] == 4
+
+
+def test_a_dry_run_writes_nothing(tmp_path: Path) -> None:
+    path = tmp_path / "tokensync.prom"
+    write_metrics(path, {**REFRESH, "dryRun": True}, {}, NOW)
+    assert not path.exists()
+
+
+def test_the_directory_is_created(tmp_path: Path) -> None:
+    path = tmp_path / "textfile" / "collector" / "tokensync.prom"
+    write_metrics(path, POLL, {}, NOW)
+    assert parse(path)[0][("tokensync_last_run_success", POLL_JOB)] == 1
+
+
+def test_a_failed_write_leaves_the_old_file_whole_and_no_temp_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "tokensync.prom"
+    write_metrics(path, REFRESH, {}, NOW)
+    before = path.read_bytes()
+
+    def disk_full(fd: int) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "fsync", disk_full)
+    with pytest.raises(OSError, match="No space"):
+        write_metrics(path, POLL, {}, NOW)
+    assert path.read_bytes() == before
+    assert [p.name for p in tmp_path.iterdir()] == ["tokensync.prom"]
+
+
+def test_a_failed_rename_leaves_no_temp_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "tokensync.prom"
+
+    def refused(src: str, dst: str) -> None:
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(os, "replace", refused)
+    with pytest.raises(PermissionError):
+        write_metrics(path, REFRESH, {}, NOW)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_reader_never_sees_a_partial_file(tmp_path: Path) -> None:
+    path = tmp_path / "tokensync.prom"
+    write_metrics(path, REFRESH, {f"p{i}": i for i in range(200)}, NOW)
+    stop = threading.Event()
+    seen: list[str] = []
+
+    def read() -> None:
+        while not stop.is_set():
+            seen.append(path.read_text())
+
+    reader = threading.Thread(target=read)
+    reader.start()
+    try:
+        for i in range(30):
+            write_metrics(path, REFRESH, {f"p{j}": i for j in range(200)}, NOW)
+    finally:
+        stop.set()
+        reader.join()
+    for text in seen:
+        assert text.endswith("\n") and len(list(text_string_to_metric_families(text))) == 6
+
+
+def test_two_jobs_finishing_at_once_lose_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "tokensync.prom"
+    read = metrics._read
+
+    def slow_read(p: Path) -> Any:
+        # Widen the read-modify-write window, so unserialised writers would overwrite each other.
+        got = read(p)
+        time.sleep(0.002)
+        return got
+
+    monkeypatch.setattr(metrics, "_read", slow_read)
+
+    def run(report: dict[str, Any], field: str) -> None:
+        for i in range(1, 31):
+            write_metrics(path, {**report, field: i}, {}, NOW)
+
+    threads = [
+        threading.Thread(target=run, args=(REFRESH, "tokensRefreshed")),
+        threading.Thread(target=run, args=(POLL, "itemsStored")),
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    got, _ = parse(path)
+    assert got[items("refresh-tokens", "refreshed")] == 30
+    assert got[items("poll-platforms", "items_stored")] == 30
