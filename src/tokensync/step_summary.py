@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 TITLES = {"token-refresh": "refresh-tokens", "platform-polling": "poll-platforms"}
@@ -17,6 +17,8 @@ COUNTS = {
         "itemsStored",
     ),
 }
+MAX_ROWS = 100  # GitHub caps a step summary at 1 MiB
+Row = tuple[object, object, object, object, object]
 
 
 def render_step_summary(report: Mapping[str, Any]) -> str:
@@ -24,6 +26,10 @@ def render_step_summary(report: Mapping[str, Any]) -> str:
     kind = str(report.get("cronType", ""))
     verdict = "succeeded" if report.get("success") else "failed"
     lines = [f"### tokensync {TITLES.get(kind, kind)} {verdict}", ""]
+    if report.get("dryRun"):
+        lines += ["Dry run: nothing was claimed or sent.", ""]
+    if report.get("stopped"):
+        lines += [f"Stopped early: {_cell(report['stopped'])}.", ""]
     lines += ["| count | value |", "| --- | --- |"]
     for name in (*COUNTS.get(kind, ()), "durationMs"):
         if name in report:
@@ -37,9 +43,11 @@ def render_step_summary(report: Mapping[str, Any]) -> str:
             "| user | platform | what | code | message |",
             "|---|---|---|---|---|",
         ]
-        lines += [f"| {' | '.join(_cell(v) for v in row)} |" for row in failures[:100]]
-        if len(failures) > 100:
-            lines.append(f"\n…and {len(failures) - 100} more failures.")
+        lines += [f"| {' | '.join(_cell(v) for v in row)} |" for row in failures[:MAX_ROWS]]
+        if len(failures) > MAX_ROWS:
+            lines += ["", f"…and {len(failures) - MAX_ROWS} more failures."]
+    elif not report.get("success") and not report.get("error"):
+        lines += ["", "No failures listed: `--results none` leaves them out."]
     return "\n".join(lines) + "\n"
 
 
@@ -51,7 +59,7 @@ def write_step_summary(report: Mapping[str, Any], environ: Mapping[str, str]) ->
             fh.write(render_step_summary(report))
 
 
-def _failures(kind: str, results: list[Mapping[str, Any]]) -> Any:
+def _failures(kind: str, results: list[Mapping[str, Any]]) -> Iterator[Row]:
     for result in results:
         if result.get("success"):
             continue
