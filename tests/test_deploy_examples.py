@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import shlex
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -48,6 +49,9 @@ def test_crontab_lines_parse_and_run_tokensync() -> None:
         for value, (low, high) in zip(fields[:5], FIELD_RANGES, strict=True):
             assert cron_field_ok(value, low, high), (value, line)
         shlex.split(fields[5])  # the command is well-quoted shell
+        syntax = subprocess.run(["bash", "-n", "-c", fields[5]], capture_output=True, text=True)
+        assert syntax.returncode == 0, syntax.stderr
+        assert "%" not in fields[5].replace("\\%", ""), "cron turns a bare % into a newline"
         jobs.append((fields[:5], fields[5]))
     schedules = {cmd.split("tokensync ")[1].split()[0]: when for when, cmd in jobs}
     assert schedules["refresh-tokens"][0] == "*/5" and schedules["poll-platforms"][0] == "*/30"
@@ -68,6 +72,23 @@ def test_workflows_have_what_github_requires(name: str) -> None:
             assert "uses" in step or "run" in step
 
 
+def test_ci_runs_the_checks_against_a_healthy_postgres() -> None:
+    doc = yaml.safe_load((ROOT / ".github" / "workflows" / "ci.yml").read_text())
+    triggers = doc.get("on", doc.get(True))
+    assert "push" in triggers and "pull_request" in triggers
+    (job,) = doc["jobs"].values()
+    postgres = job["services"]["postgres"]
+    assert postgres["image"] == "postgres:15" and "--health-cmd" in postgres["options"]
+    assert job["env"]["TOKENSYNC_TEST_DATABASE_URL"] == (
+        "postgresql://postgres:postgres@localhost:5432/postgres"
+    )
+    runs = [step.get("run") for step in job["steps"]]
+    for command in ("ruff check .", "ruff format --check .", "mypy", "pytest -q"):
+        assert command in runs
+    setup = next(s for s in job["steps"] if str(s.get("uses", "")).startswith("actions/setup-py"))
+    assert setup["with"]["python-version"] == "3.11"
+
+
 def test_scheduled_workflow_runs_both_jobs_safely() -> None:
     doc = yaml.safe_load((ROOT / ".github" / "workflows" / "scheduled.yml").read_text())
     triggers = doc.get("on", doc.get(True))
@@ -82,7 +103,16 @@ def test_scheduled_workflow_runs_both_jobs_safely() -> None:
             s for s in job["steps"] if str(s.get("uses", "")).startswith("actions/upload-artifact")
         ]
         assert uploads and uploads[0]["if"] == "always()"
-    assert "secrets.TOKENSYNC_ENCRYPTION_KEYS" in str(doc["env"])
+    env = doc["env"]
+    assert env["TOKENSYNC_DATABASE_URL"] == "${{ secrets.TOKENSYNC_DATABASE_URL }}"
+    assert env["TOKENSYNC_ENCRYPTION_KEYS"] == "${{ secrets.TOKENSYNC_ENCRYPTION_KEYS }}"
+    for name in ("SPOTIFY", "GOOGLE", "GITHUB", "DISCORD"):
+        for half in ("CLIENT_ID", "CLIENT_SECRET"):
+            key = f"TOKENSYNC_{name}_{half}"
+            assert env[key] == f"${{{{ secrets.{key} }}}}"
+    for job in doc["jobs"].values():
+        # an unset database secret must fail the run, not poll an empty SQLite file
+        assert any("TOKENSYNC_DATABASE_URL" in str(step.get("run", "")) for step in job["steps"])
 
 
 def test_kubernetes_cronjobs_match_their_max_duration() -> None:
@@ -93,10 +123,14 @@ def test_kubernetes_cronjobs_match_their_max_duration() -> None:
         assert cronjob["apiVersion"] == "batch/v1"
         assert cronjob["spec"]["concurrencyPolicy"] in ("Allow", "Forbid", "Replace")
         job = cronjob["spec"]["jobTemplate"]["spec"]
-        assert job["parallelism"] > 1
+        assert job["parallelism"] == job["completions"] == 4
+        assert job["backoffLimit"] >= 0
         pod = job["template"]["spec"]
         assert pod["securityContext"]["runAsNonRoot"] is True
+        assert pod["restartPolicy"] in ("Never", "OnFailure")
         (container,) = pod["containers"]
+        assert container["resources"]["requests"]["cpu"]
+        assert container["resources"]["requests"]["memory"]
         args = container["args"]
         max_duration = parse_duration(args[args.index("--max-duration") + 1])
         # Long enough for requests in flight to finish, short enough to end a stuck run.
