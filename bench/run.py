@@ -20,8 +20,8 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager, nullcontext
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -31,10 +31,10 @@ sys.path.insert(0, str(ROOT))
 import aiohttp  # noqa: E402
 import httpx  # noqa: E402
 import psycopg  # noqa: E402
-
-from bench.provider import CLIENT_ID, CLIENT_SECRET  # noqa: E402
 from tests.pg_server import running_postgres  # noqa: E402
 from tests.processes import ProviderProcess, running_provider  # noqa: E402
+
+from bench.provider import CLIENT_ID, CLIENT_SECRET  # noqa: E402
 from tokensync.crypto import generate_key  # noqa: E402
 
 Row = dict[str, Any]
@@ -174,6 +174,50 @@ async def bare_refreshes(url: str, tokens: list[str], concurrency: int) -> float
     return len(current) / elapsed
 
 
+async def httpx_refreshes(
+    url: str, tokens: list[str], concurrency: int, aiohttp_transport: bool
+) -> float:
+    """The same requests through httpx, on its own transport or on aiohttp's; req/s."""
+    from httpx_aiohttp import AiohttpTransport
+
+    limits = httpx.Limits(max_connections=concurrency * 2, max_keepalive_connections=concurrency)
+    transport = AiohttpTransport(limits=limits) if aiohttp_transport else None
+    limit = asyncio.Semaphore(concurrency)
+    async with httpx.AsyncClient(transport=transport, limits=limits) as client:
+
+        async def one(index: int) -> None:
+            async with limit:
+                form = {
+                    "grant_type": "refresh_token",
+                    "refresh_token": tokens[index],
+                    "client_id": CLIENT_ID,
+                    "client_secret": CLIENT_SECRET,
+                }
+                response = await client.post(f"{url}/token", data=form)
+                tokens[index] = response.json().get("refresh_token", tokens[index])
+
+        started = time.perf_counter()
+        await asyncio.gather(*(one(i) for i in range(len(tokens))))
+        return len(tokens) / (time.perf_counter() - started)
+
+
+def measure_transports(provider: ProviderProcess, args: argparse.Namespace) -> Row:
+    """Why httpx runs over aiohttp here: the three stacks on the same requests."""
+    n = 1000 if not args.quick else 100
+    tokens = [f"tr-{i}" for i in range(n)]
+    provider.add_grants(tokens)
+    rates: dict[str, list[float]] = {"aiohttp": [], "httpxOverAiohttp": [], "httpxDefault": []}
+    for _ in range(args.repeat):
+        rates["aiohttp"].append(asyncio.run(bare_refreshes(provider.url, tokens, args.concurrency)))
+        rates["httpxOverAiohttp"].append(
+            asyncio.run(httpx_refreshes(provider.url, tokens, args.concurrency, True))
+        )
+        rates["httpxDefault"].append(
+            asyncio.run(httpx_refreshes(provider.url, tokens, args.concurrency, False))
+        )
+    return {"n": n, **{k: round(median(v), 1) for k, v in rates.items()}}
+
+
 def sequential_refreshes(url: str, tokens: list[str]) -> float:
     """The seed's way: one refresh after another; req/s over a sample."""
     with httpx.Client() as client:
@@ -196,7 +240,11 @@ async def bare_polls(url: str, users: list[int], concurrency: int) -> tuple[floa
     items = 0
     paths = {
         "spotify": ["/spotify/v1/me/player/recently-played?limit=50", "/spotify/v1/me/top/tracks"],
-        "github": ["/github/user", "/github/users/user{u}/events?per_page=100", "/github/user/repos"],
+        "github": [
+            "/github/user",
+            "/github/users/user{u}/events?per_page=100",
+            "/github/user/repos",
+        ],
         "discord": ["/discord/api/v10/users/@me/guilds?limit=200"],
     }
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=concurrency * 2)) as s:
@@ -299,7 +347,7 @@ def measure_scale_out(
     seed(env, provider, discord_records(f"s{n}u", n))
     rows = []
     for workers in args.workers:
-        rates, split_ok = [], True
+        rates, split_ok, shares = [], True, []
         for _ in range(args.repeat):
             before = provider.stats()["refreshes"]
             db.expire_all()
@@ -310,24 +358,41 @@ def measure_scale_out(
             )
             done = [d["tokensRefreshed"] for d in documents]
             twice = provider.stats()["refreshes"] - before - n
-            split_ok &= sum(done) == n and twice == 0 and all(done)
+            # Split correctly: every token refreshed, none twice (the provider counts them).
+            split_ok &= sum(done) == n and twice == 0
+            shares.append(sorted(done))
             rates.append(n / wall)
-        rows.append({"workers": workers, "n": n, "perSecond": round(median(rates), 1),
-                     "splitCorrectly": split_ok})
+        rows.append(
+            {
+                "workers": workers,
+                "n": n,
+                "perSecond": round(median(rates), 1),
+                "splitCorrectly": split_ok,
+                "perWorker": shares[len(shares) // 2],
+            }
+        )
     stats = provider.stats()
     assert stats["reused_tokens"] == 0, stats
     return rows
 
 
 def measure_polling(
-    db: Database, provider: ProviderProcess, env: dict[str, str], users: int,
+    db: Database,
+    provider: ProviderProcess,
+    env: dict[str, str],
+    users: int,
     args: argparse.Namespace,
 ) -> Row:
     """N users with spotify + github + discord: tokensync vs aiohttp fetching the same pages."""
     db.reset()
     records = [
-        {"userId": f"p{u}", "platform": name, "accessToken": f"bench-at-{u}-0",
-         "refreshToken": f"poll-{name}-{u}", "expiresIn": 3600}
+        {
+            "userId": f"p{u}",
+            "platform": name,
+            "accessToken": f"bench-at-{u}-0",
+            "refreshToken": f"poll-{name}-{u}",
+            "expiresIn": 3600,
+        }
         for u in range(users)
         for name in ("spotify", "github", "discord")
     ]
@@ -367,8 +432,12 @@ def measure_startup(args: argparse.Namespace) -> Row:
             times = []
             for _ in range(max(args.repeat, 5)):
                 started = time.perf_counter()
-                subprocess.run([sys.executable, "-m", "tokensync", *command], env=env,
-                               capture_output=True, check=False)
+                subprocess.run(
+                    [sys.executable, "-m", "tokensync", *command],
+                    env=env,
+                    capture_output=True,
+                    check=False,
+                )
                 times.append(time.perf_counter() - started)
             return median(times)
 
@@ -392,33 +461,66 @@ def _python_startup() -> float:
 
 
 def table(results: Row) -> str:
-    lines = [f"tokensync benchmark, {results['machine']}, delay {results['delayMs']} ms, "
-             f"{results['concurrency']} in flight, median of {results['repeat']}", ""]
-    lines.append(f"provider stand-in alone (no delay): "
-                 f"{results['provider']['requestsPerSecondAtZeroDelay']} req/s")
-    lines += ["", "| N | tokensync refreshes/s | bare aiohttp/s | ratio | sequential/s | "
-              "tokensync/sequential | peak RSS MiB |", "|---|---|---|---|---|---|---|"]
+    lines = [
+        f"tokensync benchmark, {results['machine']}, delay {results['delayMs']} ms, "
+        f"{results['concurrency']} in flight, median of {results['repeat']}",
+        "",
+    ]
+    lines.append(
+        f"provider stand-in alone (no delay): "
+        f"{results['provider']['requestsPerSecondAtZeroDelay']} req/s"
+    )
+    t = results.get("transports")
+    if t:
+        lines += [
+            "",
+            f"HTTP stacks, {t['n']} token requests (req/s): aiohttp {t['aiohttp']}, "
+            f"httpx over aiohttp {t['httpxOverAiohttp']}, httpx's own transport "
+            f"{t['httpxDefault']}",
+        ]
+    lines += [
+        "",
+        "| N | tokensync refreshes/s | bare aiohttp/s | ratio | sequential/s | "
+        "tokensync/sequential | peak RSS MiB |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for r in results["refresh"]:
-        lines.append(f"| {r['n']} | {r['tokensyncPerSecond']} | {r['ceilingPerSecond']} | "
-                     f"{r['ratioToCeiling']} | {r['sequentialPerSecond']} (sample of "
-                     f"{r['sequentialSample']}) | {r['ratioToSequential']}x | {r['peakRssMiB']} |")
+        lines.append(
+            f"| {r['n']} | {r['tokensyncPerSecond']} | {r['ceilingPerSecond']} | "
+            f"{r['ratioToCeiling']} | {r['sequentialPerSecond']} (sample of "
+            f"{r['sequentialSample']}) | {r['ratioToSequential']}x | {r['peakRssMiB']} |"
+        )
     if results.get("memory"):
         lines += ["", "| N | peak RSS MiB |", "|---|---|"]
         lines += [f"| {m['n']} | {m['peakRssMiB']} |" for m in results["memory"]]
     if results.get("polling"):
         p = results["polling"]
-        lines += ["", "| users (connections) | polls/s | items stored/s | bare polls/s | "
-                  "bare items/s | ratio |", "|---|---|---|---|---|---|",
-                  f"| {p['users']} ({p['connections']}) | {p['pollsPerSecond']} | "
-                  f"{p['itemsStoredPerSecond']} | {p['ceilingPollsPerSecond']} | "
-                  f"{p['ceilingItemsPerSecond']} | {p['ratioToCeiling']} |"]
+        lines += [
+            "",
+            "| users (connections) | polls/s | items stored/s | bare polls/s | "
+            "bare items/s | ratio |",
+            "|---|---|---|---|---|---|",
+            f"| {p['users']} ({p['connections']}) | {p['pollsPerSecond']} | "
+            f"{p['itemsStoredPerSecond']} | {p['ceilingPollsPerSecond']} | "
+            f"{p['ceilingItemsPerSecond']} | {p['ratioToCeiling']} |",
+        ]
     if results.get("scaleOut"):
-        lines += ["", "| workers | N | refreshes/s | split correctly |", "|---|---|---|---|"]
-        lines += [f"| {s['workers']} | {s['n']} | {s['perSecond']} | {s['splitCorrectly']} |"
-                  for s in results["scaleOut"]]
+        lines += [
+            "",
+            "| workers | N | refreshes/s | each worker | all once, none twice |",
+            "|---|---|---|---|---|",
+        ]
+        lines += [
+            f"| {s['workers']} | {s['n']} | {s['perSecond']} | {s['perWorker']} | "
+            f"{s['splitCorrectly']} |"
+            for s in results["scaleOut"]
+        ]
     s = results["startup"]
-    lines += ["", f"start-up: `tokensync --version` {s['versionMs']} ms, refresh with nothing due "
-              f"(SQLite) {s['refreshNothingDueMs']} ms, bare `python -c pass` {s['pythonStartupMs']} ms"]
+    lines += [
+        "",
+        f"start-up: `tokensync --version` {s['versionMs']} ms, refresh with nothing due "
+        f"(SQLite) {s['refreshNothingDueMs']} ms, bare `python -c pass` {s['pythonStartupMs']} ms",
+    ]
     return "\n".join(lines)
 
 
@@ -445,25 +547,35 @@ def main(argv: list[str] | None = None) -> Row:
     args.workers = [int(n) for n in str(args.workers).split(",") if n]
 
     results: Row = {
-        "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
+        "machine": (
+            f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
+        ),
         "delayMs": round(args.delay * 1000),
         "concurrency": args.concurrency,
         "repeat": args.repeat,
         "provider": measure_provider(args.concurrency, args.repeat),
         "startup": measure_startup(args),
     }
-    with database(args.database_url) as db, running_provider("--delay", str(args.delay)) as provider:
-        with tempfile.TemporaryDirectory() as data:
-            config = provider.config(Path(data) / "bench.toml", batch_size=200)
-            env = {**os.environ, "TOKENSYNC_DATABASE_URL": db.url, "TOKENSYNC_DATA_DIR": data,
-                   "TOKENSYNC_ENCRYPTION_KEYS": generate_key(), "TOKENSYNC_CONFIG": str(config)}
-            results["refresh"] = [measure_refresh(db, provider, env, n, args) for n in args.sizes]
-            results["memory"] = [measure_memory(db, provider, env, n, args)
-                                 for n in args.memory_sizes]
-            if args.poll_users:
-                results["polling"] = measure_polling(db, provider, env, args.poll_users, args)
-            if args.workers:
-                results["scaleOut"] = measure_scale_out(db, provider, env, args.scale_n, args)
+    with (
+        database(args.database_url) as db,
+        running_provider("--delay", str(args.delay)) as provider,
+        tempfile.TemporaryDirectory() as data,
+    ):
+        config = provider.config(Path(data) / "bench.toml", batch_size=200)
+        env = {
+            **os.environ,
+            "TOKENSYNC_DATABASE_URL": db.url,
+            "TOKENSYNC_DATA_DIR": data,
+            "TOKENSYNC_ENCRYPTION_KEYS": generate_key(),
+            "TOKENSYNC_CONFIG": str(config),
+        }
+        results["transports"] = measure_transports(provider, args)
+        results["refresh"] = [measure_refresh(db, provider, env, n, args) for n in args.sizes]
+        results["memory"] = [measure_memory(db, provider, env, n, args) for n in args.memory_sizes]
+        if args.poll_users:
+            results["polling"] = measure_polling(db, provider, env, args.poll_users, args)
+        if args.workers:
+            results["scaleOut"] = measure_scale_out(db, provider, env, args.scale_n, args)
     output = Path(args.output)
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(json.dumps(results, indent=2) + "\n")
