@@ -23,6 +23,7 @@ from tokensync.errors import (
     RateLimitedError,
     TransientError,
 )
+from tokensync.jsoncodec import response_json
 from tokensync.platforms.limits import rate_limit_wait
 
 _RATE_LIMIT_RETRIES = 3
@@ -213,7 +214,7 @@ class Api:
         status = response.status_code
         url = str(response.request.url.copy_with(query=None)) if response.request else ""
         if status in expect or status == 304:
-            return ApiResponse(status, response.headers, _json_or_none(response), url)
+            return ApiResponse(status, response.headers, response_json(response), url)
         if status >= 500:
             raise TransientError(f"{self.platform}: the API answered HTTP {status}", status=status)
         if status >= 400:
@@ -222,7 +223,7 @@ class Api:
                 code=f"http_{status}",
                 status=status,
             )
-        body = _json_or_none(response)
+        body = response_json(response)
         if not isinstance(body, dict | list):
             kind = response.headers.get("content-type", "no content type").split(";")[0]
             raise MalformedResponseError(
@@ -233,15 +234,8 @@ class Api:
         return ApiResponse(status, response.headers, body, url)
 
 
-def _json_or_none(response: httpx.Response) -> Any:
-    try:
-        return response.json()
-    except ValueError:
-        return None
-
-
 def _said(response: httpx.Response) -> str:
-    body = _json_or_none(response)
+    body = response_json(response)
     message = None
     if isinstance(body, dict):
         error = body.get("error")

@@ -9,6 +9,8 @@ from typing import Any
 
 import httpx
 
+from tokensync.jsoncodec import response_json
+
 DEFAULT_WAIT = 60.0
 # Quotas that refill daily: there is no point in waiting inside a run.
 LONG_WAIT = 3600.0
@@ -22,7 +24,7 @@ def rate_limit_wait(response: httpx.Response, now: float | None = None) -> float
     if status not in (403, 429):
         return None
     headers = response.headers
-    body = _json(response)
+    body = response_json(response)
     if status == 403 and not _is_403_limit(headers, body):
         return None
     if _spotify_quota(body) or _google_reasons(body) & _GOOGLE_QUOTA:
@@ -96,10 +98,3 @@ def _seconds(value: str | None) -> float | None:
     except ValueError:
         return None
     return max(seconds, 0.0) if math.isfinite(seconds) else None
-
-
-def _json(response: httpx.Response) -> Any:
-    try:
-        return response.json()
-    except ValueError:
-        return None

@@ -7,7 +7,6 @@ the jobs ask for, in the jobs' words) lives here, so the two engines cannot drif
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime
@@ -336,8 +335,3 @@ class Store(PollingMixin):
 
 def _expiry_order(c: Connection) -> tuple[int, str, int]:
     return (c.expires_at is None, c.expires_at.isoformat() if c.expires_at else "", c.id)
-
-
-def dumps(value: Any) -> str:
-    """JSON as the store writes it: compact, keys in order given."""
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)

@@ -96,16 +96,14 @@ class PollingMixin(Engine):
         now: datetime,
     ) -> tuple[int, int]:
         """Upsert items and move the cursor in one transaction; return (new, changed)."""
-        new = changed = 0
+        # The last of several items with one key wins, as if they were stored one by one
+        # (and PostgreSQL refuses to upsert one row twice in a statement).
+        latest = {item.key: item.data for item in items}
         key = {"user_id": user_id, "platform": platform, "endpoint": endpoint}
+        params = {**key, "keys": list(latest), "datas": list(latest.values()), "now": now}
         with self.transaction():
-            for item in items:
-                rows = self._run(
-                    "upsert_item", {**key, "item_key": item.key, "data": item.data, "now": now}
-                )
-                if rows:
-                    new += bool(rows[0]["inserted"])
-                    changed += not rows[0]["inserted"]
+            # An item stored already with the same data returns no row.
+            rows = self._run("upsert_items", params) if latest else []
             self._rowcount(
                 "save_sync_state",
                 {
@@ -116,7 +114,8 @@ class PollingMixin(Engine):
                     "now": now,
                 },
             )
-        return new, changed
+        new = sum(1 for r in rows if r["inserted"])
+        return new, len(rows) - new
 
     def record_poll_error(
         self, user_id: str, platform: str, endpoint: str, code: str, now: datetime

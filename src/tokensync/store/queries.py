@@ -177,10 +177,12 @@ QUERIES: dict[str, str] = {
         ON CONFLICT (user_id, platform, endpoint) DO UPDATE SET
             last_poll_at = excluded.last_poll_at, last_error_code = excluded.last_error_code
     """,
-    "upsert_item": """
+    # One statement per batch: items come as parallel arrays of keys and data ({item_rows}).
+    "upsert_items": """
         INSERT INTO user_platform_data (user_id, platform, endpoint, item_key, data,
             first_seen_at, fetched_at)
-        VALUES (:user_id, :platform, :endpoint, :item_key, :data, :now, :now)
+        SELECT :user_id, :platform, :endpoint, item_key, data, :now, :now
+        FROM ({item_rows}) AS items WHERE true
         ON CONFLICT (user_id, platform, endpoint, item_key) DO UPDATE SET
             data = excluded.data, fetched_at = excluded.fetched_at
         WHERE user_platform_data.data IS DISTINCT FROM excluded.data

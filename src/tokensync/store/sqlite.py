@@ -12,7 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from tokensync.errors import StorageError
-from tokensync.store.base import Store, dumps
+from tokensync.jsoncodec import dumps
+from tokensync.store.base import Store
 from tokensync.store.engine import Row
 
 _TIME_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
@@ -47,6 +48,8 @@ class SQLiteStore(Store):
         "id_in": "id IN (SELECT value FROM json_each(:ids))",
         "pollable_in": "platform IN (SELECT value FROM json_each(:pollable))",
         "key_in": "item_key IN (SELECT value FROM json_each(:keys))",
+        "item_rows": "SELECT k.value AS item_key, json(d.value) AS data "
+        "FROM json_each(:keys) AS k JOIN json_each(:datas) AS d ON d.key = k.key",
         "skip_locked": "",
     }
 
@@ -140,13 +143,7 @@ def _adapt(params: Mapping[str, Any]) -> dict[str, Any]:
     for key, value in params.items():
         if isinstance(value, datetime):
             value = to_text(value)
-        elif isinstance(value, list | tuple) and key in (
-            "platforms",
-            "users",
-            "ids",
-            "pollable",
-            "keys",
-        ):
+        elif isinstance(value, list | tuple) and key in _LIST_PARAMS:
             value = json.dumps(list(value))
         elif isinstance(value, dict | list):
             value = dumps(value)
