@@ -11,6 +11,7 @@ import pytest
 
 from tokensync.errors import SchemaTooNewError, StorageError
 from tokensync.store import Filters, NewTokens, Store, open_store
+from tokensync.store.models import StoredItem, SyncCursor
 
 NOW = datetime(2026, 11, 28, 14, 0, tzinfo=UTC)
 
@@ -261,3 +262,25 @@ def test_a_run_never_claims_what_it_renewed(store: Store) -> None:
     assert again == [], "due by the window, but renewed during this run"
     next_run = claim(store, "next", now=later + timedelta(seconds=1))
     assert [c.id for c in next_run] == [conn.id]
+
+
+def test_save_batch_counts_new_and_changed_and_moves_the_cursor(store: Store) -> None:
+    def save(items: list[StoredItem], cursor: str, minute: int) -> tuple[int, int]:
+        now = NOW + timedelta(minutes=minute)
+        return store.save_batch("u1", "spotify", "plays", items, SyncCursor(cursor=cursor), now)
+
+    first = [StoredItem("a", {"n": 1, "name": "é"}), StoredItem("b", {"n": 2})]
+    assert save(first, "c1", 0) == (2, 0)
+    # "a" unchanged, "b" changed, "c" new and given twice: the later one wins.
+    again = [
+        StoredItem("a", {"n": 1, "name": "é"}),
+        StoredItem("b", {"n": 20}),
+        StoredItem("c", {"n": 3}),
+        StoredItem("c", {"n": 30, "big": 2**70}),
+    ]
+    assert save(again, "c2", 1) == (1, 1)
+    assert save([], "c3", 2) == (0, 0)
+    assert store.sync_state("u1", "spotify", "plays").cursor == "c3"
+    assert store.count_items("u1", "spotify") == {"plays": 3}
+    assert store.known_keys("u1", "spotify", "plays", ["a", "c", "z"]) == {"a", "c"}
+    assert store.known_keys("u2", "spotify", "plays", ["a"]) == set()

@@ -124,13 +124,14 @@ class PostgresStore(Store):
 
 
 def _adapt(params: Mapping[str, Any]) -> dict[str, Any]:
-    return {k: _jsonb(v) for k, v in params.items()}
+    # Dicts travel as JSON, and so does a batch's list of item data; other lists as arrays.
+    return {
+        k: Jsonb(v, dumps=dumps) if isinstance(v, dict) or k in _JSON_LISTS else v
+        for k, v in params.items()
+    }
 
 
-def _jsonb(value: Any) -> Any:
-    # Dicts, and lists of dicts (a batch's items), travel as JSON; other lists as arrays.
-    items = isinstance(value, list) and bool(value) and isinstance(value[0], dict)
-    return Jsonb(value, dumps=dumps) if isinstance(value, dict) or items else value
+_JSON_LISTS = frozenset({"datas"})
 
 
 def _password(url: str) -> str | None:
