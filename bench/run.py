@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import compileall
 import json
 import os
 import platform
@@ -539,6 +540,10 @@ def main(argv: list[str] | None = None) -> Row:
     parser.add_argument("--output", default=str(ROOT / "bench" / "results" / "latest.json"))
     parser.add_argument("--quick", action="store_true", help="a small smoke run")
     args = parser.parse_args(argv)
+    # Measure tokensync as installed, from compiled bytecode: pip compiles what it installs, an
+    # editable checkout compiles on first import unless this variable forbids it.
+    os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
+    compileall.compile_dir(ROOT / "src" / "tokensync", quiet=1)
     if args.quick:
         args.sizes, args.memory_sizes, args.poll_users = "200", "", 20
         args.scale_n, args.workers, args.repeat, args.sequential_sample = 200, "1,2", 1, 5
