@@ -141,13 +141,12 @@ def _write_metrics(store: Store, monitoring: Monitoring, document: Mapping[str, 
         return
     from tokensync.metrics import write_metrics
 
-    reauth: dict[str, int] = {}
+    reauth: dict[str, int] | None
     try:
-        for row in store.status_counts():
-            if row["status"] == "needs_reauth":
-                reauth[row["platform"]] = int(row["n"])
+        rows = store.status_counts()
+        reauth = {r["platform"]: int(r["n"]) for r in rows if r["status"] == "needs_reauth"}
     except TokensyncError:
-        pass  # the database is away; the run's own metrics still matter
+        reauth = None  # the database is away: keep the last known counts, not zeros
     try:
         write_metrics(monitoring.metrics_file, document, reauth, utc_now())
     except OSError as exc:
