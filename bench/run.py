@@ -44,22 +44,38 @@ Row = dict[str, Any]
 # -- processes ---------------------------------------------------------------------------------
 
 
+# Peak RSS is read by the process itself as it exits (VmHWM). The rusage wait4 returns would not
+# do: it counts the pages of this benchmark process that the child inherited when it forked, and
+# this process grows with N (it holds the seeded tokens), which once looked like tokensync's memory
+# growing with N.
+_PEAK_PRELUDE = """
+import atexit, os, runpy, sys
+
+def _peak():
+    with open("/proc/self/status") as status, open(os.environ["BENCH_PEAK_FILE"], "w") as out:
+        out.write(next(line.split()[1] for line in status if line.startswith("VmHWM:")))
+
+atexit.register(_peak)
+sys.argv[0] = "tokensync"
+runpy.run_module("tokensync", run_name="__main__", alter_sys=True)
+"""
+
+
 def run_tokensync(args: list[str], env: dict[str, str]) -> tuple[float, Row, int]:
     """Run one tokensync process; return (wall seconds, its JSON, peak RSS in KiB)."""
-    started = time.perf_counter()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "tokensync", *args],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-    )
-    _, status, usage = os.wait4(process.pid, 0)
-    wall = time.perf_counter() - started
-    assert process.stdout is not None
-    document = json.loads(process.stdout.read())
-    process.returncode = os.waitstatus_to_exitcode(status)
-    return wall, document, usage.ru_maxrss
+    with tempfile.NamedTemporaryFile("r", suffix=".peak") as peak:
+        started = time.perf_counter()
+        process = subprocess.run(
+            [sys.executable, "-c", _PEAK_PRELUDE, *args],
+            env={**env, "BENCH_PEAK_FILE": peak.name},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+            check=False,
+        )
+        wall = time.perf_counter() - started
+        document = json.loads(process.stdout)
+        return wall, document, int(peak.read())
 
 
 def run_parallel(args: list[str], env: dict[str, str], workers: int) -> tuple[float, list[Row]]:
