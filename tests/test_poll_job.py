@@ -3,9 +3,16 @@
 from __future__ import annotations
 
 import json
+import sqlite3
+import time
+from collections.abc import Callable
+from contextlib import closing
+from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import httpx
+import psycopg
 import pytest
 import respx
 from bench import payloads as p
@@ -13,6 +20,7 @@ from bench import payloads as p
 from tests.conftest import CLIENT_ENV
 from tests.refresh_helpers import TOKEN_URLS, Cli, connection, seed
 from tokensync.store import open_store
+from tokensync.store.sqlite import from_text, sqlite_path
 
 
 @pytest.fixture
@@ -246,3 +254,48 @@ def test_dry_run_and_filters(cli: Cli, mock_http: respx.MockRouter) -> None:
     doc = cli("poll-platforms", "--dry-run", "--platform", "discord").json
     assert doc["dryRun"] is True and [r["userId"] for r in doc["results"]] == ["u2"]
     assert json.dumps(doc).count("AT-") == 0
+
+
+def poll_lease(db_url: str, user: str) -> datetime:
+    """When the poll lease of the user's connection ends, read straight from the database."""
+    sql = "SELECT poll_lease_expires_at FROM connections WHERE user_id = "
+    if db_url.startswith("sqlite"):
+        with closing(sqlite3.connect(sqlite_path(db_url))) as conn:
+            return from_text(conn.execute(sql + "?", (user,)).fetchone()[0])
+    with psycopg.connect(db_url) as conn:
+        row = conn.execute(sql + "%s", (user,)).fetchone()
+        assert row is not None
+        return row[0]  # type: ignore[no-any-return]
+
+
+def test_a_long_poll_renews_its_lease_only_when_a_third_has_passed(
+    cli: Cli, mock_http: respx.MockRouter, db_url: str, tmp_path: Path
+) -> None:
+    config = tmp_path / "lease.toml"
+    config.write_text('poll_interval = "0s"\nlease = "3s"\nrequest_timeout = "1s"\n')
+    seed(cli, ("u1", "google_calendar"), expires_in=3600)
+    leases: list[datetime] = []
+
+    def page(events: range, slow: bool = False, **tokens: str) -> Callable[[httpx.Request], Any]:
+        def respond(request: httpx.Request) -> httpx.Response:
+            leases.append(poll_lease(db_url, "u1"))
+            if slow:
+                time.sleep(1.2)  # more than a third of the lease passes before the next page
+            body = p.calendar_page([p.calendar_event(i) for i in events], **tokens)
+            return httpx.Response(200, json=body)
+
+        return respond
+
+    mock_http.get(f"{p.CALENDAR}/calendars/primary/events").mock(
+        side_effect=[
+            page(range(2), page_token="page-2"),
+            page(range(2, 4), slow=True, page_token="page-3"),
+            page(range(4, 5), sync_token="sync-1"),
+        ]
+    )
+    result = cli("poll-platforms", extra_env={"TOKENSYNC_CONFIG": str(config)})
+    assert result.code == 0, result.out
+    claimed, after_a_quick_page, after_a_slow_page = leases
+    assert after_a_quick_page == claimed, "no round trip to renew a lease that is still young"
+    assert after_a_slow_page - claimed >= timedelta(seconds=1), "renewed for another 3 s"
+    assert items(db_url, "u1", "google_calendar") == {"events": 5}

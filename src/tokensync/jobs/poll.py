@@ -164,16 +164,19 @@ async def _claim_and_poll(
         if result.error is not None or not pollable:
             return []
         now = poller.clock()
-        return await db.call(
+        lease_until = now + timedelta(seconds=settings.lease_seconds)
+        batch = await db.call(
             db.store.claim_due_polls,
             result.run_id,
             now=now,
-            lease_until=now + timedelta(seconds=settings.lease_seconds),
+            lease_until=lease_until,
             next_poll_at=now + timedelta(seconds=settings.poll_interval),
             pollable=pollable,
             limit=settings.batch_size,
             filters=options.filters,
         )
+        poller.leased(batch, lease_until)
+        return batch
 
     async def process(conn: Connection) -> bool:
         poll = await poller.poll(conn)
@@ -209,6 +212,11 @@ class _Poller:
         self.db, self.client, self.keyring, self.settings = db, client, keyring, settings
         self.refresher, self.result, self.clock = refresher, result, clock
         self._limits: dict[str, asyncio.Semaphore] = {}
+        self._leases: dict[int, datetime] = {}  # connection id -> when its poll lease ends
+
+    def leased(self, batch: Sequence[Connection], until: datetime) -> None:
+        """Note the poll leases a claim took."""
+        self._leases.update((conn.id, until) for conn in batch)
 
     async def poll(self, conn: Connection) -> ConnectionPoll:
         """Poll every endpoint of one connection, then end its poll lease."""
@@ -226,6 +234,7 @@ class _Poller:
             )
         except StorageError as exc:
             self.result.error = self.result.error or exc
+        self._leases.pop(conn.id, None)
         return poll
 
     async def _poll(self, conn: Connection) -> ConnectionPoll:
@@ -313,10 +322,16 @@ class _Poller:
         return EndpointResult(name, True, fetched=fetched, new=new, stored=new + changed)
 
     async def _keep_lease(self, conn: Connection) -> None:
-        lease_until = self.clock() + timedelta(seconds=self.settings.lease_seconds)
+        # Renewed once a third of it has passed, not after every page: a round trip per page
+        # was a sixth of a poll run's database calls.
+        lease = timedelta(seconds=self.settings.lease_seconds)
+        now = self.clock()
+        if self._leases.get(conn.id, now) - now > lease * 2 / 3:
+            return
         await self.db.call(
-            self.db.store.extend_poll_lease, conn.id, self.result.run_id, lease_until
+            self.db.store.extend_poll_lease, conn.id, self.result.run_id, now + lease
         )
+        self._leases[conn.id] = now + lease
 
     async def _note_error(self, conn: Connection, endpoint: str, code: str) -> None:
         await self.db.call(
