@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
-from tokensync.store.engine import Engine, filter_params
+from tokensync.store.engine import Engine, Row, filter_params
 from tokensync.store.models import Connection, Filters, StoredItem, SyncCursor
 
 
@@ -101,21 +102,22 @@ class PollingMixin(Engine):
         latest = {item.key: item.data for item in items}
         key = {"user_id": user_id, "platform": platform, "endpoint": endpoint}
         params = {**key, "keys": list(latest), "datas": list(latest.values()), "now": now}
-        with self.transaction():
-            # An item stored already with the same data returns no row.
-            rows = self._run("upsert_items", params) if latest else []
-            self._rowcount(
-                "save_sync_state",
-                {
-                    **key,
-                    "cursor": state.cursor,
-                    "etag": state.etag,
-                    "extra": dict(state.extra),
-                    "now": now,
-                },
-            )
+        state_params = {
+            "cursor": state.cursor,
+            "etag": state.etag,
+            "extra": dict(state.extra),
+        }
+        rows = self._save_batch({**params, **state_params}, bool(latest))
         new = sum(1 for r in rows if r["inserted"])
         return new, len(rows) - new
+
+    def _save_batch(self, params: dict[str, Any], any_items: bool) -> list[Row]:
+        """Upsert the items and save the cursor atomically; one row per item stored or changed
+        (an item stored already with the same data returns none)."""
+        with self.transaction():
+            rows = self._run("upsert_items", params) if any_items else []
+            self._rowcount("save_sync_state", params)
+        return rows
 
     def record_poll_error(
         self, user_id: str, platform: str, endpoint: str, code: str, now: datetime

@@ -94,6 +94,10 @@ class PostgresStore(Store):
         cursor = self._execute(self._sql[name], params)
         return cursor.fetchall() if cursor.description else []
 
+    def _save_batch(self, params: dict[str, Any], any_items: bool) -> list[Row]:
+        # One statement, atomic on its own: no BEGIN and COMMIT round trips for every page.
+        return self._run("save_batch", params)
+
     def _rowcount(self, name: str, params: Mapping[str, Any]) -> int:
         return self._execute(self._sql[name], params).rowcount
 

@@ -24,6 +24,28 @@ _DUE_REFRESH = """
     AND (:all_users OR {user_in})
 """
 
+# Items come as parallel arrays of keys and data ({item_rows}): one statement per batch.
+_UPSERT_ITEMS = """
+    INSERT INTO user_platform_data (user_id, platform, endpoint, item_key, data,
+        first_seen_at, fetched_at)
+    SELECT :user_id, :platform, :endpoint, item_key, data, :now, :now
+    FROM ({item_rows}) AS items WHERE true
+    ON CONFLICT (user_id, platform, endpoint, item_key) DO UPDATE SET
+        data = excluded.data, fetched_at = excluded.fetched_at
+    WHERE user_platform_data.data IS DISTINCT FROM excluded.data
+    RETURNING (first_seen_at = fetched_at) AS inserted
+"""
+
+_SAVE_SYNC_STATE = """
+    INSERT INTO sync_state (user_id, platform, endpoint, cursor, etag, extra, last_poll_at,
+        last_success_at, last_error_code)
+    VALUES (:user_id, :platform, :endpoint, :cursor, :etag, :extra, :now, :now, NULL)
+    ON CONFLICT (user_id, platform, endpoint) DO UPDATE SET
+        cursor = excluded.cursor, etag = excluded.etag, extra = excluded.extra,
+        last_poll_at = excluded.last_poll_at, last_success_at = excluded.last_success_at,
+        last_error_code = NULL
+"""
+
 QUERIES: dict[str, str] = {
     "schema_versions": "SELECT version FROM tokensync_schema ORDER BY version",
     "record_version": (
@@ -162,31 +184,19 @@ QUERIES: dict[str, str] = {
         SELECT cursor, etag, extra, last_poll_at, last_success_at FROM sync_state
         WHERE user_id = :user_id AND platform = :platform AND endpoint = :endpoint
     """,
-    "save_sync_state": """
-        INSERT INTO sync_state (user_id, platform, endpoint, cursor, etag, extra, last_poll_at,
-            last_success_at, last_error_code)
-        VALUES (:user_id, :platform, :endpoint, :cursor, :etag, :extra, :now, :now, NULL)
-        ON CONFLICT (user_id, platform, endpoint) DO UPDATE SET
-            cursor = excluded.cursor, etag = excluded.etag, extra = excluded.extra,
-            last_poll_at = excluded.last_poll_at, last_success_at = excluded.last_success_at,
-            last_error_code = NULL
-    """,
+    "save_sync_state": _SAVE_SYNC_STATE,
+    "upsert_items": _UPSERT_ITEMS,
+    # PostgreSQL only (data-modifying WITH): both of the above in one statement.
+    "save_batch": "WITH stored AS ("
+    + _UPSERT_ITEMS
+    + "), state AS ("
+    + _SAVE_SYNC_STATE
+    + ") SELECT inserted FROM stored",
     "record_poll_error": """
         INSERT INTO sync_state (user_id, platform, endpoint, extra, last_poll_at, last_error_code)
         VALUES (:user_id, :platform, :endpoint, :extra, :now, :code)
         ON CONFLICT (user_id, platform, endpoint) DO UPDATE SET
             last_poll_at = excluded.last_poll_at, last_error_code = excluded.last_error_code
-    """,
-    # One statement per batch: items come as parallel arrays of keys and data ({item_rows}).
-    "upsert_items": """
-        INSERT INTO user_platform_data (user_id, platform, endpoint, item_key, data,
-            first_seen_at, fetched_at)
-        SELECT :user_id, :platform, :endpoint, item_key, data, :now, :now
-        FROM ({item_rows}) AS items WHERE true
-        ON CONFLICT (user_id, platform, endpoint, item_key) DO UPDATE SET
-            data = excluded.data, fetched_at = excluded.fetched_at
-        WHERE user_platform_data.data IS DISTINCT FROM excluded.data
-        RETURNING (first_seen_at = fetched_at) AS inserted
     """,
     "known_keys": """
         SELECT item_key FROM user_platform_data
