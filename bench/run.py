@@ -164,6 +164,16 @@ def discord_records(prefix: str, n: int) -> list[Row]:
 # -- the baselines -----------------------------------------------------------------------------
 
 
+def refresh_form(token: str) -> dict[str, str]:
+    """The token request every client here sends (client_secret_post)."""
+    return {
+        "grant_type": "refresh_token",
+        "refresh_token": token,
+        "client_id": CLIENT_ID,
+        "client_secret": CLIENT_SECRET,
+    }
+
+
 async def bare_refreshes(url: str, tokens: list[str], concurrency: int) -> float:
     """The ceiling: aiohttp alone, the same token requests at the same concurrency; req/s."""
     limit = asyncio.Semaphore(concurrency)
@@ -173,12 +183,7 @@ async def bare_refreshes(url: str, tokens: list[str], concurrency: int) -> float
 
         async def one(index: int) -> None:
             async with limit:
-                form = {
-                    "grant_type": "refresh_token",
-                    "refresh_token": current[index],
-                    "client_id": CLIENT_ID,
-                    "client_secret": CLIENT_SECRET,
-                }
+                form = refresh_form(current[index])
                 async with session.post(f"{url}/token", data=form) as response:
                     body = await response.json()
                     assert response.status == 200, body
@@ -204,12 +209,7 @@ async def httpx_refreshes(
 
         async def one(index: int) -> None:
             async with limit:
-                form = {
-                    "grant_type": "refresh_token",
-                    "refresh_token": tokens[index],
-                    "client_id": CLIENT_ID,
-                    "client_secret": CLIENT_SECRET,
-                }
+                form = refresh_form(tokens[index])
                 response = await client.post(f"{url}/token", data=form)
                 tokens[index] = response.json().get("refresh_token", tokens[index])
 
@@ -240,12 +240,7 @@ def sequential_refreshes(url: str, tokens: list[str]) -> float:
     with httpx.Client() as client:
         started = time.perf_counter()
         for index, token in enumerate(tokens):
-            form = {
-                "grant_type": "refresh_token",
-                "refresh_token": token,
-                "client_id": CLIENT_ID,
-                "client_secret": CLIENT_SECRET,
-            }
+            form = refresh_form(token)
             response = client.post(f"{url}/token", data=form)
             tokens[index] = response.json().get("refresh_token", token)
         return len(tokens) / (time.perf_counter() - started)
