@@ -184,8 +184,8 @@ def refresh_tokens(
     """Refresh every active token that expires within the window."""
     from tokensync.jobs.refresh import RefreshOptions
 
-    def work(settings: Settings) -> tuple[dict[str, Any], int]:
-        options = RefreshOptions(
+    def options(settings: Settings) -> RefreshOptions:
+        return RefreshOptions(
             filters=_commands().check_filters(settings, platform or [], user or []),
             window=_duration(window, "--window") or settings.refresh_window,
             dry_run=dry_run,
@@ -193,13 +193,8 @@ def refresh_tokens(
             max_duration=_duration(max_duration, "--max-duration"),
             keep=_results(results),
         )
-        from tokensync.runner import Monitoring
 
-        monitoring = Monitoring(metrics_file=metrics_file, ping_url=ping_url)
-        job = _commands().refresh_tokens
-        return cast(Result, job(settings, options, monitoring, os.environ, ctx.obj.verbose))
-
-    _finish(ctx, work)
+    _run_job(ctx, "refresh_tokens", options, metrics_file, ping_url)
 
 
 @app.command("poll-platforms")
@@ -217,19 +212,34 @@ def poll_platforms(
     """Poll each active connection's platform endpoints and store what is new."""
     from tokensync.jobs.poll import PollOptions
 
-    def work(settings: Settings) -> tuple[dict[str, Any], int]:
-        options = PollOptions(
+    def options(settings: Settings) -> PollOptions:
+        return PollOptions(
             filters=_commands().check_filters(settings, platform or [], user or []),
             dry_run=dry_run,
             concurrency=concurrency or min(settings.concurrency, 16),
             max_duration=_duration(max_duration, "--max-duration"),
             keep=_results(results),
         )
+
+    _run_job(ctx, "poll_platforms", options, metrics_file, ping_url)
+
+
+def _run_job(
+    ctx: typer.Context,
+    job: str,
+    options: Callable[[Settings], object],
+    metrics_file: Path | None,
+    ping_url: str | None,
+) -> None:
+    """Run refresh_tokens or poll_platforms (of commands.py) with the options the command gave."""
+
+    def work(settings: Settings) -> tuple[dict[str, Any], int]:
         from tokensync.runner import Monitoring
 
         monitoring = Monitoring(metrics_file=metrics_file, ping_url=ping_url)
-        job = _commands().poll_platforms
-        return cast(Result, job(settings, options, monitoring, os.environ, ctx.obj.verbose))
+        run = getattr(_commands(), job)
+        verbose = ctx.obj.verbose
+        return cast(Result, run(settings, options(settings), monitoring, os.environ, verbose))
 
     _finish(ctx, work)
 
