@@ -3,61 +3,23 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import cast
 
 import pytest
 import respx
-from prometheus_client.parser import text_string_to_metric_families
 
 from tests.conftest import CLIENT_ENV
 from tests.refresh_helpers import TOKEN_URLS, Cli, seed
+from tests.test_metrics import NOW, POLL, REFRESH, Samples, parse
 from tokensync.errors import StorageError
 from tokensync.metrics import write_metrics
 from tokensync.runner import Monitoring, _write_metrics
 from tokensync.store import Store
 
-NOW = datetime(2026, 11, 28, 14, 0, tzinfo=UTC)
-REFRESH = {
-    "success": True,
-    "cronType": "token-refresh",
-    "durationMs": 1500,
-    "tokensChecked": 3,
-    "tokensRefreshed": 2,
-    "tokensFailed": 1,
-    "needsReauth": 1,
-    "results": [
-        {
-            "platform": "discord",
-            "userId": "u_2",
-            "success": False,
-            "status": "needs_reauth",
-            "error": {"code": "invalid_grant", "message": "revoked | by user"},
-        }
-    ],
-}
-POLL = {
-    "success": True,
-    "cronType": "platform-polling",
-    "durationMs": 5120,
-    "userCount": 5,
-    "platformCount": 12,
-    "pollsSuccessful": 12,
-    "pollsFailed": 0,
-    "itemsFetched": 431,
-    "itemsStored": 57,
-    "results": [],
-}
 
-
-def samples(path: Path) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
-    text = path.read_text()
-    return {
-        (s.name, tuple(sorted(s.labels.items()))): s.value
-        for family in text_string_to_metric_families(text)
-        for s in family.samples
-    }
+def samples(path: Path) -> Samples:
+    return parse(path)[0]
 
 
 def test_reauth_counts_survive_a_database_that_is_away(tmp_path: Path) -> None:
