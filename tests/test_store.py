@@ -280,7 +280,8 @@ def test_save_batch_counts_new_and_changed_and_moves_the_cursor(store: Store) ->
     ]
     assert save(again, "c2", 1) == (1, 1)
     assert save([], "c3", 2) == (0, 0)
-    assert store.sync_state("u1", "spotify", "plays").cursor == "c3"
+    assert store.sync_states("u1", "spotify")["plays"].cursor == "c3"
+    assert store.sync_states("u1", "github") == {}
     assert store.count_items("u1", "spotify") == {"plays": 3}
     assert store.known_keys("u1", "spotify", "plays", ["a", "c", "z"]) == {"a", "c"}
     assert store.known_keys("u2", "spotify", "plays", ["a"]) == set()

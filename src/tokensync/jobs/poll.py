@@ -28,7 +28,7 @@ from tokensync.jobs.pipeline import claim_and_process
 from tokensync.jobs.refresher import Refresher
 from tokensync.jobs.runtime import AsyncStore, Clock, StopSignal, utc_now
 from tokensync.jobs.tokens import ConnectionTokens, TokenUnavailableError
-from tokensync.platforms.base import Api, PollContext, SyncState, endpoints_for
+from tokensync.platforms.base import Api, Endpoint, PollContext, SyncState, endpoints_for
 from tokensync.settings import Settings
 from tokensync.spool import Spool
 from tokensync.store import Connection, Filters
@@ -255,9 +255,15 @@ class _Poller:
             self.client, api_base, tokens, platform=conn.platform, max_wait=self.settings.max_wait
         )
         results: list[EndpointResult] = []
+        states: dict[str, SyncCursor] | None = None  # every endpoint's cursor, read once
         for endpoint in endpoints_for(conn.platform):
             try:
-                results.append(await self._endpoint(conn, api, endpoint))
+                if states is None:
+                    states = await self.db.call(
+                        self.db.store.sync_states, conn.user_id, conn.platform
+                    )
+                stored = states.get(endpoint.name, SyncCursor())
+                results.append(await self._endpoint(conn, api, endpoint, stored))
             except (PermanentError, CryptoError, TokenUnavailableError) as exc:
                 # A dead or unreadable token: stop using it at once (Discord bans IPs for less).
                 results.append(
@@ -291,9 +297,10 @@ class _Poller:
                 break
         return ConnectionPoll(conn, results)
 
-    async def _endpoint(self, conn: Connection, api: Api, endpoint: object) -> EndpointResult:
-        name: str = endpoint.name  # type: ignore[attr-defined]
-        stored = await self.db.call(self.db.store.sync_state, conn.user_id, conn.platform, name)
+    async def _endpoint(
+        self, conn: Connection, api: Api, endpoint: Endpoint, stored: SyncCursor
+    ) -> EndpointResult:
+        name = endpoint.name
         state = SyncState(cursor=stored.cursor, etag=stored.etag, extra=stored.extra)
 
         async def known(keys: Sequence[str]) -> set[str]:
@@ -303,7 +310,7 @@ class _Poller:
 
         ctx = PollContext(max_pages=self.settings.max_pages, now=self.clock, known_keys=known)
         fetched = new = changed = 0
-        async for batch in endpoint.poll(api, state, ctx):  # type: ignore[attr-defined]
+        async for batch in endpoint.poll(api, state, ctx):
             items = [StoredItem(key=item.key, data=dict(item.data)) for item in batch.items]
             cursor = SyncCursor(
                 cursor=batch.state.cursor, etag=batch.state.etag, extra=dict(batch.state.extra)

@@ -72,20 +72,19 @@ class PollingMixin(Engine):
         if connection_ids:
             self._rowcount("release_polls", {"owner": owner, "ids": list(connection_ids)})
 
-    def sync_state(self, user_id: str, platform: str, endpoint: str) -> SyncCursor:
-        """The stored cursor of one endpoint (empty before the first poll)."""
-        params = {"user_id": user_id, "platform": platform, "endpoint": endpoint}
-        rows = self._run("get_sync_state", params)
-        if not rows:
-            return SyncCursor()
-        row = rows[0]
-        return SyncCursor(
-            cursor=row["cursor"],
-            etag=row["etag"],
-            extra=dict(row["extra"] or {}),
-            last_poll_at=row["last_poll_at"],
-            last_success_at=row["last_success_at"],
-        )
+    def sync_states(self, user_id: str, platform: str) -> dict[str, SyncCursor]:
+        """The stored cursors of one connection's endpoints (none before their first poll)."""
+        rows = self._run("get_sync_states", {"user_id": user_id, "platform": platform})
+        return {
+            row["endpoint"]: SyncCursor(
+                cursor=row["cursor"],
+                etag=row["etag"],
+                extra=dict(row["extra"] or {}),
+                last_poll_at=row["last_poll_at"],
+                last_success_at=row["last_success_at"],
+            )
+            for row in rows
+        }
 
     def save_batch(
         self,

@@ -180,9 +180,9 @@ QUERIES: dict[str, str] = {
             next_poll_at = NULL
         WHERE poll_lease_owner = :owner AND {id_in}
     """,
-    "get_sync_state": """
-        SELECT cursor, etag, extra, last_poll_at, last_success_at FROM sync_state
-        WHERE user_id = :user_id AND platform = :platform AND endpoint = :endpoint
+    "get_sync_states": """
+        SELECT endpoint, cursor, etag, extra, last_poll_at, last_success_at FROM sync_state
+        WHERE user_id = :user_id AND platform = :platform
     """,
     "save_sync_state": _SAVE_SYNC_STATE,
     "upsert_items": _UPSERT_ITEMS,
