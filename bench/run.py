@@ -49,15 +49,24 @@ Row = dict[str, Any]
 # this process grows with N (it holds the seeded tokens), which once looked like tokensync's memory
 # growing with N.
 _PEAK_PRELUDE = """
-import atexit, os, runpy, sys
+import os, sys
+from tokensync import cli
 
 def _peak():
     with open("/proc/self/status") as status, open(os.environ["BENCH_PEAK_FILE"], "w") as out:
         out.write(next(line.split()[1] for line in status if line.startswith("VmHWM:")))
 
-atexit.register(_peak)
+_main = cli.main
+
+def _main_then_peak():
+    try:
+        _main()
+    finally:
+        _peak()
+
+cli.main = _main_then_peak  # run() leaves with os._exit: no atexit hook would run
 sys.argv[0] = "tokensync"
-runpy.run_module("tokensync", run_name="__main__", alter_sys=True)
+cli.run()
 """
 
 
