@@ -99,22 +99,26 @@ class PollingMixin(Engine):
         # The last of several items with one key wins, as if they were stored one by one
         # (and PostgreSQL refuses to upsert one row twice in a statement).
         latest = {item.key: item.data for item in items}
-        key = {"user_id": user_id, "platform": platform, "endpoint": endpoint}
-        params = {**key, "keys": list(latest), "datas": list(latest.values()), "now": now}
-        state_params = {
+        params = {
+            "user_id": user_id,
+            "platform": platform,
+            "endpoint": endpoint,
+            "keys": list(latest),
+            "datas": list(latest.values()),
             "cursor": state.cursor,
             "etag": state.etag,
             "extra": dict(state.extra),
+            "now": now,
         }
-        rows = self._save_batch({**params, **state_params}, bool(latest))
+        rows = self._save_batch(params)
         new = sum(1 for r in rows if r["inserted"])
         return new, len(rows) - new
 
-    def _save_batch(self, params: dict[str, Any], any_items: bool) -> list[Row]:
+    def _save_batch(self, params: dict[str, Any]) -> list[Row]:
         """Upsert the items and save the cursor atomically; one row per item stored or changed
         (an item stored already with the same data returns none)."""
         with self.transaction():
-            rows = self._run("upsert_items", params) if any_items else []
+            rows = self._run("upsert_items", params) if params["keys"] else []
             self._rowcount("save_sync_state", params)
         return rows
 

@@ -94,7 +94,7 @@ class PostgresStore(Store):
         cursor = self._execute(self._sql[name], params)
         return cursor.fetchall() if cursor.description else []
 
-    def _save_batch(self, params: dict[str, Any], any_items: bool) -> list[Row]:
+    def _save_batch(self, params: dict[str, Any]) -> list[Row]:
         # One statement, atomic on its own: no BEGIN and COMMIT round trips for every page.
         return self._run("save_batch", params)
 
