@@ -158,7 +158,7 @@ def test_keys_generate_is_bare(run_cli: Cli) -> None:
 def test_db_migrate(run_cli: Cli) -> None:
     result = run_cli("db", "migrate")
     assert result.code == 0
-    assert result.json["success"] is True and result.json["schemaVersion"] == 1
+    assert result.json["success"] is True and result.json["schemaVersion"] == 2
     assert result.json["applied"] == []
 
 

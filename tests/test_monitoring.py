@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from pathlib import Path
 from typing import cast
@@ -13,6 +14,7 @@ from tests.conftest import CLIENT_ENV
 from tests.refresh_helpers import TOKEN_URLS, Cli, seed
 from tests.test_metrics import NOW, POLL, REFRESH, Samples, parse
 from tokensync.errors import StorageError
+from tokensync.jobs.runtime import AsyncStore
 from tokensync.metrics import write_metrics
 from tokensync.runner import Monitoring, _write_metrics
 from tokensync.store import Store
@@ -29,7 +31,9 @@ def test_reauth_counts_survive_a_database_that_is_away(tmp_path: Path) -> None:
 
     metrics = tmp_path / "tokensync.prom"
     write_metrics(metrics, REFRESH, {"discord": 3}, NOW)
-    _write_metrics(cast(Store, Away()), Monitoring(metrics_file=metrics), POLL)
+    db = AsyncStore(cast(Store, Away()))
+    asyncio.run(_write_metrics(db, Monitoring(metrics_file=metrics), POLL))
+    db.close()
     got = samples(metrics)
     assert got[("tokensync_connections_needs_reauth", (("platform", "discord"),))] == 3
     assert got[("tokensync_last_run_success", (("job", "poll-platforms"),))] == 1

@@ -34,7 +34,7 @@ def claim(store: Store, owner: str, now: datetime = NOW, limit: int = 100, **kw)
 
 
 def test_migrate_is_idempotent_and_versioned(store: Store) -> None:
-    assert store.schema_version() == 1
+    assert store.schema_version() == 2
     assert store.migrate(NOW) == []
     assert store.pending_migrations() == []
 

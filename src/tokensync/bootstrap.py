@@ -68,9 +68,12 @@ def load_keyring(settings: Settings, notice: Notice = _stderr) -> Keyring:
     return Keyring(read_keys_file(path), source=str(path))
 
 
-def open_spool(settings: Settings) -> Spool:
-    """The local spool of this database."""
-    return Spool(settings.spool_dir, settings.database_url)
+def open_spool(settings: Settings, store: Store) -> Spool:
+    """The local spool of this database, named by the identity the database holds."""
+    from tokensync.spool import url_fingerprint
+
+    legacy = (url_fingerprint(settings.database_url),)
+    return Spool(settings.spool_dir, store.database_id(), legacy_names=legacy)
 
 
 class LazyAiohttpTransport(httpx.AsyncBaseTransport):

@@ -84,9 +84,9 @@ def _job(
     verbose: int,
 ) -> Result:
     keyring = None if options.dry_run else bootstrap.load_keyring(settings)
-    spool = bootstrap.open_spool(settings)
 
     async def body(db: AsyncStore, client: httpx.AsyncClient, run_id: str) -> dict[str, Any]:
+        spool = await db.call(bootstrap.open_spool, settings, db.store)
         with outcome_reporter(command.split("-")[0], verbose) as report:
             result = await run(
                 db, client, keyring, settings, spool, options, run_id=run_id, on_outcome=report

@@ -59,6 +59,9 @@ def refresh_document(result: Any) -> dict[str, Any]:
         doc["results"] = [refresh_result(o) for o in result.outcomes]
     if result.spool_applied:
         doc["spoolApplied"] = result.spool_applied
+    if result.leases_lost:
+        # Rows another run took over before this one reached them: nothing was sent for them.
+        doc["leasesLost"] = result.leases_lost
     if result.stopped:
         doc["stopped"] = result.stopped
     if result.error is not None:
@@ -171,6 +174,8 @@ def poll_document(result: Any) -> dict[str, Any]:
             name: {"code": e.code, "message": e.message}
             for name, e in sorted(result.platform_errors.items())
         }
+    if result.spool_applied:
+        doc["spoolApplied"] = result.spool_applied
     if result.stopped:
         doc["stopped"] = result.stopped
     if result.error is not None:

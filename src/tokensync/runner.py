@@ -23,6 +23,9 @@ from tokensync.settings import Settings
 from tokensync.store import Store
 
 log = logging.getLogger("tokensync")
+# The client-side bound waits a little past the server's statement timeout, so that a server
+# that is alive answers with its own error first.
+_CLIENT_MARGIN = 5.0
 
 SUMMARY_KEYS = (
     "tokensChecked",
@@ -63,19 +66,18 @@ def run_job(
 ) -> tuple[dict[str, Any], int]:
     """Run one job end to end; return its document and exit code."""
     store = bootstrap.open_database(settings)
+    hung = True
     try:
         run_id = new_run_id(command.split("-")[0])
-        if record:
-            store.start_run(run_id, command, utc_now())
-        document = asyncio.run(_run(store, settings, body, run_id, concurrency, monitoring, record))
-        code = exit_code(document)
-        if record:
-            _finish(store, run_id, document, code)
-        _write_metrics(store, monitoring, document)
+        document, code, hung = asyncio.run(
+            _run(store, settings, command, body, run_id, concurrency, monitoring, record)
+        )
         _write_step_summary(document, environ)
         return document, code
     finally:
-        store.close()
+        # A connection whose thread is stuck in the driver is left to the process's exit.
+        if not hung:
+            store.close()
 
 
 def exit_code(document: Mapping[str, Any]) -> int:
@@ -91,24 +93,34 @@ def exit_code(document: Mapping[str, Any]) -> int:
 async def _run(
     store: Store,
     settings: Settings,
+    command: str,
     body: JobBody,
     run_id: str,
     concurrency: int,
     monitoring: Monitoring,
-    ping: bool,
-) -> dict[str, Any]:
-    db = AsyncStore(store)
+    record: bool,
+) -> tuple[dict[str, Any], int, bool]:
+    # Every statement of the run goes through the timed database thread, the run's own record
+    # included: a database that stops answering costs database_timeout, never the whole run.
+    db = AsyncStore(store, timeout=settings.database_timeout + _CLIENT_MARGIN)
+    await db.call(store.set_statement_timeout, settings.database_timeout)
     client = bootstrap.http_client(settings, concurrency)
     try:
-        if monitoring.ping_url and ping:
+        if record:
+            await db.call(store.start_run, run_id, command, utc_now())
+        if monitoring.ping_url and record:
             await _ping(client, monitoring.ping_url, "start", None)
         document = await body(db, client, run_id)
-        if monitoring.ping_url and ping:
+        code = exit_code(document)
+        if record:
+            await _finish(db, run_id, document, code)
+        await _write_metrics(db, monitoring, document)
+        if monitoring.ping_url and record:
             import json
 
             event = "success" if document.get("success") else "fail"
             await _ping(client, monitoring.ping_url, event, json.dumps(document))
-        return document
+        return document, code, db.hung is not None
     finally:
         await client.aclose()
         db.close()
@@ -120,12 +132,13 @@ async def _ping(client: httpx.AsyncClient, url: str, event: str, body: str | Non
     await ping(client, url, event, body)  # type: ignore[arg-type]
 
 
-def _finish(store: Store, run_id: str, document: Mapping[str, Any], code: int) -> None:
+async def _finish(db: AsyncStore, run_id: str, document: Mapping[str, Any], code: int) -> None:
     summary = {k: document[k] for k in SUMMARY_KEYS if k in document}
     if "error" in document:
         summary["error"] = document["error"]
     try:
-        store.finish_run(
+        await db.call(
+            db.store.finish_run,
             run_id,
             finished_at=utc_now(),
             success=bool(document.get("success")),
@@ -136,14 +149,16 @@ def _finish(store: Store, run_id: str, document: Mapping[str, Any], code: int) -
         log.warning("could not record the run: %s", exc.message)
 
 
-def _write_metrics(store: Store, monitoring: Monitoring, document: Mapping[str, Any]) -> None:
+async def _write_metrics(
+    db: AsyncStore, monitoring: Monitoring, document: Mapping[str, Any]
+) -> None:
     if monitoring.metrics_file is None:
         return
     from tokensync.metrics import write_metrics
 
     reauth: dict[str, int] | None
     try:
-        rows = store.status_counts()
+        rows = await db.call(db.store.status_counts)
         reauth = {r["platform"]: int(r["n"]) for r in rows if r["status"] == "needs_reauth"}
     except TokensyncError:
         reauth = None  # the database is away: keep the last known counts, not zeros

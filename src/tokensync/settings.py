@@ -55,6 +55,7 @@ class Settings:
     concurrency: int = 64
     request_timeout: float = 20.0
     lease_seconds: float = 300.0
+    database_timeout: float = 10.0
     batch_size: int = 200
     max_pages: int = 10
     max_wait: float = 30.0
@@ -75,6 +76,7 @@ _GLOBAL_KEYS: dict[str, str] = {
     "concurrency": "int",
     "request_timeout": "duration",
     "lease": "duration",
+    "database_timeout": "duration",
     "batch_size": "int",
     "max_pages": "int",
     "max_wait": "duration",
@@ -146,6 +148,8 @@ def load_settings(
     )
     if settings.lease_seconds < 3 * settings.request_timeout:
         raise ConfigError("lease must be at least three times request_timeout")
+    if settings.database_timeout <= 0:
+        raise ConfigError("database_timeout must be more than zero")
     return settings
 
 

@@ -1,8 +1,10 @@
 """The local spool: freshly issued tokens that the database could not take, kept for the next run.
 
 Each entry is one file, written atomically with mode 0600, holding the tokens already encrypted
-and bound to their row: the spool holds no plaintext secret. Entries carry a fingerprint of the
-database they belong to, so a spool shared by two databases applies each entry to its own.
+and bound to their row: the spool holds no plaintext secret. Entries carry the identity that the
+database itself holds (its `tokensync_database` row), not anything derived from the URL: a run that
+reaches the same database as `localhost` instead of `127.0.0.1`, or with a rotated password, still
+applies them, and a spool shared by two databases applies each entry to its own.
 """
 
 from __future__ import annotations
@@ -32,17 +34,18 @@ class SpoolEntry:
     issued_at: str
 
 
-def database_fingerprint(url: str) -> str:
-    """A stable name for a database that reveals nothing of its URL."""
+def url_fingerprint(url: str) -> str:
+    """How entries spooled before schema 2 named their database (a hash of the URL's text)."""
     return hashlib.sha256(url.encode()).hexdigest()[:16]
 
 
 class Spool:
-    """A directory of pending token sets."""
+    """A directory of pending token sets of one database."""
 
-    def __init__(self, directory: Path, database_url: str) -> None:
+    def __init__(self, directory: Path, database_id: str, *, legacy_names: tuple[str, ...] = ()):
         self.directory = directory
-        self.database = database_fingerprint(database_url)
+        self.database = database_id
+        self._names = {database_id, *legacy_names}
 
     def put(
         self,
@@ -93,7 +96,7 @@ class Spool:
                 entry = SpoolEntry(**json.loads(path.read_text(encoding="utf-8")))
             except (OSError, ValueError, TypeError):
                 continue
-            if entry.database == self.database:
+            if entry.database in self._names:
                 yield path, entry
 
     def done(self, path: Path) -> None:

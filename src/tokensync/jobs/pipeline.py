@@ -7,11 +7,14 @@ stays near the concurrency asked for, and memory stays flat however many rows ar
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Awaitable, Callable, Sequence
 
 from tokensync.errors import StorageError
 from tokensync.jobs.runtime import StopSignal
 from tokensync.store import Connection
+
+Renew = Callable[[Sequence[int]], Awaitable[set[int]]]
 
 
 async def claim_and_process(
@@ -21,16 +24,39 @@ async def claim_and_process(
     concurrency: int,
     queue_size: int,
     stop: StopSignal,
+    renew: Renew | None = None,
+    renew_every: float = 60.0,
 ) -> tuple[set[int], StorageError | None]:
     """Run until nothing is due or `stop` is set.
 
-    `process` returns whether its own write ended the row's lease. Returns the ids still leased
-    by this run (claimed and untouched, or skipped after a stop) for the caller to release, and
-    the database error that stopped the claiming, if any.
+    `process` returns whether its own write ended the row's lease. With `renew`, the leases of
+    every row still in this run's hands (queued, waiting on a platform's cap, or in flight) are
+    renewed every `renew_every` seconds until the last worker is done, so that no wait, however
+    long, lets a lease lapse under a row this run will still act on; a row whose renewal failed
+    is no longer this run's and is skipped. Returns the ids still leased by this run (claimed and
+    untouched, or skipped after a stop) for the caller to release, and the database error that
+    stopped the claiming, if any.
     """
     queue: asyncio.Queue[Connection | None] = asyncio.Queue(maxsize=queue_size)
     held: set[int] = set()
+    lost: set[int] = set()
     error: StorageError | None = None
+
+    async def keep_leases() -> None:
+        nonlocal error
+        assert renew is not None
+        while True:
+            await asyncio.sleep(renew_every)
+            ids = sorted(held)
+            try:
+                renewed = await renew(ids)
+            except StorageError as exc:
+                error = error or exc
+                stop.set("database_error")
+                return
+            gone = set(ids) - renewed
+            lost.update(gone)
+            held.difference_update(gone)
 
     async def produce() -> None:
         nonlocal error
@@ -51,10 +77,17 @@ async def claim_and_process(
 
     async def work() -> None:
         while (conn := await queue.get()) is not None:
-            if stop.is_set:
-                continue  # stay leased: released at the end
+            if stop.is_set or conn.id in lost:
+                continue  # stay leased: released at the end (or another run's now)
             if await process(conn):
                 held.discard(conn.id)
 
-    await asyncio.gather(produce(), *(work() for _ in range(concurrency)))
+    keeper = asyncio.ensure_future(keep_leases()) if renew is not None else None
+    try:
+        await asyncio.gather(produce(), *(work() for _ in range(concurrency)))
+    finally:
+        if keeper is not None:
+            keeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await keeper
     return held, error

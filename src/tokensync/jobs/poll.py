@@ -25,7 +25,7 @@ from tokensync.errors import (
     TokensyncError,
 )
 from tokensync.jobs.pipeline import claim_and_process
-from tokensync.jobs.refresher import Refresher
+from tokensync.jobs.refresher import Refresher, apply_spool
 from tokensync.jobs.runtime import AsyncStore, Clock, StopSignal, utc_now
 from tokensync.jobs.tokens import ConnectionTokens, TokenUnavailableError
 from tokensync.platforms.base import Api, Endpoint, PollContext, SyncState, endpoints_for
@@ -102,6 +102,7 @@ class PollResult:
     polls: list[ConnectionPoll] = field(default_factory=list)
     due: list[Connection] = field(default_factory=list)
     platform_errors: dict[str, TokensyncError] = field(default_factory=dict)
+    spool_applied: int = 0
     stopped: str | None = None
     error: StorageError | None = None
 
@@ -141,7 +142,12 @@ async def run_poll(
             await _dry_run(db, settings, options, pollable, result, clock)
         else:
             assert keyring is not None, "a real run needs the keyring"
-            refresher = Refresher(db, client, keyring, settings, spool, owner=run_id, clock=clock)
+            # Tokens spooled by a run that lost the database go in first: polling refreshes too,
+            # and must never present a refresh token that the spool has already replaced.
+            result.spool_applied = await apply_spool(db, spool, clock)
+            refresher = Refresher(
+                db, client, keyring, settings, spool, owner=run_id, clock=clock, stop=stop
+            )
             poller = _Poller(db, client, keyring, settings, refresher, result, clock)
             await _claim_and_poll(db, poller, settings, options, pollable, stop, result, on_outcome)
             result.error = result.error or refresher.storage_error

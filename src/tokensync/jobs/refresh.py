@@ -8,7 +8,7 @@ touch is released at the end.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -17,7 +17,14 @@ import httpx
 from tokensync.crypto import Keyring
 from tokensync.errors import StorageError
 from tokensync.jobs.pipeline import claim_and_process
-from tokensync.jobs.refresher import FAILED, NEEDS_REAUTH, REFRESHED, Outcome, Refresher
+from tokensync.jobs.refresher import (
+    FAILED,
+    NEEDS_REAUTH,
+    REFRESHED,
+    Outcome,
+    Refresher,
+    apply_spool,
+)
 from tokensync.jobs.runtime import AsyncStore, Clock, StopSignal, utc_now
 from tokensync.settings import Settings
 from tokensync.spool import Spool
@@ -51,6 +58,7 @@ class RefreshResult:
     failed: int = 0
     needs_reauth: int = 0
     spool_applied: int = 0
+    leases_lost: int = 0
     outcomes: list[Outcome] = field(default_factory=list)
     due: list[Connection] = field(default_factory=list)
     stopped: str | None = None
@@ -60,26 +68,6 @@ class RefreshResult:
     def success(self) -> bool:
         """True when nothing failed."""
         return self.failed == 0 and self.error is None
-
-
-async def apply_spool(db: AsyncStore, spool: Spool, clock: Clock) -> int:
-    """Store the token sets a previous run could not; return how many were applied."""
-    applied = 0
-    for path, entry in spool.pending():
-        stored = await db.call(
-            db.store.apply_spooled,
-            entry.connection_id,
-            entry.user_id,
-            entry.platform,
-            access_token_enc=entry.access_token_enc,
-            refresh_token_enc=entry.refresh_token_enc,
-            expires_at=datetime.fromisoformat(entry.expires_at) if entry.expires_at else None,
-            issued_at=datetime.fromisoformat(entry.issued_at),
-            now=clock(),
-        )
-        applied += stored
-        spool.done(path)
-    return applied
 
 
 async def run_refresh(
@@ -103,11 +91,14 @@ async def run_refresh(
         else:
             assert keyring is not None, "a real run needs the keyring"
             result.spool_applied = await apply_spool(db, spool, clock)
-            refresher = Refresher(db, client, keyring, settings, spool, owner=run_id, clock=clock)
+            refresher = Refresher(
+                db, client, keyring, settings, spool, owner=run_id, clock=clock, stop=stop
+            )
             await _claim_and_refresh(
                 db, refresher, settings, options, stop, result, clock, on_outcome
             )
             result.error = result.error or refresher.storage_error
+            result.leases_lost = refresher.leases_lost
     result.stopped = stop.reason
     result.finished_at = clock()
     return result
@@ -139,8 +130,20 @@ async def _claim_and_refresh(
             run_started=result.started_at,
         )
 
+    async def renew(ids: Sequence[int]) -> set[int]:
+        now = clock()
+        return await db.call(
+            db.store.renew_leases,
+            ids,
+            result.run_id,
+            now=now,
+            lease_until=now + timedelta(seconds=settings.lease_seconds),
+        )
+
     async def process(conn: Connection) -> bool:
         outcome = await refresher.refresh(conn)
+        if outcome is None:
+            return False  # nothing sent: still leased (released at the end) or another run's
         _count(result, outcome, options.keep)
         if on_outcome:
             on_outcome(outcome)
@@ -150,7 +153,13 @@ async def _claim_and_refresh(
         )
 
     held, result.error = await claim_and_process(
-        claim, process, concurrency=options.concurrency, queue_size=settings.batch_size, stop=stop
+        claim,
+        process,
+        concurrency=options.concurrency,
+        queue_size=settings.batch_size,
+        stop=stop,
+        renew=renew,
+        renew_every=settings.lease_seconds / 3,
     )
     if held and refresher.storage_error is None and result.error is None:
         try:

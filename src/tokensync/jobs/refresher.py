@@ -20,7 +20,7 @@ from tokensync.errors import (
     StorageError,
     TokensyncError,
 )
-from tokensync.jobs.runtime import AsyncStore, Clock, backoff
+from tokensync.jobs.runtime import AsyncStore, Clock, StopSignal, backoff
 from tokensync.oauth import TokenSet, refresh_grant
 from tokensync.settings import Platform, Settings
 from tokensync.spool import Spool
@@ -29,6 +29,8 @@ from tokensync.store import Connection
 REFRESHED, FAILED, NEEDS_REAUTH, SUPERSEDED = "refreshed", "failed", "needs_reauth", "superseded"
 _SAVE_ATTEMPTS = 3
 _RATE_LIMIT_RETRIES = 3
+# A lifetime past this is not one (1e12 s overflows a datetime): the platform's default is used.
+_MAX_LIFETIME = 10 * 366 * 86400
 
 
 @dataclass(frozen=True)
@@ -70,6 +72,26 @@ class Outcome:
         return "needs_reauth" if self.kind == NEEDS_REAUTH else self.connection.status
 
 
+async def apply_spool(db: AsyncStore, spool: Spool, clock: Clock) -> int:
+    """Store the token sets a previous run could not; return how many were applied."""
+    applied = 0
+    for path, entry in spool.pending():
+        stored = await db.call(
+            db.store.apply_spooled,
+            entry.connection_id,
+            entry.user_id,
+            entry.platform,
+            access_token_enc=entry.access_token_enc,
+            refresh_token_enc=entry.refresh_token_enc,
+            expires_at=datetime.fromisoformat(entry.expires_at) if entry.expires_at else None,
+            issued_at=datetime.fromisoformat(entry.issued_at),
+            now=clock(),
+        )
+        applied += stored
+        spool.done(path)
+    return applied
+
+
 class Refresher:
     """Refreshes connections whose lease the caller holds; remembers what a run must know."""
 
@@ -83,28 +105,36 @@ class Refresher:
         *,
         owner: str,
         clock: Clock,
+        stop: StopSignal,
         rng: random.Random | None = None,
     ) -> None:
         self._db, self._client, self._keyring = db, client, keyring
         self._settings, self._spool = settings, spool
-        self._owner, self._clock = owner, clock
+        self._owner, self._clock, self._stop = owner, clock, stop
         self._rng = rng or random.Random()
         self._limits: dict[str, asyncio.Semaphore] = {}
         self._paused_until: dict[str, datetime] = {}
         self.broken: dict[str, TokensyncError] = {}
         self.storage_error: StorageError | None = None
+        self.leases_lost = 0
 
-    async def refresh(self, conn: Connection) -> Outcome:
-        """Refresh one connection, store the result at once, and classify any failure."""
+    async def refresh(self, conn: Connection) -> Outcome | None:
+        """Refresh one connection, store the result at once, and classify any failure.
+
+        None when no request was sent and the row was left as it was: the run is stopping, the
+        database is away, or this run no longer holds the row's lease (another run has it).
+        """
         started = time.monotonic()
         try:
             outcome = await self._refresh(conn)
         except StorageError as exc:
-            self.storage_error = self.storage_error or exc
+            self._database_lost(exc)
             outcome = Outcome(conn, FAILED, error_code=exc.code, error_message=exc.message)
+        if outcome is None:
+            return None
         return replace(outcome, elapsed_ms=int((time.monotonic() - started) * 1000))
 
-    async def _refresh(self, conn: Connection) -> Outcome:
+    async def _refresh(self, conn: Connection) -> Outcome | None:
         platform = self._platform(conn.platform)
         if platform is None:
             error = self.broken[conn.platform]
@@ -116,36 +146,80 @@ class Refresher:
                 conn.label,
             )
         except CryptoError as exc:
-            return Outcome(conn, FAILED, error_code=exc.code, error_message=exc.message)
+            # Recorded with a back-off like any failure, so that status shows it and runs do not
+            # retry it at every turn; a key restored later makes it refreshable again.
+            return await self._failed(conn, exc)
         limit = self._limits.setdefault(platform.name, asyncio.Semaphore(platform.concurrency))
-        async with limit:
-            for attempt in range(_RATE_LIMIT_RETRIES + 1):
-                if platform.name in self.broken:
-                    error = self.broken[platform.name]
-                    return Outcome(conn, FAILED, error_code=error.code, error_message=error.message)
-                await self._wait_if_paused(platform.name)
-                try:
-                    tokens = await refresh_grant(
-                        self._client,
-                        platform,
-                        refresh_token,
-                        timeout=self._settings.request_timeout,
-                    )
-                except RateLimitedError as exc:
-                    wait = exc.retry_after if exc.retry_after is not None else 60.0
-                    self._paused_until[platform.name] = self._clock() + timedelta(seconds=wait)
-                    if wait <= self._settings.max_wait and attempt < _RATE_LIMIT_RETRIES:
-                        continue
-                    return await self._failed(conn, exc, retry_in=wait)
-                except PermanentError as exc:
-                    return await self._dead_grant(conn, refresh_token, exc)
-                except ClientConfigError as exc:
-                    self.broken.setdefault(platform.name, exc)
-                    return Outcome(conn, FAILED, error_code=exc.code, error_message=exc.message)
-                except ProviderError as exc:
-                    return await self._failed(conn, exc)
-                return await self._store(conn, platform, tokens)
+        if not await self._stop.acquire(limit):
+            return None
+        try:
+            return await self._exchange(conn, platform, refresh_token)
+        finally:
+            limit.release()
+
+    async def _exchange(
+        self, conn: Connection, platform: Platform, refresh_token: str
+    ) -> Outcome | None:
+        for attempt in range(_RATE_LIMIT_RETRIES + 1):
+            if platform.name in self.broken:
+                error = self.broken[platform.name]
+                return Outcome(conn, FAILED, error_code=error.code, error_message=error.message)
+            if not await self._wait_if_paused(platform.name) or not await self._may_send(conn):
+                return None
+            try:
+                tokens = await refresh_grant(
+                    self._client,
+                    platform,
+                    refresh_token,
+                    timeout=self._settings.request_timeout,
+                )
+            except RateLimitedError as exc:
+                wait = exc.retry_after if exc.retry_after is not None else 60.0
+                self._paused_until[platform.name] = self._clock() + timedelta(seconds=wait)
+                if wait <= self._settings.max_wait and attempt < _RATE_LIMIT_RETRIES:
+                    continue
+                return await self._failed(conn, exc, retry_in=wait)
+            except PermanentError as exc:
+                return await self._dead_grant(conn, refresh_token, exc)
+            except ClientConfigError as exc:
+                self.broken.setdefault(platform.name, exc)
+                return Outcome(conn, FAILED, error_code=exc.code, error_message=exc.message)
+            except ProviderError as exc:
+                return await self._failed(conn, exc)
+            return await self._store(conn, platform, tokens)
         raise AssertionError("unreachable: the loop returns")
+
+    async def _may_send(self, conn: Connection) -> bool:
+        """The last check before a refresh token leaves: compare and set on the lease.
+
+        Nothing is sent once the run is stopping or the database is away, and nothing is sent
+        for a row whose lease this run lost or whose stored token changed: another run has it.
+        The check extends the lease to cover the request, however long the row waited here.
+        """
+        if self._stop.is_set or self.storage_error is not None or conn.refresh_token_enc is None:
+            return False
+        now = self._clock()
+        try:
+            confirmed = await self._db.call(
+                self._db.store.confirm_lease,
+                conn.id,
+                self._owner,
+                refresh_token_enc=conn.refresh_token_enc,
+                now=now,
+                lease_until=now + timedelta(seconds=self._settings.lease_seconds),
+            )
+        except StorageError as exc:
+            self._database_lost(exc)
+            return False
+        if not confirmed:
+            self.leases_lost += 1
+        return confirmed
+
+    def _database_lost(self, exc: StorageError) -> None:
+        # Finish what is in flight and spool it, but send nothing new: every further token
+        # issued while the database is away would depend on the spool surviving.
+        self.storage_error = self.storage_error or exc
+        self._stop.set("database_error")
 
     def _platform(self, name: str) -> Platform | None:
         if name in self.broken:
@@ -167,18 +241,17 @@ class Refresher:
             return None
         return platform
 
-    async def _wait_if_paused(self, platform: str) -> None:
+    async def _wait_if_paused(self, platform: str) -> bool:
         until = self._paused_until.get(platform)
-        if until is not None:
-            delay = (until - self._clock()).total_seconds()
-            if delay > 0:
-                await asyncio.sleep(delay)
+        if until is None:
+            return True
+        return await self._stop.sleep((until - self._clock()).total_seconds())
 
     async def _store(self, conn: Connection, platform: Platform, tokens: TokenSet) -> Outcome:
         now = self._clock()
-        seconds = (
-            tokens.expires_in if tokens.expires_in is not None else platform.default_expires_in
-        )
+        seconds = tokens.expires_in
+        if seconds is None or not 0 <= seconds <= _MAX_LIFETIME:
+            seconds = platform.default_expires_in
         expires_at = now + timedelta(seconds=seconds) if seconds is not None else None
         access_enc = self._keyring.encrypt(
             tokens.access_token, binding(conn.user_id, conn.platform, "access")
@@ -211,7 +284,7 @@ class Refresher:
             expires_at=expires_at,
             issued_at=now,
         )
-        self.storage_error = self.storage_error or error
+        self._database_lost(error)
         return Outcome(
             conn,
             REFRESHED,
@@ -282,7 +355,7 @@ class Refresher:
         return stored == used
 
     async def _failed(
-        self, conn: Connection, exc: ProviderError, retry_in: float | None = None
+        self, conn: Connection, exc: TokensyncError, retry_in: float | None = None
     ) -> Outcome:
         now = self._clock()
         if retry_in is None:

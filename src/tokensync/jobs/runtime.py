@@ -12,6 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from typing import ParamSpec, TypeVar
 
+from tokensync.errors import StorageError
 from tokensync.store import Store
 
 P = ParamSpec("P")
@@ -31,20 +32,40 @@ def new_run_id(command: str) -> str:
 
 
 class AsyncStore:
-    """Runs a store's calls on one thread of their own, one at a time, off the event loop."""
+    """Runs a store's calls on one thread of their own, one at a time, off the event loop.
 
-    def __init__(self, store: Store) -> None:
+    Each call is bounded by `timeout` on this side: a database host that stops answering (a
+    server frozen, a network that drops packets silently) never holds a run, since a server-side
+    statement timeout cannot fire on a server that is not running. The first call that overruns
+    leaves the thread stuck in the driver; the store is then `hung`, and every later call fails at
+    once instead of queueing behind it.
+    """
+
+    def __init__(self, store: Store, *, timeout: float | None = None) -> None:
         self.store = store
+        self.timeout = timeout
+        self.hung: StorageError | None = None
         self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tokensync-db")
 
     async def call(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
         """Await fn(*args, **kwargs) run on the database thread."""
+        if self.hung is not None:
+            raise self.hung
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._thread, lambda: fn(*args, **kwargs))
+        future = loop.run_in_executor(self._thread, lambda: fn(*args, **kwargs))
+        if self.timeout is None:
+            return await future
+        try:
+            return await asyncio.wait_for(future, self.timeout)
+        except TimeoutError:
+            self.hung = self.hung or StorageError(
+                f"the database did not answer within {self.timeout:g} s", code="database_timeout"
+            )
+            raise self.hung from None
 
     def close(self) -> None:
-        """Stop the database thread (the store itself stays open)."""
-        self._thread.shutdown(wait=True)
+        """Stop the database thread (the store itself stays open); never wait on a hung one."""
+        self._thread.shutdown(wait=self.hung is None, cancel_futures=True)
 
 
 class StopSignal:
@@ -72,6 +93,28 @@ class StopSignal:
     async def wait(self) -> None:
         """Return once stopped."""
         await self._event.wait()
+
+    async def sleep(self, seconds: float) -> bool:
+        """Sleep, cut short by a stop; return whether the whole time passed unstopped."""
+        if seconds > 0 and not self.is_set:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._event.wait(), seconds)
+        return not self.is_set
+
+    async def acquire(self, limit: asyncio.Semaphore) -> bool:
+        """Take a place under `limit` unless the run stops first; return whether it was taken."""
+        if not limit.locked():
+            await limit.acquire()
+            return True
+        taking = asyncio.ensure_future(limit.acquire())
+        stopping = asyncio.ensure_future(self._event.wait())
+        try:
+            await asyncio.wait({taking, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            stopping.cancel()
+            if not taking.done():
+                taking.cancel()
+        return taking.done() and not taking.cancelled()
 
     @contextlib.contextmanager
     def on_signals(self) -> Iterator[None]:

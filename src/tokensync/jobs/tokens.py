@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from datetime import timedelta
 
 from tokensync.crypto import Keyring, binding
-from tokensync.errors import PermanentError, TransientError
+from tokensync.errors import PermanentError, StorageError, TransientError
 from tokensync.jobs.refresher import NEEDS_REAUTH, REFRESHED, SUPERSEDED, Refresher
 from tokensync.jobs.runtime import AsyncStore, Clock
 from tokensync.store import Connection
@@ -86,6 +87,15 @@ class ConnectionTokens:
 
     async def _refresh(self, leased: Connection) -> str:
         outcome = await self._refresher.refresh(leased)
+        if outcome is None:
+            # Nothing was sent: the run is stopping, the database is away, or another run took
+            # the lease. Either way this run has no token for the connection.
+            with contextlib.suppress(StorageError):
+                await self._db.call(self._db.store.release, [leased.id], self._owner)
+            self._failure = TokenUnavailableError(
+                f"{self._conn.label}: not refreshed in this run", code="not_refreshed"
+            )
+            raise self._failure
         self.refreshed = True
         if outcome.kind == REFRESHED and outcome.access_token:
             self._token = outcome.access_token

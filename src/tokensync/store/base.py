@@ -57,6 +57,11 @@ class Store(PollingMixin):
             )
         return [v for v, script in known if v > current and self._apply(v, script, now)]
 
+    def database_id(self) -> str:
+        """The identity this database holds (made by migration 2), the same whatever the URL."""
+        rows = self._run("database_id", {})
+        return str(rows[0]["database_id"])
+
     def pending_migrations(self) -> list[int]:
         """The migrations this database lacks."""
         current = self.schema_version()
@@ -257,6 +262,40 @@ class Store(PollingMixin):
             "now": now,
         }
         return self._rowcount("mark_needs_reauth", params) == 1
+
+    def confirm_lease(
+        self,
+        connection_id: int,
+        owner: str,
+        *,
+        refresh_token_enc: str,
+        now: datetime,
+        lease_until: datetime,
+    ) -> bool:
+        """Compare and set, just before a refresh token is sent: `owner` still holds the lease
+        and the token is still the stored one. Extends the lease to `lease_until`."""
+        params = {
+            "id": connection_id,
+            "owner": owner,
+            "refresh_token_enc": refresh_token_enc,
+            "now": now,
+            "lease_until": lease_until,
+        }
+        return self._rowcount("confirm_lease", params) == 1
+
+    def renew_leases(
+        self, connection_ids: Sequence[int], owner: str, *, now: datetime, lease_until: datetime
+    ) -> set[int]:
+        """Extend the live leases `owner` holds on these connections; return the ids renewed."""
+        if not connection_ids:
+            return set()
+        params = {
+            "owner": owner,
+            "ids": list(connection_ids),
+            "now": now,
+            "lease_until": lease_until,
+        }
+        return {int(r["id"]) for r in self._run("renew_leases", params)}
 
     def release(self, connection_ids: Sequence[int], owner: str) -> None:
         """Give back the leases `owner` holds on these connections."""

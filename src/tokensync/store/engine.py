@@ -63,6 +63,10 @@ class Engine(ABC):
         """Apply one migration unless another process did; return whether it ran."""
 
     @abstractmethod
+    def set_statement_timeout(self, seconds: float) -> None:
+        """Bound every later statement (and, for SQLite, every wait on another writer's lock)."""
+
+    @abstractmethod
     def close(self) -> None:
         """Close the connection."""
 

@@ -45,6 +45,7 @@ class PostgresStore(Store):
         self._url = url
         self._secret = _password(url)
         self._connect_timeout = connect_timeout
+        self._statement_timeout_ms = 0
         self._conn = self._connect()
 
     def _compile(self, sql: str) -> str:
@@ -60,6 +61,7 @@ class PostgresStore(Store):
                 application_name="tokensync",
             )
             conn.execute("SET TIME ZONE 'UTC'")
+            self._set_timeout(conn)
             return conn
         except psycopg.Error as exc:
             raise StorageError(f"cannot connect to PostgreSQL: {self._scrub(exc)}") from None
@@ -74,6 +76,16 @@ class PostgresStore(Store):
     def close(self) -> None:
         """Close the connection."""
         self._conn.close()
+
+    def set_statement_timeout(self, seconds: float) -> None:
+        """The server cancels a statement (a lock wait included) that runs longer than this."""
+        self._statement_timeout_ms = max(1, int(seconds * 1000))
+        self._set_timeout(self._live())
+
+    def _set_timeout(self, conn: psycopg.Connection[Row]) -> None:
+        if self._statement_timeout_ms:
+            # A SET takes no parameters; the value is an int this program made.
+            conn.execute(f"SET statement_timeout = {int(self._statement_timeout_ms)}")
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[None]:

@@ -46,6 +46,25 @@ _SAVE_SYNC_STATE = """
         last_error_code = NULL
 """
 
+# A grant marked dead after spooled tokens were issued stays marked, with its error: the provider
+# refused it later than that token set was made. The newer tokens are stored all the same.
+_DEAD_SINCE_ISSUED = "status = 'needs_reauth' AND updated_at > :issued_at"
+_APPLY_SPOOLED = """
+        UPDATE connections SET
+            access_token_enc = :access_token_enc,
+            refresh_token_enc = COALESCE(:refresh_token_enc, refresh_token_enc),
+            expires_at = :expires_at,
+            tokens_updated_at = :issued_at, last_refreshed_at = :issued_at,
+            last_error_code = CASE WHEN {dead_since_issued} THEN last_error_code END,
+            last_error_message = CASE WHEN {dead_since_issued} THEN last_error_message END,
+            failure_count = CASE WHEN {dead_since_issued} THEN failure_count ELSE 0 END,
+            next_attempt_at = NULL,
+            status = CASE WHEN {dead_since_issued} THEN status ELSE 'active' END,
+            updated_at = :now
+        WHERE id = :id AND user_id = :user_id AND platform = :platform
+          AND tokens_updated_at < :issued_at
+    """
+
 QUERIES: dict[str, str] = {
     "schema_versions": "SELECT version FROM tokensync_schema ORDER BY version",
     "record_version": (
@@ -107,17 +126,7 @@ QUERIES: dict[str, str] = {
             lease_owner = NULL, lease_expires_at = NULL
         WHERE id = :id AND (lease_owner = :owner OR refresh_token_enc = :previous_refresh_enc)
     """,
-    "apply_spooled": """
-        UPDATE connections SET
-            access_token_enc = :access_token_enc,
-            refresh_token_enc = COALESCE(:refresh_token_enc, refresh_token_enc),
-            expires_at = :expires_at, status = 'active',
-            tokens_updated_at = :issued_at, last_refreshed_at = :issued_at,
-            last_error_code = NULL, last_error_message = NULL,
-            failure_count = 0, next_attempt_at = NULL, updated_at = :now
-        WHERE id = :id AND user_id = :user_id AND platform = :platform
-          AND tokens_updated_at < :issued_at
-    """,
+    "apply_spooled": _APPLY_SPOOLED.replace("{dead_since_issued}", _DEAD_SINCE_ISSUED),
     "record_failure": """
         UPDATE connections SET
             last_error_code = :code, last_error_message = :message,
@@ -134,6 +143,19 @@ QUERIES: dict[str, str] = {
         WHERE id = :id AND lease_owner = :owner AND status = 'active'
           AND refresh_token_enc = :refresh_token_enc
     """,
+    # Just before a refresh token is sent: this run still holds the lease, and the token it is
+    # about to present is still the stored one. The lease is extended to cover the request.
+    "confirm_lease": """
+        UPDATE connections SET lease_expires_at = :lease_until
+        WHERE id = :id AND lease_owner = :owner AND lease_expires_at > :now
+          AND status = 'active' AND refresh_token_enc = :refresh_token_enc
+    """,
+    "renew_leases": """
+        UPDATE connections SET lease_expires_at = :lease_until
+        WHERE lease_owner = :owner AND lease_expires_at > :now AND {id_in}
+        RETURNING id
+    """,
+    "database_id": "SELECT database_id FROM tokensync_database",
     "release": """
         UPDATE connections SET lease_owner = NULL, lease_expires_at = NULL
         WHERE lease_owner = :owner AND {id_in}

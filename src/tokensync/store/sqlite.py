@@ -72,6 +72,13 @@ class SQLiteStore(Store):
         """Close the file."""
         self._db.close()
 
+    def set_statement_timeout(self, seconds: float) -> None:
+        """How long a statement waits for another process's write lock before it fails."""
+        try:
+            self._db.execute(f"PRAGMA busy_timeout = {max(1, int(seconds * 1000))}")
+        except sqlite3.Error as exc:
+            raise StorageError(f"SQLite: {_reason(exc)}") from None
+
     @contextlib.contextmanager
     def transaction(self) -> Iterator[None]:
         """BEGIN IMMEDIATE takes the write lock up front, so claims never race."""
