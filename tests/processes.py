@@ -7,7 +7,8 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Iterator, Sequence
+import time
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -27,8 +28,13 @@ class ProviderProcess:
     def add_grants(self, refresh_tokens: Sequence[str]) -> None:
         httpx.post(f"{self.url}/admin/grants", json=list(refresh_tokens), timeout=30)
 
-    def config(self, path: Path, **settings: object) -> Path:
-        """A tokensync config sending discord, spotify and github requests here."""
+    def config(
+        self, path: Path, *, discord: dict[str, object] | None = None, **settings: object
+    ) -> Path:
+        """A tokensync config sending discord, spotify and github requests here.
+
+        `discord` adds settings of that platform's section (its concurrency, say).
+        """
         lines = [f"{key} = {json.dumps(value)}" for key, value in settings.items()]
         for platform, base in (
             ("discord", "/discord/api/v10"),
@@ -42,6 +48,8 @@ class ProviderProcess:
                 f'client_id = "{CLIENT_ID}"',
                 f'client_secret = "{CLIENT_SECRET}"',
             ]
+            if platform == "discord":
+                lines += [f"{key} = {json.dumps(value)}" for key, value in (discord or {}).items()]
         path.write_text("\n".join(lines) + "\n")
         return path
 
@@ -81,3 +89,28 @@ def finish(process: subprocess.Popen[str], timeout: float = 120) -> tuple[int, A
     """Wait for a tokensync process; return (exit code, its JSON document, stderr)."""
     out, err = process.communicate(timeout=timeout)
     return process.returncode, json.loads(out), err
+
+
+def discord_grants(provider: ProviderProcess, n: int, *, expires_in: int = 60) -> str:
+    """Register n grants RT-0.. with the provider; return the import lines of users u0.. ."""
+    provider.add_grants([f"RT-{i}" for i in range(n)])
+    return "\n".join(
+        json.dumps(
+            {
+                "userId": f"u{i}",
+                "platform": "discord",
+                "accessToken": f"AT-{i}",
+                "refreshToken": f"RT-{i}",
+                "expiresIn": expires_in,
+            }
+        )
+        for i in range(n)
+    )
+
+
+def wait_for(condition: Callable[[], bool], what: str, timeout: float = 60) -> None:
+    """Poll until `condition` holds; fail naming `what` if it never does."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"never happened: {what}"
+        time.sleep(0.05)

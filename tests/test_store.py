@@ -285,3 +285,90 @@ def test_save_batch_counts_new_and_changed_and_moves_the_cursor(store: Store) ->
     assert store.count_items("u1", "spotify") == {"plays": 3}
     assert store.known_keys("u1", "spotify", "plays", ["a", "c", "z"]) == {"a", "c"}
     assert store.known_keys("u2", "spotify", "plays", ["a"]) == set()
+
+
+def test_confirm_lease_is_a_compare_and_set(store: Store) -> None:
+    store.upsert_connections([tokens("a")], NOW)
+    (conn,) = claim(store, "slow")
+    until = NOW + timedelta(minutes=20)
+    assert store.confirm_lease(
+        conn.id, "slow", refresh_token_enc="enc-r-a", now=NOW, lease_until=until
+    )
+    assert store.get_connection(conn.id).lease_expires_at == until  # type: ignore[union-attr]
+    assert not store.confirm_lease(
+        conn.id, "other", refresh_token_enc="enc-r-a", now=NOW, lease_until=until
+    ), "another run's lease"
+    assert not store.confirm_lease(
+        conn.id, "slow", refresh_token_enc="enc-r-stale", now=NOW, lease_until=until
+    ), "the stored token is not the one about to be sent"
+    lapsed = until + timedelta(seconds=1)
+    assert not store.confirm_lease(
+        conn.id, "slow", refresh_token_enc="enc-r-a", now=lapsed, lease_until=lapsed
+    ), "a lapsed lease is not held, even if nobody took it yet"
+    (taken,) = claim(store, "fast", now=lapsed)
+    assert taken.lease_owner == "fast"
+    assert not store.confirm_lease(
+        conn.id, "slow", refresh_token_enc="enc-r-a", now=lapsed, lease_until=lapsed
+    )
+
+
+def test_renew_leases_returns_only_the_leases_still_held(store: Store) -> None:
+    store.upsert_connections([tokens(u) for u in ("a", "b", "c")], NOW)
+    rows = {c.user_id: c for c in claim(store, "run")}
+    until = NOW + timedelta(minutes=5)
+    store.release([rows["c"].id], "run")
+    ids = [rows[u].id for u in ("a", "b", "c")]
+    later = NOW + timedelta(minutes=3)
+    assert store.renew_leases(ids, "run", now=later, lease_until=later + timedelta(minutes=5)) == {
+        rows["a"].id,
+        rows["b"].id,
+    }
+    assert store.renew_leases(ids, "other", now=later, lease_until=until) == set()
+    assert store.renew_leases([], "run", now=later, lease_until=until) == set()
+    gone = NOW + timedelta(minutes=9)
+    assert store.renew_leases(ids, "run", now=gone, lease_until=gone) == set(), "lapsed"
+
+
+def test_the_database_holds_its_own_identity(db_url: str) -> None:
+    first, second = open_store(db_url), open_store(db_url)
+    try:
+        identity = first.database_id()
+        assert len(identity) == 32 and identity == second.database_id()
+    finally:
+        first.close()
+        second.close()
+
+
+def test_a_spooled_token_set_does_not_revive_a_grant_refused_after_it(store: Store) -> None:
+    store.upsert_connections([tokens("a"), tokens("b")], NOW)
+    rows = {c.user_id: c for c in claim(store, "run")}
+    issued = NOW + timedelta(minutes=1)
+    # a: marked dead after the spooled set was issued; b: marked dead before it.
+    for user, when in (("a", issued + timedelta(minutes=1)), ("b", NOW)):
+        assert store.mark_needs_reauth(
+            rows[user].id,
+            "run",
+            refresh_token_enc=f"enc-r-{user}",
+            code="invalid_grant",
+            message="revoked",
+            now=when,
+        )
+    for user in ("a", "b"):
+        assert store.apply_spooled(
+            rows[user].id,
+            user,
+            "spotify",
+            access_token_enc=f"spooled-a-{user}",
+            refresh_token_enc=f"spooled-r-{user}",
+            expires_at=NOW + timedelta(hours=1),
+            issued_at=issued,
+            now=NOW + timedelta(minutes=5),
+        )
+    a, b = (store.get_connection(rows[u].id) for u in ("a", "b"))
+    assert a is not None and b is not None
+    assert (a.status, a.last_error_code, a.refresh_token_enc) == (
+        "needs_reauth",
+        "invalid_grant",
+        "spooled-r-a",
+    )
+    assert (b.status, b.last_error_code, b.refresh_token_enc) == ("active", None, "spooled-r-b")

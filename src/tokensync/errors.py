@@ -64,6 +64,12 @@ class StorageError(TokensyncError):
     exit_code = EXIT_STORAGE
 
 
+class DatabaseTimeoutError(StorageError):
+    """The database did not answer in time: a server that hangs is treated as one that is gone."""
+
+    code = "database_timeout"
+
+
 class SchemaTooNewError(StorageError):
     """The database was migrated by a newer tokensync."""
 

@@ -17,7 +17,15 @@ from typing import Any
 import httpx
 
 from tokensync import bootstrap
-from tokensync.errors import EXIT_FAILURES, EXIT_OK, EXIT_STORAGE, StorageError, TokensyncError
+from tokensync.errors import (
+    EXIT_FAILURES,
+    EXIT_OK,
+    EXIT_STORAGE,
+    DatabaseTimeoutError,
+    SchemaTooNewError,
+    StorageError,
+    TokensyncError,
+)
 from tokensync.jobs.runtime import AsyncStore, new_run_id, utc_now
 from tokensync.settings import Settings
 from tokensync.store import Store
@@ -26,6 +34,7 @@ log = logging.getLogger("tokensync")
 # The client-side bound waits a little past the server's statement timeout, so that a server
 # that is alive answers with its own error first.
 _CLIENT_MARGIN = 5.0
+_STORAGE_CODES = {StorageError.code, DatabaseTimeoutError.code, SchemaTooNewError.code}
 
 SUMMARY_KEYS = (
     "tokensChecked",
@@ -85,7 +94,7 @@ def exit_code(document: Mapping[str, Any]) -> int:
     if document.get("success"):
         return EXIT_OK
     error = document.get("error") or {}
-    if error.get("code") in (StorageError.code, "schema_too_new"):
+    if error.get("code") in _STORAGE_CODES:
         return EXIT_STORAGE
     return EXIT_FAILURES
 

@@ -12,7 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from typing import ParamSpec, TypeVar
 
-from tokensync.errors import StorageError
+from tokensync.errors import DatabaseTimeoutError, StorageError
 from tokensync.store import Store
 
 P = ParamSpec("P")
@@ -58,8 +58,8 @@ class AsyncStore:
         try:
             return await asyncio.wait_for(future, self.timeout)
         except TimeoutError:
-            self.hung = self.hung or StorageError(
-                f"the database did not answer within {self.timeout:g} s", code="database_timeout"
+            self.hung = self.hung or DatabaseTimeoutError(
+                f"the database did not answer within {self.timeout:g} s"
             )
             raise self.hung from None
 

@@ -1,0 +1,244 @@
+"""Rotation safety under faults, against the strict rotating provider, with real processes.
+
+The provider issues single-use refresh tokens and revokes a grant when a spent one comes back,
+as Discord and GitHub Apps do. "Lost" would show as a reuse in the round after a fault: a token the
+provider issued that reached neither the database nor the spool leaves the stored one spent.
+Every test therefore ends with `a_clean_round`: expire everything, refresh once more, and require
+each grant to refresh exactly once with no reuse and no revocation.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import psycopg
+import pytest
+
+from tests.conftest import CliResult
+from tests.processes import (
+    ProviderProcess,
+    discord_grants,
+    finish,
+    running_provider,
+    tokensync,
+    wait_for,
+)
+from tests.refresh_helpers import Cli, connection, expire_all
+from tests.tcp_proxy import freezable_proxy
+from tokensync.store import Filters, open_store
+
+pytestmark = pytest.mark.slow
+
+
+def refresh(env: dict[str, str], *extra: str) -> Any:
+    return tokensync(["refresh-tokens", "--results", "none", *extra], env)
+
+
+def a_clean_round(provider: ProviderProcess, env: dict[str, str], db_url: str, n: int) -> None:
+    """Every stored refresh token is the provider's current one: each refreshes once, cleanly.
+
+    Leases that a failed run could not give back are waited out first, as the next run would.
+    """
+
+    def lapsed() -> bool:
+        store = open_store(db_url)
+        try:
+            now = datetime.now(UTC)
+            return all(
+                c.lease_expires_at is None or c.lease_expires_at <= now
+                for c in store.iter_connections(Filters())
+            )
+        finally:
+            store.close()
+
+    wait_for(lapsed, "the leases of a failed run lapse", timeout=120)
+    before = provider.stats()
+    expire_all(db_url)
+    code, document, err = finish(refresh(env, "--concurrency", "16"))
+    after = provider.stats()
+    assert code == 0, (document, err)
+    assert document["tokensRefreshed"] == n
+    assert after["refreshes"] - before["refreshes"] == n
+    assert after["reused_tokens"] == 0 and after["revoked_grants"] == 0
+    assert after["invalid_grant"] == 0
+
+
+def spelled_otherwise(url: str) -> str:
+    """The same PostgreSQL database, reached as localhost instead of 127.0.0.1."""
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(netloc=parts.netloc.replace("127.0.0.1", "localhost")))
+
+
+def admin(db_url: str) -> psycopg.Connection[Any]:
+    parts = urlsplit(db_url)
+    return psycopg.connect(urlunsplit(parts._replace(path="/postgres")), autocommit=True)
+
+
+def cut_off(db_url: str, allow: bool) -> None:
+    """Refuse (or allow again) new sessions to the database, and end the ones it has."""
+    name = urlsplit(db_url).path.lstrip("/")
+    with admin(db_url) as conn:
+        conn.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS {str(allow).lower()}')
+        if not allow:
+            conn.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s",
+                (name,),
+            )
+
+
+def spooled(env: dict[str, str]) -> list[Path]:
+    return sorted((Path(env["TOKENSYNC_DATA_DIR"]) / "spool").glob("*.json"))
+
+
+def test_leases_hold_while_rows_wait_on_a_platform_cap(
+    run_cli: Cli, env: dict[str, str], tmp_path: Path, db_url: str
+) -> None:
+    """Rows queued longer than the lease stay this run's: overlapping runs never share one."""
+    n, lease = 60, 6
+    with running_provider("--delay", "0.3") as provider:
+        config = provider.config(
+            tmp_path / "tokensync.toml",
+            batch_size=100,
+            lease=f"{lease}s",
+            request_timeout="2s",
+            discord={"concurrency": 2},
+        )
+        env = {**env, "TOKENSYNC_CONFIG": str(config)}
+        imported: CliResult = run_cli(
+            "tokens", "import", stdin=discord_grants(provider, n), extra_env=env
+        )
+        assert imported.code == 0, imported.out
+
+        first = refresh(env, "--concurrency", "16")
+        wait_for(lambda: provider.stats()["refreshes"] >= 1, "the first run refreshes")
+        time.sleep(lease + 1)  # its queued rows' first leases have lapsed by now
+        assert first.poll() is None, "the first run still holds queued rows"
+        later = [refresh(env, "--concurrency", "16") for _ in range(2)]
+        documents = [finish(p) for p in (first, *later)]
+
+        assert all(code == 0 for code, _, _ in documents), documents
+        assert sum(d["tokensRefreshed"] for _, d, _ in documents) == n
+        stats = provider.stats()
+        assert stats["refreshes"] == n
+        assert stats["reused_tokens"] == 0 and stats["revoked_grants"] == 0
+        a_clean_round(provider, env, db_url, n)
+
+
+@pytest.mark.parametrize("engine", ["postgres"], indirect=True)
+@pytest.mark.parametrize("next_run", ["refresh-tokens", "poll-platforms"])
+def test_the_database_going_away_stops_the_run_and_the_spool_survives_a_new_url(
+    run_cli: Cli, env: dict[str, str], tmp_path: Path, db_url: str, next_run: str
+) -> None:
+    n, concurrency = 100, 4
+    with running_provider("--delay", "0.2") as provider:
+        config = provider.config(
+            tmp_path / "tokensync.toml", batch_size=20, lease="6s", request_timeout="2s"
+        )
+        env = {**env, "TOKENSYNC_CONFIG": str(config)}
+        assert (
+            run_cli("tokens", "import", stdin=discord_grants(provider, n), extra_env=env).code == 0
+        )
+
+        run = refresh(env, "--concurrency", str(concurrency))
+        wait_for(lambda: provider.stats()["refreshes"] >= 8, "the run gets going")
+        cut_off(db_url, allow=False)
+        at_cut = provider.stats()["refreshes"]
+        code, document, err = finish(run)
+        sent_after = provider.stats()["refreshes"] - at_cut
+
+        assert code == 3, (document, err)
+        assert document["error"]["code"] == "database_error"
+        assert sent_after <= concurrency, "only what was in flight at the cut was sent"
+        assert "Traceback" not in err and "bench-rt-" not in err + json.dumps(document)
+        issued = provider.stats()["refreshes"]
+        cut_off(db_url, allow=True)
+        stored = sum(
+            connection(db_url, f"u{i}", "discord").last_refreshed_at is not None for i in range(n)
+        )
+        assert len(spooled(env)) == issued - stored > 0, "every token issued is stored or spooled"
+
+        # The next run reaches the same database by another name; it applies the spool first.
+        other = {**env, "TOKENSYNC_DATABASE_URL": spelled_otherwise(db_url)}
+        code, document, err = finish(tokensync([next_run, "--results", "none"], other))
+        assert code == 0, (document, err)
+        assert document["spoolApplied"] == issued - stored
+        assert spooled(env) == []
+        assert provider.stats()["reused_tokens"] == 0
+        a_clean_round(provider, env, db_url, n)
+
+
+@pytest.mark.parametrize("engine", ["postgres"], indirect=True)
+def test_a_hung_database_ends_the_run_and_sigterm_is_answered(
+    run_cli: Cli, env: dict[str, str], tmp_path: Path, db_url: str
+) -> None:
+    n, concurrency = 80, 4
+    upstream = urlsplit(db_url)
+    with (
+        running_provider("--delay", "0.2") as provider,
+        freezable_proxy((upstream.hostname or "127.0.0.1", upstream.port or 5432)) as proxy,
+    ):
+        config = provider.config(
+            tmp_path / "tokensync.toml",
+            batch_size=20,
+            database_timeout="2s",
+            lease="6s",
+            request_timeout="2s",
+        )
+        env = {**env, "TOKENSYNC_CONFIG": str(config)}
+        assert (
+            run_cli("tokens", "import", stdin=discord_grants(provider, n), extra_env=env).code == 0
+        )
+        through = urlunsplit(upstream._replace(netloc=f"postgres@127.0.0.1:{proxy.port}"))
+        run = refresh({**env, "TOKENSYNC_DATABASE_URL": through}, "--concurrency", str(concurrency))
+        wait_for(lambda: provider.stats()["refreshes"] >= 8, "the run gets going")
+        proxy.freeze()
+        at_freeze = provider.stats()["refreshes"]
+        run.send_signal(signal.SIGTERM)
+        code, document, err = finish(run)
+        proxy.close()  # the server sees the frozen sessions end, and their locks go
+
+        assert code == 3, (document, err)
+        assert document["error"]["code"] == "database_timeout"
+        assert provider.stats()["refreshes"] - at_freeze <= concurrency
+        issued = provider.stats()["refreshes"]
+        stored = sum(
+            connection(db_url, f"u{i}", "discord").last_refreshed_at is not None for i in range(n)
+        )
+        assert len(spooled(env)) == issued - stored
+
+        code, document, err = finish(refresh(env))
+        assert code == 0, (document, err)
+        assert document.get("spoolApplied", 0) == issued - stored
+        assert provider.stats()["reused_tokens"] == 0
+        a_clean_round(provider, env, db_url, n)
+
+
+def test_sigterm_sends_nothing_for_rows_waiting_on_a_platform_cap(
+    run_cli: Cli, env: dict[str, str], tmp_path: Path, db_url: str
+) -> None:
+    n = 40
+    with running_provider("--delay", "1.0") as provider:
+        config = provider.config(
+            tmp_path / "tokensync.toml", batch_size=40, discord={"concurrency": 2}
+        )
+        env = {**env, "TOKENSYNC_CONFIG": str(config)}
+        assert (
+            run_cli("tokens", "import", stdin=discord_grants(provider, n), extra_env=env).code == 0
+        )
+        run = refresh(env, "--concurrency", "32")
+        wait_for(lambda: provider.stats()["in_flight"] == 2, "two requests in flight")
+        run.send_signal(signal.SIGTERM)
+        code, document, err = finish(run)
+
+        assert code == 0, (document, err)
+        assert document["stopped"] == "sigterm"
+        assert provider.stats()["requests"] == 2 == document["tokensRefreshed"]
+        leased = [connection(db_url, f"u{i}", "discord").lease_owner for i in range(n)]
+        assert leased == [None] * n, "what the run held and never sent is released"
+        a_clean_round(provider, env, db_url, n)
