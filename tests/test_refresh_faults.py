@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import stat
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,6 +16,7 @@ import respx
 from tests.conftest import CLIENT_ENV, with_database
 from tests.refresh_helpers import TOKEN_URLS, Cli, results_by_user, seed, tokens
 from tokensync.errors import StorageError
+from tokensync.store import Filters, open_store
 
 
 @pytest.fixture
@@ -110,3 +112,47 @@ def test_tokens_issued_while_the_database_is_away_are_spooled_then_applied(
     assert second.json["spoolApplied"] == 1 and second.json["tokensChecked"] == 0
     assert tokens(db_url, key, "u", "discord") == ("ISSUED-AT", "ISSUED-RT")
     assert list(spool.glob("*.json")) == []
+
+
+def test_a_row_that_cannot_be_decrypted_is_recorded_backed_off_and_shown(
+    cli: Cli, db_url: str, mock_http: respx.MockRouter
+) -> None:
+    seed(cli, ("u1", "discord"), ("u2", "discord"))
+    store = open_store(db_url)
+    try:
+        (broken,) = store.iter_connections(Filters(users=("u1",)))
+        with store.transaction():
+            store._run(
+                "replace_ciphertexts",
+                {
+                    "id": broken.id,
+                    "old_access": broken.access_token_enc,
+                    "old_refresh": broken.refresh_token_enc,
+                    "new_access": broken.access_token_enc,
+                    "new_refresh": "gAAAAAB-not-a-fernet-token",
+                },
+            )
+    finally:
+        store.close()
+    mock_http.post(TOKEN_URLS["discord"]).respond(
+        200, json={"access_token": "AT-new", "refresh_token": "RT-new", "expires_in": 604800}
+    )
+
+    first = cli("refresh-tokens")
+    assert first.code == 1, first.out
+    by_user = results_by_user(first.json)
+    assert by_user["u1"]["error"]["code"] == "decrypt_failed"
+    assert by_user["u1"]["nextAttemptAt"] is not None, "backed off, not retried every run"
+    assert by_user["u2"]["success"] is True
+
+    again = cli("refresh-tokens").json
+    assert again["tokensChecked"] == 0, "the back-off holds"
+    status = cli("status").json
+    assert status["failing"]["count"] == 1
+    (shown,) = status["failing"]["connections"]
+    assert (shown["userId"], shown["error"]["code"], shown["failures"]) == (
+        "u1",
+        "decrypt_failed",
+        1,
+    )
+    assert "gAAAAAB" not in json.dumps(status)

@@ -16,6 +16,7 @@ def status_document(store: Store, *, limit: int = 20) -> dict[str, Any]:
         by_platform.setdefault(row["platform"], {})[row["status"]] = int(row["n"])
         by_status[row["status"]] = by_status.get(row["status"], 0) + int(row["n"])
     reauth = store.needs_reauth(limit)
+    failing_count, failing = store.failing(limit)
     return {
         "success": True,
         "database": {"engine": store.engine, "schemaVersion": store.schema_version()},
@@ -44,6 +45,20 @@ def status_document(store: Store, *, limit: int = 20) -> dict[str, Any]:
                     "since": iso(r["updated_at"]),
                 }
                 for r in reauth
+            ],
+        },
+        "failing": {
+            "count": failing_count,
+            "connections": [
+                {
+                    "connectionId": r["id"],
+                    "userId": r["user_id"],
+                    "platform": r["platform"],
+                    "error": {"code": r["last_error_code"], "message": r["last_error_message"]},
+                    "failures": int(r["failure_count"]),
+                    "nextAttemptAt": iso(r["next_attempt_at"]),
+                }
+                for r in failing
             ],
         },
         "lastRuns": {

@@ -59,6 +59,21 @@ def render_status(document: Mapping[str, Any], stream: TextIO) -> None:
         )
     console.print(reauth)
 
+    failing = Table(title=f"Failing, retried after a back-off ({document['failing']['count']})")
+    for column in ("connection", "platform", "user", "failures", "next attempt", "error"):
+        failing.add_column(column)
+    for row in document["failing"]["connections"]:
+        error = row["error"] or {}
+        failing.add_row(
+            str(row["connectionId"]),
+            escape(row["platform"]),
+            escape(row["userId"]),
+            str(row["failures"]),
+            row["nextAttemptAt"] or "-",
+            escape(f"{error.get('code') or ''}: {error.get('message') or ''}"),
+        )
+    console.print(failing)
+
     runs = Table(title="Last runs")
     for column in ("job", "started", "finished", "success", "exit", "summary"):
         runs.add_column(column)

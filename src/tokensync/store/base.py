@@ -336,6 +336,11 @@ class Store(PollingMixin):
         """The active connections whose access tokens expire first."""
         return self._run("soonest_expiries", {"limit": limit})
 
+    def failing(self, limit: int) -> tuple[int, list[Row]]:
+        """How many active connections failed their last refresh, and the latest of them."""
+        count = int(self._run("count_failing", {})[0]["n"])
+        return count, self._run("failing", {"limit": limit}) if count else []
+
     def needs_reauth(self, limit: int) -> list[Row]:
         """Connections waiting for their user to reconnect, newest first."""
         return self._run("needs_reauth", {"limit": limit})

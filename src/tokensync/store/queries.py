@@ -237,6 +237,17 @@ QUERIES: dict[str, str] = {
         WHERE status = 'active' AND expires_at IS NOT NULL
         ORDER BY expires_at LIMIT :limit
     """,
+    # Active connections whose last refresh failed (transient errors, tokens that cannot be
+    # decrypted): what an operator looks at before it becomes a re-authorisation.
+    "failing": """
+        SELECT id, user_id, platform, last_error_code, last_error_message, failure_count,
+            next_attempt_at, updated_at
+        FROM connections WHERE status = 'active' AND failure_count > 0
+        ORDER BY updated_at DESC, id LIMIT :limit
+    """,
+    "count_failing": """
+        SELECT COUNT(*) AS n FROM connections WHERE status = 'active' AND failure_count > 0
+    """,
     "needs_reauth": """
         SELECT id, user_id, platform, last_error_code, last_error_message, updated_at
         FROM connections WHERE status = 'needs_reauth' ORDER BY updated_at DESC, id LIMIT :limit
