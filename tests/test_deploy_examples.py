@@ -11,6 +11,7 @@ import pytest
 import yaml
 
 from tokensync.durations import parse_duration
+from tokensync.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
 FIELD_RANGES = [(0, 59), (0, 23), (1, 31), (1, 12), (0, 7)]
@@ -128,6 +129,10 @@ def test_kubernetes_cronjobs_match_their_max_duration() -> None:
         pod = job["template"]["spec"]
         assert pod["securityContext"]["runAsNonRoot"] is True
         assert pod["restartPolicy"] in ("Never", "OnFailure")
+        # The drain after SIGTERM: a request in flight, then its write to a hanging database.
+        defaults = Settings(database_url="sqlite:///x", database_is_default=True, platforms={})
+        drain = defaults.request_timeout + defaults.database_timeout + 5
+        assert pod["terminationGracePeriodSeconds"] >= drain + 5
         (container,) = pod["containers"]
         assert container["resources"]["requests"]["cpu"]
         assert container["resources"]["requests"]["memory"]
