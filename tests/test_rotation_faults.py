@@ -45,6 +45,20 @@ def a_clean_round(provider: ProviderProcess, env: dict[str, str], db_url: str, n
 
     Leases that a failed run could not give back are waited out first, as the next run would.
     """
+    wait_for_leases_to_lapse(db_url)
+    before = provider.stats()
+    expire_all(db_url)
+    code, document, err = finish(refresh(env, "--concurrency", "16"))
+    after = provider.stats()
+    assert code == 0, (document, err)
+    assert document["tokensRefreshed"] == n
+    assert after["refreshes"] - before["refreshes"] == n
+    assert after["reused_tokens"] == 0 and after["revoked_grants"] == 0
+    assert after["invalid_grant"] == 0
+
+
+def wait_for_leases_to_lapse(db_url: str) -> None:
+    """Until no connection is under a lease (a failed run's lapse by themselves)."""
 
     def lapsed() -> bool:
         store = open_store(db_url)
@@ -58,15 +72,6 @@ def a_clean_round(provider: ProviderProcess, env: dict[str, str], db_url: str, n
             store.close()
 
     wait_for(lapsed, "the leases of a failed run lapse", timeout=120)
-    before = provider.stats()
-    expire_all(db_url)
-    code, document, err = finish(refresh(env, "--concurrency", "16"))
-    after = provider.stats()
-    assert code == 0, (document, err)
-    assert document["tokensRefreshed"] == n
-    assert after["refreshes"] - before["refreshes"] == n
-    assert after["reused_tokens"] == 0 and after["revoked_grants"] == 0
-    assert after["invalid_grant"] == 0
 
 
 def spelled_otherwise(url: str) -> str:
@@ -242,3 +247,37 @@ def test_sigterm_sends_nothing_for_rows_waiting_on_a_platform_cap(
         leased = [connection(db_url, f"u{i}", "discord").lease_owner for i in range(n)]
         assert leased == [None] * n, "what the run held and never sent is released"
         a_clean_round(provider, env, db_url, n)
+
+
+def test_sigkill_loses_at_most_what_was_in_flight(
+    run_cli: Cli, env: dict[str, str], tmp_path: Path, db_url: str
+) -> None:
+    """The documented window: a kill loses the requests in flight at that moment, nothing more."""
+    n, concurrency = 40, 4
+    with running_provider("--delay", "0.5") as provider:
+        config = provider.config(
+            tmp_path / "tokensync.toml", batch_size=40, lease="6s", request_timeout="2s"
+        )
+        env = {**env, "TOKENSYNC_CONFIG": str(config)}
+        lines = discord_grants(provider, n)
+        assert run_cli("tokens", "import", stdin=lines, extra_env=env).code == 0
+        run = refresh(env, "--concurrency", str(concurrency))
+        wait_for(lambda: provider.stats()["refreshes"] >= 8, "the run gets going")
+        run.kill()
+        run.communicate(timeout=60)
+        # The provider finishes the exchanges it had begun, whoever is left to hear the answer.
+        wait_for(lambda: provider.stats()["in_flight"] == 0, "the provider is done")
+        issued = provider.stats()["refreshes"]
+        stored = sum(
+            connection(db_url, f"u{i}", "discord").last_refreshed_at is not None for i in range(n)
+        )
+        assert spooled(env) == []
+        lost = issued - stored
+        assert 0 <= lost <= concurrency, "only answers in flight at the kill can be lost"
+
+        # Once the killed run's leases lapse, the next run finds those grants dead and says so.
+        wait_for_leases_to_lapse(db_url)
+        code, document, err = finish(refresh(env, "--results", "failures"))
+        assert (code == 0) == (lost == 0), (document, err)
+        assert document["needsReauth"] == lost == provider.stats()["revoked_grants"]
+        assert document["tokensRefreshed"] == n - stored - lost
