@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from tokensync.report import iso
@@ -36,25 +37,13 @@ def status_document(store: Store, *, limit: int = 20) -> dict[str, Any]:
         ],
         "needsReauth": {
             "count": by_status.get("needs_reauth", 0),
-            "connections": [
-                {
-                    "connectionId": r["id"],
-                    "userId": r["user_id"],
-                    "platform": r["platform"],
-                    "error": {"code": r["last_error_code"], "message": r["last_error_message"]},
-                    "since": iso(r["updated_at"]),
-                }
-                for r in reauth
-            ],
+            "connections": [{**_erring(r), "since": iso(r["updated_at"])} for r in reauth],
         },
         "failing": {
             "count": failing_count,
             "connections": [
                 {
-                    "connectionId": r["id"],
-                    "userId": r["user_id"],
-                    "platform": r["platform"],
-                    "error": {"code": r["last_error_code"], "message": r["last_error_message"]},
+                    **_erring(r),
                     "failures": int(r["failure_count"]),
                     "nextAttemptAt": iso(r["next_attempt_at"]),
                 }
@@ -72,4 +61,14 @@ def status_document(store: Store, *, limit: int = 20) -> dict[str, Any]:
             }
             for r in store.last_runs()
         },
+    }
+
+
+def _erring(row: Mapping[str, Any]) -> dict[str, Any]:
+    """A connection with its last error, as the needsReauth and failing lists show it."""
+    return {
+        "connectionId": row["id"],
+        "userId": row["user_id"],
+        "platform": row["platform"],
+        "error": {"code": row["last_error_code"], "message": row["last_error_message"]},
     }
