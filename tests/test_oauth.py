@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
 
 import pytest
 
@@ -164,7 +166,6 @@ def test_success_shapes() -> None:
         (200, JSON, b'{"access_token": "abc", "expi', MalformedResponseError),
         (200, JSON, b'{"token_type": "Bearer", "expires_in": 3600}', MalformedResponseError),
         (200, JSON, b'{"access_token": "", "expires_in": 3600}', MalformedResponseError),
-        (200, JSON, b'{"access_token": "a", "expires_in": "soon"}', MalformedResponseError),
         (200, JSON, b'{"access_token": "a", "refresh_token": 12}', MalformedResponseError),
         (200, JSON, b"[1, 2]", MalformedResponseError),
         (404, JSON, b"{}", TransientError),
@@ -175,10 +176,37 @@ def test_garbage_is_transient(status, headers, raw, error) -> None:
         classify("acme", status, headers, raw)
 
 
+def test_a_bad_expires_in_keeps_the_token_and_warns() -> None:
+    tokens = classify("acme", 200, JSON, body({"access_token": "a", "expires_in": "soon"}))
+    assert tokens.access_token == "a" and tokens.expires_in is None
+    assert tokens.warning is not None and "'soon'" in tokens.warning
+
+
+def test_token_problems_say_what_was_lost() -> None:
+    with pytest.raises(MalformedResponseError) as info:
+        classify("acme", 200, JSON, body({"access_token": "a", "refresh_token": 12}))
+    assert "refresh_token that is not a usable string (a JSON number)" in info.value.message
+    with pytest.raises(MalformedResponseError) as info:
+        classify("acme", 200, JSON, body({"refresh_token": "ROT-SECRET", "expires_in": 60}))
+    message = info.value.message
+    assert "refresh token in it could not be used" in message and "ROT-SECRET" not in message
+
+
 def test_rate_limit_reads_retry_after() -> None:
     with pytest.raises(RateLimitedError) as info:
         classify("spotify", 429, {"retry-after": "17"}, b"")
     assert info.value.retry_after == 17
+    when = format_datetime(datetime.now(UTC) + timedelta(seconds=120), usegmt=True)
+    with pytest.raises(RateLimitedError) as info:
+        classify("spotify", 429, {"retry-after": when}, b"")
+    assert info.value.retry_after is not None and 60 < info.value.retry_after <= 120
+    for garbage in ("soon", "inf", "nan", ""):
+        with pytest.raises(RateLimitedError) as info:
+            classify("spotify", 429, {"retry-after": garbage}, b"")
+        assert info.value.retry_after is None
+    with pytest.raises(RateLimitedError) as info:
+        classify("spotify", 429, {"retry-after": "-5"}, b"")
+    assert info.value.retry_after == 0
     with pytest.raises(RateLimitedError) as info:
         classify("spotify", 429, {}, b"")
     assert info.value.retry_after is None

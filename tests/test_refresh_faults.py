@@ -156,3 +156,24 @@ def test_a_row_that_cannot_be_decrypted_is_recorded_backed_off_and_shown(
         1,
     )
     assert "gAAAAAB" not in json.dumps(status)
+
+
+@pytest.mark.parametrize(
+    "expires_in", ["-5", '"abc"', "1e12", '"inf"', '"nan"', "1e400", "true"], ids=str
+)
+def test_a_rotated_token_is_stored_whatever_its_expires_in(
+    cli: Cli, db_url: str, key: str, mock_http: respx.MockRouter, expires_in: str
+) -> None:
+    seed(cli, ("u1", "discord"))
+    body = '{"access_token": "AT-new", "refresh_token": "RT-new", "token_type": "Bearer", '
+    mock_http.post(TOKEN_URLS["discord"]).respond(
+        200,
+        content=(body + f'"expires_in": {expires_in}}}').encode(),
+        headers={"Content-Type": "application/json"},
+    )
+    result = cli("refresh-tokens")
+    assert result.code == 0, result.out
+    (entry,) = result.json["results"]
+    assert entry["success"] is True and entry["rotated"] is True
+    assert "expires_in" in entry["warning"] and entry["newExpiry"] is not None
+    assert tokens(db_url, key, "u1", "discord") == ("AT-new", "RT-new")

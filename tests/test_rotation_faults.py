@@ -40,6 +40,24 @@ def refresh(env: dict[str, str], *extra: str) -> Any:
     return tokensync(["refresh-tokens", "--results", "none", *extra], env)
 
 
+def with_grants(
+    provider: ProviderProcess,
+    run_cli: Cli,
+    env: dict[str, str],
+    tmp_path: Path,
+    n: int,
+    **config: Any,
+) -> dict[str, str]:
+    """Configure tokensync for this provider, import n grants; return the environment."""
+    path = provider.config(tmp_path / "tokensync.toml", **config)
+    env = {**env, "TOKENSYNC_CONFIG": str(path)}
+    imported: CliResult = run_cli(
+        "tokens", "import", stdin=discord_grants(provider, n), extra_env=env
+    )
+    assert imported.code == 0, imported.out
+    return env
+
+
 def a_clean_round(provider: ProviderProcess, env: dict[str, str], db_url: str, n: int) -> None:
     """Every stored refresh token is the provider's current one: each refreshes once, cleanly.
 
@@ -107,18 +125,17 @@ def test_leases_hold_while_rows_wait_on_a_platform_cap(
     """Rows queued longer than the lease stay this run's: overlapping runs never share one."""
     n, lease = 60, 6
     with running_provider("--delay", "0.3") as provider:
-        config = provider.config(
-            tmp_path / "tokensync.toml",
+        env = with_grants(
+            provider,
+            run_cli,
+            env,
+            tmp_path,
+            n,
             batch_size=100,
             lease=f"{lease}s",
             request_timeout="2s",
             discord={"concurrency": 2},
         )
-        env = {**env, "TOKENSYNC_CONFIG": str(config)}
-        imported: CliResult = run_cli(
-            "tokens", "import", stdin=discord_grants(provider, n), extra_env=env
-        )
-        assert imported.code == 0, imported.out
 
         first = refresh(env, "--concurrency", "16")
         wait_for(lambda: provider.stats()["refreshes"] >= 1, "the first run refreshes")
@@ -142,12 +159,8 @@ def test_the_database_going_away_stops_the_run_and_the_spool_survives_a_new_url(
 ) -> None:
     n, concurrency = 100, 4
     with running_provider("--delay", "0.2") as provider:
-        config = provider.config(
-            tmp_path / "tokensync.toml", batch_size=20, lease="6s", request_timeout="2s"
-        )
-        env = {**env, "TOKENSYNC_CONFIG": str(config)}
-        assert (
-            run_cli("tokens", "import", stdin=discord_grants(provider, n), extra_env=env).code == 0
+        env = with_grants(
+            provider, run_cli, env, tmp_path, n, batch_size=20, lease="6s", request_timeout="2s"
         )
 
         run = refresh(env, "--concurrency", str(concurrency))
@@ -188,16 +201,16 @@ def test_a_hung_database_ends_the_run_and_sigterm_is_answered(
         running_provider("--delay", "0.2") as provider,
         freezable_proxy((upstream.hostname or "127.0.0.1", upstream.port or 5432)) as proxy,
     ):
-        config = provider.config(
-            tmp_path / "tokensync.toml",
+        env = with_grants(
+            provider,
+            run_cli,
+            env,
+            tmp_path,
+            n,
             batch_size=20,
             database_timeout="2s",
             lease="6s",
             request_timeout="2s",
-        )
-        env = {**env, "TOKENSYNC_CONFIG": str(config)}
-        assert (
-            run_cli("tokens", "import", stdin=discord_grants(provider, n), extra_env=env).code == 0
         )
         through = urlunsplit(upstream._replace(netloc=f"postgres@127.0.0.1:{proxy.port}"))
         run = refresh({**env, "TOKENSYNC_DATABASE_URL": through}, "--concurrency", str(concurrency))
@@ -229,12 +242,8 @@ def test_sigterm_sends_nothing_for_rows_waiting_on_a_platform_cap(
 ) -> None:
     n = 40
     with running_provider("--delay", "1.0") as provider:
-        config = provider.config(
-            tmp_path / "tokensync.toml", batch_size=40, discord={"concurrency": 2}
-        )
-        env = {**env, "TOKENSYNC_CONFIG": str(config)}
-        assert (
-            run_cli("tokens", "import", stdin=discord_grants(provider, n), extra_env=env).code == 0
+        env = with_grants(
+            provider, run_cli, env, tmp_path, n, batch_size=40, discord={"concurrency": 2}
         )
         run = refresh(env, "--concurrency", "32")
         wait_for(lambda: provider.stats()["in_flight"] == 2, "two requests in flight")
@@ -255,12 +264,9 @@ def test_sigkill_loses_at_most_what_was_in_flight(
     """The documented window: a kill loses the requests in flight at that moment, nothing more."""
     n, concurrency = 40, 4
     with running_provider("--delay", "0.5") as provider:
-        config = provider.config(
-            tmp_path / "tokensync.toml", batch_size=40, lease="6s", request_timeout="2s"
+        env = with_grants(
+            provider, run_cli, env, tmp_path, n, batch_size=40, lease="6s", request_timeout="2s"
         )
-        env = {**env, "TOKENSYNC_CONFIG": str(config)}
-        lines = discord_grants(provider, n)
-        assert run_cli("tokens", "import", stdin=lines, extra_env=env).code == 0
         run = refresh(env, "--concurrency", str(concurrency))
         wait_for(lambda: provider.stats()["refreshes"] >= 8, "the run gets going")
         run.kill()

@@ -16,6 +16,7 @@ from urllib.parse import parse_qsl, quote
 
 import httpx
 
+from tokensync import httpio
 from tokensync.errors import (
     ClientConfigError,
     MalformedResponseError,
@@ -37,6 +38,14 @@ _CLIENT = {
 _TRANSIENT = {"temporarily_unavailable", "server_error"}
 _RATE = {"slow_down", "rate_limited", "too_many_requests"}
 _PRINTABLE = re.compile(r"[^\x20-\x7e]+")
+# A token response is a few hundred bytes; 64 KiB leaves room for any JWT an IdP issues. A body
+# past it is not read further: if it held a rotated refresh token, that token is lost (the
+# provider sent something we cannot hold), and the user may have to reconnect. Unavoidable.
+MAX_TOKEN_RESPONSE_BYTES = 64 * 1024
+# The longest expires_in believed: a bigger one (or a negative, NaN, infinite, non-numeric one)
+# is replaced by the platform's default lifetime, and the token is kept all the same.
+MAX_EXPIRES_IN = 10 * 365 * 86400.0
+_SHOWN = 40
 
 
 @dataclass(frozen=True)
@@ -48,6 +57,8 @@ class TokenSet:
     expires_in: float | None
     token_type: str | None = None
     scope: str | None = None
+    # Something odd about the response that did not stop the refresh (a bad expires_in).
+    warning: str | None = None
 
 
 def request_parts(platform: Platform, refresh_token: str) -> tuple[dict[str, str], dict[str, str]]:
@@ -70,24 +81,27 @@ async def refresh_grant(
 ) -> TokenSet:
     """Exchange a refresh token; return the new TokenSet or raise a classified ProviderError."""
     form, headers = request_parts(platform, refresh_token)
+    where = f"{platform.name} token endpoint"
     try:
         # httpx's timeouts bound each read; this bounds the whole exchange, however it trickles.
-        async with asyncio.timeout(timeout * 2):
-            response = await client.post(
-                platform.token_url, data=form, headers=headers, timeout=timeout
-            )
-    except (httpx.TimeoutException, TimeoutError):
-        raise TransientError(f"{platform.name} token endpoint timed out", code="timeout") from None
-    except httpx.HTTPError as exc:
-        raise TransientError(
-            f"{platform.name} token endpoint unreachable ({type(exc).__name__})",
-            code="connection_error",
-        ) from None
+        async with (
+            asyncio.timeout(timeout * 2),
+            client.stream(
+                "POST", platform.token_url, data=form, headers=headers, timeout=timeout
+            ) as response,
+        ):
+            body = await httpio.read_capped(response, MAX_TOKEN_RESPONSE_BYTES, where)
+    except ProviderError:
+        raise
+    except Exception as exc:
+        # Anything out of the HTTP stack fails this one refresh (CancelledError, a
+        # BaseException, still cancels). Never chained: a traceback could show a secret.
+        raise httpio.transport_error(where, exc) from None
     return classify(
         platform.name,
         response.status_code,
         response.headers,
-        response.content,
+        body,
         secrets=(refresh_token, platform.client_secret or ""),
     )
 
@@ -100,7 +114,29 @@ def classify(
     *,
     secrets: tuple[str, ...] = (),
 ) -> TokenSet:
-    """Turn a token endpoint's answer into a TokenSet, or raise what it means."""
+    """Turn a token endpoint's answer into a TokenSet, or raise what it means.
+
+    Whatever the status, headers and body, this returns a TokenSet or raises a ProviderError.
+    """
+    try:
+        return _classify(platform, status, headers, body, secrets)
+    except ProviderError:
+        raise
+    except Exception as exc:  # a bug here must fail one row, not the run
+        raise MalformedResponseError(
+            f"{platform} token endpoint answered something that could not be read "
+            f"({type(exc).__name__})",
+            status=status,
+        ) from None
+
+
+def _classify(
+    platform: str,
+    status: int,
+    headers: Mapping[str, str],
+    body: bytes,
+    secrets: tuple[str, ...],
+) -> TokenSet:
     if status == 429:
         raise RateLimitedError(
             f"{platform} token endpoint rate limited the refresh",
@@ -134,21 +170,14 @@ def classify(
 
 
 def retry_after_seconds(headers: Mapping[str, str]) -> float | None:
-    """Retry-After as seconds (the HTTP-date form is rare on these endpoints and ignored)."""
-    value = headers.get("retry-after")
-    if value is None:
-        return None
-    try:
-        seconds = float(value.strip())
-    except ValueError:
-        return None
-    return max(seconds, 0.0)
+    """Retry-After as seconds (delta-seconds or HTTP-date; see httpio.retry_after_seconds)."""
+    return httpio.retry_after_seconds(headers.get("retry-after"))
 
 
 def _parse(headers: Mapping[str, str], body: bytes) -> dict[str, object] | None:
     try:
         value = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):
         value = None
     if isinstance(value, dict):
         return value
@@ -197,14 +226,28 @@ def _clean(value: object, secrets: tuple[str, ...]) -> str:
 
 def _token_set(platform: str, payload: Mapping[str, object]) -> TokenSet:
     access = payload.get("access_token")
-    if not isinstance(access, str) or not access:
-        raise MalformedResponseError(f"{platform} token response has no access_token")
     refresh = payload.get("refresh_token")
+    if not isinstance(access, str) or not access:
+        if isinstance(refresh, str) and refresh:
+            raise MalformedResponseError(
+                f"{platform} token response has a refresh_token but no usable access_token; "
+                "the refresh token in it could not be used (if the platform rotated it, the "
+                "stored one may no longer work and the user may have to reconnect)"
+            )
+        raise MalformedResponseError(f"{platform} token response has no access_token")
     if refresh is not None and (not isinstance(refresh, str) or not refresh):
-        raise MalformedResponseError(f"{platform} token response has an invalid refresh_token")
-    expires_in = _seconds(payload.get("expires_in"))
-    if payload.get("expires_in") not in (None, "") and expires_in is None:
-        raise MalformedResponseError(f"{platform} token response has an invalid expires_in")
+        raise MalformedResponseError(
+            f"{platform} token response has a refresh_token that is not a usable string "
+            f"({_kind(refresh)}); the response was rejected and none of its tokens were saved"
+        )
+    raw = payload.get("expires_in")
+    expires_in = _seconds(raw)
+    warning = None
+    if raw is not None and raw != "" and expires_in is None:
+        warning = (
+            f"{platform} token response had an invalid expires_in ({_shown(raw)!r}); "
+            "the platform's default lifetime was used"
+        )
     token_type = payload.get("token_type")
     scope = payload.get("scope")
     return TokenSet(
@@ -213,18 +256,42 @@ def _token_set(platform: str, payload: Mapping[str, object]) -> TokenSet:
         expires_in=expires_in,
         token_type=token_type if isinstance(token_type, str) else None,
         scope=scope if isinstance(scope, str) else None,
+        warning=warning,
     )
 
 
 def _seconds(value: object) -> float | None:
+    """A sane expires_in as seconds, or None (absent, negative, NaN, infinite, huge, not a
+    number)."""
     if isinstance(value, bool):
         return None
-    if isinstance(value, int | float):
-        return float(value) if value >= 0 else None
     if isinstance(value, str):
         try:
-            seconds = float(value.strip())
+            value = float(value.strip())
         except ValueError:
             return None
-        return seconds if seconds >= 0 else None
+    if isinstance(value, int | float) and 0 <= value <= MAX_EXPIRES_IN:
+        return float(value)  # NaN fails both comparisons; a huge int never reaches float()
     return None
+
+
+def _kind(value: object) -> str:
+    return "an empty string" if value == "" else f"a JSON {_JSON_KINDS.get(type(value), 'value')}"
+
+
+_JSON_KINDS = {bool: "boolean", int: "number", float: "number", list: "array", dict: "object"}
+
+
+def _shown(value: object) -> str:
+    """At most _SHOWN printable characters of a bad value, for a message."""
+    if isinstance(value, str):
+        text = value
+    elif isinstance(value, bool | int | float):
+        try:
+            text = json.dumps(value)
+        except ValueError:  # an integer of more digits than int -> str allows
+            text = "a huge integer"
+    else:
+        text = _kind(value)
+    text = _PRINTABLE.sub(" ", text)
+    return text if len(text) <= _SHOWN else text[:_SHOWN] + "..."

@@ -86,6 +86,8 @@ def refresh_result(outcome: Outcome) -> dict[str, Any]:
             entry["note"] = "refreshed by another run meanwhile"
         if outcome.spooled:
             entry["spooled"] = True
+        if outcome.warning:
+            entry["warning"] = outcome.warning
     else:
         entry["status"] = outcome.status
     if outcome.error_code:

@@ -45,6 +45,7 @@ class Outcome:
     error_message: str | None = None
     next_attempt_at: datetime | None = None
     spooled: bool = False
+    warning: str | None = None
     access_token: str | None = field(default=None, repr=False)
     elapsed_ms: int = 0
 
@@ -249,7 +250,7 @@ class Refresher:
 
     async def _store(self, conn: Connection, platform: Platform, tokens: TokenSet) -> Outcome:
         now = self._clock()
-        seconds = tokens.expires_in
+        seconds, warning = tokens.expires_in, tokens.warning
         if seconds is None or not 0 <= seconds <= _MAX_LIFETIME:
             seconds = platform.default_expires_in
         expires_at = now + timedelta(seconds=seconds) if seconds is not None else None
@@ -266,7 +267,14 @@ class Refresher:
         rotated = tokens.refresh_token is not None
         saved, error = await self._save(conn, access_enc, refresh_enc, expires_at, now)
         if saved:
-            return Outcome(conn, REFRESHED, expires_at, rotated, access_token=tokens.access_token)
+            return Outcome(
+                conn,
+                REFRESHED,
+                expires_at,
+                rotated,
+                warning=warning,
+                access_token=tokens.access_token,
+            )
         if error is None:
             return Outcome(
                 conn,
@@ -291,6 +299,7 @@ class Refresher:
             expires_at,
             rotated,
             spooled=True,
+            warning=warning,
             error_code=error.code,
             error_message="the database could not take the new tokens; they are kept in the "
             "local spool and stored by the next run",

@@ -16,6 +16,7 @@ from urllib.parse import unquote, urlsplit
 
 import httpx
 
+from tokensync import httpio
 from tokensync.errors import (
     MalformedResponseError,
     PermanentError,
@@ -27,6 +28,11 @@ from tokensync.jsoncodec import response_json
 from tokensync.platforms.limits import rate_limit_wait
 
 _RATE_LIMIT_RETRIES = 3
+# The largest API page read. The biggest pages the adapters ask for (250 Calendar events, 500
+# YouTube playlist items, 100 GitHub events) are a few MB at worst; 16 MiB leaves several times
+# that, while 64 pages in flight stay bounded (a page is also parsed, at some times its size).
+# A body past it fails that endpoint's poll with response_too_large; nothing is stored from it.
+MAX_API_RESPONSE_BYTES = 16 * 1024 * 1024
 Query = Mapping[str, str | int] | list[tuple[str, str | int | float | bool | None]]
 
 
@@ -200,15 +206,22 @@ class Api:
     ) -> httpx.Response:
         sent = {"Accept": "application/json", **(headers or {}), "Authorization": f"Bearer {token}"}
         self.request_count += 1
+        where = f"{self.platform}: the API"
         try:
-            return await self._client.get(url, params=params, headers=sent)
-        except httpx.TimeoutException:
-            raise TransientError(f"{self.platform}: the API timed out", code="timeout") from None
-        except httpx.HTTPError as exc:
-            raise TransientError(
-                f"{self.platform}: the API is unreachable ({type(exc).__name__})",
-                code="connection_error",
-            ) from None
+            # httpx's timeouts bound each read; this bounds the whole exchange, however it
+            # trickles (the client's longest timeout, twice, like the token endpoint's).
+            async with (
+                asyncio.timeout(_overall(self._client.timeout)),
+                self._client.stream("GET", url, params=params, headers=sent) as response,
+            ):
+                body = await httpio.read_capped(response, MAX_API_RESPONSE_BYTES, where)
+        except ProviderError:
+            raise
+        except Exception as exc:
+            # Anything out of the HTTP stack fails this request (CancelledError, a
+            # BaseException, still cancels). Never chained: a traceback could show the token.
+            raise httpio.transport_error(where, exc) from None
+        return httpio.buffered(response, body)
 
     def _parsed(self, response: httpx.Response, expect: Sequence[int]) -> ApiResponse:
         status = response.status_code
@@ -232,6 +245,11 @@ class Api:
                 status=status,
             )
         return ApiResponse(status, response.headers, body, url)
+
+
+def _overall(timeout: httpx.Timeout) -> float | None:
+    phases = [t for t in (timeout.connect, timeout.read, timeout.write, timeout.pool) if t]
+    return 2 * max(phases) if phases else None
 
 
 def _said(response: httpx.Response) -> str:

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import math
 import time
-from email.utils import parsedate_to_datetime
 from typing import Any
 
 import httpx
 
+from tokensync.httpio import retry_after_seconds
 from tokensync.jsoncodec import response_json
 
 DEFAULT_WAIT = 60.0
@@ -30,7 +30,7 @@ def rate_limit_wait(response: httpx.Response, now: float | None = None) -> float
     if _spotify_quota(body) or _google_reasons(body) & _GOOGLE_QUOTA:
         return LONG_WAIT
     for wait in (
-        _retry_after(headers.get("retry-after"), now),
+        retry_after_seconds(headers.get("retry-after"), now),
         _discord_body(body),
         _seconds(headers.get("x-ratelimit-reset-after")),
         _github_reset(headers, now),
@@ -76,18 +76,6 @@ def _github_reset(headers: httpx.Headers, now: float | None) -> float | None:
     if reset is None:
         return None
     return max(reset - (time.time() if now is None else now), 0.0)
-
-
-def _retry_after(value: str | None, now: float | None) -> float | None:
-    """Retry-After: delay-seconds, or an HTTP-date."""
-    seconds = _seconds(value)
-    if seconds is not None or value is None:
-        return seconds
-    try:
-        when = parsedate_to_datetime(value).timestamp()
-    except (TypeError, ValueError):
-        return None
-    return max(when - (time.time() if now is None else now), 0.0)
 
 
 def _seconds(value: str | None) -> float | None:
