@@ -131,7 +131,7 @@ def test_kubernetes_cronjobs_match_their_max_duration() -> None:
         assert pod["restartPolicy"] in ("Never", "OnFailure")
         # The drain after SIGTERM: a request in flight, then its write to a hanging database.
         defaults = Settings(database_url="sqlite:///x", database_is_default=True, platforms={})
-        drain = defaults.request_timeout + defaults.database_timeout + 5
+        drain = 2 * defaults.request_timeout + defaults.database_timeout + 5
         assert pod["terminationGracePeriodSeconds"] >= drain + 5
         (container,) = pod["containers"]
         assert container["resources"]["requests"]["cpu"]
