@@ -21,12 +21,13 @@ import httpx
 import pytest
 import respx
 
-from tokensync import httpio
-from tokensync.bootstrap import http_client
 from tokensync.errors import ProviderError, TransientError
+from tokensync.http import responses as httpio
+from tokensync.http.transport import http_client
 from tokensync.oauth import MAX_TOKEN_RESPONSE_BYTES, TokenSet, classify, refresh_grant
-from tokensync.platforms.base import MAX_API_RESPONSE_BYTES, Api
-from tokensync.settings import Platform, Settings
+from tokensync.platforms.api import MAX_API_RESPONSE_BYTES, Api
+from tokensync.platforms.catalog import Platform
+from tokensync.settings import Settings
 
 pytestmark = pytest.mark.anyio
 
@@ -121,7 +122,7 @@ def assert_clean(exc: ProviderError) -> None:
 
 
 async def refresh(port: int, *, timeout: float = 20.0, concurrency: int = 4) -> TokenSet:
-    async with http_client(settings(timeout), concurrency) as client:
+    async with http_client(timeout, concurrency) as client:
         return await refresh_grant(client, platform(port), RT, timeout=timeout)
 
 
@@ -170,7 +171,7 @@ async def test_one_bad_answer_among_64_fails_only_its_row() -> None:
         await writer.drain()
         return False
 
-    async with raw_server(answer) as port, http_client(settings(), 64) as client:
+    async with raw_server(answer) as port, http_client(20.0, 64) as client:
         results = await asyncio.gather(
             *(refresh_grant(client, platform(port), f"RT-{n}", timeout=20.0) for n in range(64)),
             return_exceptions=True,
@@ -195,7 +196,7 @@ async def test_faults_do_not_wedge_the_connection_pool() -> None:
         writer.write(faults.pop())
         return False
 
-    async with raw_server(answer) as port, http_client(settings(), 1) as client:  # 2 connections
+    async with raw_server(answer) as port, http_client(20.0, 1) as client:  # 2 connections
         async with asyncio.timeout(PATIENCE):
             for _ in range(len(faults)):
                 with pytest.raises(TransientError):
@@ -278,7 +279,7 @@ async def test_an_api_page_past_its_cap_is_not_read_to_its_end(framing: str) -> 
         head, chunk = LENGTH_HEAD % total, b"x" * 65536
     sent = Sent()
     async with raw_server(body_server(head, chunk, total, sent)) as port:
-        async with http_client(settings(), 4) as client:
+        async with http_client(20.0, 4) as client:
             with pytest.raises(TransientError) as info:
                 await api(client, port).get("/items")
         count = await sent.next()
@@ -324,7 +325,7 @@ def bomb_answer(bomb: bytes) -> Answer:
 
 
 async def test_four_gzip_bombs_at_the_token_endpoint_stay_small(bomb: bytes) -> None:
-    async with raw_server(bomb_answer(bomb)) as port, http_client(settings(), 4) as client:
+    async with raw_server(bomb_answer(bomb)) as port, http_client(20.0, 4) as client:
         tracemalloc.start()
         try:
             results = await asyncio.gather(
@@ -339,7 +340,7 @@ async def test_four_gzip_bombs_at_the_token_endpoint_stay_small(bomb: bytes) -> 
 
 
 async def test_a_gzip_bomb_api_page_stays_near_its_cap(bomb: bytes) -> None:
-    async with raw_server(bomb_answer(bomb)) as port, http_client(settings(), 4) as client:
+    async with raw_server(bomb_answer(bomb)) as port, http_client(20.0, 4) as client:
         tracemalloc.start()
         try:
             with pytest.raises(TransientError) as info:
@@ -368,7 +369,7 @@ async def test_encoded_bodies_still_decode(coding: str, encode: Callable[[bytes]
         writer.write(ok(encode(payload), b"Content-Encoding: %s\r\n" % coding.encode()))
         return True
 
-    async with raw_server(answer) as port, http_client(settings(), 4) as client:
+    async with raw_server(answer) as port, http_client(20.0, 4) as client:
         page = await api(client, port).get("/items")
         assert page.body == json.loads(payload)
         assert "content-encoding" not in page.headers
@@ -405,7 +406,7 @@ async def test_a_trickling_body_times_out_as_a_whole() -> None:
             await refresh(port, timeout=0.5)
         assert info.value.code == "timeout"
         assert_clean(info.value)
-        async with http_client(settings(0.5), 4) as client:
+        async with http_client(0.5, 4) as client:
             with pytest.raises(TransientError) as info:
                 await api(client, port).get("/items")
         assert info.value.code == "timeout"

@@ -6,41 +6,53 @@ import os
 import stat
 import threading
 import time
+from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from tokensync import metrics
-from tokensync.metrics import write_metrics
+from tokensync.jobs.results import JobResult, PollResult, RefreshResult
+from tokensync.output import metrics
+from tokensync.output.metrics import write_metrics
 
 NOW = datetime(2026, 11, 28, 14, 0, tzinfo=UTC)
-REFRESH: dict[str, Any] = {
-    "success": True,
-    "cronType": "token-refresh",
-    "timestamp": "2026-11-28T14:00:00Z",
-    "durationMs": 1840,
-    "tokensChecked": 3,
-    "tokensRefreshed": 2,
-    "tokensFailed": 1,
-    "needsReauth": 1,
-    "results": [],
-}
-POLL: dict[str, Any] = {
-    "success": True,
-    "cronType": "platform-polling",
-    "timestamp": "2026-11-28T14:30:00Z",
-    "durationMs": 5120,
-    "userCount": 5,
-    "platformCount": 12,
-    "pollsSuccessful": 12,
-    "pollsFailed": 0,
-    "itemsFetched": 431,
-    "itemsStored": 57,
-    "results": [],
-}
+
+
+def refresh_run(
+    *, refreshed: int = 3, failed: int = 0, needs_reauth: int = 0, dry_run: bool = False
+) -> RefreshResult:
+    """A refresh-tokens run that took 1.84 s."""
+    return RefreshResult(
+        run_id="refresh-test",
+        started_at=NOW,
+        finished_at=NOW + timedelta(milliseconds=1840),
+        dry_run=dry_run,
+        checked=refreshed + failed,
+        refreshed=refreshed,
+        failed=failed,
+        needs_reauth=needs_reauth,
+    )
+
+
+def poll_run(*, failed: int = 0) -> PollResult:
+    """A poll-platforms run over 12 connections that took 5.12 s."""
+    return PollResult(
+        run_id="poll-test",
+        started_at=NOW,
+        finished_at=NOW + timedelta(milliseconds=5120),
+        connections=12,
+        successful=12 - failed,
+        failed=failed,
+        fetched=431,
+        stored=57,
+    )
+
+
+REFRESH = refresh_run()
+POLL = poll_run()
 REFRESH_JOB = (("job", "refresh-tokens"),)
 POLL_JOB = (("job", "poll-platforms"),)
 
@@ -70,9 +82,9 @@ def test_a_refresh_run_writes_every_metric_with_help_and_type(tmp_path: Path) ->
         ("tokensync_last_run_duration_seconds", REFRESH_JOB): 1.84,
         ("tokensync_last_run_success", REFRESH_JOB): 1.0,
         items("refresh-tokens", "checked"): 3,
-        items("refresh-tokens", "refreshed"): 2,
-        items("refresh-tokens", "failed"): 1,
-        items("refresh-tokens", "needs_reauth"): 1,
+        items("refresh-tokens", "refreshed"): 3,
+        items("refresh-tokens", "failed"): 0,
+        items("refresh-tokens", "needs_reauth"): 0,
         ("tokensync_connections_needs_reauth", (("platform", "discord"),)): 1,
         ("tokensync_connections_needs_reauth", (("platform", "spotify"),)): 0,
     }
@@ -87,7 +99,7 @@ def test_both_jobs_share_one_file(tmp_path: Path) -> None:
     path = tmp_path / "tokensync.prom"
     write_metrics(path, REFRESH, {"discord": 1}, NOW)
     write_metrics(path, POLL, {"discord": 1}, NOW + timedelta(minutes=1))
-    write_metrics(path, {**REFRESH, "tokensRefreshed": 9}, {"discord": 2}, NOW + timedelta(2))
+    write_metrics(path, refresh_run(refreshed=9), {"discord": 2}, NOW + timedelta(2))
     got, _ = parse(path)
     assert got[items("refresh-tokens", "refreshed")] == 9
     assert got[items("poll-platforms", "polls_successful")] == 12
@@ -115,8 +127,10 @@ def test_a_failed_run_keeps_the_last_success_time(tmp_path: Path) -> None:
     path = tmp_path / "tokensync.prom"
     write_metrics(path, REFRESH, {}, NOW)
     later = NOW + timedelta(hours=1)
-    write_metrics(path, {**REFRESH, "success": False}, {}, later)
-    write_metrics(path, {**REFRESH, "success": False}, {}, later + timedelta(minutes=5))
+    write_metrics(path, refresh_run(refreshed=2, failed=1, needs_reauth=1), {}, later)
+    write_metrics(
+        path, refresh_run(refreshed=2, failed=1, needs_reauth=1), {}, later + timedelta(minutes=5)
+    )
     got, _ = parse(path)
     assert got[("tokensync_last_success_timestamp_seconds", REFRESH_JOB)] == NOW.timestamp()
     assert (
@@ -128,7 +142,7 @@ def test_a_failed_run_keeps_the_last_success_time(tmp_path: Path) -> None:
 
 def test_a_job_that_never_succeeded_has_no_success_time(tmp_path: Path) -> None:
     path = tmp_path / "tokensync.prom"
-    write_metrics(path, {**POLL, "success": False}, {}, NOW)
+    write_metrics(path, poll_run(failed=1), {}, NOW)
     got, _ = parse(path)
     assert ("tokensync_last_success_timestamp_seconds", POLL_JOB) not in got
     assert got[("tokensync_last_run_success", POLL_JOB)] == 0
@@ -148,7 +162,7 @@ def test_reauth_counts_drop_to_zero_and_survive_an_unknown(tmp_path: Path) -> No
     reauth = "tokensync_connections_needs_reauth"
     write_metrics(path, REFRESH, {"discord": 3, "github": 1}, NOW)
     # None: the database could not be asked; the last known counts stay.
-    write_metrics(path, {**REFRESH, "success": False}, None, NOW)
+    write_metrics(path, refresh_run(refreshed=2, failed=1, needs_reauth=1), None, NOW)
     got, _ = parse(path)
     assert got[(reauth, (("platform", "discord"),))] == 3
     # A platform whose users all reconnected reads 0, so alerts resolve instead of going absent.
@@ -169,7 +183,7 @@ def test_label_values_are_escaped_and_read_back(tmp_path: Path) -> None:
 
 def test_a_dry_run_writes_nothing(tmp_path: Path) -> None:
     path = tmp_path / "tokensync.prom"
-    write_metrics(path, {**REFRESH, "dryRun": True}, {}, NOW)
+    write_metrics(path, refresh_run(dry_run=True), {}, NOW)
     assert not path.exists()
 
 
@@ -238,7 +252,7 @@ def test_two_jobs_finishing_at_once_lose_nothing(
     path = tmp_path / "tokensync.prom"
     read = metrics._read
 
-    def slow_read(p: Path) -> Any:
+    def slow_read(p: Path) -> metrics.Series:
         # Widen the read-modify-write window, so unserialised writers would overwrite each other.
         got = read(p)
         time.sleep(0.002)
@@ -246,13 +260,16 @@ def test_two_jobs_finishing_at_once_lose_nothing(
 
     monkeypatch.setattr(metrics, "_read", slow_read)
 
-    def run(report: dict[str, Any], field: str) -> None:
+    def run(result: Callable[[int], JobResult]) -> None:
         for i in range(1, 31):
-            write_metrics(path, {**report, field: i}, {}, NOW)
+            write_metrics(path, result(i), {}, NOW)
+
+    def polled(stored: int) -> JobResult:
+        return replace(POLL, stored=stored)
 
     threads = [
-        threading.Thread(target=run, args=(REFRESH, "tokensRefreshed")),
-        threading.Thread(target=run, args=(POLL, "itemsStored")),
+        threading.Thread(target=run, args=(lambda i: refresh_run(refreshed=i),)),
+        threading.Thread(target=run, args=(polled,)),
     ]
     for t in threads:
         t.start()

@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 from typing import cast
 
+import httpx
 import pytest
 import respx
 
@@ -14,10 +15,15 @@ from tests.conftest import CLIENT_ENV
 from tests.refresh_helpers import TOKEN_URLS, Cli, seed
 from tests.test_metrics import NOW, POLL, REFRESH, Samples, parse
 from tokensync.errors import StorageError
-from tokensync.jobs.runtime import AsyncStore
-from tokensync.metrics import write_metrics
-from tokensync.runner import Monitoring, _write_metrics
+from tokensync.jobs.clock import SystemClock
+from tokensync.jobs.database import AsyncStore
+from tokensync.jobs.deps import Deps
+from tokensync.output.metrics import write_metrics
+from tokensync.output.monitoring import Monitoring
+from tokensync.settings import load_settings
 from tokensync.store import Store
+from tokensync.store.models import StatusCount
+from tokensync.store.spool import Spool
 
 
 def samples(path: Path) -> Samples:
@@ -26,13 +32,26 @@ def samples(path: Path) -> Samples:
 
 def test_reauth_counts_survive_a_database_that_is_away(tmp_path: Path) -> None:
     class Away:
-        def status_counts(self) -> list[dict[str, object]]:
+        def status_counts(self) -> list[StatusCount]:
             raise StorageError("SQLite (tokensync.db): disk I/O error")
 
     metrics = tmp_path / "tokensync.prom"
     write_metrics(metrics, REFRESH, {"discord": 3}, NOW)
     db = AsyncStore(cast(Store, Away()))
-    asyncio.run(_write_metrics(db, Monitoring(metrics_file=metrics), POLL))
+
+    async def finish() -> None:
+        async with httpx.AsyncClient() as client:
+            deps = Deps(
+                settings=load_settings({"TOKENSYNC_DATA_DIR": str(tmp_path)}),
+                db=db,
+                http=client,
+                spool=Spool(tmp_path / "spool", "db"),
+                clock=SystemClock(),
+                owner="poll-test",
+            )
+            await Monitoring(metrics_file=metrics).finished(deps, POLL)
+
+    asyncio.run(finish())
     db.close()
     got = samples(metrics)
     assert got[("tokensync_connections_needs_reauth", (("platform", "discord"),))] == 3

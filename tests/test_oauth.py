@@ -16,7 +16,7 @@ from tokensync.errors import (
     TransientError,
 )
 from tokensync.oauth import classify, request_parts
-from tokensync.settings import Platform
+from tokensync.platforms.catalog import Platform
 
 JSON = {"content-type": "application/json"}
 

@@ -11,8 +11,8 @@ import httpx
 import pytest
 import respx
 
-from tokensync.bootstrap import LazyAiohttpTransport
-from tokensync.ping import MAX_BODY, ping
+from tokensync.http.transport import LazyAiohttpTransport
+from tokensync.output.ping import MAX_BODY, ping
 
 pytestmark = pytest.mark.anyio
 SECRET = "0b4a3bd4-6f4e-4b0a-9c1a-6d2c0b6d1c11"

@@ -6,6 +6,7 @@ import pytest
 
 from tokensync.durations import format_duration, parse_duration
 from tokensync.errors import ConfigError
+from tokensync.platforms.catalog import BUILTIN_PLATFORMS
 from tokensync.settings import load_settings
 
 
@@ -98,7 +99,7 @@ auth_method = "client_secret_basic"
     assert settings.platforms["spotify"].client_id == "from-file"
     assert settings.platforms["spotify"].concurrency == 4
     acme = settings.platforms["acme"]
-    assert acme.api_base is None and not acme.builtin
+    assert acme.api_base is None and acme.name not in BUILTIN_PLATFORMS
     assert acme.client_secret == "s" and acme.auth_method == "client_secret_basic"
 
 

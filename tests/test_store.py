@@ -185,9 +185,9 @@ def test_runs_and_status(store: Store) -> None:
         "run-1", finished_at=NOW, success=True, exit_code=0, summary={"tokensChecked": 2}
     )
     (last,) = store.last_runs()
-    assert last["command"] == "refresh-tokens" and last["success"] is True
-    assert last["summary"] == {"tokensChecked": 2}
-    counts = {(r["platform"], r["status"]): r["n"] for r in store.status_counts()}
+    assert last.command == "refresh-tokens" and last.success is True
+    assert last.summary == {"tokensChecked": 2}
+    counts = {(r.platform, r.status): r.count for r in store.status_counts()}
     assert counts == {("github", "active"): 1, ("spotify", "active"): 1}
 
 

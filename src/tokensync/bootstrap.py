@@ -1,36 +1,61 @@
-"""The one place where settings become collaborators: the store, the keyring, the HTTP client."""
+"""The one place where settings become collaborators: the store, the keyring, the HTTP client,
+the spool and the clock, bundled for a job run (`job_deps`) or opened alone for the commands
+that need only the store."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import sys
-from collections.abc import AsyncIterator, Callable
-from datetime import UTC, datetime
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
+from typing import TypeVar
 
-import httpx
-
-from tokensync import __version__, httpio
 from tokensync.crypto import Keyring, create_keys_file, read_keys_file
 from tokensync.errors import ConfigError
+from tokensync.http.transport import http_client
+from tokensync.jobs.clock import Clock, SystemClock
+from tokensync.jobs.database import AsyncStore
+from tokensync.jobs.deps import Deps
+from tokensync.jobs.options import JobOptions
+from tokensync.jobs.results import JobResult, Reportable
+from tokensync.jobs.run_record import new_run_id
+from tokensync.output.monitoring import Monitoring
 from tokensync.settings import Settings
-from tokensync.spool import Spool
 from tokensync.store import Store, open_store
+from tokensync.store.spool import Spool, url_fingerprint
 
 Notice = Callable[[str], None]
+Opts = TypeVar("Opts", bound=JobOptions)
+R = TypeVar("R", bound=JobResult)
+Job = Callable[[Deps, Opts], Awaitable[R]]
+# The client-side bound on a statement waits a little past the server's statement timeout, so
+# that a server that is alive answers with its own error first.
+_CLIENT_MARGIN = 5.0
 
 
 def _stderr(message: str) -> None:
     sys.stderr.write(f"tokensync: {message}\n")
 
 
+@contextlib.contextmanager
+def database(settings: Settings, *, migrate: bool = True) -> Iterator[Store]:
+    """The store, its schema brought up to date (refusing one newer than this program)."""
+    store = open_database(settings, migrate=migrate)
+    try:
+        yield store
+    finally:
+        store.close()
+
+
 def open_database(settings: Settings, *, migrate: bool = True) -> Store:
-    """Connect, and bring the schema up to date (refusing one newer than this program)."""
+    """Connect, and bring the schema up to date; the caller closes the store."""
     if settings.database_is_default:
         settings.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     store = open_store(settings.database_url)
     try:
         if migrate:
-            store.migrate(datetime.now(UTC))
+            store.migrate(SystemClock().now())
     except BaseException:
         store.close()
         raise
@@ -70,114 +95,74 @@ def load_keyring(settings: Settings, notice: Notice = _stderr) -> Keyring:
 
 def open_spool(settings: Settings, store: Store) -> Spool:
     """The local spool of this database, named by the identity the database holds."""
-    from tokensync.spool import url_fingerprint
-
     legacy = (url_fingerprint(settings.database_url),)
     return Spool(settings.spool_dir, store.database_id(), legacy_names=legacy)
 
 
-class LazyAiohttpTransport(httpx.AsyncBaseTransport):
-    """aiohttp's transport, imported and built on the first request: a run with nothing to do
-    never pays for importing aiohttp.
-
-    Every failure of aiohttp (while sending, or later while the body streams) comes out as an
-    httpx.TransportError from tokensync.httpio whose text is only aiohttp's class name: the
-    httpx_aiohttp transport maps a few aiohttp exceptions, some wrongly (a server hanging up
-    became ConnectTimeout) and lets the rest (a bad status line, a header over aiohttp's 8190
-    byte limit, bad chunking) out as they are, with reprs that hold the request's headers.
-    """
-
-    def __init__(self, limits: httpx.Limits) -> None:
-        self._limits = limits
-        self._transport: httpx.AsyncBaseTransport | None = None
-
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        """Send through aiohttp."""
+@contextlib.asynccontextmanager
+async def job_deps(
+    settings: Settings,
+    *,
+    owner: str,
+    concurrency: int,
+    keyring: Keyring | None,
+    progress: Callable[[Reportable], None],
+    clock: Clock | None = None,
+) -> AsyncIterator[Deps]:
+    """Everything a job run works with, closed when the block ends."""
+    store = open_database(settings)
+    # Every statement of the run goes through the timed database thread, the run's own record
+    # included: a database that stops answering costs database_timeout, never the whole run.
+    db = AsyncStore(store, timeout=settings.database_timeout + _CLIENT_MARGIN)
+    try:
+        await db.call(store.set_statement_timeout, settings.database_timeout)
+        spool = await db.call(open_spool, settings, store)
+        client = http_client(settings.request_timeout, concurrency)
         try:
-            if self._transport is None:
-                self._transport = _aiohttp_transport(self._limits)
-            response = await self._transport.handle_async_request(request)
-        except Exception as exc:
-            raise _mapped(exc) from None
-        if isinstance(response.stream, httpx.AsyncByteStream):
-            response.stream = _MappedStream(response.stream)
-        return response
-
-    async def aclose(self) -> None:
-        """Close aiohttp's session, if one was opened."""
-        if self._transport is not None:
-            await self._transport.aclose()
-
-
-def _aiohttp_transport(limits: httpx.Limits) -> httpx.AsyncBaseTransport:
-    import aiohttp
-    from httpx_aiohttp import AiohttpTransport
-
-    # Our own session, to be sure aiohttp never inflates a body itself (httpx_aiohttp 0.2 asks
-    # per request; older ones did not): tokensync.httpio decodes it with an output bound.
-    connector = aiohttp.TCPConnector(
-        limit=limits.max_connections or 0,
-        keepalive_timeout=limits.keepalive_expiry,
-        ssl=httpx.create_ssl_context(),
-    )
-    session = aiohttp.ClientSession(connector=connector, auto_decompress=False)
-    transport: httpx.AsyncBaseTransport = AiohttpTransport(limits=limits, client=session)
-    return transport
+            yield Deps(
+                settings=settings,
+                db=db,
+                http=client,
+                spool=spool,
+                clock=clock or SystemClock(),
+                owner=owner,
+                keyring=keyring,
+                progress=progress,
+            )
+        finally:
+            await client.aclose()
+    finally:
+        db.close()
+        # A connection whose thread is stuck in the driver is left to the process's exit.
+        if db.hung is None:
+            store.close()
 
 
-class _MappedStream(httpx.AsyncByteStream):
-    """A response body whose failures are mapped like the request's."""
+def run_job(
+    settings: Settings,
+    job: Job[Opts, R],
+    options: Opts,
+    *,
+    monitoring: Monitoring,
+    progress: Callable[[Reportable], None],
+) -> R:
+    """Run one job as a command: its collaborators, the job, then the monitors told."""
+    keyring = None if options.dry_run else load_keyring(settings)
 
-    def __init__(self, inner: httpx.AsyncByteStream) -> None:
-        self._inner = inner
+    async def run() -> R:
+        async with job_deps(
+            settings,
+            owner=new_run_id(options.command),
+            concurrency=options.concurrency,
+            keyring=keyring,
+            progress=progress,
+        ) as deps:
+            if not options.dry_run:
+                await monitoring.started(deps.http)
+            result = await job(deps, options)
+            await monitoring.finished(deps, result)
+        return result
 
-    async def __aiter__(self) -> AsyncIterator[bytes]:
-        try:
-            async for chunk in self._inner:
-                yield chunk
-        except Exception as exc:
-            raise _mapped(exc) from None
-
-    async def aclose(self) -> None:
-        try:
-            await self._inner.aclose()
-        except Exception as exc:
-            raise _mapped(exc) from None
-
-
-def _mapped(exc: Exception) -> httpx.HTTPError:
-    """An exception out of aiohttp or httpx_aiohttp as an httpx error that holds no secret."""
-    if isinstance(exc, httpio.Fault):
-        return exc
-    # httpx_aiohttp raises httpx errors `from` the aiohttp one: classify by the original.
-    cause = exc.__cause__
-    origin = cause if isinstance(exc, httpx.HTTPError) and isinstance(cause, Exception) else exc
-    if isinstance(origin, httpx.HTTPError):
-        return origin  # httpx's own (its decoders, an unsupported URL): no aiohttp text in it
-    import aiohttp
-    from aiohttp.http_exceptions import HttpProcessingError
-
-    name = type(origin).__name__
-    if isinstance(origin, aiohttp.ConnectionTimeoutError):
-        return httpio.ConnectTimeoutFault(name)
-    if isinstance(origin, aiohttp.ServerTimeoutError | TimeoutError):
-        return httpio.ReadTimeoutFault(name)
-    if isinstance(origin, aiohttp.ClientConnectorError):
-        return httpio.ConnectFault(name)
-    if isinstance(origin, aiohttp.ClientResponseError | HttpProcessingError):
-        return httpio.ProtocolFault(name)
-    # Hung up, reset, a body cut short (ClientPayloadError), anything else.
-    return httpio.ReadFault(name)
-
-
-def http_client(settings: Settings, concurrency: int) -> httpx.AsyncClient:
-    """The async HTTP client: httpx's API over aiohttp's transport, sized for the concurrency."""
-    limits = httpx.Limits(max_connections=concurrency * 2, max_keepalive_connections=concurrency)
-    return httpx.AsyncClient(
-        transport=LazyAiohttpTransport(limits),
-        timeout=httpx.Timeout(settings.request_timeout),
-        # Only what tokensync.httpio decodes (httpx would add br and zstd when their modules are
-        # installed, and hand those bodies to us undecoded).
-        headers={"User-Agent": f"tokensync/{__version__}", "Accept-Encoding": "gzip, deflate"},
-        follow_redirects=False,
-    )
+    result = asyncio.run(run())
+    monitoring.summarise(result)
+    return result

@@ -5,24 +5,31 @@ from __future__ import annotations
 import os
 import sys
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from types import ModuleType
-from typing import TYPE_CHECKING, Annotated, Any, NoReturn, cast
+from typing import TYPE_CHECKING, Annotated, NoReturn, TypedDict
 
 import typer
 
 from tokensync import __version__
-from tokensync.errors import EXIT_FAILURES, EXIT_USAGE, TokensyncError, UsageError
-from tokensync.report import emit, error_document
+from tokensync.errors import (
+    EXIT_FAILURES,
+    EXIT_OK,
+    EXIT_USAGE,
+    TokensyncError,
+    UsageError,
+    exit_code_for,
+)
+from tokensync.jobs.options import KEEP, Keep
+from tokensync.output.documents import Document, emit, error_document
 from tokensync.settings import load_settings
+from tokensync.store.models import Filters
 
+# Each command imports the rest of what it needs when it runs: `tokensync --version` stays fast.
 if TYPE_CHECKING:
+    from tokensync.bootstrap import Job, Opts, R
     from tokensync.settings import Settings
-
-# Each command imports what it needs when it runs: `tokensync --version` stays fast.
-Result = tuple[dict[str, Any], int]
 
 app = typer.Typer(
     name="tokensync",
@@ -82,23 +89,17 @@ def _global(
     ctx.obj = Globals(database_url=database_url, config=config, verbose=verbose)
 
 
-def _commands() -> ModuleType:
-    from tokensync import commands
-
-    return commands
-
-
 def _settings(ctx: typer.Context) -> Settings:
     g: Globals = ctx.obj
     return load_settings(database_url=g.database_url, config_path=g.config)
 
 
-def _finish(ctx: typer.Context, work: Callable[[Settings], tuple[dict[str, Any], int]]) -> NoReturn:
+def _finish(ctx: typer.Context, work: Callable[[Settings], tuple[Document, int]]) -> NoReturn:
     """Run a command; print its document (or its error) and exit with its code."""
     try:
         document, code = work(_settings(ctx))
     except TokensyncError as exc:
-        document, code = error_document(exc), exc.exit_code
+        document, code = error_document(exc), exit_code_for(exc)
     except Exception as exc:  # a bug: say so without echoing a message that might hold a secret
         if ctx.obj.verbose:
             traceback.print_exc()
@@ -128,7 +129,8 @@ DryRunOpt = Annotated[
     bool, typer.Option("--dry-run", help="Claim nothing, call no provider: report what is due.")
 ]
 ConcurrencyOpt = Annotated[
-    int | None, typer.Option("--concurrency", min=1, max=1024, help="Requests in flight.")
+    int | None,
+    typer.Option("--concurrency", min=1, max=1024, help="Requests in flight.", show_default=False),
 ]
 MaxDurationOpt = Annotated[
     str | None,
@@ -146,6 +148,43 @@ PingOpt = Annotated[
 ]
 
 
+class _JobFields(TypedDict):
+    """The fields of JobOptions, as both job commands fill them in."""
+
+    filters: Filters
+    dry_run: bool
+    concurrency: int
+    max_duration: float | None
+    keep: Keep
+
+
+@dataclass(frozen=True)
+class _JobArgs:
+    """The options both job commands take, as typed on the command line."""
+
+    platforms: list[str]
+    users: list[str]
+    dry_run: bool
+    concurrency: int | None
+    max_duration: str | None
+    results: str
+    metrics_file: Path | None
+    ping_url: str | None
+
+    def common(self, settings: Settings, default_concurrency: int) -> _JobFields:
+        """The JobOptions fields, checked."""
+        keep = next((k for k in KEEP if k == self.results), None)
+        if keep is None:
+            raise UsageError(f"--results must be one of {', '.join(KEEP)}")
+        return {
+            "filters": check_filters(settings, self.platforms, self.users),
+            "dry_run": self.dry_run,
+            "concurrency": self.concurrency or default_concurrency,
+            "max_duration": _duration(self.max_duration, "--max-duration"),
+            "keep": keep,
+        }
+
+
 def _duration(value: str | None, option: str) -> float | None:
     from tokensync.durations import parse_duration
 
@@ -160,10 +199,15 @@ def _duration(value: str | None, option: str) -> float | None:
     return seconds
 
 
-def _results(value: str) -> str:
-    if value not in ("all", "failures", "none"):
-        raise UsageError("--results must be all, failures or none")
-    return value
+def check_filters(settings: Settings, platforms: Iterable[str], users: Iterable[str]) -> Filters:
+    """--platform and --user as filters; every platform named must be a known one."""
+    platforms = tuple(dict.fromkeys(platforms))
+    unknown = [p for p in platforms if p not in settings.platforms]
+    if unknown:
+        raise UsageError(
+            f"unknown platform(s): {', '.join(unknown)} (known: {', '.join(settings.platforms)})"
+        )
+    return Filters(platforms=platforms, users=tuple(dict.fromkeys(users)))
 
 
 @app.command("refresh-tokens")
@@ -182,19 +226,28 @@ def refresh_tokens(
     ping_url: PingOpt = None,
 ) -> None:
     """Refresh every active token that expires within the window."""
-    from tokensync.jobs.refresh import RefreshOptions
+    from tokensync.jobs.options import RefreshOptions
+    from tokensync.jobs.refresh import run_refresh
 
-    def options(settings: Settings) -> RefreshOptions:
-        return RefreshOptions(
-            filters=_commands().check_filters(settings, platform or [], user or []),
+    args = _JobArgs(
+        platform or [],
+        user or [],
+        dry_run,
+        concurrency,
+        max_duration,
+        results,
+        metrics_file,
+        ping_url,
+    )
+
+    def work(settings: Settings) -> tuple[Document, int]:
+        options = RefreshOptions(
+            **args.common(settings, settings.concurrency),
             window=_duration(window, "--window") or settings.refresh_window,
-            dry_run=dry_run,
-            concurrency=concurrency or settings.concurrency,
-            max_duration=_duration(max_duration, "--max-duration"),
-            keep=_results(results),
         )
+        return _run_job(ctx, settings, run_refresh, options, args)
 
-    _run_job(ctx, "refresh_tokens", options, metrics_file, ping_url)
+    _finish(ctx, work)
 
 
 @app.command("poll-platforms")
@@ -210,38 +263,40 @@ def poll_platforms(
     ping_url: PingOpt = None,
 ) -> None:
     """Poll each active connection's platform endpoints and store what is new."""
-    from tokensync.jobs.poll import PollOptions
+    from tokensync.jobs.options import PollOptions
+    from tokensync.jobs.poll import run_poll
 
-    def options(settings: Settings) -> PollOptions:
-        return PollOptions(
-            filters=_commands().check_filters(settings, platform or [], user or []),
-            dry_run=dry_run,
-            concurrency=concurrency or min(settings.concurrency, 16),
-            max_duration=_duration(max_duration, "--max-duration"),
-            keep=_results(results),
-        )
+    args = _JobArgs(
+        platform or [],
+        user or [],
+        dry_run,
+        concurrency,
+        max_duration,
+        results,
+        metrics_file,
+        ping_url,
+    )
 
-    _run_job(ctx, "poll_platforms", options, metrics_file, ping_url)
+    def work(settings: Settings) -> tuple[Document, int]:
+        options = PollOptions(**args.common(settings, settings.poll_concurrency))
+        return _run_job(ctx, settings, run_poll, options, args)
+
+    _finish(ctx, work)
 
 
 def _run_job(
-    ctx: typer.Context,
-    job: str,
-    options: Callable[[Settings], object],
-    metrics_file: Path | None,
-    ping_url: str | None,
-) -> None:
-    """Run refresh_tokens or poll_platforms (of commands.py) with the options the command gave."""
+    ctx: typer.Context, settings: Settings, job: Job[Opts, R], options: Opts, args: _JobArgs
+) -> tuple[Document, int]:
+    """Run a job with its monitors and progress; its document and exit code."""
+    from tokensync import bootstrap
+    from tokensync.output.documents import job_document
+    from tokensync.output.monitoring import Monitoring
+    from tokensync.output.progress import outcome_reporter
 
-    def work(settings: Settings) -> tuple[dict[str, Any], int]:
-        from tokensync.runner import Monitoring
-
-        monitoring = Monitoring(metrics_file=metrics_file, ping_url=ping_url)
-        run = getattr(_commands(), job)
-        verbose = ctx.obj.verbose
-        return cast(Result, run(settings, options(settings), monitoring, os.environ, verbose))
-
-    _finish(ctx, work)
+    monitoring = Monitoring.of(args.metrics_file, args.ping_url, os.environ)
+    with outcome_reporter(options.command.split("-")[0], ctx.obj.verbose) as progress:
+        result = bootstrap.run_job(settings, job, options, monitoring=monitoring, progress=progress)
+    return job_document(result), result.exit_code
 
 
 # -- the store ----------------------------------------------------------------------------------
@@ -256,12 +311,12 @@ def tokens_import(
 ) -> None:
     """Upsert connections from JSON Lines, encrypting the tokens; all or nothing."""
 
-    def work(settings: Settings) -> tuple[dict[str, Any], int]:
+    def work(settings: Settings) -> tuple[Document, int]:
         if file is None or str(file) == "-":
-            return cast(Result, _commands().import_tokens(settings, sys.stdin))
+            return _import(settings, sys.stdin)
         try:
             with file.open(encoding="utf-8") as fh:
-                return cast(Result, _commands().import_tokens(settings, fh))
+                return _import(settings, fh)
         except OSError as exc:
             raise UsageError(f"cannot read {file}: {exc.strerror}") from None
         except UnicodeDecodeError:
@@ -270,20 +325,34 @@ def tokens_import(
     _finish(ctx, work)
 
 
+def _import(settings: Settings, lines: Iterable[str]) -> tuple[Document, int]:
+    from tokensync import bootstrap
+    from tokensync.jobs.clock import SystemClock
+    from tokensync.jobs.token_import import parse_lines
+    from tokensync.output.documents import import_document
+
+    keyring = bootstrap.load_keyring(settings)
+    now = SystemClock().now()
+    rows = parse_lines(lines, settings.platforms, keyring, now)
+    with bootstrap.database(settings) as store:
+        return import_document(store.upsert_connections(rows, now)), EXIT_OK
+
+
 @tokens_app.command("list")
 def tokens_list(ctx: typer.Context, platform: PlatformOpt = None, user: UserOpt = None) -> None:
     """A JSON array of connections (never a secret)."""
+    from tokensync import bootstrap
+    from tokensync.output.documents import connection_document, emit_array
+
     try:
         settings = _settings(ctx)
-        filters = _commands().check_filters(settings, platform or [], user or [])
-        rows, store = _commands().list_tokens(settings, filters)
+        filters = check_filters(settings, platform or [], user or [])
+        store = bootstrap.open_database(settings)
     except TokensyncError as exc:
         emit(error_document(exc))
-        raise typer.Exit(exc.exit_code) from None
+        raise typer.Exit(exit_code_for(exc)) from None
     try:
-        from tokensync.report import emit_array
-
-        emit_array(rows)
+        emit_array(connection_document(c) for c in store.iter_connections(filters))
     finally:
         store.close()
 
@@ -296,19 +365,29 @@ def status(
     ] = "json",
 ) -> None:
     """Counts by platform and status, soonest expiry, re-authorisation list, last runs."""
+    from tokensync import bootstrap
+    from tokensync.jobs.status import read_status
+    from tokensync.output.documents import status_document
+
     if output not in ("json", "table"):
         _finish(ctx, lambda settings: _raise(UsageError("--format must be json or table")))
     if output == "table":
         try:
-            document, code = _commands().status(_settings(ctx))
+            with bootstrap.database(_settings(ctx)) as store:
+                report = read_status(store)
         except TokensyncError as exc:
             emit(error_document(exc))
-            raise typer.Exit(exc.exit_code) from None
-        from tokensync.status_table import render_status
+            raise typer.Exit(exit_code_for(exc)) from None
+        from tokensync.output.table import render_status
 
-        render_status(document, sys.stdout)
-        raise typer.Exit(code)
-    _finish(ctx, lambda settings: _commands().status(settings))
+        render_status(report, sys.stdout)
+        raise typer.Exit(EXIT_OK)
+
+    def work(settings: Settings) -> tuple[Document, int]:
+        with bootstrap.database(settings) as store:
+            return status_document(read_status(store)), EXIT_OK
+
+    _finish(ctx, work)
 
 
 def _raise(error: TokensyncError) -> NoReturn:
@@ -318,7 +397,16 @@ def _raise(error: TokensyncError) -> NoReturn:
 @db_app.command("migrate")
 def db_migrate(ctx: typer.Context) -> None:
     """Create or upgrade the schema (idempotent)."""
-    _finish(ctx, lambda settings: _commands().migrate(settings))
+    from tokensync import bootstrap
+    from tokensync.jobs.clock import SystemClock
+    from tokensync.output.documents import migrate_document
+
+    def work(settings: Settings) -> tuple[Document, int]:
+        with bootstrap.database(settings, migrate=False) as store:
+            applied = store.migrate(SystemClock().now())
+            return migrate_document(store.engine, applied, store.schema_version()), EXIT_OK
+
+    _finish(ctx, work)
 
 
 @keys_app.command("generate")
@@ -332,7 +420,17 @@ def keys_generate() -> None:
 @keys_app.command("rotate")
 def keys_rotate(ctx: typer.Context) -> None:
     """Re-encrypt every stored token with the primary (first) key."""
-    _finish(ctx, lambda settings: _commands().rotate_keys(settings))
+    from tokensync import bootstrap
+    from tokensync.jobs.key_rotation import rotate_keys
+    from tokensync.output.documents import rotation_document
+
+    def work(settings: Settings) -> tuple[Document, int]:
+        keyring = bootstrap.load_keyring(settings)
+        with bootstrap.database(settings) as store:
+            result = rotate_keys(store, keyring, batch_size=settings.batch_size)
+        return rotation_document(result), EXIT_OK if result.success else EXIT_FAILURES
+
+    _finish(ctx, work)
 
 
 def main(argv: list[str] | None = None) -> NoReturn:

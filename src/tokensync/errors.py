@@ -15,6 +15,7 @@
         └── MalformedResponseError  a response of an unexpected shape (a transient kind)
 
 Messages never carry a secret: callers build them from ids, codes and provider descriptions only.
+The exit code of each branch is in one table, EXIT_CODES, read by `exit_code_for`.
 """
 
 from __future__ import annotations
@@ -29,7 +30,6 @@ class TokensyncError(Exception):
     """Base of every error tokensync raises on purpose."""
 
     code = "error"
-    exit_code = EXIT_FAILURES
 
     def __init__(self, message: str, *, code: str | None = None) -> None:
         super().__init__(message)
@@ -42,7 +42,6 @@ class UsageError(TokensyncError):
     """Bad usage, configuration or input, found before any work."""
 
     code = "usage_error"
-    exit_code = EXIT_USAGE
 
 
 class ConfigError(UsageError):
@@ -61,7 +60,6 @@ class StorageError(TokensyncError):
     """The database is unreachable or a statement failed."""
 
     code = "database_error"
-    exit_code = EXIT_STORAGE
 
 
 class DatabaseTimeoutError(StorageError):
@@ -131,3 +129,18 @@ class MalformedResponseError(TransientError):
     """A response whose shape is not what the platform documents."""
 
     code = "malformed_response"
+
+
+# The documented exit codes, most specific first; anything else that failed is EXIT_FAILURES.
+EXIT_CODES: tuple[tuple[type[TokensyncError], int], ...] = (
+    (UsageError, EXIT_USAGE),
+    (StorageError, EXIT_STORAGE),
+)
+
+
+def exit_code_for(error: TokensyncError) -> int:
+    """The exit code a command ends with when `error` stopped it."""
+    for kind, code in EXIT_CODES:
+        if isinstance(error, kind):
+            return code
+    return EXIT_FAILURES

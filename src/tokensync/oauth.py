@@ -16,7 +16,6 @@ from urllib.parse import parse_qsl, quote
 
 import httpx
 
-from tokensync import httpio
 from tokensync.errors import (
     ClientConfigError,
     MalformedResponseError,
@@ -25,7 +24,8 @@ from tokensync.errors import (
     RateLimitedError,
     TransientError,
 )
-from tokensync.settings import Platform
+from tokensync.http import faults, responses
+from tokensync.platforms.catalog import Platform
 
 _PERMANENT = {"invalid_grant", "bad_refresh_token", "expired_token", "invalid_token"}
 _CLIENT = {
@@ -90,13 +90,13 @@ async def refresh_grant(
                 "POST", platform.token_url, data=form, headers=headers, timeout=timeout
             ) as response,
         ):
-            body = await httpio.read_capped(response, MAX_TOKEN_RESPONSE_BYTES, where)
+            body = await responses.read_capped(response, MAX_TOKEN_RESPONSE_BYTES, where)
     except ProviderError:
         raise
     except Exception as exc:
         # Anything out of the HTTP stack fails this one refresh (CancelledError, a
         # BaseException, still cancels). Never chained: a traceback could show a secret.
-        raise httpio.transport_error(where, exc) from None
+        raise faults.transport_error(where, exc) from None
     return classify(
         platform.name,
         response.status_code,
@@ -140,7 +140,7 @@ def _classify(
     if status == 429:
         raise RateLimitedError(
             f"{platform} token endpoint rate limited the refresh",
-            retry_after=retry_after_seconds(headers),
+            retry_after=responses.retry_after_seconds(headers.get("retry-after")),
         )
     if status >= 500:
         raise TransientError(f"{platform} token endpoint answered HTTP {status}", status=status)
@@ -167,11 +167,6 @@ def _classify(
             status=status,
         )
     return _token_set(platform, payload)
-
-
-def retry_after_seconds(headers: Mapping[str, str]) -> float | None:
-    """Retry-After as seconds (delta-seconds or HTTP-date; see httpio.retry_after_seconds)."""
-    return httpio.retry_after_seconds(headers.get("retry-after"))
 
 
 def _parse(headers: Mapping[str, str], body: bytes) -> dict[str, object] | None:
@@ -208,7 +203,9 @@ def _error(
             status=status,
         )
     if code in _RATE:
-        return RateLimitedError(said, retry_after=retry_after_seconds(headers), code=code)
+        return RateLimitedError(
+            said, retry_after=responses.retry_after_seconds(headers.get("retry-after")), code=code
+        )
     if code in _TRANSIENT:
         return TransientError(said, code=code, status=status)
     return TransientError(said, code=code, status=status)

@@ -7,37 +7,23 @@ import os
 import re
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 from tokensync.durations import parse_duration
 from tokensync.errors import ConfigError
-from tokensync.platforms.builtin import BUILTIN_PLATFORMS
+from tokensync.platforms.catalog import (
+    AUTH_METHODS,
+    BUILTIN_PLATFORMS,
+    DEFAULT_CONCURRENCY,
+    Platform,
+)
 
-AUTH_METHODS = ("client_secret_basic", "client_secret_post")
 _NAME = re.compile(r"[a-z][a-z0-9_]{0,63}")
-
-
-@dataclass(frozen=True)
-class Platform:
-    """One platform's token endpoint, API base, credentials and limits."""
-
-    name: str
-    token_url: str
-    api_base: str | None
-    auth_method: str
-    client_id: str | None = field(default=None, repr=False)
-    client_secret: str | None = field(default=None, repr=False)
-    concurrency: int = 64
-    default_expires_in: int | None = 3600
-    builtin: bool = True
-
-    @property
-    def has_credentials(self) -> bool:
-        """Whether both halves of the client credentials are configured."""
-        return bool(self.client_id and self.client_secret)
+# A poll holds its platform slot for every page of a connection: fewer at once than refreshes.
+POLL_CONCURRENCY = 16
 
 
 @dataclass(frozen=True)
@@ -52,7 +38,7 @@ class Settings:
     data_dir: Path = Path(".")
     refresh_window: float = 600.0
     refresh_stale_after: float = 86400.0
-    concurrency: int = 64
+    concurrency: int = DEFAULT_CONCURRENCY
     request_timeout: float = 20.0
     lease_seconds: float = 300.0
     database_timeout: float = 10.0
@@ -62,6 +48,11 @@ class Settings:
     poll_interval: float = 600.0
     backoff_base: float = 60.0
     backoff_max: float = 6 * 3600.0
+
+    @property
+    def poll_concurrency(self) -> int:
+        """Connections polled at once when --concurrency is not given."""
+        return min(self.concurrency, POLL_CONCURRENCY)
 
     @property
     def spool_dir(self) -> Path:
@@ -235,26 +226,22 @@ def _platforms(table: Any, env: Mapping[str, str]) -> dict[str, Platform]:
         if unknown:
             raise ConfigError(f"[platforms.{name}]: unknown key(s) {', '.join(sorted(unknown))}")
         builtin = BUILTIN_PLATFORMS.get(name)
-        if builtin is None and "token_url" not in conf:
-            raise ConfigError(f"[platforms.{name}] needs token_url")
-        token_url = conf.get("token_url", builtin.token_url if builtin else None)
-        api_base = conf.get("api_base", builtin.api_base if builtin else None)
-        auth_method = conf.get(
-            "auth_method", builtin.auth_method if builtin else "client_secret_post"
-        )
+        if builtin is None:
+            if "token_url" not in conf:
+                raise ConfigError(f"[platforms.{name}] needs token_url")
+            builtin = Platform(name=name, token_url=str(conf["token_url"]), api_base=None)
+        auth_method = conf.get("auth_method", builtin.auth_method)
         if auth_method not in AUTH_METHODS:
             raise ConfigError(f"[platforms.{name}] auth_method must be one of {AUTH_METHODS}")
         concurrency = _typed(
-            f"platforms.{name}.concurrency",
-            conf.get("concurrency", builtin.concurrency if builtin else 64),
-            "int",
+            f"platforms.{name}.concurrency", conf.get("concurrency", builtin.concurrency), "int"
         )
-        expires = conf.get("default_expires_in", builtin.default_expires_in if builtin else 3600)
+        expires = conf.get("default_expires_in", builtin.default_expires_in)
         if expires is not None and (
             isinstance(expires, bool) or not isinstance(expires, int) or expires < 0
         ):
             raise ConfigError(f"[platforms.{name}] default_expires_in must be seconds")
-        fallback = builtin.credentials_fallback if builtin else None
+        fallback = builtin.credentials_fallback
         client_id = _credential(env, name, "CLIENT_ID", fallback) or conf.get("client_id")
         client_secret = _credential(env, name, "CLIENT_SECRET", fallback) or conf.get(
             "client_secret"
@@ -262,15 +249,17 @@ def _platforms(table: Any, env: Mapping[str, str]) -> dict[str, Platform]:
         for key, value in (("client_id", client_id), ("client_secret", client_secret)):
             if value is not None and not isinstance(value, str):
                 raise ConfigError(f"[platforms.{name}] {key} must be a string")
-        result[name] = Platform(
-            name=name,
-            token_url=check_url(str(token_url), f"[platforms.{name}] token_url"),
+        api_base = conf.get("api_base", builtin.api_base)
+        result[name] = replace(
+            builtin,
+            token_url=check_url(
+                str(conf.get("token_url", builtin.token_url)), f"[platforms.{name}] token_url"
+            ),
             api_base=check_url(str(api_base), f"[platforms.{name}] api_base") if api_base else None,
             auth_method=auth_method,
             client_id=client_id,
             client_secret=client_secret,
             concurrency=concurrency,
             default_expires_in=expires,
-            builtin=builtin is not None,
         )
     return result

@@ -9,7 +9,8 @@ from typing import Any
 import httpx
 
 from tokensync.errors import PermanentError
-from tokensync.platforms.base import Api, Batch, Endpoint, PollContext, SyncState
+from tokensync.platforms.api import Api
+from tokensync.platforms.endpoint import Batch, Endpoint, PollContext, SyncState
 
 NOW = datetime(2026, 11, 28, 14, 0, tzinfo=UTC)
 

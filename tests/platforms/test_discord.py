@@ -9,8 +9,8 @@ import respx
 from tests.platforms import payloads as p
 from tests.platforms.support import Sleeps, api, collect, collect_until, keys, last_state
 from tokensync.errors import MalformedResponseError, RateLimitedError
-from tokensync.platforms.base import SyncState
 from tokensync.platforms.discord import UserGuilds
+from tokensync.platforms.endpoint import SyncState
 
 pytestmark = pytest.mark.anyio
 GUILDS = f"{p.DISCORD}/users/@me/guilds"

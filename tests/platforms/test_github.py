@@ -21,7 +21,7 @@ from tests.platforms.support import (
     last_state,
 )
 from tokensync.errors import MalformedResponseError, RateLimitedError
-from tokensync.platforms.base import SyncState
+from tokensync.platforms.endpoint import SyncState
 from tokensync.platforms.github import Events, Repos
 
 pytestmark = pytest.mark.anyio

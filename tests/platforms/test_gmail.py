@@ -20,7 +20,7 @@ from tests.platforms.support import (
     last_state,
 )
 from tokensync.errors import MalformedResponseError, RateLimitedError
-from tokensync.platforms.base import SyncState
+from tokensync.platforms.endpoint import SyncState
 from tokensync.platforms.google import GmailMessages
 
 pytestmark = pytest.mark.anyio

@@ -9,7 +9,7 @@ import respx
 from tests.platforms import payloads as p
 from tests.platforms.support import Sleeps, api, collect, collect_until, context, keys, last_state
 from tokensync.errors import MalformedResponseError, RateLimitedError
-from tokensync.platforms.base import SyncState
+from tokensync.platforms.endpoint import SyncState
 from tokensync.platforms.youtube import LikedVideos
 
 pytestmark = pytest.mark.anyio

@@ -8,168 +8,59 @@ that a refresh takes, so pollers and refreshers overlap safely.
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 
-import httpx
-
-from tokensync.crypto import Keyring
 from tokensync.errors import (
     CryptoError,
     PermanentError,
     ProviderError,
     RateLimitedError,
     StorageError,
-    TokensyncError,
 )
-from tokensync.jobs.pipeline import claim_and_process
-from tokensync.jobs.refresher import Refresher, apply_spool
-from tokensync.jobs.runtime import AsyncStore, Clock, StopSignal, utc_now
-from tokensync.jobs.tokens import ConnectionTokens, TokenUnavailableError
-from tokensync.platforms.base import Api, Endpoint, PollContext, SyncState, endpoints_for
-from tokensync.settings import Settings
-from tokensync.spool import Spool
-from tokensync.store import Connection, Filters
+from tokensync.jobs.claim_loop import claim_and_process
+from tokensync.jobs.deps import Deps
+from tokensync.jobs.lifecycle import due_pages, run_job
+from tokensync.jobs.options import PollOptions
+from tokensync.jobs.refresher import Refresher
+from tokensync.jobs.results import ConnectionPoll, EndpointResult, PollResult
+from tokensync.jobs.stop import StopSignal
+from tokensync.jobs.token_source import ConnectionTokens, TokenUnavailableError
+from tokensync.platforms.api import Api
+from tokensync.platforms.endpoint import Endpoint, PollContext, SyncState
+from tokensync.platforms.registry import endpoints_for, pollable_platforms
+from tokensync.store import Connection
 from tokensync.store.models import StoredItem, SyncCursor
 
 
-@dataclass(frozen=True)
-class PollOptions:
-    """What the operator asked of this run."""
-
-    filters: Filters = field(default_factory=Filters)
-    dry_run: bool = False
-    concurrency: int = 16
-    max_duration: float | None = None
-    keep: str = "all"
-
-
-@dataclass(frozen=True)
-class EndpointResult:
-    """One endpoint of one connection."""
-
-    endpoint: str
-    success: bool
-    fetched: int = 0
-    new: int = 0
-    stored: int = 0
-    error_code: str | None = None
-    error_message: str | None = None
-
-
-@dataclass(frozen=True)
-class ConnectionPoll:
-    """One connection's poll."""
-
-    connection: Connection
-    endpoints: Sequence[EndpointResult]
-    error_code: str | None = None
-    error_message: str | None = None
-
-    @property
-    def success(self) -> bool:
-        """Every endpoint succeeded."""
-        return self.error_code is None and all(e.success for e in self.endpoints)
-
-    def log_fields(self) -> dict[str, object]:
-        """What a log line says of this poll: ids, counts, outcome; never a secret."""
-        return {
-            "connectionId": self.connection.id,
-            "platform": self.connection.platform,
-            "userId": self.connection.user_id,
-            "outcome": "polled" if self.success else "failed",
-            "itemsFetched": sum(e.fetched for e in self.endpoints),
-            "newItems": sum(e.new for e in self.endpoints),
-        }
-
-
-@dataclass
-class PollResult:
-    """What the run did."""
-
-    run_id: str
-    started_at: datetime
-    finished_at: datetime | None = None
-    dry_run: bool = False
-    users: set[str] = field(default_factory=set)
-    connections: int = 0
-    successful: int = 0
-    failed: int = 0
-    fetched: int = 0
-    stored: int = 0
-    polls: list[ConnectionPoll] = field(default_factory=list)
-    due: list[Connection] = field(default_factory=list)
-    platform_errors: dict[str, TokensyncError] = field(default_factory=dict)
-    spool_applied: int = 0
-    stopped: str | None = None
-    error: StorageError | None = None
-
-    @property
-    def success(self) -> bool:
-        """True when nothing failed."""
-        return self.failed == 0 and self.error is None
-
-
-def pollable_platforms(settings: Settings) -> list[str]:
-    """Platforms with polling adapters and an API base."""
-    return [
-        name
-        for name, platform in settings.platforms.items()
-        if platform.api_base and endpoints_for(name)
-    ]
-
-
-async def run_poll(
-    db: AsyncStore,
-    client: httpx.AsyncClient,
-    keyring: Keyring | None,
-    settings: Settings,
-    spool: Spool,
-    options: PollOptions,
-    *,
-    run_id: str,
-    clock: Clock = utc_now,
-    on_outcome: Callable[[ConnectionPoll], None] | None = None,
-) -> PollResult:
+async def run_poll(deps: Deps, options: PollOptions) -> PollResult:
     """One poll-platforms run."""
-    result = PollResult(run_id=run_id, started_at=clock(), dry_run=options.dry_run)
-    stop = StopSignal(clock, options.max_duration)
-    pollable = pollable_platforms(settings)
-    with stop.on_signals():
-        if options.dry_run:
-            await _dry_run(db, settings, options, pollable, result, clock)
-        else:
-            assert keyring is not None, "a real run needs the keyring"
-            # Tokens spooled by a run that lost the database go in first: polling refreshes too,
-            # and must never present a refresh token that the spool has already replaced.
-            result.spool_applied = await apply_spool(db, spool, clock)
-            refresher = Refresher(
-                db, client, keyring, settings, spool, owner=run_id, clock=clock, stop=stop
-            )
-            poller = _Poller(db, client, keyring, settings, refresher, result, clock)
-            await _claim_and_poll(db, poller, settings, options, pollable, stop, result, on_outcome)
-            result.error = result.error or refresher.storage_error
-    result.stopped = stop.reason
-    result.finished_at = clock()
-    return result
+    result = PollResult(run_id=deps.owner, started_at=deps.clock.now(), dry_run=options.dry_run)
+    pollable = pollable_platforms(deps.settings.platforms)
+
+    async def work(refresher: Refresher, stop: StopSignal) -> None:
+        poller = _Poller(deps, refresher, result)
+        await _claim_and_poll(deps, poller, options, pollable, stop, result)
+
+    return await run_job(
+        deps, options, result, work=work, dry_run=lambda: _dry_run(deps, options, pollable, result)
+    )
 
 
 async def _claim_and_poll(
-    db: AsyncStore,
+    deps: Deps,
     poller: _Poller,
-    settings: Settings,
     options: PollOptions,
     pollable: list[str],
     stop: StopSignal,
     result: PollResult,
-    on_poll: Callable[[ConnectionPoll], None] | None,
 ) -> None:
+    db, clock, settings = deps.db, deps.clock, deps.settings
+
     async def claim() -> list[Connection]:
         if result.error is not None or not pollable:
             return []
-        now = poller.clock()
+        now = clock.now()
         lease_until = now + timedelta(seconds=settings.lease_seconds)
         batch = await db.call(
             db.store.claim_due_polls,
@@ -186,13 +77,17 @@ async def _claim_and_poll(
 
     async def process(conn: Connection) -> bool:
         poll = await poller.poll(conn)
-        _count(result, poll, options.keep)
-        if on_poll:
-            on_poll(poll)
+        result.count(poll, options.keeps(poll.success))
+        deps.progress(poll)
         return True  # finish_poll ended the poll lease
 
     unpolled, error = await claim_and_process(
-        claim, process, concurrency=options.concurrency, queue_size=settings.batch_size, stop=stop
+        claim,
+        process,
+        concurrency=options.concurrency,
+        queue_size=settings.batch_size,
+        stop=stop,
+        clock=clock,
     )
     result.error = result.error or error
     if unpolled and result.error is None:
@@ -205,19 +100,9 @@ async def _claim_and_poll(
 class _Poller:
     """Polls one connection's endpoints; remembers platforms this run must leave alone."""
 
-    def __init__(
-        self,
-        db: AsyncStore,
-        client: httpx.AsyncClient,
-        keyring: Keyring,
-        settings: Settings,
-        refresher: Refresher,
-        result: PollResult,
-        clock: Clock,
-    ) -> None:
-        self.db, self.client, self.keyring, self.settings = db, client, keyring, settings
-        self.refresher, self.result, self.clock = refresher, result, clock
-        self._limits: dict[str, asyncio.Semaphore] = {}
+    def __init__(self, deps: Deps, refresher: Refresher, result: PollResult) -> None:
+        self.deps, self.db, self.clock = deps, deps.db, deps.clock
+        self.settings, self.refresher, self.result = deps.settings, refresher, result
         self._leases: dict[int, datetime] = {}  # connection id -> when its poll lease ends
 
     def leased(self, batch: Sequence[Connection], until: datetime) -> None:
@@ -226,9 +111,8 @@ class _Poller:
 
     async def poll(self, conn: Connection) -> ConnectionPoll:
         """Poll every endpoint of one connection, then end its poll lease."""
-        platform = self.settings.platforms[conn.platform]
-        limit = self._limits.setdefault(platform.name, asyncio.Semaphore(platform.concurrency))
-        async with limit:
+        # The platform's slot covers every request of this poll, its token's refresh included.
+        async with self.deps.limits.of(self.settings.platforms[conn.platform]):
             poll = await self._poll(conn)
         try:
             await self.db.call(
@@ -236,7 +120,7 @@ class _Poller:
                 conn.id,
                 self.result.run_id,
                 success=poll.success,
-                now=self.clock(),
+                now=self.clock.now(),
             )
         except StorageError as exc:
             self.result.error = self.result.error or exc
@@ -247,18 +131,15 @@ class _Poller:
         blocked = self.result.platform_errors.get(conn.platform)
         if blocked is not None:
             return ConnectionPoll(conn, [], blocked.code, f"skipped: {blocked.message}")
-        tokens = ConnectionTokens(
-            conn,
-            self.db,
-            self.keyring,
-            self.refresher,
-            owner=self.result.run_id,
-            clock=self.clock,
-            lease_seconds=self.settings.lease_seconds,
-        )
+        tokens = ConnectionTokens(conn, self.deps, self.refresher)
         api_base = self.settings.platforms[conn.platform].api_base or ""
         api = Api(
-            self.client, api_base, tokens, platform=conn.platform, max_wait=self.settings.max_wait
+            self.deps.http,
+            api_base,
+            tokens,
+            platform=conn.platform,
+            max_wait=self.settings.max_wait,
+            sleep=self.clock.sleep,
         )
         results: list[EndpointResult] = []
         states: dict[str, SyncCursor] | None = None  # every endpoint's cursor, read once
@@ -272,34 +153,18 @@ class _Poller:
                 results.append(await self._endpoint(conn, api, endpoint, stored))
             except (PermanentError, CryptoError, TokenUnavailableError) as exc:
                 # A dead or unreadable token: stop using it at once (Discord bans IPs for less).
-                results.append(
-                    EndpointResult(
-                        endpoint.name, False, error_code=exc.code, error_message=exc.message
-                    )
-                )
+                results.append(EndpointResult.failed(endpoint.name, exc))
                 break
             except RateLimitedError as exc:
                 self.result.platform_errors.setdefault(conn.platform, exc)
-                results.append(
-                    EndpointResult(
-                        endpoint.name, False, error_code=exc.code, error_message=exc.message
-                    )
-                )
+                results.append(EndpointResult.failed(endpoint.name, exc))
                 break
             except ProviderError as exc:
                 await self._note_error(conn, endpoint.name, exc.code)
-                results.append(
-                    EndpointResult(
-                        endpoint.name, False, error_code=exc.code, error_message=exc.message
-                    )
-                )
+                results.append(EndpointResult.failed(endpoint.name, exc))
             except StorageError as exc:
                 self.result.error = self.result.error or exc
-                results.append(
-                    EndpointResult(
-                        endpoint.name, False, error_code=exc.code, error_message=exc.message
-                    )
-                )
+                results.append(EndpointResult.failed(endpoint.name, exc))
                 break
         return ConnectionPoll(conn, results)
 
@@ -314,7 +179,7 @@ class _Poller:
                 self.db.store.known_keys, conn.user_id, conn.platform, name, list(keys)
             )
 
-        ctx = PollContext(max_pages=self.settings.max_pages, now=self.clock, known_keys=known)
+        ctx = PollContext(max_pages=self.settings.max_pages, now=self.clock.now, known_keys=known)
         fetched = new = changed = 0
         async for batch in endpoint.poll(api, state, ctx):
             items = [StoredItem(key=item.key, data=dict(item.data)) for item in batch.items]
@@ -328,7 +193,7 @@ class _Poller:
                 name,
                 items,
                 cursor,
-                self.clock(),
+                self.clock.now(),
             )
             fetched, new, changed = fetched + len(items), new + batch_new, changed + batch_changed
             await self._keep_lease(conn)
@@ -338,7 +203,7 @@ class _Poller:
         # Renewed once a third of it has passed, not after every page: a round trip per page
         # was a sixth of a poll run's database calls.
         lease = timedelta(seconds=self.settings.lease_seconds)
-        now = self.clock()
+        now = self.clock.now()
         if self._leases.get(conn.id, now) - now > lease * 2 / 3:
             return
         await self.db.call(
@@ -353,43 +218,26 @@ class _Poller:
             conn.platform,
             endpoint,
             code,
-            self.clock(),
+            self.clock.now(),
         )
-
-
-def _count(result: PollResult, poll: ConnectionPoll, keep: str) -> None:
-    result.users.add(poll.connection.user_id)
-    result.connections += 1
-    result.successful += poll.success
-    result.failed += not poll.success
-    result.fetched += sum(e.fetched for e in poll.endpoints)
-    result.stored += sum(e.stored for e in poll.endpoints)
-    if keep == "all" or (keep == "failures" and not poll.success):
-        result.polls.append(poll)
 
 
 async def _dry_run(
-    db: AsyncStore,
-    settings: Settings,
-    options: PollOptions,
-    pollable: list[str],
-    result: PollResult,
-    clock: Clock,
+    deps: Deps, options: PollOptions, pollable: list[str], result: PollResult
 ) -> None:
-    now, after = clock(), 0
-    while pollable:
-        page = await db.call(
+    db, settings, now = deps.db, deps.settings, deps.clock.now()
+    if not pollable:
+        return
+
+    async def find(after_id: int) -> list[Connection]:
+        return await db.call(
             db.store.find_due_polls,
             now=now,
             pollable=pollable,
-            after_id=after,
+            after_id=after_id,
             limit=settings.batch_size,
             filters=options.filters,
         )
-        result.connections += len(page)
-        result.users.update(c.user_id for c in page)
-        if options.keep == "all":
-            result.due.extend(page)
-        if len(page) < settings.batch_size:
-            return
-        after = page[-1].id
+
+    async for page in due_pages(find, settings.batch_size):
+        result.count_due(page, options.keep == "all")

@@ -1,16 +1,17 @@
-"""Refreshing one leased connection, and acting on how it went. Shared by both jobs."""
+"""Refreshing one leased connection, and acting on how it went. Shared by both jobs.
+
+Every refresh goes through here: the compare-and-set on the lease just before the refresh token
+is sent, the exchange, the new tokens stored at once (or spooled when the database is away), and
+the failure classes acted on (a dead grant, our configuration, a rate limit, a transient fault).
+"""
 
 from __future__ import annotations
 
-import asyncio
 import random
-import time
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from datetime import datetime, timedelta
 
-import httpx
-
-from tokensync.crypto import Keyring, binding
+from tokensync.crypto import binding
 from tokensync.errors import (
     ClientConfigError,
     CryptoError,
@@ -20,126 +21,56 @@ from tokensync.errors import (
     StorageError,
     TokensyncError,
 )
-from tokensync.jobs.runtime import AsyncStore, Clock, StopSignal, backoff
+from tokensync.jobs.deps import Deps
+from tokensync.jobs.results import Outcome, Refreshed
+from tokensync.jobs.stop import StopSignal
 from tokensync.oauth import TokenSet, refresh_grant
-from tokensync.settings import Platform, Settings
-from tokensync.spool import Spool
+from tokensync.platforms.catalog import Platform
 from tokensync.store import Connection
 
-REFRESHED, FAILED, NEEDS_REAUTH, SUPERSEDED = "refreshed", "failed", "needs_reauth", "superseded"
+REFRESHED, FAILED = Refreshed.REFRESHED, Refreshed.FAILED
+NEEDS_REAUTH, SUPERSEDED = Refreshed.NEEDS_REAUTH, Refreshed.SUPERSEDED
 _SAVE_ATTEMPTS = 3
 _RATE_LIMIT_RETRIES = 3
 # A lifetime past this is not one (1e12 s overflows a datetime): the platform's default is used.
 _MAX_LIFETIME = 10 * 366 * 86400
 
 
-@dataclass(frozen=True)
-class Outcome:
-    """What happened to one connection."""
-
-    connection: Connection
-    kind: str
-    new_expiry: datetime | None = None
-    rotated: bool | None = None
-    error_code: str | None = None
-    error_message: str | None = None
-    next_attempt_at: datetime | None = None
-    spooled: bool = False
-    warning: str | None = None
-    access_token: str | None = field(default=None, repr=False)
-    elapsed_ms: int = 0
-
-    def log_fields(self) -> dict[str, object]:
-        """What a log line says of this outcome: ids, outcome, timing; never a secret."""
-        fields: dict[str, object] = {
-            "connectionId": self.connection.id,
-            "platform": self.connection.platform,
-            "userId": self.connection.user_id,
-            "outcome": self.kind,
-            "durationMs": self.elapsed_ms,
-        }
-        if self.error_code:
-            fields["error"] = self.error_code
-        return fields
-
-    @property
-    def success(self) -> bool:
-        """Whether the connection is fine after this run."""
-        return self.kind in (REFRESHED, SUPERSEDED)
-
-    @property
-    def status(self) -> str:
-        """The connection's status afterwards."""
-        return "needs_reauth" if self.kind == NEEDS_REAUTH else self.connection.status
-
-
-async def apply_spool(db: AsyncStore, spool: Spool, clock: Clock) -> int:
-    """Store the token sets a previous run could not; return how many were applied."""
-    applied = 0
-    for path, entry in spool.pending():
-        stored = await db.call(
-            db.store.apply_spooled,
-            entry.connection_id,
-            entry.user_id,
-            entry.platform,
-            access_token_enc=entry.access_token_enc,
-            refresh_token_enc=entry.refresh_token_enc,
-            expires_at=datetime.fromisoformat(entry.expires_at) if entry.expires_at else None,
-            issued_at=datetime.fromisoformat(entry.issued_at),
-            now=clock(),
-        )
-        applied += stored
-        spool.done(path)
-    return applied
-
-
 class Refresher:
     """Refreshes connections whose lease the caller holds; remembers what a run must know."""
 
-    def __init__(
-        self,
-        db: AsyncStore,
-        client: httpx.AsyncClient,
-        keyring: Keyring,
-        settings: Settings,
-        spool: Spool,
-        *,
-        owner: str,
-        clock: Clock,
-        stop: StopSignal,
-        rng: random.Random | None = None,
-    ) -> None:
-        self._db, self._client, self._keyring = db, client, keyring
-        self._settings, self._spool = settings, spool
-        self._owner, self._clock, self._stop = owner, clock, stop
+    def __init__(self, deps: Deps, stop: StopSignal, rng: random.Random | None = None) -> None:
+        self._deps, self._stop = deps, stop
+        self._db, self._keyring, self._settings = deps.db, deps.require_keyring(), deps.settings
+        self._owner, self._clock = deps.owner, deps.clock
         self._rng = rng or random.Random()
-        self._limits: dict[str, asyncio.Semaphore] = {}
         self._paused_until: dict[str, datetime] = {}
         self.broken: dict[str, TokensyncError] = {}
         self.storage_error: StorageError | None = None
         self.leases_lost = 0
 
-    async def refresh(self, conn: Connection) -> Outcome | None:
+    async def refresh(self, conn: Connection, *, holding_slot: bool = False) -> Outcome | None:
         """Refresh one connection, store the result at once, and classify any failure.
 
         None when no request was sent and the row was left as it was: the run is stopping, the
         database is away, or this run no longer holds the row's lease (another run has it).
+        `holding_slot`: the caller holds the platform's slot already (a poll refreshing inline).
         """
-        started = time.monotonic()
+        started = self._clock.monotonic()
         try:
-            outcome = await self._refresh(conn)
+            outcome = await self._refresh(conn, holding_slot)
         except StorageError as exc:
             self._database_lost(exc)
-            outcome = Outcome(conn, FAILED, error_code=exc.code, error_message=exc.message)
+            outcome = Outcome.failed(conn, exc)
         if outcome is None:
             return None
-        return replace(outcome, elapsed_ms=int((time.monotonic() - started) * 1000))
+        elapsed = int((self._clock.monotonic() - started) * 1000)
+        return replace(outcome, elapsed_ms=elapsed)
 
-    async def _refresh(self, conn: Connection) -> Outcome | None:
+    async def _refresh(self, conn: Connection, holding_slot: bool) -> Outcome | None:
         platform = self._platform(conn.platform)
         if platform is None:
-            error = self.broken[conn.platform]
-            return Outcome(conn, FAILED, error_code=error.code, error_message=error.message)
+            return Outcome.failed(conn, self.broken[conn.platform])
         try:
             refresh_token = self._keyring.decrypt(
                 conn.refresh_token_enc or "",
@@ -150,7 +81,9 @@ class Refresher:
             # Recorded with a back-off like any failure, so that status shows it and runs do not
             # retry it at every turn; a key restored later makes it refreshable again.
             return await self._failed(conn, exc)
-        limit = self._limits.setdefault(platform.name, asyncio.Semaphore(platform.concurrency))
+        if holding_slot:
+            return await self._exchange(conn, platform, refresh_token)
+        limit = self._deps.limits.of(platform)
         if not await self._stop.acquire(limit):
             return None
         try:
@@ -163,20 +96,19 @@ class Refresher:
     ) -> Outcome | None:
         for attempt in range(_RATE_LIMIT_RETRIES + 1):
             if platform.name in self.broken:
-                error = self.broken[platform.name]
-                return Outcome(conn, FAILED, error_code=error.code, error_message=error.message)
+                return Outcome.failed(conn, self.broken[platform.name])
             if not await self._wait_if_paused(platform.name) or not await self._may_send(conn):
                 return None
             try:
                 tokens = await refresh_grant(
-                    self._client,
+                    self._deps.http,
                     platform,
                     refresh_token,
                     timeout=self._settings.request_timeout,
                 )
             except RateLimitedError as exc:
                 wait = exc.retry_after if exc.retry_after is not None else 60.0
-                self._paused_until[platform.name] = self._clock() + timedelta(seconds=wait)
+                self._paused_until[platform.name] = self._clock.now() + timedelta(seconds=wait)
                 if wait <= self._settings.max_wait and attempt < _RATE_LIMIT_RETRIES:
                     continue
                 return await self._failed(conn, exc, retry_in=wait)
@@ -184,7 +116,7 @@ class Refresher:
                 return await self._dead_grant(conn, refresh_token, exc)
             except ClientConfigError as exc:
                 self.broken.setdefault(platform.name, exc)
-                return Outcome(conn, FAILED, error_code=exc.code, error_message=exc.message)
+                return Outcome.failed(conn, exc)
             except ProviderError as exc:
                 return await self._failed(conn, exc)
             return await self._store(conn, platform, tokens)
@@ -199,7 +131,7 @@ class Refresher:
         """
         if self._stop.is_set or self.storage_error is not None or conn.refresh_token_enc is None:
             return False
-        now = self._clock()
+        now = self._clock.now()
         try:
             confirmed = await self._db.call(
                 self._db.store.confirm_lease,
@@ -246,10 +178,10 @@ class Refresher:
         until = self._paused_until.get(platform)
         if until is None:
             return True
-        return await self._stop.sleep((until - self._clock()).total_seconds())
+        return await self._stop.sleep((until - self._clock.now()).total_seconds())
 
     async def _store(self, conn: Connection, platform: Platform, tokens: TokenSet) -> Outcome:
-        now = self._clock()
+        now = self._clock.now()
         seconds, warning = tokens.expires_in, tokens.warning
         if seconds is None or not 0 <= seconds <= _MAX_LIFETIME:
             seconds = platform.default_expires_in
@@ -283,7 +215,7 @@ class Refresher:
                 error_message=f"{conn.label}: another writer replaced the tokens while this "
                 "refresh ran; the stored tokens were kept",
             )
-        self._spool.put(
+        self._deps.spool.put(
             conn.id,
             conn.user_id,
             conn.platform,
@@ -331,7 +263,7 @@ class Refresher:
             except StorageError as exc:
                 error = exc
                 if attempt + 1 < _SAVE_ATTEMPTS:
-                    await asyncio.sleep(0.2 * 2**attempt)
+                    await self._clock.sleep(0.2 * 2**attempt)
         return False, error
 
     async def _dead_grant(self, conn: Connection, used: str, exc: PermanentError) -> Outcome:
@@ -346,7 +278,7 @@ class Refresher:
             refresh_token_enc=fresh.refresh_token_enc,
             code=exc.code,
             message=exc.message,
-            now=self._clock(),
+            now=self._clock.now(),
         )
         if not marked:
             return Outcome(conn, SUPERSEDED)
@@ -366,7 +298,7 @@ class Refresher:
     async def _failed(
         self, conn: Connection, exc: TokensyncError, retry_in: float | None = None
     ) -> Outcome:
-        now = self._clock()
+        now = self._clock.now()
         if retry_in is None:
             retry_in = backoff(
                 conn.failure_count + 1,
@@ -391,3 +323,9 @@ class Refresher:
             error_message=exc.message,
             next_attempt_at=next_attempt,
         )
+
+
+def backoff(failures: int, base: float, cap: float, rng: random.Random | None = None) -> float:
+    """Exponential back-off with full jitter over the upper half: base * 2^(n-1), capped."""
+    ceiling = min(cap, base * 2 ** max(failures - 1, 0))
+    return (rng or random).uniform(ceiling / 2, ceiling)

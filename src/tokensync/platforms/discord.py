@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
-from tokensync.platforms.base import Api, Batch, Item, PollContext, SyncState
+from tokensync.platforms.api import Api
+from tokensync.platforms.endpoint import Batch, Item, PollContext, SyncState
 from tokensync.platforms.shapes import key_of, objects
 
 

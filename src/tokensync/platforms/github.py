@@ -8,7 +8,8 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from tokensync.errors import MalformedResponseError
-from tokensync.platforms.base import Api, ApiResponse, Batch, Item, PollContext, SyncState
+from tokensync.platforms.api import Api, ApiResponse
+from tokensync.platforms.endpoint import Batch, Item, PollContext, SyncState
 from tokensync.platforms.paging import Page, newest_first
 from tokensync.platforms.shapes import field_of, key_of, objects
 

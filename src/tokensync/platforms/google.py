@@ -7,7 +7,8 @@ import re
 from collections.abc import AsyncIterator, Sequence
 
 from tokensync.errors import MalformedResponseError
-from tokensync.platforms.base import Api, Batch, Item, PollContext, SyncState
+from tokensync.platforms.api import Api
+from tokensync.platforms.endpoint import Batch, Item, PollContext, SyncState
 from tokensync.platforms.shapes import field_of, key_of, objects, optional
 
 _METADATA_CONCURRENCY = 8
@@ -88,7 +89,7 @@ class GmailMessages:
             items = await _metadata(api, ctx, [key_of(m, "id", where) for m in listed])
             token = optional(body, "nextPageToken", str, where)
             if token is None:
-                yield Batch(items, SyncState(cursor=extra["historyId"]))
+                yield Batch(items, SyncState(cursor=history_id(extra["historyId"], where)))
                 return
             extra = {**extra, "pageToken": token}
             yield Batch(items, SyncState(cursor=state.cursor, extra=extra))

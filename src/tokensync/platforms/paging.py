@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 
-from tokensync.platforms.base import Batch, Item, SyncState
+from tokensync.platforms.endpoint import Batch, Item, SyncState
 
 # A page: its items, the token (or link) of the next one, and whether it holds a known item.
 Page = tuple[Sequence[Item], str | None, bool]

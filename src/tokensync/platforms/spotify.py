@@ -7,7 +7,8 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from tokensync.errors import MalformedResponseError
-from tokensync.platforms.base import Api, Batch, Item, PollContext, SyncState
+from tokensync.platforms.api import Api
+from tokensync.platforms.endpoint import Batch, Item, PollContext, SyncState
 from tokensync.platforms.shapes import field_of, objects, optional
 
 _MILLIS = re.compile(r"\d{1,15}")

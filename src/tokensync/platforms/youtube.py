@@ -5,7 +5,8 @@ from __future__ import annotations
 import functools
 from collections.abc import AsyncIterator
 
-from tokensync.platforms.base import Api, Batch, Item, PollContext, SyncState
+from tokensync.platforms.api import Api
+from tokensync.platforms.endpoint import Batch, Item, PollContext, SyncState
 from tokensync.platforms.paging import Page, newest_first
 from tokensync.platforms.shapes import field_of, key_of, objects, optional
 

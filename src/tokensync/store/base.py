@@ -11,15 +11,18 @@ import re
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime
 from importlib import resources
-from typing import Any
 
 from tokensync.errors import SchemaTooNewError
 from tokensync.store.engine import Row, filter_params
 from tokensync.store.models import (
     Connection,
+    Erring,
+    Expiring,
     Filters,
     ImportCounts,
     NewTokens,
+    RunRecord,
+    StatusCount,
 )
 from tokensync.store.polling import PollingMixin
 
@@ -328,22 +331,27 @@ class Store(PollingMixin):
 
     # -- status and runs -----------------------------------------------------------------------
 
-    def status_counts(self) -> list[Row]:
+    def status_counts(self) -> list[StatusCount]:
         """Connections counted by platform and status."""
-        return self._run("status_counts", {})
+        return [
+            StatusCount(r["platform"], r["status"], int(r["n"]))
+            for r in self._run("status_counts", {})
+        ]
 
-    def soonest_expiries(self, limit: int) -> list[Row]:
+    def soonest_expiries(self, limit: int) -> list[Expiring]:
         """The active connections whose access tokens expire first."""
-        return self._run("soonest_expiries", {"limit": limit})
+        rows = self._run("soonest_expiries", {"limit": limit})
+        return [Expiring(r["id"], r["user_id"], r["platform"], r["expires_at"]) for r in rows]
 
-    def failing(self, limit: int) -> tuple[int, list[Row]]:
+    def failing(self, limit: int) -> tuple[int, list[Erring]]:
         """How many active connections failed their last refresh, and the latest of them."""
         count = int(self._run("count_failing", {})[0]["n"])
-        return count, self._run("failing", {"limit": limit}) if count else []
+        rows = self._run("failing", {"limit": limit}) if count else []
+        return count, [_erring(r) for r in rows]
 
-    def needs_reauth(self, limit: int) -> list[Row]:
+    def needs_reauth(self, limit: int) -> list[Erring]:
         """Connections waiting for their user to reconnect, newest first."""
-        return self._run("needs_reauth", {"limit": limit})
+        return [_erring(r) for r in self._run("needs_reauth", {"limit": limit})]
 
     def start_run(self, run_id: str, command: str, started_at: datetime) -> None:
         """Record that a job run began."""
@@ -358,7 +366,7 @@ class Store(PollingMixin):
         finished_at: datetime,
         success: bool,
         exit_code: int,
-        summary: Mapping[str, Any],
+        summary: Mapping[str, object],
     ) -> None:
         """Record how a job run ended, with its counts."""
         params = {
@@ -370,12 +378,36 @@ class Store(PollingMixin):
         }
         self._rowcount("finish_run", params)
 
-    def last_runs(self) -> list[Row]:
+    def last_runs(self) -> list[RunRecord]:
         """The latest run of each command."""
-        return self._run("last_runs", {})
+        return [
+            RunRecord(
+                run_id=r["run_id"],
+                command=r["command"],
+                started_at=r["started_at"],
+                finished_at=r["finished_at"],
+                success=r["success"],
+                exit_code=r["exit_code"],
+                summary=r["summary"],
+            )
+            for r in self._run("last_runs", {})
+        ]
 
     # -- helpers -------------------------------------------------------------------------------
 
 
 def _expiry_order(c: Connection) -> tuple[int, str, int]:
     return (c.expires_at is None, c.expires_at.isoformat() if c.expires_at else "", c.id)
+
+
+def _erring(row: Row) -> Erring:
+    return Erring(
+        connection_id=row["id"],
+        user_id=row["user_id"],
+        platform=row["platform"],
+        error_code=row["last_error_code"],
+        error_message=row["last_error_message"],
+        failure_count=int(row.get("failure_count") or 0),
+        next_attempt_at=row.get("next_attempt_at"),
+        updated_at=row["updated_at"],
+    )

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
 
 STATUSES = ("active", "needs_reauth", "disabled")
 
@@ -74,7 +73,7 @@ class StoredItem:
     """One polled item as the poll job hands it to the store."""
 
     key: str
-    data: Any
+    data: object
 
 
 @dataclass(frozen=True)
@@ -83,6 +82,52 @@ class SyncCursor:
 
     cursor: str | None = None
     etag: str | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
+    extra: dict[str, object] = field(default_factory=dict)
     last_poll_at: datetime | None = None
     last_success_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class StatusCount:
+    """How many connections of a platform are in a status."""
+
+    platform: str
+    status: str
+    count: int
+
+
+@dataclass(frozen=True)
+class Expiring:
+    """An active connection and when its access token expires."""
+
+    connection_id: int
+    user_id: str
+    platform: str
+    expires_at: datetime
+
+
+@dataclass(frozen=True)
+class Erring:
+    """A connection with its last error: one that needs re-authorisation, or one failing."""
+
+    connection_id: int
+    user_id: str
+    platform: str
+    error_code: str | None
+    error_message: str | None
+    failure_count: int
+    next_attempt_at: datetime | None
+    updated_at: datetime
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    """A job run as the runs table holds it."""
+
+    run_id: str
+    command: str
+    started_at: datetime
+    finished_at: datetime | None
+    success: bool | None
+    exit_code: int | None
+    summary: dict[str, object] | None

@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 from datetime import timedelta
 
-from tokensync.crypto import Keyring, binding
+from tokensync.crypto import binding
 from tokensync.errors import PermanentError, StorageError, TransientError
+from tokensync.jobs.deps import Deps
 from tokensync.jobs.refresher import NEEDS_REAUTH, REFRESHED, SUPERSEDED, Refresher
-from tokensync.jobs.runtime import AsyncStore, Clock
 from tokensync.store import Connection
 
 EXPIRY_MARGIN = timedelta(minutes=1)
+# How long to wait for another run's refresh: 20 looks, half a second apart.
 _LEASE_WAITS = 20
+_LEASE_WAIT = 0.5
 
 
 class TokenUnavailableError(TransientError):
@@ -25,19 +26,10 @@ class TokenUnavailableError(TransientError):
 class ConnectionTokens:
     """The TokenSource of one connection, for the API client of the poll job."""
 
-    def __init__(
-        self,
-        conn: Connection,
-        db: AsyncStore,
-        keyring: Keyring,
-        refresher: Refresher,
-        *,
-        owner: str,
-        clock: Clock,
-        lease_seconds: float,
-    ) -> None:
-        self._conn, self._db, self._keyring, self._refresher = conn, db, keyring, refresher
-        self._owner, self._clock, self._lease = owner, clock, lease_seconds
+    def __init__(self, conn: Connection, deps: Deps, refresher: Refresher) -> None:
+        self._conn, self._refresher = conn, refresher
+        self._db, self._keyring, self._clock = deps.db, deps.require_keyring(), deps.clock
+        self._owner, self._lease = deps.owner, deps.settings.lease_seconds
         self._token: str | None = None
         self._failure: TokenUnavailableError | None = None
         self.refreshed = False
@@ -46,7 +38,7 @@ class ConnectionTokens:
         """The current access token, refreshed first when it expires within a minute."""
         if self._token is None:
             expires = self._conn.expires_at
-            if expires is not None and expires - self._clock() <= EXPIRY_MARGIN:
+            if expires is not None and expires - self._clock.now() <= EXPIRY_MARGIN:
                 return await self.refreshed_token()
             self._token = self._decrypt(self._conn)
         return self._token
@@ -62,7 +54,7 @@ class ConnectionTokens:
                 status=401,
             )
         for _ in range(_LEASE_WAITS):
-            now = self._clock()
+            now = self._clock.now()
             leased = await self._db.call(
                 self._db.store.claim_one,
                 self._conn.id,
@@ -73,7 +65,7 @@ class ConnectionTokens:
             if leased is not None:
                 return await self._refresh(leased)
             # Another run holds the token lease: it is refreshing right now. Wait for it.
-            await asyncio.sleep(0.5)
+            await self._clock.sleep(_LEASE_WAIT)
             fresh = await self._db.call(self._db.store.get_connection, self._conn.id)
             if fresh is None or fresh.status != "active":
                 raise PermanentError(f"{self._conn.label} is no longer active", code="inactive")
@@ -86,7 +78,8 @@ class ConnectionTokens:
         )
 
     async def _refresh(self, leased: Connection) -> str:
-        outcome = await self._refresher.refresh(leased)
+        # The poll holds the platform's slot already: the refresh is one of its requests.
+        outcome = await self._refresher.refresh(leased, holding_slot=True)
         if outcome is None:
             # Nothing was sent: the run is stopping, the database is away, or another run took
             # the lease. Either way this run has no token for the connection.

@@ -14,23 +14,9 @@ import tempfile
 from collections.abc import Iterator, Mapping
 from datetime import datetime
 from pathlib import Path
-from typing import Any
 
-JOBS = {"token-refresh": "refresh-tokens", "platform-polling": "poll-platforms"}
-OUTCOMES = {
-    "refresh-tokens": {
-        "checked": "tokensChecked",
-        "refreshed": "tokensRefreshed",
-        "failed": "tokensFailed",
-        "needs_reauth": "needsReauth",
-    },
-    "poll-platforms": {
-        "polls_successful": "pollsSuccessful",
-        "polls_failed": "pollsFailed",
-        "items_fetched": "itemsFetched",
-        "items_stored": "itemsStored",
-    },
-}
+from tokensync.jobs.results import JobResult, PollResult, RefreshResult
+
 HELP = {
     "tokensync_last_run_timestamp_seconds": ("gauge", "When the job last ran (Unix time)."),
     "tokensync_last_success_timestamp_seconds": (
@@ -55,42 +41,58 @@ Series = dict[tuple[str, tuple[tuple[str, str], ...]], float]
 
 def write_metrics(
     path: Path,
-    report: Mapping[str, Any],
+    result: JobResult,
     needs_reauth_by_platform: Mapping[str, int] | None,
     now: datetime,
 ) -> None:
     """Merge this run's metrics into the file at `path`, replacing it atomically."""
-    if report.get("dryRun"):
+    if result.dry_run:
         return
-    job = JOBS[str(report["cronType"])]
+    job = result.command
     path.parent.mkdir(parents=True, exist_ok=True)
     with _locked(path.parent):
         existing = _read(path)
         series = {
             k: v for k, v in existing.items() if k[0] != REAUTH and dict(k[1]).get("job") != job
         }
-        series.update(_this_run(existing, job, report, now))
+        series.update(_this_run(existing, job, result, now))
         series.update(_reauth(existing, needs_reauth_by_platform))
         _write_atomically(path, _render(series))
 
 
-def _this_run(existing: Series, job: str, report: Mapping[str, Any], now: datetime) -> Series:
+def _this_run(existing: Series, job: str, result: JobResult, now: datetime) -> Series:
     stamp = now.timestamp()
     success_key = _key("tokensync_last_success_timestamp_seconds", job=job)
     series: Series = {
         _key("tokensync_last_run_timestamp_seconds", job=job): stamp,
-        _key("tokensync_last_run_success", job=job): 1.0 if report.get("success") else 0.0,
+        _key("tokensync_last_run_success", job=job): 1.0 if result.success else 0.0,
+        _key("tokensync_last_run_duration_seconds", job=job): result.duration_ms / 1000,
     }
-    if report.get("durationMs") is not None:
-        duration = float(report["durationMs"]) / 1000
-        series[_key("tokensync_last_run_duration_seconds", job=job)] = duration
-    success_time = stamp if report.get("success") else existing.get(success_key)
+    success_time = stamp if result.success else existing.get(success_key)
     if success_time is not None:
         series[success_key] = success_time
-    for outcome, field in OUTCOMES[job].items():
-        value = float(report.get(field) or 0)
-        series[_key("tokensync_last_run_items", job=job, outcome=outcome)] = value
+    for outcome, value in outcomes(result).items():
+        series[_key("tokensync_last_run_items", job=job, outcome=outcome)] = float(value)
     return series
+
+
+def outcomes(result: JobResult) -> dict[str, int]:
+    """A run's items by outcome, as the tokensync_last_run_items series label them."""
+    if isinstance(result, RefreshResult):
+        return {
+            "checked": result.checked,
+            "refreshed": result.refreshed,
+            "failed": result.failed,
+            "needs_reauth": result.needs_reauth,
+        }
+    if isinstance(result, PollResult):
+        return {
+            "polls_successful": result.successful,
+            "polls_failed": result.failed,
+            "items_fetched": result.fetched,
+            "items_stored": result.stored,
+        }
+    return {}
 
 
 def _reauth(existing: Series, counts: Mapping[str, int] | None) -> Series:

@@ -8,7 +8,7 @@ from typing import Any
 
 import httpx
 
-from tokensync.httpio import retry_after_seconds
+from tokensync.http.responses import bounded_wait, retry_after_seconds
 from tokensync.jsoncodec import response_json
 
 DEFAULT_WAIT = 60.0
@@ -64,25 +64,30 @@ def _spotify_quota(body: Any) -> bool:
 
 def _discord_body(body: Any) -> float | None:
     value = body.get("retry_after") if isinstance(body, dict) else None
-    if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
-        return max(float(value), 0.0)
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return bounded_wait(float(value))
     return None
 
 
 def _github_reset(headers: httpx.Headers, now: float | None) -> float | None:
     if headers.get("x-ratelimit-remaining") != "0":
         return None
-    reset = _seconds(headers.get("x-ratelimit-reset"))
+    reset = _number(headers.get("x-ratelimit-reset"))  # an epoch time, not a wait
     if reset is None:
         return None
-    return max(reset - (time.time() if now is None else now), 0.0)
+    return bounded_wait(reset - (time.time() if now is None else now))
 
 
 def _seconds(value: str | None) -> float | None:
+    number = _number(value)
+    return None if number is None else bounded_wait(number)
+
+
+def _number(value: str | None) -> float | None:
     if value is None:
         return None
     try:
-        seconds = float(value.strip())
+        number = float(value.strip())
     except ValueError:
         return None
-    return max(seconds, 0.0) if math.isfinite(seconds) else None
+    return number if math.isfinite(number) else None

@@ -7,17 +7,18 @@ import json
 import sys
 import time
 from collections.abc import Callable, Iterator
-from typing import Any
+
+from tokensync.jobs.results import Reportable
 
 
-def log_line(event: str, **fields: Any) -> None:
+def log_line(event: str, **fields: object) -> None:
     """One structured log line on stderr (JSON); callers pass ids and codes, never secrets."""
     record = {"ts": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "event": event, **fields}
     sys.stderr.write(json.dumps(record, default=str) + "\n")
 
 
 @contextlib.contextmanager
-def outcome_reporter(job: str, verbose: int) -> Iterator[Callable[[Any], None]]:
+def outcome_reporter(job: str, verbose: int) -> Iterator[Callable[[Reportable], None]]:
     """A callback to hand each outcome to: it logs and advances the progress bar."""
     bar = None
     if sys.stderr.isatty() and not verbose:
@@ -36,7 +37,7 @@ def outcome_reporter(job: str, verbose: int) -> Iterator[Callable[[Any], None]]:
         bar.start()
     failed = 0
 
-    def report(outcome: Any) -> None:
+    def report(outcome: Reportable) -> None:
         nonlocal failed
         failed += not outcome.success
         if bar is not None:

@@ -1,22 +1,18 @@
-"""What every polling adapter shares: its state, its items, its batches, and the API client.
+"""The API client of one connection: its base URL, its bearer token, a 401 refresh, rate limits.
 
-An adapter is an async generator of Batches. The poll job commits each Batch (its items and the
-state that covers them) in one transaction before asking for the next, so the cursor never runs
-ahead of what is stored.
+A user's token is only ever sent to the configured API base: pagination links are rebuilt on it.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass, field
-from datetime import datetime
-from typing import Any, Protocol
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
 from urllib.parse import unquote, urlsplit
 
 import httpx
 
-from tokensync import httpio
 from tokensync.errors import (
     MalformedResponseError,
     PermanentError,
@@ -24,8 +20,10 @@ from tokensync.errors import (
     RateLimitedError,
     TransientError,
 )
+from tokensync.http import faults, responses
 from tokensync.jsoncodec import response_json
-from tokensync.platforms.limits import rate_limit_wait
+from tokensync.platforms.endpoint import TokenSource
+from tokensync.platforms.rate_limits import rate_limit_wait
 
 _RATE_LIMIT_RETRIES = 3
 # The largest API page read. The biggest pages the adapters ask for (250 Calendar events, 500
@@ -34,62 +32,6 @@ _RATE_LIMIT_RETRIES = 3
 # A body past it fails that endpoint's poll with response_too_large; nothing is stored from it.
 MAX_API_RESPONSE_BYTES = 16 * 1024 * 1024
 Query = Mapping[str, str | int] | list[tuple[str, str | int | float | bool | None]]
-
-
-@dataclass(frozen=True)
-class SyncState:
-    """The incremental state of one endpoint of one connection."""
-
-    cursor: str | None = None
-    etag: str | None = None
-    extra: Mapping[str, Any] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class Item:
-    """One platform object and the key that makes it unique within its endpoint."""
-
-    key: str
-    data: Mapping[str, Any]
-
-
-@dataclass(frozen=True)
-class Batch:
-    """Items, and the state to store once they are committed."""
-
-    items: Sequence[Item]
-    state: SyncState
-
-
-@dataclass(frozen=True)
-class PollContext:
-    """What an adapter may ask of the job."""
-
-    max_pages: int
-    now: Callable[[], datetime]
-    known_keys: Callable[[Sequence[str]], Awaitable[set[str]]]
-
-
-class TokenSource(Protocol):
-    """The access token of the connection being polled."""
-
-    async def access_token(self) -> str:
-        """The current token (refreshed first when about to expire)."""
-        ...
-
-    async def refreshed_token(self) -> str:
-        """Refresh now and return the new token; PermanentError when the grant is dead."""
-        ...
-
-
-class Endpoint(Protocol):
-    """A polling adapter: one endpoint of one platform."""
-
-    name: str
-
-    def poll(self, api: Api, state: SyncState, ctx: PollContext) -> AsyncIterator[Batch]:
-        """Yield batches of new or changed items, each with the state that covers it."""
-        ...
 
 
 @dataclass(frozen=True)
@@ -214,14 +156,14 @@ class Api:
                 asyncio.timeout(_overall(self._client.timeout)),
                 self._client.stream("GET", url, params=params, headers=sent) as response,
             ):
-                body = await httpio.read_capped(response, MAX_API_RESPONSE_BYTES, where)
+                body = await responses.read_capped(response, MAX_API_RESPONSE_BYTES, where)
         except ProviderError:
             raise
         except Exception as exc:
             # Anything out of the HTTP stack fails this request (CancelledError, a
             # BaseException, still cancels). Never chained: a traceback could show the token.
-            raise httpio.transport_error(where, exc) from None
-        return httpio.buffered(response, body)
+            raise faults.transport_error(where, exc) from None
+        return responses.buffered(response, body)
 
     def _parsed(self, response: httpx.Response, expect: Sequence[int]) -> ApiResponse:
         status = response.status_code
@@ -263,10 +205,3 @@ def _said(response: httpx.Response) -> str:
             message = body.get("error_description") or error
         message = message or body.get("message")
     return f": {str(message)[:200]}" if isinstance(message, str) and message else ""
-
-
-def endpoints_for(platform: str) -> Sequence[Endpoint]:
-    """The polling adapters of a platform (none for custom platforms)."""
-    from tokensync.platforms.registry import ENDPOINTS
-
-    return ENDPOINTS.get(platform, ())

@@ -7,7 +7,6 @@ command is safe to interrupt, to re-run, and to run beside the jobs.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
 
 from tokensync.crypto import Keyring, binding
 from tokensync.errors import CryptoError
@@ -18,27 +17,21 @@ from tokensync.store import Connection, Store
 class RotationResult:
     """Counts of a rotation, and the connections no key could open."""
 
+    keys: int
     rotated: int = 0
     current: int = 0
     changed: int = 0
-    failures: list[dict[str, Any]] = field(default_factory=list)
+    failures: list[tuple[Connection, CryptoError]] = field(default_factory=list)
 
-    def document(self, keys: int) -> dict[str, Any]:
-        """The JSON document `keys rotate` prints."""
-        return {
-            "success": not self.failures,
-            "keys": keys,
-            "rotated": self.rotated,
-            "alreadyCurrent": self.current,
-            "changedMeanwhile": self.changed,
-            "failed": len(self.failures),
-            "failures": self.failures[:100],
-        }
+    @property
+    def success(self) -> bool:
+        """Every stored token is now encrypted with the primary key."""
+        return not self.failures
 
 
 def rotate_keys(store: Store, keyring: Keyring, batch_size: int = 500) -> RotationResult:
     """Re-encrypt what the primary key does not already encrypt."""
-    result, after = RotationResult(), 0
+    result, after = RotationResult(keys=keyring.size), 0
     while True:
         page = store.token_page(after, batch_size)
         updates = []
@@ -70,14 +63,7 @@ def _reencrypted(
             for column, value in columns
         )
     except CryptoError as exc:
-        result.failures.append(
-            {
-                "connectionId": conn.id,
-                "userId": conn.user_id,
-                "platform": conn.platform,
-                "error": {"code": exc.code, "message": exc.message},
-            }
-        )
+        result.failures.append((conn, exc))
         return None
     assert access is not None
     return (conn.id, conn.access_token_enc, conn.refresh_token_enc, access, refresh)

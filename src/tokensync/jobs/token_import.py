@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from tokensync.crypto import Keyring, binding
 from tokensync.errors import ImportFormatError
 from tokensync.store import NewTokens
-from tokensync.store.models import ImportCounts
 
 _REQUIRED = ("userId", "platform", "accessToken")
 _OPTIONAL = ("refreshToken", "expiresAt", "expiresIn", "scope", "tokenType")
@@ -68,7 +67,9 @@ def _row(
     )
 
 
-def _expiry(record: Mapping[str, Any], now: datetime, bad: Any) -> datetime | None:
+def _expiry(
+    record: Mapping[str, Any], now: datetime, bad: Callable[[str], ImportFormatError]
+) -> datetime | None:
     if record.get("expiresAt") is not None and record.get("expiresIn") is not None:
         raise bad("give expiresAt or expiresIn, not both")
     if record.get("expiresAt") is not None:
@@ -86,13 +87,3 @@ def _expiry(record: Mapping[str, Any], now: datetime, bad: Any) -> datetime | No
             raise bad("expiresIn must be a number of seconds")
         return now + timedelta(seconds=value)
     return None
-
-
-def summary(counts: ImportCounts) -> dict[str, Any]:
-    """The document `tokens import` prints."""
-    return {
-        "success": True,
-        "imported": counts.inserted + counts.updated,
-        "inserted": counts.inserted,
-        "updated": counts.updated,
-    }

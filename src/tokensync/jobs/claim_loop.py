@@ -11,7 +11,8 @@ import contextlib
 from collections.abc import Awaitable, Callable, Sequence
 
 from tokensync.errors import StorageError
-from tokensync.jobs.runtime import StopSignal
+from tokensync.jobs.clock import Clock
+from tokensync.jobs.stop import StopSignal
 from tokensync.store import Connection
 
 Renew = Callable[[Sequence[int]], Awaitable[set[int]]]
@@ -24,6 +25,7 @@ async def claim_and_process(
     concurrency: int,
     queue_size: int,
     stop: StopSignal,
+    clock: Clock,
     renew: Renew | None = None,
     renew_every: float = 60.0,
 ) -> tuple[set[int], StorageError | None]:
@@ -46,7 +48,7 @@ async def claim_and_process(
         nonlocal error
         assert renew is not None
         while True:
-            await asyncio.sleep(renew_every)
+            await clock.after(renew_every)
             ids = sorted(held)
             try:
                 renewed = await renew(ids)

@@ -1,9 +1,7 @@
-"""Reading a provider's answer safely: a bounded body, transport failures classified, Retry-After.
+"""Reading a provider's answer safely: a bounded, decoded body, and how long it asks us to wait.
 
-Whatever a server sends (not HTTP at all, a huge header, an endless or compressed-to-nothing
-body), the caller gets an httpx.Response with the whole decoded body, or a classified
-TransientError; never an exception from the HTTP stack, and never one chained to it (an
-aiohttp exception's repr holds the request's headers, and so the bearer token).
+Whatever a server sends (an endless or compressed-to-nothing body), the caller gets the whole
+decoded body or a classified TransientError, never an exception from the HTTP stack.
 """
 
 from __future__ import annotations
@@ -23,7 +21,7 @@ from tokensync.errors import MalformedResponseError, TransientError
 # The longest Retry-After honoured: a bigger one is a bogus header, and `now + timedelta` of
 # one near 1e12 seconds overflows datetime.
 MAX_RETRY_AFTER = 7 * 86400.0
-# Content-Encoding is not decoded for anything else; we ask for nothing else (see bootstrap).
+# Content-Encoding is not decoded for anything else; we ask for nothing else (see transport.py).
 _STEP = 256 * 1024
 _INFLATE_WBITS = {"gzip": zlib.MAX_WBITS | 16, "x-gzip": zlib.MAX_WBITS | 16}
 
@@ -49,53 +47,15 @@ def retry_after_seconds(value: str | None, now: float | None = None) -> float | 
             seconds = when.timestamp() - (time.time() if now is None else now)
         except (TypeError, ValueError, OverflowError, IndexError):
             return None
+    return bounded_wait(seconds)
+
+
+def bounded_wait(seconds: float) -> float | None:
+    """A wait a platform asked for, as we act on it: None if not finite, 0 if negative, and at
+    most MAX_RETRY_AFTER (every rate-limit signal goes through here, headers and bodies alike)."""
     if not math.isfinite(seconds):
         return None
     return min(max(seconds, 0.0), MAX_RETRY_AFTER)
-
-
-class Fault(httpx.TransportError):
-    """An HTTP stack failure mapped by bootstrap's transport: its text is only a class name."""
-
-    def __init__(self, origin: str) -> None:
-        super().__init__(origin)
-        self.origin = origin
-
-
-class ReadFault(Fault, httpx.ReadError):
-    """The connection failed or closed while sending the request or reading the answer."""
-
-
-class ConnectFault(Fault, httpx.ConnectError):
-    """No connection could be made."""
-
-
-class ProtocolFault(Fault, httpx.RemoteProtocolError):
-    """The answer is not HTTP: a bad status line, a header over aiohttp's limit, bad chunks."""
-
-
-class ReadTimeoutFault(Fault, httpx.ReadTimeout):
-    """A read (or the whole exchange, as aiohttp timed it) took too long."""
-
-
-class ConnectTimeoutFault(Fault, httpx.ConnectTimeout):
-    """Connecting took too long."""
-
-
-def transport_error(where: str, exc: BaseException) -> TransientError:
-    """The classified error for an exception out of the HTTP stack (raise it `from None`).
-
-    `where` names the platform and endpoint ("github token endpoint"); the message adds only
-    exception class names, never an exception's text (it may hold a URL or a header).
-    """
-    name = type(exc).__name__
-    if isinstance(exc, Fault):
-        name = f"{name}: {exc.origin}"
-    if isinstance(exc, httpx.TimeoutException | TimeoutError):
-        return TransientError(f"{where} timed out ({name})", code="timeout")
-    if isinstance(exc, httpx.RemoteProtocolError | httpx.DecodingError):
-        return MalformedResponseError(f"{where} answered with something that is not HTTP ({name})")
-    return TransientError(f"{where} unreachable ({name})", code="connection_error")
 
 
 def response_too_large(where: str, cap: int) -> TransientError:

@@ -1,0 +1,1 @@
+"""HTTP: the client and its transport, failures classified, answers read with bounds."""

@@ -1,0 +1,42 @@
+"""The collaborators a job run receives, built once by tokensync.bootstrap."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import httpx
+
+from tokensync.crypto import Keyring
+from tokensync.errors import ConfigError
+from tokensync.jobs.clock import Clock
+from tokensync.jobs.database import AsyncStore
+from tokensync.jobs.limits import PlatformLimits
+from tokensync.jobs.results import Reportable
+from tokensync.settings import Settings
+from tokensync.store.spool import Spool
+
+
+def _ignore(item: Reportable) -> None:
+    """The progress callback of a run nobody watches."""
+
+
+@dataclass(frozen=True)
+class Deps:
+    """Everything a job works with; nothing else is reached for."""
+
+    settings: Settings
+    db: AsyncStore
+    http: httpx.AsyncClient
+    spool: Spool
+    clock: Clock
+    owner: str  # this run's id, and the owner of the leases it takes
+    keyring: Keyring | None = None  # None for a dry run, which decrypts nothing
+    limits: PlatformLimits = field(default_factory=PlatformLimits)
+    progress: Callable[[Reportable], None] = _ignore
+
+    def require_keyring(self) -> Keyring:
+        """The keyring, which every run that touches tokens has."""
+        if self.keyring is None:
+            raise ConfigError("this run needs the encryption keys, and none were loaded")
+        return self.keyring

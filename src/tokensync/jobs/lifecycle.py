@@ -1,0 +1,78 @@
+"""What both jobs do around their work: stop on a signal or a deadline, apply the spool first,
+refresh through one Refresher; or, for a dry run, page through what is due."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from datetime import datetime
+from typing import TypeVar
+
+from tokensync.jobs.deps import Deps
+from tokensync.jobs.options import JobOptions
+from tokensync.jobs.refresher import Refresher
+from tokensync.jobs.results import JobResult
+from tokensync.jobs.run_record import RunRecorder
+from tokensync.jobs.stop import StopSignal
+from tokensync.store import Connection
+
+R = TypeVar("R", bound=JobResult)
+Work = Callable[[Refresher, StopSignal], Awaitable[None]]
+
+
+async def run_job(
+    deps: Deps,
+    options: JobOptions,
+    result: R,
+    *,
+    work: Work,
+    dry_run: Callable[[], Awaitable[None]],
+) -> R:
+    """Run `work` (or `dry_run`) under a stop signal, recorded; fill in the result's frame."""
+    stop = StopSignal(deps.clock, options.max_duration)
+    async with RunRecorder(deps, result, record=not options.dry_run):
+        with stop.on_signals():
+            if options.dry_run:
+                await dry_run()
+            else:
+                # Tokens spooled by a run that lost the database go in first: both jobs refresh,
+                # and must never present a refresh token that the spool has already replaced.
+                result.spool_applied = await apply_spool(deps)
+                refresher = Refresher(deps, stop)
+                await work(refresher, stop)
+                result.error = result.error or refresher.storage_error
+        result.stopped = stop.reason
+        result.finished_at = deps.clock.now()
+    return result
+
+
+async def apply_spool(deps: Deps) -> int:
+    """Store the token sets a previous run could not; return how many were applied."""
+    db, applied = deps.db, 0
+    for path, entry in deps.spool.pending():
+        stored = await db.call(
+            db.store.apply_spooled,
+            entry.connection_id,
+            entry.user_id,
+            entry.platform,
+            access_token_enc=entry.access_token_enc,
+            refresh_token_enc=entry.refresh_token_enc,
+            expires_at=datetime.fromisoformat(entry.expires_at) if entry.expires_at else None,
+            issued_at=datetime.fromisoformat(entry.issued_at),
+            now=deps.clock.now(),
+        )
+        applied += stored
+        deps.spool.done(path)
+    return applied
+
+
+async def due_pages(
+    find: Callable[[int], Awaitable[Sequence[Connection]]], page_size: int
+) -> AsyncIterator[Sequence[Connection]]:
+    """A dry run's due connections, a page at a time by id (find(after_id) reads one page)."""
+    after = 0
+    while True:
+        page = await find(after)
+        yield page
+        if len(page) < page_size:
+            return
+        after = page[-1].id

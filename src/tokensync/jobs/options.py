@@ -1,0 +1,44 @@
+"""What the operator asked of a job run: the options both jobs take, and refresh's own."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import ClassVar, Literal, get_args
+
+from tokensync.store import Filters
+
+# What the document's results array holds.
+Keep = Literal["all", "failures", "none"]
+KEEP: tuple[Keep, ...] = get_args(Keep)
+
+
+@dataclass(frozen=True, kw_only=True)
+class JobOptions:
+    """The options of both jobs."""
+
+    command: ClassVar[str]  # the CLI command that runs the job these options are for
+
+    concurrency: int
+    filters: Filters = field(default_factory=Filters)
+    dry_run: bool = False
+    max_duration: float | None = None
+    keep: Keep = "all"
+
+    def keeps(self, success: bool) -> bool:
+        """Whether an item that ended so belongs in the results array."""
+        return self.keep == "all" or (self.keep == "failures" and not success)
+
+
+@dataclass(frozen=True, kw_only=True)
+class RefreshOptions(JobOptions):
+    """refresh-tokens: also how soon a token must expire to be refreshed."""
+
+    command: ClassVar[str] = "refresh-tokens"
+    window: float
+
+
+@dataclass(frozen=True, kw_only=True)
+class PollOptions(JobOptions):
+    """poll-platforms."""
+
+    command: ClassVar[str] = "poll-platforms"

@@ -1,0 +1,268 @@
+"""What the jobs return: typed results, read by the run recorder, metrics, summaries and exit code.
+
+Only tokensync.output turns them into JSON. Every result has the same frame (JobResult: when it
+ran, whether it stopped early, the error that failed it as a whole) and its own counts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import Enum
+from typing import ClassVar, Protocol
+
+from tokensync.errors import EXIT_FAILURES, EXIT_OK, StorageError, TokensyncError, exit_code_for
+from tokensync.jobs.options import PollOptions, RefreshOptions
+from tokensync.store import Connection
+
+
+class Reportable(Protocol):
+    """An item of a run that progress and -v logging report as it completes."""
+
+    @property
+    def success(self) -> bool:
+        """Whether the item ended well."""
+        ...
+
+    def log_fields(self) -> dict[str, object]:
+        """What a log line says of it: ids, outcome, timing; never a secret."""
+        ...
+
+
+@dataclass(kw_only=True)
+class JobResult:
+    """The frame every job run shares."""
+
+    command: ClassVar[str]  # the CLI command, as the runs table and metrics name the job
+    cron_type: ClassVar[str]  # the document's cronType, as the old HTTP endpoints named it
+
+    run_id: str
+    started_at: datetime
+    finished_at: datetime | None = None
+    dry_run: bool = False
+    spool_applied: int = 0
+    stopped: str | None = None
+    error: StorageError | None = None
+
+    @property
+    def failures(self) -> int:
+        """How many items failed."""
+        raise NotImplementedError
+
+    @property
+    def success(self) -> bool:
+        """True when nothing failed."""
+        return self.failures == 0 and self.error is None
+
+    @property
+    def exit_code(self) -> int:
+        """0 when the run succeeded, the error's code when one failed it, else 1."""
+        if self.success:
+            return EXIT_OK
+        return exit_code_for(self.error) if self.error is not None else EXIT_FAILURES
+
+    @property
+    def duration_ms(self) -> int:
+        """How long the run took."""
+        end = self.finished_at or self.started_at
+        return int((end - self.started_at).total_seconds() * 1000)
+
+    def counts(self) -> dict[str, int]:
+        """The run's counts, named as its document and the runs table name them."""
+        raise NotImplementedError
+
+
+# -- refresh-tokens -------------------------------------------------------------------------------
+
+
+class Refreshed(Enum):
+    """How one connection's refresh ended."""
+
+    REFRESHED = "refreshed"
+    FAILED = "failed"
+    NEEDS_REAUTH = "needs_reauth"
+    SUPERSEDED = "superseded"  # another run refreshed it meanwhile: nothing to do
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What happened to one connection."""
+
+    connection: Connection
+    kind: Refreshed
+    new_expiry: datetime | None = None
+    rotated: bool | None = None
+    error_code: str | None = None
+    error_message: str | None = None
+    next_attempt_at: datetime | None = None
+    spooled: bool = False
+    warning: str | None = None
+    access_token: str | None = field(default=None, repr=False)
+    elapsed_ms: int = 0
+
+    @classmethod
+    def failed(cls, conn: Connection, error: TokensyncError) -> Outcome:
+        """A failure, with the error's code and message."""
+        return cls(conn, Refreshed.FAILED, error_code=error.code, error_message=error.message)
+
+    def log_fields(self) -> dict[str, object]:
+        """What a log line says of this outcome: ids, outcome, timing; never a secret."""
+        fields: dict[str, object] = {
+            "connectionId": self.connection.id,
+            "platform": self.connection.platform,
+            "userId": self.connection.user_id,
+            "outcome": self.kind.value,
+            "durationMs": self.elapsed_ms,
+        }
+        if self.error_code:
+            fields["error"] = self.error_code
+        return fields
+
+    @property
+    def success(self) -> bool:
+        """Whether the connection is fine after this run."""
+        return self.kind in (Refreshed.REFRESHED, Refreshed.SUPERSEDED)
+
+    @property
+    def status(self) -> str:
+        """The connection's status afterwards."""
+        return "needs_reauth" if self.kind is Refreshed.NEEDS_REAUTH else self.connection.status
+
+
+@dataclass(kw_only=True)
+class RefreshResult(JobResult):
+    """What a refresh-tokens run did: counts always, outcomes as --results asked."""
+
+    command: ClassVar[str] = RefreshOptions.command
+    cron_type: ClassVar[str] = "token-refresh"
+
+    checked: int = 0
+    refreshed: int = 0
+    failed: int = 0
+    needs_reauth: int = 0
+    leases_lost: int = 0
+    outcomes: list[Outcome] = field(default_factory=list)
+    due: list[Connection] = field(default_factory=list)  # a dry run's connections
+
+    @property
+    def failures(self) -> int:
+        """Connections whose refresh failed (dead grants included)."""
+        return self.failed
+
+    def counts(self) -> dict[str, int]:
+        """tokensChecked, tokensRefreshed, tokensFailed, needsReauth."""
+        return {
+            "tokensChecked": self.checked,
+            "tokensRefreshed": self.refreshed,
+            "tokensFailed": self.failed,
+            "needsReauth": self.needs_reauth,
+        }
+
+    def count(self, outcome: Outcome, keep: bool) -> None:
+        """Add one outcome to the counts (and to the outcomes, if kept)."""
+        self.checked += 1
+        self.refreshed += outcome.kind is Refreshed.REFRESHED
+        self.needs_reauth += outcome.kind is Refreshed.NEEDS_REAUTH
+        self.failed += outcome.kind in (Refreshed.FAILED, Refreshed.NEEDS_REAUTH)
+        if keep:
+            self.outcomes.append(outcome)
+
+
+# -- poll-platforms -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class EndpointResult:
+    """One endpoint of one connection."""
+
+    endpoint: str
+    success: bool
+    fetched: int = 0
+    new: int = 0
+    stored: int = 0
+    error_code: str | None = None
+    error_message: str | None = None
+
+    @classmethod
+    def failed(cls, endpoint: str, error: TokensyncError) -> EndpointResult:
+        """An endpoint whose poll failed with this error."""
+        return cls(endpoint, False, error_code=error.code, error_message=error.message)
+
+
+@dataclass(frozen=True)
+class ConnectionPoll:
+    """One connection's poll."""
+
+    connection: Connection
+    endpoints: Sequence[EndpointResult]
+    error_code: str | None = None
+    error_message: str | None = None
+
+    @property
+    def success(self) -> bool:
+        """Every endpoint succeeded."""
+        return self.error_code is None and all(e.success for e in self.endpoints)
+
+    def log_fields(self) -> dict[str, object]:
+        """What a log line says of this poll: ids, counts, outcome; never a secret."""
+        return {
+            "connectionId": self.connection.id,
+            "platform": self.connection.platform,
+            "userId": self.connection.user_id,
+            "outcome": "polled" if self.success else "failed",
+            "itemsFetched": sum(e.fetched for e in self.endpoints),
+            "newItems": sum(e.new for e in self.endpoints),
+        }
+
+
+@dataclass(kw_only=True)
+class PollResult(JobResult):
+    """What a poll-platforms run did."""
+
+    command: ClassVar[str] = PollOptions.command
+    cron_type: ClassVar[str] = "platform-polling"
+
+    users: set[str] = field(default_factory=set)
+    connections: int = 0
+    successful: int = 0
+    failed: int = 0
+    fetched: int = 0
+    stored: int = 0
+    polls: list[ConnectionPoll] = field(default_factory=list)
+    due: list[Connection] = field(default_factory=list)  # a dry run's connections
+    platform_errors: dict[str, TokensyncError] = field(default_factory=dict)
+
+    @property
+    def failures(self) -> int:
+        """Connections whose poll failed."""
+        return self.failed
+
+    def counts(self) -> dict[str, int]:
+        """userCount, platformCount, pollsSuccessful, pollsFailed, itemsFetched, itemsStored."""
+        return {
+            "userCount": len(self.users),
+            "platformCount": self.connections,
+            "pollsSuccessful": self.successful,
+            "pollsFailed": self.failed,
+            "itemsFetched": self.fetched,
+            "itemsStored": self.stored,
+        }
+
+    def count(self, poll: ConnectionPoll, keep: bool) -> None:
+        """Add one connection's poll to the counts (and to the polls, if kept)."""
+        self.users.add(poll.connection.user_id)
+        self.connections += 1
+        self.successful += poll.success
+        self.failed += not poll.success
+        self.fetched += sum(e.fetched for e in poll.endpoints)
+        self.stored += sum(e.stored for e in poll.endpoints)
+        if keep:
+            self.polls.append(poll)
+
+    def count_due(self, due: Sequence[Connection], keep: bool) -> None:
+        """Add a page of a dry run's due connections."""
+        self.connections += len(due)
+        self.users.update(c.user_id for c in due)
+        if keep:
+            self.due.extend(due)

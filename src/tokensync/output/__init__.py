@@ -1,0 +1,1 @@
+"""Everything tokensync shows: JSON documents, tables, progress, metrics, pings, summaries."""

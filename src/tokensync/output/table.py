@@ -1,0 +1,93 @@
+"""`status --format table`: the status report rendered for a person, with rich."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import TextIO
+
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from tokensync.jobs.status import StatusReport
+from tokensync.output.documents import iso
+from tokensync.store.models import STATUSES, Erring
+
+
+def render_status(report: StatusReport, stream: TextIO) -> None:
+    """Print the tables of a status report."""
+    console = Console(file=stream, width=120)
+    console.print(f"[bold]tokensync[/bold] on {report.engine}, schema {report.schema_version}")
+
+    counts = _table("Connections by platform and status", "platform", *STATUSES, "total")
+    for platform, by_status in sorted(report.by_platform().items()):
+        row = [str(by_status.get(s, 0)) for s in STATUSES]
+        counts.add_row(escape(platform), *row, str(sum(by_status.values())))
+    totals = report.by_status()
+    counts.add_row(
+        "[bold]all[/bold]", *(str(totals.get(s, 0)) for s in STATUSES), str(sum(totals.values()))
+    )
+    console.print(counts)
+
+    expiring = _table("Soonest expiries", "connection", "platform", "user", "expires at")
+    for e in report.soonest:
+        expiring.add_row(
+            str(e.connection_id), escape(e.platform), escape(e.user_id), iso(e.expires_at) or "-"
+        )
+    console.print(expiring)
+
+    reauth = _table(
+        f"Needing re-authorisation ({totals.get('needs_reauth', 0)})",
+        "connection",
+        "platform",
+        "user",
+        "since",
+        "error",
+    )
+    _erring_rows(reauth, report.needs_reauth, lambda r: [iso(r.updated_at) or "-"])
+    console.print(reauth)
+
+    failing = _table(
+        f"Failing, retried after a back-off ({report.failing_count})",
+        "connection",
+        "platform",
+        "user",
+        "failures",
+        "next attempt",
+        "error",
+    )
+    _erring_rows(
+        failing, report.failing, lambda r: [str(r.failure_count), iso(r.next_attempt_at) or "-"]
+    )
+    console.print(failing)
+
+    runs = _table("Last runs", "job", "started", "finished", "success", "exit", "summary")
+    for run in sorted(report.last_runs, key=lambda r: r.command):
+        summary = ", ".join(f"{k}={v}" for k, v in (run.summary or {}).items() if k != "error")
+        runs.add_row(
+            run.command,
+            iso(run.started_at) or "-",
+            iso(run.finished_at) or "(running)",
+            "-" if run.success is None else "yes" if run.success else "no",
+            "-" if run.exit_code is None else str(run.exit_code),
+            summary,
+        )
+    console.print(runs)
+
+
+def _table(title: str, *columns: str) -> Table:
+    table = Table(title=title)
+    for column in columns:
+        table.add_column(column, justify="right" if column in (*STATUSES, "total") else "left")
+    return table
+
+
+def _erring_rows(
+    table: Table, rows: Sequence[Erring], middle: Callable[[Erring], list[str]]
+) -> None:
+    """A row per connection: its ids, the columns `middle` gives, then its last error."""
+    for r in rows:
+        error = escape(f"{r.error_code or ''}: {r.error_message or ''}")
+        table.add_row(
+            str(r.connection_id), escape(r.platform), escape(r.user_id), *middle(r), error
+        )

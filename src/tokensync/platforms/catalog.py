@@ -1,0 +1,72 @@
+"""What a platform is to tokensync, and the six built-in ones as PLATFORMS.md documents them.
+
+One description serves both: a built-in platform is a Platform with its defaults and without
+credentials; settings.py fills in the configuration (credentials, overrides) with `replace`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+AUTH_METHODS = ("client_secret_basic", "client_secret_post")
+# Requests in flight: per run (settings.concurrency) and per platform (Platform.concurrency).
+DEFAULT_CONCURRENCY = 64
+# Seconds a token lives when a refresh answer has no expires_in and the platform sets none.
+DEFAULT_EXPIRES_IN = 3600
+GOOGLE_TOKEN_URL = "https://oauth2.googleapis.com/token"
+
+
+@dataclass(frozen=True)
+class Platform:
+    """One platform's token endpoint, API base, credentials and limits."""
+
+    name: str
+    token_url: str
+    api_base: str | None
+    auth_method: str = "client_secret_post"
+    client_id: str | None = field(default=None, repr=False)
+    client_secret: str | None = field(default=None, repr=False)
+    # The prefix of the environment variables tried after the platform's own (GOOGLE).
+    credentials_fallback: str | None = None
+    # Seconds assumed when a refresh answer has no expires_in; None: the token never expires.
+    default_expires_in: int | None = DEFAULT_EXPIRES_IN
+    concurrency: int = DEFAULT_CONCURRENCY
+
+    @property
+    def has_credentials(self) -> bool:
+        """Whether both halves of the client credentials are configured."""
+        return bool(self.client_id and self.client_secret)
+
+
+def _google(name: str, api_base: str) -> Platform:
+    return Platform(
+        name=name, token_url=GOOGLE_TOKEN_URL, api_base=api_base, credentials_fallback="GOOGLE"
+    )
+
+
+BUILTIN_PLATFORMS: dict[str, Platform] = {
+    p.name: p
+    for p in (
+        Platform(
+            name="spotify",
+            token_url="https://accounts.spotify.com/api/token",
+            api_base="https://api.spotify.com/v1",
+            auth_method="client_secret_basic",
+        ),
+        _google("youtube", "https://www.googleapis.com/youtube/v3"),
+        _google("google_gmail", "https://gmail.googleapis.com/gmail/v1"),
+        _google("google_calendar", "https://www.googleapis.com/calendar/v3"),
+        Platform(
+            name="github",
+            token_url="https://github.com/login/oauth/access_token",
+            api_base="https://api.github.com",
+            # Classic OAuth App tokens carry no expires_in and never expire.
+            default_expires_in=None,
+        ),
+        Platform(
+            name="discord",
+            token_url="https://discord.com/api/oauth2/token",
+            api_base="https://discord.com/api/v10",
+        ),
+    )
+}
