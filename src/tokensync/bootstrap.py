@@ -11,6 +11,8 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import TypeVar
 
+import httpx
+
 from tokensync.crypto import Keyring, create_keys_file, read_keys_file
 from tokensync.errors import ConfigError
 from tokensync.http.transport import http_client
@@ -108,8 +110,12 @@ async def job_deps(
     keyring: Keyring | None,
     progress: Callable[[Reportable], None],
     clock: Clock | None = None,
+    transport: httpx.AsyncBaseTransport | None = None,
 ) -> AsyncIterator[Deps]:
-    """Everything a job run works with, closed when the block ends."""
+    """Everything a job run works with, closed when the block ends.
+
+    `clock` and `transport` stand in for the real ones in tests (a fake clock, a mock transport).
+    """
     store = open_database(settings)
     # Every statement of the run goes through the timed database thread, the run's own record
     # included: a database that stops answering costs database_timeout, never the whole run.
@@ -117,7 +123,7 @@ async def job_deps(
     try:
         await db.call(store.set_statement_timeout, settings.database_timeout)
         spool = await db.call(open_spool, settings, store)
-        client = http_client(settings.request_timeout, concurrency)
+        client = http_client(settings.request_timeout, concurrency, transport)
         try:
             yield Deps(
                 settings=settings,

@@ -108,11 +108,18 @@ def _mapped(exc: Exception) -> httpx.HTTPError:
     return faults.ReadFault(name)
 
 
-def http_client(request_timeout: float, concurrency: int) -> httpx.AsyncClient:
-    """The async HTTP client: httpx's API over aiohttp's transport, sized for the concurrency."""
+def http_client(
+    request_timeout: float,
+    concurrency: int,
+    transport: httpx.AsyncBaseTransport | None = None,
+) -> httpx.AsyncClient:
+    """The async HTTP client: httpx's API over aiohttp's transport, sized for the concurrency.
+
+    `transport` replaces aiohttp's (a test's httpx.MockTransport): the one seam for HTTP.
+    """
     limits = httpx.Limits(max_connections=concurrency * 2, max_keepalive_connections=concurrency)
     return httpx.AsyncClient(
-        transport=LazyAiohttpTransport(limits),
+        transport=transport or LazyAiohttpTransport(limits),
         timeout=httpx.Timeout(request_timeout),
         # Only what tokensync.http.responses decodes (httpx would add br and zstd when their
         # modules are installed, and hand those bodies to us undecoded).
