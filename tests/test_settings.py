@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from tokensync.durations import format_duration, parse_duration
+from tokensync.durations import parse_duration
 from tokensync.errors import ConfigError
 from tokensync.platforms.catalog import BUILTIN_PLATFORMS
 from tokensync.settings import load_settings
@@ -22,10 +22,6 @@ def test_durations(text: str | int, seconds: float) -> None:
 def test_bad_durations(text: str) -> None:
     with pytest.raises(ValueError):
         parse_duration(text)
-
-
-def test_format_duration() -> None:
-    assert [format_duration(s) for s in (90, 600, 3600, 1.5)] == ["90s", "10m", "1h", "1.5s"]
 
 
 def test_defaults_with_nothing_configured(tmp_path: Path) -> None:

@@ -28,14 +28,3 @@ def parse_duration(text: str | int | float) -> float:
     if pos == 0 or pos != len(value):
         raise ValueError(f"not a duration: {text!r} (write it like 90s, 10m or 1h)")
     return total
-
-
-def format_duration(seconds: float) -> str:
-    """Render seconds compactly, the inverse of parse_duration for whole units."""
-    if seconds % 3600 == 0 and seconds >= 3600:
-        return f"{int(seconds // 3600)}h"
-    if seconds % 60 == 0 and seconds >= 60:
-        return f"{int(seconds // 60)}m"
-    if seconds == int(seconds):
-        return f"{int(seconds)}s"
-    return f"{seconds:g}s"

@@ -16,11 +16,13 @@ from tokensync.jobs.stop import StopSignal
 from tokensync.store import Connection
 
 Renew = Callable[[Sequence[int]], Awaitable[set[int]]]
+Release = Callable[[list[int]], Awaitable[None]]
 
 
 async def claim_and_process(
     claim: Callable[[], Awaitable[Sequence[Connection]]],
     process: Callable[[Connection], Awaitable[bool]],
+    release: Release,
     *,
     concurrency: int,
     queue_size: int,
@@ -28,16 +30,16 @@ async def claim_and_process(
     clock: Clock,
     renew: Renew | None = None,
     renew_every: float = 60.0,
-) -> tuple[set[int], StorageError | None]:
-    """Run until nothing is due or `stop` is set.
+) -> StorageError | None:
+    """Run until nothing is due or `stop` is set; return the database error that stopped it.
 
     `process` returns whether its own write ended the row's lease. With `renew`, the leases of
     every row still in this run's hands (queued, waiting on a platform's cap, or in flight) are
     renewed every `renew_every` seconds until the last worker is done, so that no wait, however
     long, lets a lease lapse under a row this run will still act on; a row whose renewal failed
-    is no longer this run's and is skipped. Returns the ids still leased by this run (claimed and
-    untouched, or skipped after a stop) for the caller to release, and the database error that
-    stopped the claiming, if any.
+    is no longer this run's and is skipped. At the end, the rows still leased by this run
+    (claimed and untouched, or skipped after a stop) are handed to `release`, unless the
+    database failed the run (the leases then lapse by themselves).
     """
     queue: asyncio.Queue[Connection | None] = asyncio.Queue(maxsize=queue_size)
     held: set[int] = set()
@@ -92,4 +94,9 @@ async def claim_and_process(
             keeper.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await keeper
-    return held, error
+    if held and error is None:
+        try:
+            await release(sorted(held))
+        except StorageError as exc:
+            error = exc
+    return error

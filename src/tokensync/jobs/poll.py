@@ -81,20 +81,20 @@ async def _claim_and_poll(
         deps.progress(poll)
         return True  # finish_poll ended the poll lease
 
-    unpolled, error = await claim_and_process(
+    async def release(ids: list[int]) -> None:
+        if result.error is None:
+            await db.call(db.store.release_polls, ids, result.run_id)
+
+    error = await claim_and_process(
         claim,
         process,
+        release,
         concurrency=options.concurrency,
         queue_size=settings.batch_size,
         stop=stop,
         clock=clock,
     )
-    result.error = result.error or error
-    if unpolled and result.error is None:
-        try:
-            await db.call(db.store.release_polls, sorted(unpolled), result.run_id)
-        except StorageError as exc:
-            result.error = exc
+    result.error = result.error or error  # a write of the poller's may have failed it first
 
 
 class _Poller:

@@ -11,7 +11,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import timedelta
 
-from tokensync.errors import StorageError
 from tokensync.jobs.claim_loop import claim_and_process
 from tokensync.jobs.deps import Deps
 from tokensync.jobs.lifecycle import due_pages, run_job
@@ -79,9 +78,14 @@ async def _claim_and_refresh(
             or outcome.next_attempt_at is not None
         )
 
-    held, result.error = await claim_and_process(
+    async def release(ids: list[int]) -> None:
+        if refresher.storage_error is None:  # a lost database: the leases lapse by themselves
+            await db.call(db.store.release, ids, result.run_id)
+
+    result.error = await claim_and_process(
         claim,
         process,
+        release,
         concurrency=options.concurrency,
         queue_size=settings.batch_size,
         stop=stop,
@@ -89,11 +93,6 @@ async def _claim_and_refresh(
         renew=renew,
         renew_every=settings.lease_seconds / 3,
     )
-    if held and refresher.storage_error is None and result.error is None:
-        try:
-            await db.call(db.store.release, sorted(held), result.run_id)
-        except StorageError as exc:
-            result.error = exc
 
 
 async def _dry_run(deps: Deps, options: RefreshOptions, result: RefreshResult) -> None:

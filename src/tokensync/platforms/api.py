@@ -63,7 +63,6 @@ class Api:
         self.platform = platform or self._base_parts.hostname or "api"
         self._max_wait, self._sleep = max_wait, sleep
         self._refreshing = asyncio.Lock()
-        self.request_count = 0
 
     async def get(
         self,
@@ -147,7 +146,6 @@ class Api:
         token: str,
     ) -> httpx.Response:
         sent = {"Accept": "application/json", **(headers or {}), "Authorization": f"Bearer {token}"}
-        self.request_count += 1
         where = f"{self.platform}: the API"
         try:
             # httpx's timeouts bound each read; this bounds the whole exchange, however it
