@@ -8,7 +8,7 @@ import traceback
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, NoReturn, TypedDict
+from typing import TYPE_CHECKING, Annotated, NoReturn, TypedDict, TypeVar
 
 import typer
 
@@ -30,6 +30,9 @@ from tokensync.store.models import Filters
 if TYPE_CHECKING:
     from tokensync.bootstrap import Job, Opts, R
     from tokensync.settings import Settings
+    from tokensync.store import Store
+
+T = TypeVar("T")
 
 app = typer.Typer(
     name="tokensync",
@@ -94,10 +97,10 @@ def _settings(ctx: typer.Context) -> Settings:
     return load_settings(database_url=g.database_url, config_path=g.config)
 
 
-def _finish(ctx: typer.Context, work: Callable[[Settings], tuple[Document, int]]) -> NoReturn:
-    """Run a command; print its document (or its error) and exit with its code."""
+def _guarded(ctx: typer.Context, work: Callable[[Settings], T]) -> T:
+    """work(settings); a failure ends the command with its error document and exit code."""
     try:
-        document, code = work(_settings(ctx))
+        return work(_settings(ctx))
     except TokensyncError as exc:
         document, code = error_document(exc), exit_code_for(exc)
     except Exception as exc:  # a bug: say so without echoing a message that might hold a secret
@@ -111,6 +114,13 @@ def _finish(ctx: typer.Context, work: Callable[[Settings], tuple[Document, int]]
             },
         }
         code = EXIT_FAILURES
+    emit(document)
+    raise typer.Exit(code)
+
+
+def _finish(ctx: typer.Context, work: Callable[[Settings], tuple[Document, int]]) -> NoReturn:
+    """Run a command; print its document (or its error) and exit with its code."""
+    document, code = _guarded(ctx, work)
     emit(document)
     raise typer.Exit(code)
 
@@ -344,13 +354,11 @@ def tokens_list(ctx: typer.Context, platform: PlatformOpt = None, user: UserOpt 
     from tokensync import bootstrap
     from tokensync.output.documents import connection_document, emit_array
 
-    try:
-        settings = _settings(ctx)
+    def open_listing(settings: Settings) -> tuple[Store, Filters]:
         filters = check_filters(settings, platform or [], user or [])
-        store = bootstrap.open_database(settings)
-    except TokensyncError as exc:
-        emit(error_document(exc))
-        raise typer.Exit(exit_code_for(exc)) from None
+        return bootstrap.open_database(settings), filters
+
+    store, filters = _guarded(ctx, open_listing)
     try:
         emit_array(connection_document(c) for c in store.iter_connections(filters))
     finally:
@@ -366,32 +374,23 @@ def status(
 ) -> None:
     """Counts by platform and status, soonest expiry, re-authorisation list, last runs."""
     from tokensync import bootstrap
-    from tokensync.jobs.status import read_status
+    from tokensync.jobs.status import StatusReport, read_status
     from tokensync.output.documents import status_document
 
-    if output not in ("json", "table"):
-        _finish(ctx, lambda settings: _raise(UsageError("--format must be json or table")))
+    def read(settings: Settings) -> StatusReport:
+        if output not in ("json", "table"):
+            raise UsageError("--format must be json or table")
+        with bootstrap.database(settings) as store:
+            return read_status(store)
+
+    report = _guarded(ctx, read)
     if output == "table":
-        try:
-            with bootstrap.database(_settings(ctx)) as store:
-                report = read_status(store)
-        except TokensyncError as exc:
-            emit(error_document(exc))
-            raise typer.Exit(exit_code_for(exc)) from None
         from tokensync.output.table import render_status
 
         render_status(report, sys.stdout)
-        raise typer.Exit(EXIT_OK)
-
-    def work(settings: Settings) -> tuple[Document, int]:
-        with bootstrap.database(settings) as store:
-            return status_document(read_status(store)), EXIT_OK
-
-    _finish(ctx, work)
-
-
-def _raise(error: TokensyncError) -> NoReturn:
-    raise error
+    else:
+        emit(status_document(report))
+    raise typer.Exit(EXIT_OK)
 
 
 @db_app.command("migrate")
