@@ -32,12 +32,13 @@ class Engine(ABC):
     """The primitives an engine supplies; everything else is built on them."""
 
     engine: str
-    fragments: Mapping[str, str]
+    # The dialect pieces the queries of queries.sql include as {name}: list membership, row
+    # locking, a batch's item rows.
+    dialect: Mapping[str, str]
 
     def __init__(self) -> None:
-        self._sql = {
-            name: self._compile(sql.format(**self.fragments)) for name, sql in QUERIES.items()
-        }
+        # Every query is expanded and compiled once, here, never per statement.
+        self._sql = {name: self._compile(sql) for name, sql in QUERIES.expand(self.dialect).items()}
 
     def _compile(self, sql: str) -> str:
         return sql

@@ -26,7 +26,7 @@ class PostgresStore(Store):
     """The production engine."""
 
     engine = "postgres"
-    fragments = {
+    dialect = {
         "platform_in": "platform = ANY(CAST(:platforms AS text[]))",
         "user_in": "user_id = ANY(CAST(:users AS text[]))",
         "id_in": "id = ANY(CAST(:ids AS bigint[]))",

@@ -42,7 +42,7 @@ class SQLiteStore(Store):
     """The embedded default: a single file, safe for several processes at once."""
 
     engine = "sqlite"
-    fragments = {
+    dialect = {
         "platform_in": "platform IN (SELECT value FROM json_each(:platforms))",
         "user_in": "user_id IN (SELECT value FROM json_each(:users))",
         "id_in": "id IN (SELECT value FROM json_each(:ids))",

@@ -1,0 +1,310 @@
+-- The store's SQL, shared by both engines; queries.py reads it at start-up.
+--
+-- `-- name: get_connection` starts a named query, which runs to the next such line; the code runs
+-- it by that name. `-- fragment: connection_columns` starts a piece that others include as
+-- {connection_columns}. Any other {name} is a dialect piece the engine supplies (`dialect` in
+-- sqlite.py and postgres.py). Values are only ever :name parameters, never formatted in: braces
+-- only include SQL written here or in an engine.
+-- A line that starts with -- is a comment, left out of the SQL; the first under a header says what
+-- the query does. No trailing semicolons: fragments go inside other statements.
+
+-- fragment: connection_columns
+-- Every column of a Connection (models.py), in its order.
+id, user_id, platform, access_token_enc, refresh_token_enc, token_type, scope, expires_at,
+status, tokens_updated_at, last_refreshed_at, last_error_code, last_error_message,
+failure_count, next_attempt_at, lease_owner, lease_expires_at, last_sync_at, created_at,
+updated_at
+
+-- fragment: due_refresh
+-- A connection due for a token refresh, not leased, and not refreshed already in this run.
+status = 'active' AND refresh_token_enc IS NOT NULL
+AND ((expires_at IS NOT NULL AND expires_at <= :due_before)
+     OR tokens_updated_at <= :stale_before)
+AND (next_attempt_at IS NULL OR next_attempt_at <= :now)
+AND (lease_expires_at IS NULL OR lease_expires_at <= :now)
+AND tokens_updated_at <= :run_started
+AND (:all_platforms OR {platform_in})
+AND (:all_users OR {user_in})
+
+-- fragment: item_upsert
+-- Items come as parallel arrays of keys and data ({item_rows}): one statement per batch.
+INSERT INTO user_platform_data (user_id, platform, endpoint, item_key, data,
+    first_seen_at, fetched_at)
+SELECT :user_id, :platform, :endpoint, item_key, data, :now, :now
+FROM ({item_rows}) AS items WHERE true
+ON CONFLICT (user_id, platform, endpoint, item_key) DO UPDATE SET
+    data = excluded.data, fetched_at = excluded.fetched_at
+WHERE user_platform_data.data IS DISTINCT FROM excluded.data
+RETURNING (first_seen_at = fetched_at) AS inserted
+
+-- fragment: sync_state_upsert
+-- A successful poll's cursor, which clears the endpoint's last error.
+INSERT INTO sync_state (user_id, platform, endpoint, cursor, etag, extra, last_poll_at,
+    last_success_at, last_error_code)
+VALUES (:user_id, :platform, :endpoint, :cursor, :etag, :extra, :now, :now, NULL)
+ON CONFLICT (user_id, platform, endpoint) DO UPDATE SET
+    cursor = excluded.cursor, etag = excluded.etag, extra = excluded.extra,
+    last_poll_at = excluded.last_poll_at, last_success_at = excluded.last_success_at,
+    last_error_code = NULL
+
+-- fragment: dead_since_issued
+-- A grant marked dead after spooled tokens were issued stays marked, with its error: the provider
+-- refused it later than that token set was made. The newer tokens are stored all the same.
+status = 'needs_reauth' AND updated_at > :issued_at
+
+-- name: schema_versions
+-- The migrations applied, oldest first.
+SELECT version FROM tokensync_schema ORDER BY version
+
+-- name: record_version
+-- Note that a migration was applied.
+INSERT INTO tokensync_schema (version, applied_at) VALUES (:version, :now)
+
+-- name: upsert_connection
+-- Insert or replace the tokens of a (user, platform); `inserted` tells which it was.
+INSERT INTO connections (
+    user_id, platform, access_token_enc, refresh_token_enc, token_type, scope,
+    expires_at, status, tokens_updated_at, created_at, updated_at)
+VALUES (:user_id, :platform, :access_token_enc, :refresh_token_enc, :token_type, :scope,
+    :expires_at, 'active', :now, :now, :now)
+ON CONFLICT (user_id, platform) DO UPDATE SET
+    access_token_enc = excluded.access_token_enc,
+    refresh_token_enc = excluded.refresh_token_enc,
+    token_type = excluded.token_type,
+    scope = excluded.scope,
+    expires_at = excluded.expires_at,
+    status = 'active',
+    tokens_updated_at = excluded.tokens_updated_at,
+    last_error_code = NULL,
+    last_error_message = NULL,
+    failure_count = 0,
+    next_attempt_at = NULL,
+    updated_at = excluded.updated_at
+RETURNING (created_at = updated_at) AS inserted
+
+-- name: list_connections
+-- A page of the connections matching the filters, by id.
+SELECT {connection_columns} FROM connections
+WHERE id > :after_id AND (:all_platforms OR {platform_in}) AND (:all_users OR {user_in})
+ORDER BY id LIMIT :limit
+
+-- name: get_connection
+-- One connection by id.
+SELECT {connection_columns} FROM connections WHERE id = :id
+
+-- name: find_due_refreshes
+-- A page of what claim_due_refreshes would take, without taking it (--dry-run).
+SELECT {connection_columns} FROM connections
+WHERE id > :after_id AND {due_refresh}
+ORDER BY id LIMIT :limit
+
+-- name: claim_due_refreshes
+-- Lease up to :limit connections due for refresh to :owner, soonest expiry first.
+UPDATE connections SET lease_owner = :owner, lease_expires_at = :lease_until
+WHERE id IN (
+    SELECT id FROM connections WHERE {due_refresh}
+    ORDER BY expires_at NULLS LAST, id LIMIT :limit {skip_locked})
+RETURNING {connection_columns}
+
+-- name: claim_one
+-- Lease one active connection that nobody else holds (or extend :owner's own lease).
+UPDATE connections SET lease_owner = :owner, lease_expires_at = :lease_until
+WHERE id = :id AND status = 'active'
+  AND (lease_owner = :owner OR lease_expires_at IS NULL OR lease_expires_at <= :now)
+RETURNING {connection_columns}
+
+-- name: save_refreshed
+-- Store a new token set and end the lease, while the lease or the refresh token used still holds.
+UPDATE connections SET
+    access_token_enc = :access_token_enc,
+    refresh_token_enc = COALESCE(:refresh_token_enc, refresh_token_enc),
+    expires_at = :expires_at,
+    tokens_updated_at = :now, last_refreshed_at = :now,
+    last_error_code = NULL, last_error_message = NULL,
+    failure_count = 0, next_attempt_at = NULL, updated_at = :now,
+    lease_owner = NULL, lease_expires_at = NULL
+WHERE id = :id AND (lease_owner = :owner OR refresh_token_enc = :previous_refresh_enc)
+
+-- name: apply_spooled
+-- Store spooled tokens unless the row got newer tokens since they were issued.
+UPDATE connections SET
+    access_token_enc = :access_token_enc,
+    refresh_token_enc = COALESCE(:refresh_token_enc, refresh_token_enc),
+    expires_at = :expires_at,
+    tokens_updated_at = :issued_at, last_refreshed_at = :issued_at,
+    last_error_code = CASE WHEN {dead_since_issued} THEN last_error_code END,
+    last_error_message = CASE WHEN {dead_since_issued} THEN last_error_message END,
+    failure_count = CASE WHEN {dead_since_issued} THEN failure_count ELSE 0 END,
+    next_attempt_at = NULL,
+    status = CASE WHEN {dead_since_issued} THEN status ELSE 'active' END,
+    updated_at = :now
+WHERE id = :id AND user_id = :user_id AND platform = :platform
+  AND tokens_updated_at < :issued_at
+
+-- name: record_failure
+-- Count a transient failure, set the back-off and end the lease; return the new count.
+UPDATE connections SET
+    last_error_code = :code, last_error_message = :message,
+    failure_count = failure_count + 1, next_attempt_at = :next_attempt_at,
+    updated_at = :now, lease_owner = NULL, lease_expires_at = NULL
+WHERE id = :id AND lease_owner = :owner
+RETURNING failure_count
+
+-- name: mark_needs_reauth
+-- Mark a dead grant, only while the refresh token stored is still the one that failed.
+UPDATE connections SET
+    status = 'needs_reauth', last_error_code = :code, last_error_message = :message,
+    failure_count = failure_count + 1, next_attempt_at = NULL, updated_at = :now,
+    lease_owner = NULL, lease_expires_at = NULL
+WHERE id = :id AND lease_owner = :owner AND status = 'active'
+  AND refresh_token_enc = :refresh_token_enc
+
+-- name: confirm_lease
+-- Just before a refresh token is sent: this run still holds the lease, and the token it is
+-- about to present is still the stored one. The lease is extended to cover the request.
+UPDATE connections SET lease_expires_at = :lease_until
+WHERE id = :id AND lease_owner = :owner AND lease_expires_at > :now
+  AND status = 'active' AND refresh_token_enc = :refresh_token_enc
+
+-- name: renew_leases
+-- Extend the live leases :owner holds on these connections; return the ids renewed.
+UPDATE connections SET lease_expires_at = :lease_until
+WHERE lease_owner = :owner AND lease_expires_at > :now AND {id_in}
+RETURNING id
+
+-- name: database_id
+-- The identity this database holds (migration 2).
+SELECT database_id FROM tokensync_database
+
+-- name: release
+-- Give back the leases :owner holds on these connections.
+UPDATE connections SET lease_owner = NULL, lease_expires_at = NULL
+WHERE lease_owner = :owner AND {id_in}
+
+-- name: token_page
+-- A page of connections by id, for re-encryption.
+SELECT {connection_columns} FROM connections WHERE id > :after_id ORDER BY id LIMIT :limit
+
+-- name: replace_ciphertexts
+-- Swap a connection's ciphertexts for re-encrypted ones, if they are still the ones read.
+UPDATE connections SET access_token_enc = :new_access, refresh_token_enc = :new_refresh
+WHERE id = :id AND access_token_enc = :old_access
+  AND refresh_token_enc IS NOT DISTINCT FROM :old_refresh
+
+-- name: claim_due_polls
+-- Lease up to :limit active connections due for polling (their poll lease, not the token lease).
+UPDATE connections SET poll_lease_owner = :owner, poll_lease_expires_at = :lease_until,
+    next_poll_at = :next_poll_at
+WHERE id IN (
+    SELECT id FROM connections
+    WHERE status = 'active' AND {pollable_in}
+      AND (next_poll_at IS NULL OR next_poll_at <= :now)
+      AND (poll_lease_expires_at IS NULL OR poll_lease_expires_at <= :now)
+      AND (:all_platforms OR {platform_in}) AND (:all_users OR {user_in})
+    ORDER BY next_poll_at NULLS FIRST, id LIMIT :limit {skip_locked})
+RETURNING {connection_columns}
+
+-- name: find_due_polls
+-- A page of what claim_due_polls would take, without taking it (--dry-run).
+SELECT {connection_columns} FROM connections
+WHERE id > :after_id AND status = 'active' AND {pollable_in}
+  AND (next_poll_at IS NULL OR next_poll_at <= :now)
+  AND (poll_lease_expires_at IS NULL OR poll_lease_expires_at <= :now)
+  AND (:all_platforms OR {platform_in}) AND (:all_users OR {user_in})
+ORDER BY id LIMIT :limit
+
+-- name: extend_poll_lease
+-- Keep polling a connection that takes long; touches no row if the lease was lost.
+UPDATE connections SET poll_lease_expires_at = :lease_until
+WHERE id = :id AND poll_lease_owner = :owner
+
+-- name: finish_poll
+-- End the poll lease; a success sets last_sync_at.
+UPDATE connections SET poll_lease_owner = NULL, poll_lease_expires_at = NULL,
+    last_sync_at = CASE WHEN :success THEN :now ELSE last_sync_at END
+WHERE id = :id AND poll_lease_owner = :owner
+
+-- name: release_polls
+-- Give back poll leases of connections this run claimed and never polled.
+UPDATE connections SET poll_lease_owner = NULL, poll_lease_expires_at = NULL,
+    next_poll_at = NULL
+WHERE poll_lease_owner = :owner AND {id_in}
+
+-- name: get_sync_states
+-- The stored cursors of one connection's endpoints.
+SELECT endpoint, cursor, etag, extra, last_poll_at, last_success_at FROM sync_state
+WHERE user_id = :user_id AND platform = :platform
+
+-- name: save_sync_state
+-- Move an endpoint's cursor (SQLite: in one transaction with upsert_items).
+{sync_state_upsert}
+
+-- name: upsert_items
+-- Store a page of items; one row per item inserted or changed.
+{item_upsert}
+
+-- name: save_batch
+-- PostgreSQL only (a data-modifying WITH): upsert_items and save_sync_state in one statement.
+WITH stored AS ({item_upsert}), state AS ({sync_state_upsert}) SELECT inserted FROM stored
+
+-- name: record_poll_error
+-- Note a failed poll of an endpoint; its cursor stays where it was.
+INSERT INTO sync_state (user_id, platform, endpoint, extra, last_poll_at, last_error_code)
+VALUES (:user_id, :platform, :endpoint, :extra, :now, :code)
+ON CONFLICT (user_id, platform, endpoint) DO UPDATE SET
+    last_poll_at = excluded.last_poll_at, last_error_code = excluded.last_error_code
+
+-- name: known_keys
+-- Which of these item keys are stored already.
+SELECT item_key FROM user_platform_data
+WHERE user_id = :user_id AND platform = :platform AND endpoint = :endpoint AND {key_in}
+
+-- name: count_items
+-- Stored items of one connection, by endpoint.
+SELECT endpoint, COUNT(*) AS n FROM user_platform_data
+WHERE user_id = :user_id AND platform = :platform GROUP BY endpoint ORDER BY endpoint
+
+-- name: status_counts
+-- Connections counted by platform and status.
+SELECT platform, status, COUNT(*) AS n FROM connections
+GROUP BY platform, status ORDER BY platform, status
+
+-- name: soonest_expiries
+-- The active connections whose access tokens expire first.
+SELECT id, user_id, platform, expires_at FROM connections
+WHERE status = 'active' AND expires_at IS NOT NULL
+ORDER BY expires_at LIMIT :limit
+
+-- name: failing
+-- Active connections whose last refresh failed (transient errors, tokens that cannot be
+-- decrypted): what an operator looks at before it becomes a re-authorisation.
+SELECT id, user_id, platform, last_error_code, last_error_message, failure_count,
+    next_attempt_at, updated_at
+FROM connections WHERE status = 'active' AND failure_count > 0
+ORDER BY updated_at DESC, id LIMIT :limit
+
+-- name: count_failing
+-- How many connections `failing` would list without its limit.
+SELECT COUNT(*) AS n FROM connections WHERE status = 'active' AND failure_count > 0
+
+-- name: needs_reauth
+-- Connections waiting for their user to reconnect, newest first.
+SELECT id, user_id, platform, last_error_code, last_error_message, updated_at
+FROM connections WHERE status = 'needs_reauth' ORDER BY updated_at DESC, id LIMIT :limit
+
+-- name: start_run
+-- Record that a job run began.
+INSERT INTO runs (run_id, command, started_at) VALUES (:run_id, :command, :started_at)
+
+-- name: finish_run
+-- Record how a job run ended, with its counts.
+UPDATE runs SET finished_at = :finished_at, success = :success, exit_code = :exit_code,
+    summary = :summary
+WHERE run_id = :run_id
+
+-- name: last_runs
+-- The latest run of each command.
+SELECT r.run_id, r.command, r.started_at, r.finished_at, r.success, r.exit_code, r.summary
+FROM runs r
+WHERE r.id = (SELECT MAX(id) FROM runs r2 WHERE r2.command = r.command)
+ORDER BY r.command
