@@ -26,6 +26,13 @@ AND tokens_updated_at <= :run_started
 AND (:all_platforms OR {platform_in})
 AND (:all_users OR {user_in})
 
+-- fragment: due_poll
+-- An active connection of a pollable platform, due for polling and not being polled.
+status = 'active' AND {pollable_in}
+AND (next_poll_at IS NULL OR next_poll_at <= :now)
+AND (poll_lease_expires_at IS NULL OR poll_lease_expires_at <= :now)
+AND (:all_platforms OR {platform_in}) AND (:all_users OR {user_in})
+
 -- fragment: item_upsert
 -- Items come as parallel arrays of keys and data ({item_rows}): one statement per batch.
 INSERT INTO user_platform_data (user_id, platform, endpoint, item_key, data,
@@ -196,21 +203,14 @@ WHERE id = :id AND access_token_enc = :old_access
 UPDATE connections SET poll_lease_owner = :owner, poll_lease_expires_at = :lease_until,
     next_poll_at = :next_poll_at
 WHERE id IN (
-    SELECT id FROM connections
-    WHERE status = 'active' AND {pollable_in}
-      AND (next_poll_at IS NULL OR next_poll_at <= :now)
-      AND (poll_lease_expires_at IS NULL OR poll_lease_expires_at <= :now)
-      AND (:all_platforms OR {platform_in}) AND (:all_users OR {user_in})
+    SELECT id FROM connections WHERE {due_poll}
     ORDER BY next_poll_at NULLS FIRST, id LIMIT :limit {skip_locked})
 RETURNING {connection_columns}
 
 -- name: find_due_polls
 -- A page of what claim_due_polls would take, without taking it (--dry-run).
 SELECT {connection_columns} FROM connections
-WHERE id > :after_id AND status = 'active' AND {pollable_in}
-  AND (next_poll_at IS NULL OR next_poll_at <= :now)
-  AND (poll_lease_expires_at IS NULL OR poll_lease_expires_at <= :now)
-  AND (:all_platforms OR {platform_in}) AND (:all_users OR {user_in})
+WHERE id > :after_id AND {due_poll}
 ORDER BY id LIMIT :limit
 
 -- name: extend_poll_lease
