@@ -11,6 +11,7 @@ import pytest
 
 from tests.conftest import CliResult
 from tokensync.crypto import generate_key
+from tokensync.store.base import migrations
 
 Cli = Callable[..., CliResult]
 SECRETS = ("AT-spotify-u1", "RT-spotify-u1", "AT-github-u2", "RT-discord-u3")
@@ -158,7 +159,8 @@ def test_keys_generate_is_bare(run_cli: Cli) -> None:
 def test_db_migrate(run_cli: Cli) -> None:
     result = run_cli("db", "migrate")
     assert result.code == 0
-    assert result.json["success"] is True and result.json["schemaVersion"] == 2
+    latest = migrations("sqlite")[-1][0]
+    assert result.json["success"] is True and result.json["schemaVersion"] == latest
     assert result.json["applied"] == []
 
 

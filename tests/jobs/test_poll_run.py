@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import timedelta
 from pathlib import Path
 
 import httpx
@@ -44,6 +45,24 @@ def stored_items(job: Job) -> dict[str, int]:
         store.close()
 
 
+def test_a_run_polls_a_connection_once_however_short_the_interval(tmp_path: Path) -> None:
+    # poll_interval 0: the connection is due again the moment its poll ends. The run must not
+    # claim it again (it would loop for as long as it ran).
+    job = make_job(tmp_path, 'poll_interval = "0s"\nbatch_size = 1\n')
+    job.add("u1", "spotify", expires_in=3600)
+    polls = 0
+
+    async def api(request: httpx.Request) -> httpx.Response:
+        nonlocal polls
+        polls += "top/tracks" in request.url.path
+        await job.clock.sleep(0.5)  # time passes during the poll
+        return spotify(request)
+
+    result = asyncio.run(poll(job, api))
+
+    assert (result.connections, polls) == (1, 1)
+
+
 def test_a_poll_stores_items_and_carries_on_from_its_cursor(tmp_path: Path) -> None:
     job = make_job(tmp_path, 'poll_interval = "0s"\n')
     job.add("u1", "spotify", expires_in=3600)
@@ -55,13 +74,14 @@ def test_a_poll_stores_items_and_carries_on_from_its_cursor(tmp_path: Path) -> N
         return spotify(request)
 
     first = asyncio.run(poll(job, api))
+    asyncio.run(job.clock.sleep(1))  # poll_interval 0: due again once time has moved on
     second = asyncio.run(poll(job, api))
 
     assert (first.successful, first.fetched, first.stored) == (1, 5, 5)
     assert (second.successful, second.stored) == (1, 0), "nothing new, nothing changed"
     assert afters == [None, "1764586800000"]
     assert stored_items(job) == {"recently_played": 2, "top_tracks": 3}
-    assert job.connection("u1", "spotify").last_sync_at == START
+    assert job.connection("u1", "spotify").last_sync_at == START + timedelta(seconds=1)
 
 
 def test_a_token_about_to_expire_is_refreshed_inside_the_polls_platform_slot(

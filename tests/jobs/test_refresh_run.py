@@ -63,7 +63,7 @@ def test_a_due_token_is_refreshed_stored_and_recorded(tmp_path: Path) -> None:
     assert [o.success for o in job.seen] == [True], "progress saw the outcome"
     store = open_store(job.url)
     try:
-        (run,) = store.last_runs()
+        (run,) = store.last_runs(["refresh-tokens", "poll-platforms"])
     finally:
         store.close()
     assert (run.command, run.run_id, run.success, run.exit_code) == (
@@ -234,6 +234,6 @@ def test_a_dry_run_sends_nothing_and_records_nothing(tmp_path: Path) -> None:
     assert job.connection("u1", "discord").lease_owner is None
     store = open_store(job.url)
     try:
-        assert store.last_runs() == []
+        assert store.last_runs(["refresh-tokens"]) == []
     finally:
         store.close()

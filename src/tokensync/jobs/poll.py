@@ -36,7 +36,8 @@ from tokensync.store.models import StoredItem, SyncCursor
 async def run_poll(deps: Deps, options: PollOptions) -> PollResult:
     """One poll-platforms run."""
     result = PollResult(run_id=deps.owner, started_at=deps.clock.now(), dry_run=options.dry_run)
-    pollable = pollable_platforms(deps.settings.platforms)
+    chosen = options.filters.platforms
+    pollable = [p for p in pollable_platforms(deps.settings.platforms) if not chosen or p in chosen]
 
     async def work(refresher: Refresher, stop: StopSignal) -> None:
         poller = _Poller(deps, refresher, result)
@@ -57,21 +58,28 @@ async def _claim_and_poll(
 ) -> None:
     db, clock, settings = deps.db, deps.clock, deps.settings
 
+    # Each claim takes a share of a batch from every platform, in turn: an index range scan
+    # per platform, and a batch spread over the platforms, whose caps are separate.
+    share = max(1, settings.batch_size // max(len(pollable), 1))
+
     async def claim() -> list[Connection]:
-        if result.error is not None or not pollable:
+        if result.error is not None:
             return []
         now = clock.now()
         lease_until = now + timedelta(seconds=settings.lease_seconds)
-        batch = await db.call(
-            db.store.claim_due_polls,
-            result.run_id,
-            now=now,
-            lease_until=lease_until,
-            next_poll_at=now + timedelta(seconds=settings.poll_interval),
-            pollable=pollable,
-            limit=settings.batch_size,
-            filters=options.filters,
-        )
+        batch: list[Connection] = []
+        for platform in pollable:
+            batch += await db.call(
+                db.store.claim_due_polls,
+                result.run_id,
+                now=now,
+                lease_until=lease_until,
+                next_poll_at=now + timedelta(seconds=settings.poll_interval),
+                run_started=result.started_at,
+                platform=platform,
+                limit=share,
+                filters=options.filters,
+            )
         poller.leased(batch, lease_until)
         return batch
 
@@ -226,18 +234,17 @@ async def _dry_run(
     deps: Deps, options: PollOptions, pollable: list[str], result: PollResult
 ) -> None:
     db, settings, now = deps.db, deps.settings, deps.clock.now()
-    if not pollable:
-        return
+    for platform in pollable:
 
-    async def find(after_id: int) -> list[Connection]:
-        return await db.call(
-            db.store.find_due_polls,
-            now=now,
-            pollable=pollable,
-            after_id=after_id,
-            limit=settings.batch_size,
-            filters=options.filters,
-        )
+        async def find(after_id: int, platform: str = platform) -> list[Connection]:
+            return await db.call(
+                db.store.find_due_polls,
+                now=now,
+                platform=platform,
+                after_id=after_id,
+                limit=settings.batch_size,
+                filters=options.filters,
+            )
 
-    async for page in due_pages(find, settings.batch_size):
-        result.count_due(page, options.keep == "all")
+        async for page in due_pages(find, settings.batch_size):
+            result.count_due(page, options.keep == "all")

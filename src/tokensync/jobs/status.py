@@ -5,8 +5,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from tokensync.jobs.options import PollOptions, RefreshOptions
 from tokensync.store import Store
 from tokensync.store.models import Erring, Expiring, RunRecord, StatusCount
+
+JOB_COMMANDS = (RefreshOptions.command, PollOptions.command)
 
 
 @dataclass(frozen=True)
@@ -48,5 +51,5 @@ def read_status(store: Store, *, limit: int = 20) -> StatusReport:
         needs_reauth=store.needs_reauth(limit),
         failing_count=failing_count,
         failing=failing,
-        last_runs=store.last_runs(),
+        last_runs=store.last_runs(JOB_COMMANDS),
     )

@@ -378,8 +378,8 @@ class Store(PollingMixin):
         }
         self._rowcount("finish_run", params)
 
-    def last_runs(self) -> list[RunRecord]:
-        """The latest run of each command."""
+    def last_runs(self, commands: Sequence[str]) -> list[RunRecord]:
+        """The latest run of each of these commands (that has run)."""
         return [
             RunRecord(
                 run_id=r["run_id"],
@@ -390,7 +390,7 @@ class Store(PollingMixin):
                 exit_code=r["exit_code"],
                 summary=r["summary"],
             )
-            for r in self._run("last_runs", {})
+            for r in self._run("last_runs", {"commands": list(commands)})
         ]
 
     # -- helpers -------------------------------------------------------------------------------

@@ -20,17 +20,21 @@ class PollingMixin(Engine):
         now: datetime,
         lease_until: datetime,
         next_poll_at: datetime,
-        pollable: Sequence[str],
+        run_started: datetime,
+        platform: str,
         limit: int,
         filters: Filters,
     ) -> list[Connection]:
-        """Lease up to `limit` active connections due for polling (their poll lease, not tokens)."""
+        """Lease up to `limit` connections of one platform due for polling (their poll lease, not
+        the token lease); the --user filter applies, --platform is the caller's choice of
+        `platform`."""
         params = {
             "owner": owner,
             "now": now,
             "lease_until": lease_until,
             "next_poll_at": next_poll_at,
-            "pollable": list(pollable),
+            "run_started": run_started,
+            "platform": platform,
             "limit": limit,
             **filter_params(filters),
         }
@@ -42,15 +46,16 @@ class PollingMixin(Engine):
         self,
         *,
         now: datetime,
-        pollable: Sequence[str],
+        platform: str,
         after_id: int,
         limit: int,
         filters: Filters,
     ) -> list[Connection]:
-        """What a poll claim would take, without taking it (for --dry-run)."""
+        """What a poll claim of `platform` would take, without taking it (for --dry-run)."""
         params = {
             "now": now,
-            "pollable": list(pollable),
+            "run_started": now,
+            "platform": platform,
             "after_id": after_id,
             "limit": limit,
             **filter_params(filters),

@@ -30,14 +30,16 @@ class PostgresStore(Store):
         "platform_in": "platform = ANY(CAST(:platforms AS text[]))",
         "user_in": "user_id = ANY(CAST(:users AS text[]))",
         "id_in": "id = ANY(CAST(:ids AS bigint[]))",
-        "pollable_in": "platform = ANY(CAST(:pollable AS text[]))",
         "key_in": "item_key = ANY(CAST(:keys AS text[]))",
         # The data travel as one JSON array: psycopg's jsonb[] dumper escapes element by element,
         # which cost more than the statement itself.
         "item_rows": "SELECT k.item_key, d.data "
         "FROM unnest(CAST(:keys AS text[])) WITH ORDINALITY AS k(item_key, n) "
         "JOIN jsonb_array_elements(CAST(:datas AS jsonb)) WITH ORDINALITY AS d(data, n) USING (n)",
+        # What COALESCE(next_poll_at, ...) puts first: a connection never polled.
+        "never": "'-infinity'",
         "skip_locked": "FOR UPDATE SKIP LOCKED",
+        "commands": "SELECT unnest(CAST(:commands AS text[])) AS command",
     }
 
     def __init__(self, url: str, *, connect_timeout: int = 10) -> None:

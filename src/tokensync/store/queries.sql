@@ -27,11 +27,13 @@ AND (:all_platforms OR {platform_in})
 AND (:all_users OR {user_in})
 
 -- fragment: due_poll
--- An active connection of a pollable platform, due for polling and not being polled.
-status = 'active' AND {pollable_in}
-AND (next_poll_at IS NULL OR next_poll_at <= :now)
+-- An active connection of :platform due for polling when the run started (never polled: first
+-- of all), and not being polled, from the index connections_poll_due. A row this run polled is
+-- due again only after the run began, however short poll_interval: a run polls it once.
+status = 'active' AND platform = :platform
+AND COALESCE(next_poll_at, {never}) < :run_started
 AND (poll_lease_expires_at IS NULL OR poll_lease_expires_at <= :now)
-AND (:all_platforms OR {platform_in}) AND (:all_users OR {user_in})
+AND (:all_users OR {user_in})
 
 -- fragment: item_upsert
 -- Items come as parallel arrays of keys and data ({item_rows}): one statement per batch.
@@ -99,18 +101,41 @@ ORDER BY id LIMIT :limit
 -- One connection by id.
 SELECT {connection_columns} FROM connections WHERE id = :id
 
+-- fragment: refresh_by_expiry
+-- Due for refresh by expiry, from its index: a token expiring within the window, or a row whose
+-- back-off has ended (keyed by its next attempt). {due_refresh} is the whole condition; the
+-- index range only narrows the scan to rows that can meet it.
+SELECT id, 0 AS stream, COALESCE(next_attempt_at, expires_at) AS due FROM connections
+WHERE status = 'active' AND refresh_token_enc IS NOT NULL
+  AND COALESCE(next_attempt_at, expires_at) <= :due_before AND {due_refresh}
+
+-- fragment: refresh_by_age
+-- Due for refresh by age (not renewed for refresh_stale_after), from its index.
+SELECT id, 1 AS stream, tokens_updated_at AS due FROM connections
+WHERE status = 'active' AND refresh_token_enc IS NOT NULL AND next_attempt_at IS NULL
+  AND tokens_updated_at <= :stale_before AND {due_refresh}
+
 -- name: find_due_refreshes
--- A page of what claim_due_refreshes would take, without taking it (--dry-run).
+-- A page of what claim_due_refreshes would take, without taking it (--dry-run), by id. Each page
+-- reads the due rows' index ranges again: a dry run costs what is due, times its pages.
+WITH due AS (
+    SELECT id FROM ({refresh_by_expiry}) AS by_expiry WHERE id > :after_id
+    UNION SELECT id FROM ({refresh_by_age}) AS by_age WHERE id > :after_id
+)
 SELECT {connection_columns} FROM connections
-WHERE id > :after_id AND {due_refresh}
-ORDER BY id LIMIT :limit
+WHERE id IN (SELECT id FROM due ORDER BY id LIMIT :limit)
+ORDER BY id
 
 -- name: claim_due_refreshes
--- Lease up to :limit connections due for refresh to :owner, soonest expiry first.
+-- Lease up to :limit connections due for refresh to :owner: by expiry, soonest first, then by
+-- age. Each stream is an index scan that stops at :limit rows (skipping rows another claim holds).
+WITH by_expiry AS ({refresh_by_expiry} ORDER BY due, id LIMIT :limit {skip_locked}),
+by_age AS ({refresh_by_age} ORDER BY due, id LIMIT :limit {skip_locked})
 UPDATE connections SET lease_owner = :owner, lease_expires_at = :lease_until
 WHERE id IN (
-    SELECT id FROM connections WHERE {due_refresh}
-    ORDER BY expires_at NULLS LAST, id LIMIT :limit {skip_locked})
+    SELECT id FROM (SELECT id, stream, due FROM by_expiry
+                    UNION ALL SELECT id, stream, due FROM by_age) AS due_rows
+    ORDER BY stream, due, id LIMIT :limit)
 RETURNING {connection_columns}
 
 -- name: claim_one
@@ -199,16 +224,17 @@ WHERE id = :id AND access_token_enc = :old_access
   AND refresh_token_enc IS NOT DISTINCT FROM :old_refresh
 
 -- name: claim_due_polls
--- Lease up to :limit active connections due for polling (their poll lease, not the token lease).
+-- Lease up to :limit connections of :platform due for polling (their poll lease, not the token
+-- lease), the longest overdue first.
 UPDATE connections SET poll_lease_owner = :owner, poll_lease_expires_at = :lease_until,
     next_poll_at = :next_poll_at
 WHERE id IN (
     SELECT id FROM connections WHERE {due_poll}
-    ORDER BY next_poll_at NULLS FIRST, id LIMIT :limit {skip_locked})
+    ORDER BY COALESCE(next_poll_at, {never}), id LIMIT :limit {skip_locked})
 RETURNING {connection_columns}
 
 -- name: find_due_polls
--- A page of what claim_due_polls would take, without taking it (--dry-run).
+-- A page of what claim_due_polls would take, without taking it (--dry-run), by id.
 SELECT {connection_columns} FROM connections
 WHERE id > :after_id AND {due_poll}
 ORDER BY id LIMIT :limit
@@ -284,8 +310,13 @@ FROM connections WHERE status = 'active' AND failure_count > 0
 ORDER BY updated_at DESC, id LIMIT :limit
 
 -- name: count_failing
--- How many connections `failing` would list without its limit.
-SELECT COUNT(*) AS n FROM connections WHERE status = 'active' AND failure_count > 0
+-- How many connections `failing` would list without its limit. Counted in the order of its index
+-- (connections_failing): a bare COUNT(*) makes SQLite pick the status index and read every active
+-- row.
+SELECT COUNT(*) AS n FROM (
+    SELECT 1 FROM connections WHERE status = 'active' AND failure_count > 0
+    ORDER BY updated_at DESC
+) AS failing
 
 -- name: needs_reauth
 -- Connections waiting for their user to reconnect, newest first.
@@ -303,8 +334,9 @@ UPDATE runs SET finished_at = :finished_at, success = :success, exit_code = :exi
 WHERE run_id = :run_id
 
 -- name: last_runs
--- The latest run of each command.
+-- The latest run of each of :commands: one probe of runs_latest each, however many runs there are.
 SELECT r.run_id, r.command, r.started_at, r.finished_at, r.success, r.exit_code, r.summary
 FROM runs r
-WHERE r.id = (SELECT MAX(id) FROM runs r2 WHERE r2.command = r.command)
+WHERE r.id IN (SELECT (SELECT MAX(id) FROM runs r2 WHERE r2.command = c.command)
+               FROM ({commands}) AS c)
 ORDER BY r.command

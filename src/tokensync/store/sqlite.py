@@ -20,7 +20,7 @@ _TIME_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
 _JSON_COLUMNS = frozenset({"data", "extra", "summary"})
 _BOOL_COLUMNS = frozenset({"success", "inserted"})
 # Lists travel as JSON text and are read back with json_each().
-_LIST_PARAMS = frozenset({"platforms", "users", "ids", "pollable", "keys"})
+_LIST_PARAMS = frozenset({"platforms", "users", "ids", "keys", "commands"})
 
 
 def to_text(value: datetime) -> str:
@@ -46,11 +46,13 @@ class SQLiteStore(Store):
         "platform_in": "platform IN (SELECT value FROM json_each(:platforms))",
         "user_in": "user_id IN (SELECT value FROM json_each(:users))",
         "id_in": "id IN (SELECT value FROM json_each(:ids))",
-        "pollable_in": "platform IN (SELECT value FROM json_each(:pollable))",
         "key_in": "item_key IN (SELECT value FROM json_each(:keys))",
         "item_rows": "SELECT k.value AS item_key, json(d.value) AS data "
         "FROM json_each(:keys) AS k JOIN json_each(:datas) AS d ON d.key = k.key",
+        # What COALESCE(next_poll_at, ...) puts first: a connection never polled.
+        "never": "''",
         "skip_locked": "",
+        "commands": "SELECT value AS command FROM json_each(:commands)",
     }
 
     def __init__(self, path: Path, *, busy_timeout: float = 30.0) -> None:

@@ -1,0 +1,169 @@
+"""Every recurring query is answered from an index, at a table size where a scan would be chosen
+if the index were missing: a run costs what is due, not what the table holds."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import psycopg
+import pytest
+
+from tests.conftest import with_database
+from tokensync.store import Filters, open_store
+from tokensync.store.postgres import PostgresStore
+from tokensync.store.sqlite import SQLiteStore
+from tokensync.store.sqlite import _adapt as sqlite_params
+
+NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
+# Enough rows that PostgreSQL would rather scan than probe the primary key, were it not for them.
+ROWS = 100_000
+PARAMS: dict[str, object] = {
+    "owner": "run-1",
+    "now": NOW,
+    "run_started": NOW,
+    "lease_until": NOW + timedelta(minutes=5),
+    "due_before": NOW + timedelta(minutes=10),
+    "stale_before": NOW - timedelta(days=1),
+    "next_poll_at": NOW + timedelta(minutes=10),
+    "limit": 200,
+    "after_id": 0,
+    "platform": "spotify",
+    "all_platforms": True,
+    "platforms": [],
+    "all_users": True,
+    "users": [],
+    "commands": ["refresh-tokens", "poll-platforms"],
+}
+# The recurring queries and the index each must use.
+RECURRING = {
+    "claim_due_refreshes": {"connections_refresh_due", "connections_refresh_age"},
+    "claim_due_polls": {"connections_poll_due"},
+    "count_failing": {"connections_failing"},
+    "failing": {"connections_failing"},
+    "needs_reauth": {"connections_needs_reauth"},
+    "soonest_expiries": {"connections_expiry"},
+    "last_runs": set(),  # runs_latest, or the primary key read backwards: both stop at once
+}
+
+# A million connections in miniature: valid for 30 days, a few due, some failing, some dead.
+FILL = """
+INSERT INTO connections (user_id, platform, access_token_enc, refresh_token_enc, expires_at,
+    status, tokens_updated_at, failure_count, next_attempt_at, next_poll_at, created_at,
+    updated_at)
+SELECT 'u' || g, CASE g % 3 WHEN 0 THEN 'spotify' WHEN 1 THEN 'github' ELSE 'discord' END,
+    'a', 'r',
+    CASE WHEN g % 1000 = 1 THEN :soon ELSE :later END,
+    CASE WHEN g % 97 = 0 THEN 'needs_reauth' ELSE 'active' END,
+    :recent, CASE WHEN g % 50 = 0 THEN 3 ELSE 0 END,
+    CASE WHEN g % 50 = 0 THEN :later ELSE NULL END,
+    :later, :recent, :recent
+FROM {series}
+"""
+RUNS = """
+INSERT INTO runs (run_id, command, started_at)
+SELECT 'run-' || g, CASE g % 2 WHEN 0 THEN 'refresh-tokens' ELSE 'poll-platforms' END, :recent
+FROM {series}
+"""
+FILL_PARAMS = {
+    "soon": NOW + timedelta(minutes=2),
+    "later": NOW + timedelta(days=30),
+    "recent": NOW - timedelta(hours=1),
+}
+
+
+def used_params(sql: str, pattern: str) -> set[str]:
+    """The parameter names a query's text uses."""
+    return set(re.findall(pattern, sql))
+
+
+def plan_nodes(plan: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    """Every node of a PostgreSQL plan."""
+    yield plan
+    for child in plan.get("Plans", []):
+        yield from plan_nodes(child)
+
+
+@pytest.fixture(scope="module")
+def big_postgres(pg_admin_url: str, pg_template: str) -> Iterator[PostgresStore]:
+    """A migrated PostgreSQL database of ROWS connections, shared by this module's tests."""
+    name = f"tokensync_plans_{os.getpid()}"
+    with psycopg.connect(pg_admin_url, autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}" TEMPLATE "{pg_template}"')
+    url = with_database(pg_admin_url, name)
+    with psycopg.connect(url, autocommit=True) as conn:
+        series = f"generate_series(1, {ROWS}) AS g"
+        for statement in (FILL, RUNS):
+            text = statement.format(series=series).replace("%", "%%")  # psycopg's placeholders
+            conn.execute(re.sub(r":(\w+)", r"%(\1)s", text), FILL_PARAMS)
+        conn.execute("ANALYZE")
+    store = open_store(url)
+    assert isinstance(store, PostgresStore)
+    yield store
+    store.close()
+    with psycopg.connect(pg_admin_url, autocommit=True) as admin:
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="module")
+def big_sqlite(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SQLiteStore]:
+    """A migrated SQLite file of ROWS connections, shared by this module's tests."""
+    store = open_store(f"sqlite:///{tmp_path_factory.mktemp('plans') / 'plans.db'}")
+    assert isinstance(store, SQLiteStore)
+    store.migrate(NOW)
+    # SQLite's generate_series is an extension: a recursive CTE counts instead.
+    series = (
+        "(WITH RECURSIVE n(g) AS (SELECT 1 UNION ALL SELECT g + 1 FROM n WHERE g < "
+        f"{ROWS}) SELECT g FROM n)"
+    )
+    with store.transaction():
+        for statement in (FILL, RUNS):
+            store._exec(statement.format(series=series), sqlite_params(FILL_PARAMS))
+    store._exec("ANALYZE")
+    yield store
+    store.close()
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("name", sorted(RECURRING))
+def test_postgres_answers_from_an_index(big_postgres: PostgresStore, name: str) -> None:
+    sql = big_postgres._sql[name]
+    params = {k: v for k, v in PARAMS.items() if k in used_params(sql, r"%\((\w+)\)s")}
+    (row,) = big_postgres._execute("EXPLAIN (FORMAT JSON) " + sql, params).fetchall()
+    nodes = list(plan_nodes(json.loads(json.dumps(row["QUERY PLAN"]))[0]["Plan"]))
+    scans = [
+        (n["Node Type"], n.get("Relation Name")) for n in nodes if "Seq Scan" in n["Node Type"]
+    ]
+    assert not [s for s in scans if s[1] in ("connections", "runs")], scans
+    used = {n["Index Name"] for n in nodes if "Index Name" in n}
+    assert RECURRING[name] <= used, used
+
+
+@pytest.mark.parametrize("name", sorted(RECURRING))
+def test_sqlite_answers_from_an_index(big_sqlite: SQLiteStore, name: str) -> None:
+    sql = big_sqlite._sql[name]
+    params = {k: v for k, v in PARAMS.items() if k in used_params(sql, r":(\w+)")}
+    plan = [r[3] for r in big_sqlite._exec("EXPLAIN QUERY PLAN " + sql, sqlite_params(params))]
+    bare = [p for p in plan if re.match(r"SCAN (connections|runs|r|r2)\b", p) and "INDEX" not in p]
+    assert not bare, plan
+    for index in RECURRING[name]:
+        assert any(index in p for p in plan), plan
+
+
+def test_the_due_rows_found_are_the_due_rows(big_sqlite: SQLiteStore) -> None:
+    """The indexes narrow the scan, never the answer: a dry run finds exactly the due rows."""
+    found = big_sqlite.find_due_refreshes(
+        now=NOW,
+        due_before=NOW + timedelta(minutes=10),
+        stale_before=NOW - timedelta(days=1),
+        after_id=0,
+        limit=1000,
+        filters=Filters(),
+    )
+    due = [c.user_id for c in found]
+    expected = [f"u{g}" for g in range(1, ROWS + 1) if g % 1000 == 1 and g % 97 and g % 50]
+    assert due == expected
