@@ -15,9 +15,9 @@ import httpx
 import psycopg
 import pytest
 import respx
-from bench import payloads as p
 
 from tests.conftest import CLIENT_ENV
+from tests.platforms import payloads as p
 from tests.refresh_helpers import TOKEN_URLS, Cli, connection, seed
 from tokensync.store import open_store
 from tokensync.store.sqlite import from_text, sqlite_path
