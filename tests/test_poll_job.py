@@ -16,23 +16,18 @@ import psycopg
 import pytest
 import respx
 
-from tests.conftest import CLIENT_ENV
 from tests.platforms import payloads as p
-from tests.refresh_helpers import TOKEN_URLS, Cli, connection, seed
+from tests.support import TOKEN_URLS, Cli, connection, seed
 from tokensync.store import open_store
 from tokensync.store.sqlite import from_text, sqlite_path
 
 
 @pytest.fixture
-def cli(run_cli: Cli, tmp_path: Path) -> Cli:
+def cli_config(tmp_path: Path) -> Path:
+    """Every `cli` run here polls what is due at once, at most three pages an endpoint."""
     config = tmp_path / "poll.toml"
     config.write_text('poll_interval = "0s"\nmax_pages = 3\n')
-
-    def run(*args: str, **kw):  # type: ignore[no-untyped-def]
-        extra = {**CLIENT_ENV, "TOKENSYNC_CONFIG": str(config), **kw.pop("extra_env", {})}
-        return run_cli(*args, extra_env=extra, **kw)
-
-    return run
+    return config
 
 
 def items(db_url: str, user: str, platform: str) -> dict[str, dict[str, object]]:

@@ -9,19 +9,9 @@ import httpx
 import pytest
 import respx
 
-from tests.conftest import CLIENT_ENV
-from tests.refresh_helpers import TOKEN_URLS, Cli, connection, results_by_user, seed, tokens
+from tests.support import CLIENT_ENV, TOKEN_URLS, Cli, connection, results_by_user, seed, tokens
 
 SECRET_VALUES = tuple(CLIENT_ENV.values())
-
-
-@pytest.fixture
-def cli(run_cli: Cli) -> Cli:
-    def run(*args: str, **kw):  # type: ignore[no-untyped-def]
-        extra = {**CLIENT_ENV, **kw.pop("extra_env", {})}
-        return run_cli(*args, extra_env=extra, **kw)
-
-    return run
 
 
 def assert_clean(result, *secrets: str) -> None:  # type: ignore[no-untyped-def]

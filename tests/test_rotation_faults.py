@@ -20,7 +20,6 @@ from urllib.parse import urlsplit, urlunsplit
 import psycopg
 import pytest
 
-from tests.conftest import CliResult
 from tests.processes import (
     ProviderProcess,
     discord_grants,
@@ -29,7 +28,7 @@ from tests.processes import (
     tokensync,
     wait_for,
 )
-from tests.refresh_helpers import Cli, connection, expire_all
+from tests.support import Cli, CliResult, connection, expire_all
 from tests.tcp_proxy import freezable_proxy
 from tokensync.store import Filters, open_store
 

@@ -11,9 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import CliResult
 from tests.processes import finish, running_provider, tokensync
-from tests.refresh_helpers import expire_all
+from tests.support import CliResult, expire_all
 
 N, WORKERS = 120, 4
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from tests.processes import finish, running_provider, tokensync
-from tests.refresh_helpers import Cli
+from tests.support import Cli
 from tokensync.store import Filters, open_store
 
 N, WORKERS = 2000, 3

@@ -1,16 +1,23 @@
-"""Shared pieces of the refresh tests: seeding connections and reading back what was stored."""
+"""Plain helpers the tests share: a run's result, seeding connections, reading back the store.
+
+Fixtures live in conftest.py; the helpers for driving one platform adapter directly live in
+tests/platforms/support.py, beside the only tests that use them.
+"""
 
 from __future__ import annotations
 
 import json
+import sqlite3
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
-from tests.conftest import CliResult
+import psycopg
+
 from tokensync.crypto import Keyring, binding
 from tokensync.store import Connection, Filters, open_store
-
-Cli = Callable[..., CliResult]
+from tokensync.store.sqlite import sqlite_path, to_text
 
 TOKEN_URLS = {
     "spotify": "https://accounts.spotify.com/api/token",
@@ -18,6 +25,36 @@ TOKEN_URLS = {
     "github": "https://github.com/login/oauth/access_token",
     "discord": "https://discord.com/api/oauth2/token",
 }
+
+# Client credentials for every built-in platform; each value is distinct, so a test can look for
+# any of them in what tokensync printed.
+CLIENT_ENV = {
+    f"TOKENSYNC_{name}_{half}": f"{name.lower()}-{half.lower().replace('_', '-')}-value"
+    for name in ("SPOTIFY", "GOOGLE", "GITHUB", "DISCORD")
+    for half in ("CLIENT_ID", "CLIENT_SECRET")
+}
+
+
+class CliResult:
+    """What one tokensync invocation printed and returned."""
+
+    def __init__(self, code: int, out: str, err: str) -> None:
+        self.code, self.out, self.err = code, out, err
+
+    @property
+    def json(self) -> Any:
+        """stdout parsed: it must be exactly one JSON document."""
+        return json.loads(self.out)
+
+
+# run_cli and cli: (*args, stdin="", extra_env=None) -> CliResult
+Cli = Callable[..., CliResult]
+
+
+def with_database(url: str, name: str) -> str:
+    """The same server URL, naming another database."""
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(path="/" + name))
 
 
 def seed(run_cli: Cli, *records: tuple[str, str], expires_in: int = 60) -> None:
@@ -68,18 +105,10 @@ def results_by_user(document: dict[str, Any]) -> dict[str, dict[str, Any]]:
 
 def expire_all(db_url: str, seconds: int = 60) -> None:
     """Time passes: every token now expires within `seconds` (as the provider's clock says)."""
-    from datetime import UTC, datetime, timedelta
-
-    from tokensync.store.sqlite import sqlite_path, to_text
-
     when = datetime.now(UTC) + timedelta(seconds=seconds)
     if db_url.startswith("sqlite"):
-        import sqlite3
-
         with sqlite3.connect(sqlite_path(db_url)) as db:
             db.execute("UPDATE connections SET expires_at = ?", (to_text(when),))
     else:
-        import psycopg
-
         with psycopg.connect(db_url, autocommit=True) as conn:
             conn.execute("UPDATE connections SET expires_at = %s", (when,))
