@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Callable
+from contextlib import closing
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -112,3 +113,14 @@ def expire_all(db_url: str, seconds: int = 60) -> None:
     else:
         with psycopg.connect(db_url, autocommit=True) as conn:
             conn.execute("UPDATE connections SET expires_at = %s", (when,))
+
+
+def lapse_leases(db_url: str, owner: str) -> int:
+    """Time passes for `owner`'s leases alone: each has now ended. Returns how many there were."""
+    ended = datetime.now(UTC) - timedelta(seconds=1)
+    sql = "UPDATE connections SET lease_expires_at = {} WHERE lease_owner = {}"
+    if db_url.startswith("sqlite"):
+        with closing(sqlite3.connect(sqlite_path(db_url))) as db, db:  # committed, then closed
+            return db.execute(sql.format("?", "?"), (to_text(ended), owner)).rowcount
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        return conn.execute(sql.format("%s", "%s"), (ended, owner)).rowcount
