@@ -115,12 +115,15 @@ def expire_all(db_url: str, seconds: int = 60) -> None:
             conn.execute("UPDATE connections SET expires_at = %s", (when,))
 
 
-def lapse_leases(db_url: str, owner: str) -> int:
-    """Time passes for `owner`'s leases alone: each has now ended. Returns how many there were."""
+def lapse_leases(db_url: str, owner: str | None = None) -> int:
+    """Time passes for `owner`'s leases (every run's, if None): each has ended. Returns how many."""
     ended = datetime.now(UTC) - timedelta(seconds=1)
-    sql = "UPDATE connections SET lease_expires_at = {} WHERE lease_owner = {}"
+    whose = "lease_owner = {owner}" if owner else "lease_owner IS NOT NULL"
+    sql = "UPDATE connections SET lease_expires_at = {ended} WHERE " + whose
     if db_url.startswith("sqlite"):
         with closing(sqlite3.connect(sqlite_path(db_url))) as db, db:  # committed, then closed
-            return db.execute(sql.format("?", "?"), (to_text(ended), owner)).rowcount
+            named = sql.format(ended=":ended", owner=":owner")
+            return db.execute(named, {"ended": to_text(ended), "owner": owner}).rowcount
     with psycopg.connect(db_url, autocommit=True) as conn:
-        return conn.execute(sql.format("%s", "%s"), (ended, owner)).rowcount
+        named = sql.format(ended="%(ended)s", owner="%(owner)s")
+        return conn.execute(named, {"ended": ended, "owner": owner}).rowcount

@@ -5,6 +5,10 @@ as Discord and GitHub Apps do. "Lost" would show as a reuse in the round after a
 provider issued that reached neither the database nor the spool leaves the stored one spent.
 Every test therefore ends with `a_clean_round`: expire everything, refresh once more, and require
 each grant to refresh exactly once with no reuse and no revocation.
+
+Runs keep the default request timeout (20 s) and lease (5 minutes) unless a test is about their
+length: a loaded machine never reaches the one, and the test ends a failed run's leases itself
+where the next run would otherwise have to outwait them.
 """
 
 from __future__ import annotations
@@ -12,7 +16,6 @@ from __future__ import annotations
 import json
 import signal
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -28,9 +31,8 @@ from tests.processes import (
     tokensync,
     wait_for,
 )
-from tests.support import Cli, CliResult, connection, expire_all
+from tests.support import Cli, CliResult, connection, expire_all, lapse_leases
 from tests.tcp_proxy import freezable_proxy
-from tokensync.store import Filters, open_store
 
 pytestmark = pytest.mark.slow
 
@@ -60,9 +62,9 @@ def with_grants(
 def a_clean_round(provider: ProviderProcess, env: dict[str, str], db_url: str, n: int) -> None:
     """Every stored refresh token is the provider's current one: each refreshes once, cleanly.
 
-    Leases that a failed run could not give back are waited out first, as the next run would.
+    Leases that a failed run could not give back end first, as time would end them.
     """
-    wait_for_leases_to_lapse(db_url)
+    lapse_leases(db_url)
     before = provider.stats()
     expire_all(db_url)
     code, document, err = finish(refresh(env, "--concurrency", "16"))
@@ -72,23 +74,6 @@ def a_clean_round(provider: ProviderProcess, env: dict[str, str], db_url: str, n
     assert after["refreshes"] - before["refreshes"] == n
     assert after["reused_tokens"] == 0 and after["revoked_grants"] == 0
     assert after["invalid_grant"] == 0
-
-
-def wait_for_leases_to_lapse(db_url: str) -> None:
-    """Until no connection is under a lease (a failed run's lapse by themselves)."""
-
-    def lapsed() -> bool:
-        store = open_store(db_url)
-        try:
-            now = datetime.now(UTC)
-            return all(
-                c.lease_expires_at is None or c.lease_expires_at <= now
-                for c in store.iter_connections(Filters())
-            )
-        finally:
-            store.close()
-
-    wait_for(lapsed, "the leases of a failed run lapse", timeout=120)
 
 
 def spelled_otherwise(url: str) -> str:
@@ -122,8 +107,10 @@ def test_leases_hold_while_rows_wait_on_a_platform_cap(
     run_cli: Cli, env: dict[str, str], tmp_path: Path, db_url: str
 ) -> None:
     """Rows queued longer than the lease stay this run's: overlapping runs never share one."""
-    n, lease = 60, 6
-    with running_provider("--delay", "0.3") as provider:
+    # The shortest lease a 3 s request timeout allows: time must pass it while rows still wait
+    # (60 rows, 2 at a time, 0.4 s each: 12 s at the least), and no request may come near 3 s.
+    n, lease = 60, 9
+    with running_provider("--delay", "0.4") as provider:
         env = with_grants(
             provider,
             run_cli,
@@ -132,7 +119,7 @@ def test_leases_hold_while_rows_wait_on_a_platform_cap(
             n,
             batch_size=100,
             lease=f"{lease}s",
-            request_timeout="2s",
+            request_timeout="3s",
             discord={"concurrency": 2},
         )
 
@@ -158,9 +145,7 @@ def test_the_database_going_away_stops_the_run_and_the_spool_survives_a_new_url(
 ) -> None:
     n, concurrency = 100, 4
     with running_provider("--delay", "0.2") as provider:
-        env = with_grants(
-            provider, run_cli, env, tmp_path, n, batch_size=20, lease="6s", request_timeout="2s"
-        )
+        env = with_grants(provider, run_cli, env, tmp_path, n, batch_size=20)
 
         run = refresh(env, "--concurrency", str(concurrency))
         wait_for(lambda: provider.stats()["refreshes"] >= 8, "the run gets going")
@@ -181,6 +166,9 @@ def test_the_database_going_away_stops_the_run_and_the_spool_survives_a_new_url(
         assert len(spooled(env)) == issued - stored > 0, "every token issued is stored or spooled"
 
         # The next run reaches the same database by another name; it applies the spool first.
+        # By then the leases the cut-off run could not give back have lapsed (polling would
+        # otherwise wait on their token leases).
+        lapse_leases(db_url)
         other = {**env, "TOKENSYNC_DATABASE_URL": spelled_otherwise(db_url)}
         code, document, err = finish(tokensync([next_run, "--results", "none"], other))
         assert code == 0, (document, err)
@@ -208,8 +196,6 @@ def test_a_hung_database_ends_the_run_and_sigterm_is_answered(
             n,
             batch_size=20,
             database_timeout="2s",
-            lease="6s",
-            request_timeout="2s",
         )
         through = urlunsplit(upstream._replace(netloc=f"postgres@127.0.0.1:{proxy.port}"))
         run = refresh({**env, "TOKENSYNC_DATABASE_URL": through}, "--concurrency", str(concurrency))
@@ -263,9 +249,7 @@ def test_sigkill_loses_at_most_what_was_in_flight(
     """The documented window: a kill loses the requests in flight at that moment, nothing more."""
     n, concurrency = 40, 4
     with running_provider("--delay", "0.5") as provider:
-        env = with_grants(
-            provider, run_cli, env, tmp_path, n, batch_size=40, lease="6s", request_timeout="2s"
-        )
+        env = with_grants(provider, run_cli, env, tmp_path, n, batch_size=40)
         run = refresh(env, "--concurrency", str(concurrency))
         wait_for(lambda: provider.stats()["refreshes"] >= 8, "the run gets going")
         run.kill()
@@ -281,7 +265,7 @@ def test_sigkill_loses_at_most_what_was_in_flight(
         assert 0 <= lost <= concurrency, "only answers in flight at the kill can be lost"
 
         # Once the killed run's leases lapse, the next run finds those grants dead and says so.
-        wait_for_leases_to_lapse(db_url)
+        lapse_leases(db_url)
         code, document, err = finish(refresh(env, "--results", "failures"))
         assert (code == 0) == (lost == 0), (document, err)
         assert document["needsReauth"] == lost == provider.stats()["revoked_grants"]
