@@ -31,7 +31,9 @@ def rows(db_url: str) -> list[Connection]:
 def test_workers_split_thousands_of_connections(
     run_cli: Cli, env: dict[str, str], tmp_path: Path, engine: str
 ) -> None:
-    with running_provider("--delay", "0.02") as provider:
+    # One worker alone would need 2000 / 32 * 0.1 = 6.25 s: far longer than a loaded machine
+    # takes to start the other two, so each takes a share however slowly they come up.
+    with running_provider("--delay", "0.1") as provider:
         env = {**env, "TOKENSYNC_CONFIG": str(provider.config(tmp_path / "c.toml"))}
         import_grants(run_cli, env, discord_grants(provider, N))
         workers = [
