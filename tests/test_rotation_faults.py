@@ -76,6 +76,12 @@ def a_clean_round(provider: ProviderProcess, env: dict[str, str], db_url: str, n
     assert after["invalid_grant"] == 0
 
 
+def under_way(provider: ProviderProcess, refreshed: int) -> bool:
+    """At least `refreshed` tokens issued, and a token request out at this moment."""
+    stats = provider.stats()
+    return bool(stats["refreshes"] >= refreshed and stats["in_flight"] > 0)
+
+
 def spelled_otherwise(url: str) -> str:
     """The same PostgreSQL database, reached as localhost instead of 127.0.0.1."""
     parts = urlsplit(url)
@@ -144,11 +150,13 @@ def test_the_database_going_away_stops_the_run_and_the_spool_survives_a_new_url(
     run_cli: Cli, env: dict[str, str], tmp_path: Path, db_url: str, next_run: str
 ) -> None:
     n, concurrency = 100, 4
-    with running_provider("--delay", "0.2") as provider:
+    with running_provider("--delay", "0.5") as provider:
         env = with_grants(provider, run_cli, env, tmp_path, n, batch_size=20)
 
         run = refresh(env, "--concurrency", str(concurrency))
-        wait_for(lambda: provider.stats()["refreshes"] >= 8, "the run gets going")
+        # Cut while a request is out, not while every worker waits on the database (which a
+        # loaded machine makes likelier): its answer, 0.5 s later, is what must be spooled.
+        wait_for(lambda: under_way(provider, 8), "the run gets going, a request out")
         cut_off(db_url, allow=False)
         at_cut = provider.stats()["refreshes"]
         code, document, err = finish(run)
