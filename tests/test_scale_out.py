@@ -15,10 +15,12 @@ N, WORKERS = 2000, 3
 
 
 def import_grants(run_cli: Cli, env: dict[str, str], lines: str) -> None:
+    """Import these lines with this environment (its config included)."""
     assert run_cli("tokens", "import", stdin=lines, extra_env=env).code == 0
 
 
 def rows(db_url: str) -> list[Connection]:
+    """Every stored connection, as it is now."""
     store = open_store(db_url)
     try:
         return list(store.iter_connections(Filters()))
