@@ -4,32 +4,24 @@ from __future__ import annotations
 
 import io
 import itertools
-import json
 import os
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
 import pytest
 import respx
 
 from tests.pg_server import PostgresUnavailable, running_postgres
+from tests.support import CLIENT_ENV, Cli, CliResult, with_database
 from tokensync.cli import main
 from tokensync.crypto import generate_key
 from tokensync.store import Store, open_store
 
 ENGINES = ["sqlite", "postgres"]
 _counter = itertools.count()
-
-
-def with_database(url: str, name: str) -> str:
-    """The same server URL, naming another database."""
-    parts = urlsplit(url)
-    return urlunsplit(parts._replace(path="/" + name))
 
 
 @pytest.fixture(scope="session")
@@ -126,22 +118,10 @@ def env(tmp_path: Path, key: str, db_url: str) -> dict[str, str]:
     return environ
 
 
-class CliResult:
-    """What one tokensync invocation printed and returned."""
-
-    def __init__(self, code: int, out: str, err: str) -> None:
-        self.code, self.out, self.err = code, out, err
-
-    @property
-    def json(self) -> Any:
-        """stdout parsed: it must be exactly one JSON document."""
-        return json.loads(self.out)
-
-
 @pytest.fixture
 def run_cli(
     env: dict[str, str], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> Callable[..., CliResult]:
+) -> Cli:
     """Run tokensync in-process as a user would, with the test's environment."""
 
     def run(*args: str, stdin: str = "", extra_env: dict[str, str] | None = None) -> CliResult:
@@ -161,17 +141,28 @@ def run_cli(
 
 
 @pytest.fixture
+def cli_config() -> Path | None:
+    """The config file every `cli` run reads: none, unless a test module overrides this."""
+    return None
+
+
+@pytest.fixture
+def cli(run_cli: Cli, cli_config: Path | None) -> Cli:
+    """run_cli with client credentials for every built-in platform (and cli_config, if any)."""
+    config = {"TOKENSYNC_CONFIG": str(cli_config)} if cli_config else {}
+
+    def run(*args: str, stdin: str = "", extra_env: dict[str, str] | None = None) -> CliResult:
+        # What a test passes wins, so one run can read another config than the module's.
+        return run_cli(*args, stdin=stdin, extra_env={**CLIENT_ENV, **config, **(extra_env or {})})
+
+    return run
+
+
+@pytest.fixture
 def mock_http() -> Iterator[respx.MockRouter]:
     """Strict respx at httpx's client level, so it catches every transport (aiohttp's too)."""
     with respx.mock(using="httpx", assert_all_called=True, assert_all_mocked=True) as router:
         yield router
-
-
-CLIENT_ENV = {
-    f"TOKENSYNC_{name}_{half}": f"{name.lower()}-{half.lower().replace('_', '-')}-value"
-    for name in ("SPOTIFY", "GOOGLE", "GITHUB", "DISCORD")
-    for half in ("CLIENT_ID", "CLIENT_SECRET")
-}
 
 
 @pytest.fixture

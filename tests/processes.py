@@ -13,11 +13,12 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from bench.provider import CLIENT_ID, CLIENT_SECRET
+
+from tests.provider import CLIENT_ID, CLIENT_SECRET
 
 
 class ProviderProcess:
-    """A bench.provider running in a process of its own."""
+    """A tests.provider running in a process of its own."""
 
     def __init__(self, url: str) -> None:
         self.url = url
@@ -56,10 +57,10 @@ class ProviderProcess:
 
 @contextlib.contextmanager
 def running_provider(*args: str) -> Iterator[ProviderProcess]:
-    """Start `python -m bench.provider ARGS` on a free port; stop it afterwards."""
+    """Start `python -m tests.provider ARGS` on a free port; stop it afterwards."""
     root = Path(__file__).resolve().parent.parent
     process = subprocess.Popen(
-        [sys.executable, "-m", "bench.provider", "--port", "0", *args],
+        [sys.executable, "-m", "tests.provider", "--port", "0", *args],
         cwd=root,
         stdout=subprocess.PIPE,
         text=True,

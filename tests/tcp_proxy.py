@@ -11,8 +11,10 @@ from collections.abc import Iterator
 class FreezableProxy:
     """Forwards 127.0.0.1:<port> to an upstream address until frozen.
 
-    Frozen, it keeps every socket open and forwards nothing, as a host does when its database
-    process is stopped (SIGSTOP) or a network drops packets silently: no error, no answer.
+    Frozen, it keeps every socket open and lets nothing more reach the server, as when a database
+    process is stopped (SIGSTOP) or a network drops packets silently: no error, no answer. An
+    answer already on its way still arrives: held back, a statement that committed just before
+    the freeze would lose its acknowledgement, and a test could not tell whether it was stored.
     """
 
     def __init__(self, upstream: tuple[str, int]) -> None:
@@ -27,7 +29,7 @@ class FreezableProxy:
         threading.Thread(target=self._accept, daemon=True).start()
 
     def freeze(self) -> None:
-        """Stop forwarding anything, in either direction."""
+        """Stop forwarding anything to the server."""
         self._running.clear()
 
     def close(self) -> None:
@@ -54,10 +56,11 @@ class FreezableProxy:
                 continue
             with self._lock:
                 self._sockets += [client, server]
-            for source, sink in ((client, server), (server, client)):
-                threading.Thread(target=self._pump, args=(source, sink), daemon=True).start()
+            for source, sink, gated in ((client, server, True), (server, client, False)):
+                pump = threading.Thread(target=self._pump, args=(source, sink, gated), daemon=True)
+                pump.start()
 
-    def _pump(self, source: socket.socket, sink: socket.socket) -> None:
+    def _pump(self, source: socket.socket, sink: socket.socket, gated: bool) -> None:
         while True:
             try:
                 data = source.recv(65536)
@@ -65,7 +68,8 @@ class FreezableProxy:
                 return
             if not data:
                 return
-            self._running.wait()
+            if gated:
+                self._running.wait()
             if self._closed:
                 return
             try:

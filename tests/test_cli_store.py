@@ -4,16 +4,14 @@ from __future__ import annotations
 
 import json
 import stat
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import CliResult
+from tests.support import Cli, CliResult
 from tokensync.crypto import generate_key
 from tokensync.store.base import migrations
 
-Cli = Callable[..., CliResult]
 SECRETS = ("AT-spotify-u1", "RT-spotify-u1", "AT-github-u2", "RT-discord-u3")
 LINES = "\n".join(
     [

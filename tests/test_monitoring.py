@@ -8,11 +8,9 @@ from pathlib import Path
 from typing import cast
 
 import httpx
-import pytest
 import respx
 
-from tests.conftest import CLIENT_ENV
-from tests.refresh_helpers import TOKEN_URLS, Cli, seed
+from tests.support import TOKEN_URLS, Cli, seed
 from tests.test_metrics import NOW, POLL, REFRESH, Samples, parse
 from tokensync.errors import StorageError
 from tokensync.jobs.clock import SystemClock
@@ -56,14 +54,6 @@ def test_reauth_counts_survive_a_database_that_is_away(tmp_path: Path) -> None:
     got = samples(metrics)
     assert got[("tokensync_connections_needs_reauth", (("platform", "discord"),))] == 3
     assert got[("tokensync_last_run_success", (("job", "poll-platforms"),))] == 1
-
-
-@pytest.fixture
-def cli(run_cli: Cli) -> Cli:
-    def run(*args: str, **kw):  # type: ignore[no-untyped-def]
-        return run_cli(*args, extra_env={**CLIENT_ENV, **kw.pop("extra_env", {})}, **kw)
-
-    return run
 
 
 def test_a_run_writes_metrics_pings_and_the_step_summary(

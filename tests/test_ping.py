@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections.abc import AsyncIterator
 
+# aiohttp's modules imported here, up front: LazyAiohttpTransport imports them on its first
+# request, which on a busy machine spent the ping's time on an import instead of the monitor.
+import aiohttp  # noqa: F401
 import httpx
+import httpx_aiohttp  # noqa: F401
 import pytest
 import respx
 
@@ -79,36 +82,65 @@ async def test_an_unexpected_error_is_swallowed_too() -> None:
             await ping(client, URL, "success", "{}")
 
 
-async def _hang(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+# A slow monitor's answer outlasts the ping's bound by far and ends well within the client's own
+# timeout: a ping still waiting when the monitor ends its answer was not bounded by itself.
+PING_TIMEOUT = 2.0  # ample for a loaded machine to connect and send; the test never waits more
+CLIENT_TIMEOUT = 60.0
+HANG, TRICKLE = 30.0, (1000, 0.05)  # 30 s of silence; 1000 bytes, one every 50 ms: 50 s
+
+
+class SlowMonitor:
+    """A loopback HTTP server that takes far longer to answer than a ping may wait."""
+
+    def __init__(self) -> None:
+        self.url = ""
+        self.answering = asyncio.Event()  # it has read the request and begun its slow answer
+        self.finished = False  # it got to the end of that answer (the ping could have it all)
+
+
+async def _hang(
+    monitor: SlowMonitor, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+) -> None:
     await reader.readuntil(b"\r\n\r\n")
-    await asyncio.sleep(30)
+    monitor.answering.set()
+    await asyncio.sleep(HANG)
+    monitor.finished = True  # and the connection closes: the ping has its answer, an error
 
 
-async def _trickle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+async def _trickle(
+    monitor: SlowMonitor, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+) -> None:
     """Answer at once, then send the body a byte at a time: no single read ever times out."""
     await reader.readuntil(b"\r\n\r\n")
-    writer.write(b"HTTP/1.1 200 OK\r\ncontent-length: 1000\r\n\r\n")
-    for _ in range(1000):
+    size, every = TRICKLE
+    writer.write(b"HTTP/1.1 200 OK\r\ncontent-length: %d\r\n\r\n" % size)
+    for _ in range(size - 1):
         writer.write(b".")
         await writer.drain()
-        await asyncio.sleep(0.05)
+        monitor.answering.set()
+        await asyncio.sleep(every)
+    monitor.finished = True  # the last byte follows: the ping has its whole answer
+    writer.write(b".")
 
 
 @pytest.fixture(params=[_hang, _trickle], ids=["hang", "trickle"])
-async def slow_server(request: pytest.FixtureRequest) -> AsyncIterator[str]:
-    """A loopback HTTP server that never finishes its answer."""
+async def slow_monitor(request: pytest.FixtureRequest) -> AsyncIterator[SlowMonitor]:
+    """A SlowMonitor listening on 127.0.0.1; its answers are cut short when the test ends."""
+    monitor = SlowMonitor()
     handlers: set[asyncio.Task[None]] = set()
 
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         handlers.add(asyncio.current_task())  # type: ignore[arg-type]
         try:
-            await request.param(reader, writer)
+            await request.param(monitor, reader, writer)
+        except (ConnectionError, asyncio.IncompleteReadError):
+            pass  # the client hung up, at whatever point it gave up: what a bounded ping does
         finally:
             writer.close()
 
     server = await asyncio.start_server(handle, "127.0.0.1", 0)
-    port = server.sockets[0].getsockname()[1]
-    yield f"http://127.0.0.1:{port}/{SECRET}"
+    monitor.url = f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}/{SECRET}"
+    yield monitor
     for task in handlers:
         task.cancel()
     await asyncio.gather(*handlers, return_exceptions=True)
@@ -118,14 +150,17 @@ async def slow_server(request: pytest.FixtureRequest) -> AsyncIterator[str]:
 
 @pytest.mark.parametrize("transport", ["httpx", "aiohttp"])
 async def test_a_slow_monitor_delays_the_job_no_longer_than_the_timeout(
-    slow_server: str, transport: str
+    slow_monitor: SlowMonitor, transport: str, caplog: pytest.LogCaptureFixture
 ) -> None:
+    caplog.set_level(logging.WARNING, logger="tokensync.ping")
     client = httpx.AsyncClient(
         transport=LazyAiohttpTransport(httpx.Limits()) if transport == "aiohttp" else None,
-        timeout=60,  # the client's own timeout is long: the ping's bound must win
+        timeout=CLIENT_TIMEOUT,  # the client's own timeout is long: the ping's bound must win
     )
     async with client:
-        started = time.monotonic()
-        await ping(client, slow_server, "success", "{}", timeout=0.3)
-        elapsed = time.monotonic() - started
-    assert elapsed < 1.5
+        await ping(client, slow_monitor.url, "success", "{}", timeout=PING_TIMEOUT)
+        # Ordering, not speed: the ping gave up on an answer under way, before the monitor
+        # ended it, and so long before the client's timeout could have ended the wait.
+        assert slow_monitor.answering.is_set(), "the ping reached the monitor and was answered"
+        assert not slow_monitor.finished, "the ping gave up while the monitor was still answering"
+    assert "Timeout" in caplog.text, "it gave up because its time was up"

@@ -12,9 +12,9 @@ from typing import Any, TypeVar
 
 import httpx
 import pytest
-from bench.provider import CLIENT_ID, CLIENT_SECRET, Provider, start
 
 from tests.processes import running_provider
+from tests.provider import CLIENT_ID, CLIENT_SECRET, Provider, start
 
 AUTH = (CLIENT_ID, CLIENT_SECRET)
 T = TypeVar("T")

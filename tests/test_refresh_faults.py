@@ -13,18 +13,9 @@ import psycopg
 import pytest
 import respx
 
-from tests.conftest import CLIENT_ENV, with_database
-from tests.refresh_helpers import TOKEN_URLS, Cli, results_by_user, seed, tokens
+from tests.support import TOKEN_URLS, Cli, results_by_user, seed, tokens, with_database
 from tokensync.errors import StorageError
 from tokensync.store import Filters, open_store
-
-
-@pytest.fixture
-def cli(run_cli: Cli) -> Cli:
-    def run(*args: str, **kw):  # type: ignore[no-untyped-def]
-        return run_cli(*args, extra_env={**CLIENT_ENV, **kw.pop("extra_env", {})}, **kw)
-
-    return run
 
 
 @pytest.fixture

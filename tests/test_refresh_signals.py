@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from tests.processes import finish, running_provider, tokensync
-from tests.refresh_helpers import connection
+from tests.support import connection
 
 N, CONCURRENCY = 40, 8
 

@@ -5,6 +5,10 @@ as Discord and GitHub Apps do. "Lost" would show as a reuse in the round after a
 provider issued that reached neither the database nor the spool leaves the stored one spent.
 Every test therefore ends with `a_clean_round`: expire everything, refresh once more, and require
 each grant to refresh exactly once with no reuse and no revocation.
+
+Runs keep the default request timeout (20 s) and lease (5 minutes) unless a test is about their
+length: a loaded machine never reaches the one, and the test ends a failed run's leases itself
+where the next run would otherwise have to outwait them.
 """
 
 from __future__ import annotations
@@ -12,7 +16,6 @@ from __future__ import annotations
 import json
 import signal
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -20,7 +23,6 @@ from urllib.parse import urlsplit, urlunsplit
 import psycopg
 import pytest
 
-from tests.conftest import CliResult
 from tests.processes import (
     ProviderProcess,
     discord_grants,
@@ -29,9 +31,8 @@ from tests.processes import (
     tokensync,
     wait_for,
 )
-from tests.refresh_helpers import Cli, connection, expire_all
+from tests.support import Cli, CliResult, connection, expire_all, lapse_leases
 from tests.tcp_proxy import freezable_proxy
-from tokensync.store import Filters, open_store
 
 pytestmark = pytest.mark.slow
 
@@ -61,9 +62,9 @@ def with_grants(
 def a_clean_round(provider: ProviderProcess, env: dict[str, str], db_url: str, n: int) -> None:
     """Every stored refresh token is the provider's current one: each refreshes once, cleanly.
 
-    Leases that a failed run could not give back are waited out first, as the next run would.
+    Leases that a failed run could not give back end first, as time would end them.
     """
-    wait_for_leases_to_lapse(db_url)
+    lapse_leases(db_url)
     before = provider.stats()
     expire_all(db_url)
     code, document, err = finish(refresh(env, "--concurrency", "16"))
@@ -75,21 +76,10 @@ def a_clean_round(provider: ProviderProcess, env: dict[str, str], db_url: str, n
     assert after["invalid_grant"] == 0
 
 
-def wait_for_leases_to_lapse(db_url: str) -> None:
-    """Until no connection is under a lease (a failed run's lapse by themselves)."""
-
-    def lapsed() -> bool:
-        store = open_store(db_url)
-        try:
-            now = datetime.now(UTC)
-            return all(
-                c.lease_expires_at is None or c.lease_expires_at <= now
-                for c in store.iter_connections(Filters())
-            )
-        finally:
-            store.close()
-
-    wait_for(lapsed, "the leases of a failed run lapse", timeout=120)
+def under_way(provider: ProviderProcess, refreshed: int) -> bool:
+    """At least `refreshed` tokens issued, and a token request out at this moment."""
+    stats = provider.stats()
+    return bool(stats["refreshes"] >= refreshed and stats["in_flight"] > 0)
 
 
 def spelled_otherwise(url: str) -> str:
@@ -123,8 +113,10 @@ def test_leases_hold_while_rows_wait_on_a_platform_cap(
     run_cli: Cli, env: dict[str, str], tmp_path: Path, db_url: str
 ) -> None:
     """Rows queued longer than the lease stay this run's: overlapping runs never share one."""
-    n, lease = 60, 6
-    with running_provider("--delay", "0.3") as provider:
+    # The shortest lease a 3 s request timeout allows: time must pass it while rows still wait
+    # (60 rows, 2 at a time, 0.4 s each: 12 s at the least), and no request may come near 3 s.
+    n, lease = 60, 9
+    with running_provider("--delay", "0.4") as provider:
         env = with_grants(
             provider,
             run_cli,
@@ -133,7 +125,7 @@ def test_leases_hold_while_rows_wait_on_a_platform_cap(
             n,
             batch_size=100,
             lease=f"{lease}s",
-            request_timeout="2s",
+            request_timeout="3s",
             discord={"concurrency": 2},
         )
 
@@ -158,13 +150,13 @@ def test_the_database_going_away_stops_the_run_and_the_spool_survives_a_new_url(
     run_cli: Cli, env: dict[str, str], tmp_path: Path, db_url: str, next_run: str
 ) -> None:
     n, concurrency = 100, 4
-    with running_provider("--delay", "0.2") as provider:
-        env = with_grants(
-            provider, run_cli, env, tmp_path, n, batch_size=20, lease="6s", request_timeout="2s"
-        )
+    with running_provider("--delay", "0.5") as provider:
+        env = with_grants(provider, run_cli, env, tmp_path, n, batch_size=20)
 
         run = refresh(env, "--concurrency", str(concurrency))
-        wait_for(lambda: provider.stats()["refreshes"] >= 8, "the run gets going")
+        # Cut while a request is out, not while every worker waits on the database (which a
+        # loaded machine makes likelier): its answer, 0.5 s later, is what must be spooled.
+        wait_for(lambda: under_way(provider, 8), "the run gets going, a request out")
         cut_off(db_url, allow=False)
         at_cut = provider.stats()["refreshes"]
         code, document, err = finish(run)
@@ -182,6 +174,9 @@ def test_the_database_going_away_stops_the_run_and_the_spool_survives_a_new_url(
         assert len(spooled(env)) == issued - stored > 0, "every token issued is stored or spooled"
 
         # The next run reaches the same database by another name; it applies the spool first.
+        # By then the leases the cut-off run could not give back have lapsed (polling would
+        # otherwise wait on their token leases).
+        lapse_leases(db_url)
         other = {**env, "TOKENSYNC_DATABASE_URL": spelled_otherwise(db_url)}
         code, document, err = finish(tokensync([next_run, "--results", "none"], other))
         assert code == 0, (document, err)
@@ -209,8 +204,6 @@ def test_a_hung_database_ends_the_run_and_sigterm_is_answered(
             n,
             batch_size=20,
             database_timeout="2s",
-            lease="6s",
-            request_timeout="2s",
         )
         through = urlunsplit(upstream._replace(netloc=f"postgres@127.0.0.1:{proxy.port}"))
         run = refresh({**env, "TOKENSYNC_DATABASE_URL": through}, "--concurrency", str(concurrency))
@@ -264,9 +257,7 @@ def test_sigkill_loses_at_most_what_was_in_flight(
     """The documented window: a kill loses the requests in flight at that moment, nothing more."""
     n, concurrency = 40, 4
     with running_provider("--delay", "0.5") as provider:
-        env = with_grants(
-            provider, run_cli, env, tmp_path, n, batch_size=40, lease="6s", request_timeout="2s"
-        )
+        env = with_grants(provider, run_cli, env, tmp_path, n, batch_size=40)
         run = refresh(env, "--concurrency", str(concurrency))
         wait_for(lambda: provider.stats()["refreshes"] >= 8, "the run gets going")
         run.kill()
@@ -282,7 +273,7 @@ def test_sigkill_loses_at_most_what_was_in_flight(
         assert 0 <= lost <= concurrency, "only answers in flight at the kill can be lost"
 
         # Once the killed run's leases lapse, the next run finds those grants dead and says so.
-        wait_for_leases_to_lapse(db_url)
+        lapse_leases(db_url)
         code, document, err = finish(refresh(env, "--results", "failures"))
         assert (code == 0) == (lost == 0), (document, err)
         assert document["needsReauth"] == lost == provider.stats()["revoked_grants"]

@@ -11,9 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import CliResult
 from tests.processes import finish, running_provider, tokensync
-from tests.refresh_helpers import expire_all
+from tests.support import CliResult, expire_all
 
 N, WORKERS = 120, 4
 
@@ -25,7 +24,9 @@ def test_overlapping_runs_never_reuse_a_refresh_token(
     tmp_path: Path,
     db_url: str,  # type: ignore[no-untyped-def]
 ) -> None:
-    with running_provider("--delay", "0.05") as provider:
+    # Each worker alone would need 120 / 8 * 0.25 = 3.75 s: far longer than a loaded machine
+    # takes to start the other three, so the work is shared however slowly they come up.
+    with running_provider("--delay", "0.25") as provider:
         config = provider.config(tmp_path / "tokensync.toml", batch_size=10)
         env = {**env, "TOKENSYNC_CONFIG": str(config)}
         refresh_tokens = [f"RT-{i}" for i in range(N)]

@@ -8,8 +8,9 @@ from pathlib import Path
 
 import httpx
 
-from tests.jobs.harness import HANG, START, Handler, Job, json_response, make_job, token_response
+from tests.jobs.harness import HANG, Handler, Job, json_response, make_job, token_response
 from tests.platforms import payloads as p
+from tests.support import START
 from tokensync.jobs.options import PollOptions
 from tokensync.jobs.poll import run_poll
 from tokensync.jobs.results import PollResult

@@ -9,7 +9,8 @@ from urllib.parse import parse_qs
 
 import httpx
 
-from tests.jobs.harness import HANG, START, Handler, Job, json_response, make_job, token_response
+from tests.jobs.harness import HANG, Handler, Job, json_response, make_job, token_response
+from tests.support import START
 from tokensync.jobs.options import RefreshOptions
 from tokensync.jobs.refresh import run_refresh
 from tokensync.jobs.results import Refreshed, RefreshResult

@@ -1,4 +1,7 @@
-"""Driving adapters directly: a fake token source, a set of known keys, a recording sleep."""
+"""Driving one adapter directly, with no run around it: a fake token source, a recording sleep.
+
+Only the adapter tests use these; what every test shares is in tests/support.py.
+"""
 
 from __future__ import annotations
 
@@ -45,6 +48,7 @@ def api(
     sleeps: Sleeps | None = None,
     max_wait: float = 30.0,
 ) -> Api:
+    """An Api on `base` with fake tokens and a sleep that only records."""
     return Api(
         httpx.AsyncClient(),
         base,
@@ -55,6 +59,7 @@ def api(
 
 
 def context(known: set[str] | None = None, max_pages: int = 10, now: datetime = NOW) -> PollContext:
+    """A PollContext whose store already holds the keys in `known`, at a fixed time."""
     stored = known if known is not None else set()
 
     async def known_keys(keys: Sequence[str]) -> set[str]:
@@ -69,14 +74,17 @@ async def collect(
     state: SyncState | None = None,
     ctx: PollContext | None = None,
 ) -> list[Batch]:
+    """Every batch the endpoint yields in one poll."""
     return [b async for b in endpoint.poll(client_api, state or SyncState(), ctx or context())]
 
 
 def keys(batches: list[Batch]) -> list[str]:
+    """The keys of every item, in the order they came."""
     return [item.key for batch in batches for item in batch.items]
 
 
 def last_state(batches: list[Batch]) -> Any:
+    """The state the poll ended on: what the next poll starts from."""
     return batches[-1].state
 
 

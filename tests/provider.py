@@ -12,7 +12,7 @@ come in `per_page`/`page` pages with a Link header, as the real API serves them.
 
 Run it as its own process, so that it never shares a CPU-bound event loop with the client:
 
-    python -m bench.provider --port 0 --delay 0.1
+    python -m tests.provider --port 0 --delay 0.1
 
 prints one JSON line with its URL, then serves until SIGTERM. In a test, `await start(provider)`
 serves it in the running loop instead.
@@ -36,7 +36,7 @@ from urllib.parse import unquote_plus
 from aiohttp import web
 from yarl import URL
 
-from bench import payloads
+from tests.platforms import payloads
 
 CLIENT_ID, CLIENT_SECRET = "bench-client", "bench-secret"
 UNAVAILABLE = "<html><body><h1>503 Service Unavailable</h1></body></html>"
