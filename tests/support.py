@@ -131,6 +131,21 @@ def lapse_leases(db_url: str, owner: str | None = None) -> int:
         return conn.execute(named, {"ended": ended, "owner": owner}).rowcount
 
 
+def stored_items(db_url: str, user: str, platform: str) -> dict[str, int]:
+    """How many items are stored for one connection, by endpoint."""
+    sql = (
+        "SELECT endpoint, COUNT(*) FROM user_platform_data WHERE user_id = {p} AND platform = {p}"
+        " GROUP BY endpoint"
+    )
+    if db_url.startswith("sqlite"):
+        with closing(sqlite3.connect(sqlite_path(db_url))) as db:
+            rows = db.execute(sql.format(p="?"), (user, platform)).fetchall()
+    else:
+        with psycopg.connect(db_url) as conn:
+            rows = conn.execute(sql.format(p="%s"), (user, platform)).fetchall()
+    return {str(endpoint): int(n) for endpoint, n in rows}
+
+
 # -- time -----------------------------------------------------------------------------------------
 
 START = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)

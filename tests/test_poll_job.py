@@ -17,8 +17,7 @@ import pytest
 import respx
 
 from tests.platforms import payloads as p
-from tests.support import TOKEN_URLS, Cli, connection, seed
-from tokensync.store import open_store
+from tests.support import TOKEN_URLS, Cli, connection, seed, stored_items
 from tokensync.store.sqlite import from_text, sqlite_path
 
 
@@ -28,15 +27,6 @@ def cli_config(tmp_path: Path) -> Path:
     config = tmp_path / "poll.toml"
     config.write_text('poll_interval = "0s"\nmax_pages = 3\n')
     return config
-
-
-def items(db_url: str, user: str, platform: str) -> dict[str, dict[str, object]]:
-    store = open_store(db_url)
-    try:
-        rows = store._run("count_items", {"user_id": user, "platform": platform})
-        return {r["endpoint"]: r["n"] for r in rows}
-    finally:
-        store.close()
 
 
 def endpoint_results(doc: dict, user: str, platform: str) -> dict[str, dict]:  # type: ignore[type-arg]
@@ -90,7 +80,7 @@ def test_polls_store_items_once(cli: Cli, mock_http: respx.MockRouter, db_url: s
         "itemCount": 2,
         "newItems": 2,
     }
-    assert items(db_url, "u1", "github") == {"events": 3, "repos": 2}
+    assert stored_items(db_url, "u1", "github") == {"events": 3, "repos": 2}
 
     second = cli("poll-platforms").json
     assert second["success"] is True
@@ -100,7 +90,7 @@ def test_polls_store_items_once(cli: Cli, mock_http: respx.MockRouter, db_url: s
     recent = [c.request for c in mock_http.calls if "recently-played" in str(c.request.url)]
     assert recent[0].url.params.get("after") is None
     assert recent[1].url.params["after"] == "1764324000000"
-    assert items(db_url, "u1", "spotify") == {"recently_played": 2, "top_tracks": 3}
+    assert stored_items(db_url, "u1", "spotify") == {"recently_played": 2, "top_tracks": 3}
     assert connection(db_url, "u1", "spotify").last_sync_at is not None
 
 
@@ -122,7 +112,7 @@ def test_changed_items_are_updated_not_duplicated(
     top = endpoint_results(doc, "u1", "spotify")["top_tracks"]
     assert (top["itemCount"], top["newItems"]) == (3, 0)
     assert doc["itemsStored"] == 2, "two ranks changed"
-    assert items(db_url, "u1", "spotify") == {"top_tracks": 3}
+    assert stored_items(db_url, "u1", "spotify") == {"top_tracks": 3}
 
 
 def test_a_token_about_to_expire_is_refreshed_first(
@@ -205,7 +195,7 @@ def test_a_malformed_page_fails_its_endpoint_only(
     assert results["recently_played"]["error"]["code"] == "malformed_response"
     assert "track" in results["recently_played"]["error"]["message"]
     assert results["top_tracks"]["success"] is True
-    assert items(db_url, "u1", "spotify") == {"top_tracks": 1}
+    assert stored_items(db_url, "u1", "spotify") == {"top_tracks": 1}
 
 
 def test_a_run_that_dies_mid_way_is_completed_by_the_next(
@@ -232,11 +222,11 @@ def test_a_run_that_dies_mid_way_is_completed_by_the_next(
     )
     first = cli("poll-platforms")
     assert first.code == 1
-    assert items(db_url, "u1", "google_calendar") == {"events": 3}, "page 1 was committed"
+    assert stored_items(db_url, "u1", "google_calendar") == {"events": 3}, "page 1 was committed"
     second = cli("poll-platforms").json
     assert second["success"] is True
     assert route.calls[2].request.url.params["pageToken"] == "page-2", "carries on, not over"
-    assert items(db_url, "u1", "google_calendar") == {"events": 5}
+    assert stored_items(db_url, "u1", "google_calendar") == {"events": 5}
     third = cli("poll-platforms").json
     assert route.calls[3].request.url.params["syncToken"] == "sync-1"
     events = endpoint_results(third, "u1", "google_calendar")["events"]
@@ -295,4 +285,4 @@ def test_a_long_poll_renews_its_lease_only_when_a_third_has_passed(
     claimed, after_a_quick_page, after_a_slow_page = leases
     assert after_a_quick_page == claimed, "no round trip to renew a lease that is still young"
     assert after_a_slow_page - claimed >= timedelta(seconds=1), "renewed for another 12 s"
-    assert items(db_url, "u1", "google_calendar") == {"events": 5}
+    assert stored_items(db_url, "u1", "google_calendar") == {"events": 5}

@@ -10,11 +10,10 @@ import httpx
 
 from tests.jobs.harness import HANG, Handler, Job, json_response, make_job, token_response
 from tests.platforms import payloads as p
-from tests.support import START
+from tests.support import START, stored_items
 from tokensync.jobs.options import PollOptions
 from tokensync.jobs.poll import run_poll
 from tokensync.jobs.results import PollResult
-from tokensync.store import open_store
 
 OPTIONS = PollOptions(concurrency=16)
 PLAYS = [(1, "2026-12-01T11:00:00.000Z"), (2, "2026-12-01T10:55:00.000Z")]
@@ -35,15 +34,6 @@ def spotify(request: httpx.Request, token: str = "AT-spotify-u1") -> httpx.Respo
         return json_response(200, p.spotify_recently_played(PLAYS, after="1764586800000"))
     assert request.url.path.endswith("/me/top/tracks"), request.url
     return json_response(200, p.spotify_top_tracks([1, 2, 3]))
-
-
-def stored_items(job: Job) -> dict[str, int]:
-    """Items stored per endpoint."""
-    store = open_store(job.url)
-    try:
-        return store.count_items("u1", "spotify")
-    finally:
-        store.close()
 
 
 def test_a_run_polls_a_connection_once_however_short_the_interval(tmp_path: Path) -> None:
@@ -81,7 +71,7 @@ def test_a_poll_stores_items_and_carries_on_from_its_cursor(tmp_path: Path) -> N
     assert (first.successful, first.fetched, first.stored) == (1, 5, 5)
     assert (second.successful, second.stored) == (1, 0), "nothing new, nothing changed"
     assert afters == [None, "1764586800000"]
-    assert stored_items(job) == {"recently_played": 2, "top_tracks": 3}
+    assert stored_items(job.url, "u1", "spotify") == {"recently_played": 2, "top_tracks": 3}
     assert job.connection("u1", "spotify").last_sync_at == START + timedelta(seconds=1)
 
 

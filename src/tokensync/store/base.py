@@ -65,11 +65,6 @@ class Store(PollingMixin):
         rows = self._run("database_id", {})
         return str(rows[0]["database_id"])
 
-    def pending_migrations(self) -> list[int]:
-        """The migrations this database lacks."""
-        current = self.schema_version()
-        return [v for v, _ in migrations(self.engine) if v > current]
-
     # -- connections -------------------------------------------------------------------------
 
     def upsert_connections(self, rows: Sequence[NewTokens], now: datetime) -> ImportCounts:

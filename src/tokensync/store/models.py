@@ -83,8 +83,6 @@ class SyncCursor:
     cursor: str | None = None
     etag: str | None = None
     extra: dict[str, object] = field(default_factory=dict)
-    last_poll_at: datetime | None = None
-    last_success_at: datetime | None = None
 
 
 @dataclass(frozen=True)

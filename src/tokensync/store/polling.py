@@ -85,8 +85,6 @@ class PollingMixin(Engine):
                 cursor=row["cursor"],
                 etag=row["etag"],
                 extra=dict(row["extra"] or {}),
-                last_poll_at=row["last_poll_at"],
-                last_success_at=row["last_success_at"],
             )
             for row in rows
         }
@@ -152,8 +150,3 @@ class PollingMixin(Engine):
             "keys": list(keys),
         }
         return {r["item_key"] for r in self._run("known_keys", params)}
-
-    def count_items(self, user_id: str, platform: str) -> dict[str, int]:
-        """Stored items of one connection, by endpoint."""
-        rows = self._run("count_items", {"user_id": user_id, "platform": platform})
-        return {r["endpoint"]: int(r["n"]) for r in rows}

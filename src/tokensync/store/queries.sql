@@ -258,7 +258,7 @@ WHERE poll_lease_owner = :owner AND {id_in}
 
 -- name: get_sync_states
 -- The stored cursors of one connection's endpoints.
-SELECT endpoint, cursor, etag, extra, last_poll_at, last_success_at FROM sync_state
+SELECT endpoint, cursor, etag, extra FROM sync_state
 WHERE user_id = :user_id AND platform = :platform
 
 -- name: save_sync_state
@@ -284,11 +284,6 @@ ON CONFLICT (user_id, platform, endpoint) DO UPDATE SET
 -- Which of these item keys are stored already.
 SELECT item_key FROM user_platform_data
 WHERE user_id = :user_id AND platform = :platform AND endpoint = :endpoint AND {key_in}
-
--- name: count_items
--- Stored items of one connection, by endpoint.
-SELECT endpoint, COUNT(*) AS n FROM user_platform_data
-WHERE user_id = :user_id AND platform = :platform GROUP BY endpoint ORDER BY endpoint
 
 -- name: status_counts
 -- Connections counted by platform and status.
