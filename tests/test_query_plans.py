@@ -38,6 +38,9 @@ PARAMS: dict[str, object] = {
     "all_users": True,
     "users": [],
     "commands": ["refresh-tokens", "poll-platforms"],
+    "status": "needs_reauth",
+    "all_statuses": True,
+    "statuses": [],
 }
 # The recurring queries and the index each must use.
 RECURRING = {
@@ -48,6 +51,9 @@ RECURRING = {
     "needs_reauth": {"connections_needs_reauth"},
     "soonest_expiries": {"connections_expiry"},
     "last_runs": set(),  # runs_latest, or the primary key read backwards: both stop at once
+    # `tokens list`: a page by id costs its rows, on the primary key; one status, its own index.
+    "list_connections": set(),
+    "list_connections_by_status": {"connections_by_status"},
 }
 
 # A million connections in miniature: valid for 30 days, a few due, some failing, some dead.

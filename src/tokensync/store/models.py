@@ -32,6 +32,8 @@ class Connection:
     last_sync_at: datetime | None
     created_at: datetime
     updated_at: datetime
+    # Columns whose stored value could not be read (engine.UNREADABLE): such a row fails alone.
+    unreadable: tuple[str, ...] = ()
 
     @property
     def label(self) -> str:
@@ -50,6 +52,11 @@ class NewTokens:
     token_type: str
     scope: str | None
     expires_at: datetime | None
+    # The import line it came from (0: its position among the rows written together).
+    line: int = 0
+    # No refreshToken on the line: a connection that exists keeps its stored one. (An explicit
+    # `"refreshToken": null` is refresh_token_enc None with keep_refresh False: removed.)
+    keep_refresh: bool = False
 
 
 @dataclass(frozen=True)
@@ -96,12 +103,12 @@ class StatusCount:
 
 @dataclass(frozen=True)
 class Expiring:
-    """An active connection and when its access token expires."""
+    """An active connection and when its access token expires (None: stored unreadably)."""
 
     connection_id: int
     user_id: str
     platform: str
-    expires_at: datetime
+    expires_at: datetime | None
 
 
 @dataclass(frozen=True)
@@ -115,7 +122,7 @@ class Erring:
     error_message: str | None
     failure_count: int
     next_attempt_at: datetime | None
-    updated_at: datetime
+    updated_at: datetime | None
 
 
 @dataclass(frozen=True)
@@ -124,7 +131,7 @@ class RunRecord:
 
     run_id: str
     command: str
-    started_at: datetime
+    started_at: datetime | None
     finished_at: datetime | None
     success: bool | None
     exit_code: int | None

@@ -69,33 +69,119 @@ SELECT version FROM tokensync_schema ORDER BY version
 -- Note that a migration was applied.
 INSERT INTO tokensync_schema (version, applied_at) VALUES (:version, :now)
 
--- name: upsert_connection
--- Insert or replace the tokens of a (user, platform); `inserted` tells which it was.
-INSERT INTO connections (
-    user_id, platform, access_token_enc, refresh_token_enc, token_type, scope,
-    expires_at, status, tokens_updated_at, created_at, updated_at)
-VALUES (:user_id, :platform, :access_token_enc, :refresh_token_enc, :token_type, :scope,
-    :expires_at, 'active', :now, :now, :now)
-ON CONFLICT (user_id, platform) DO UPDATE SET
-    access_token_enc = excluded.access_token_enc,
-    refresh_token_enc = excluded.refresh_token_enc,
-    token_type = excluded.token_type,
-    scope = excluded.scope,
-    expires_at = excluded.expires_at,
+-- name: import_nested_loops
+-- PostgreSQL only: an import's joins are a small chunk probing a unique index (postgres.py).
+SET LOCAL enable_hashjoin = off; SET LOCAL enable_mergejoin = off
+
+-- name: create_import_staging
+-- The staging table of one import: rows stream in, then one UPDATE and one INSERT take them.
+-- Temporary, so private to this connection; dropped at the end and by a rollback.
+CREATE TEMP TABLE import_staging (
+    line BIGINT NOT NULL, user_id TEXT NOT NULL, platform TEXT NOT NULL,
+    access_token_enc TEXT NOT NULL, refresh_token_enc TEXT, keep_refresh BOOLEAN NOT NULL,
+    token_type TEXT NOT NULL, scope TEXT, expires_at TIMESTAMPTZ)
+
+-- name: create_import_seen
+-- The connections an import has written so far, and the line of each: a later chunk's line that
+-- names one again is refused with both line numbers.
+CREATE TEMP TABLE import_seen (
+    user_id TEXT NOT NULL, platform TEXT NOT NULL, line BIGINT NOT NULL,
+    PRIMARY KEY (user_id, platform))
+
+-- name: copy_import_staging
+-- PostgreSQL only: the rows of an import, streamed with COPY (store.importing.STAGING_COLUMNS).
+COPY import_staging (line, user_id, platform, access_token_enc, refresh_token_enc,
+    keep_refresh, token_type, scope, expires_at) FROM STDIN
+
+-- name: stage_import_row
+-- SQLite: one staged row (executemany streams them through one prepared statement).
+INSERT INTO import_staging (line, user_id, platform, access_token_enc, refresh_token_enc,
+    keep_refresh, token_type, scope, expires_at)
+VALUES (:line, :user_id, :platform, :access_token_enc, :refresh_token_enc, :keep_refresh,
+    :token_type, :scope, :expires_at)
+
+-- name: find_import_duplicate
+-- The first staged line that names a connection an earlier line named (in this chunk, or in an
+-- earlier one: import_seen), and that earlier line.
+SELECT twice.first, twice.line, twice.user_id, twice.platform FROM (
+    SELECT d.first, d.line, d.user_id, d.platform FROM (
+        SELECT line, user_id, platform,
+            MIN(line) OVER (PARTITION BY user_id, platform) AS first
+        FROM import_staging) AS d
+    WHERE d.line > d.first
+    UNION ALL
+    SELECT seen.line AS first, s.line, s.user_id, s.platform
+    FROM import_staging AS s JOIN import_seen AS seen
+        ON seen.user_id = s.user_id AND seen.platform = s.platform) AS twice
+ORDER BY twice.line LIMIT 1
+
+-- name: remember_import_keys
+-- The staged connections, for the next chunks' duplicate check.
+INSERT INTO import_seen (user_id, platform, line)
+SELECT user_id, platform, line FROM import_staging
+
+-- name: import_update
+-- Replace the tokens of the staged connections that exist and set them active again; a line
+-- without refreshToken keeps the stored one.
+UPDATE connections SET
+    access_token_enc = s.access_token_enc,
+    refresh_token_enc = CASE WHEN s.keep_refresh THEN connections.refresh_token_enc
+                             ELSE s.refresh_token_enc END,
+    token_type = s.token_type,
+    scope = s.scope,
+    expires_at = s.expires_at,
     status = 'active',
-    tokens_updated_at = excluded.tokens_updated_at,
+    tokens_updated_at = :now,
     last_error_code = NULL,
     last_error_message = NULL,
     failure_count = 0,
     next_attempt_at = NULL,
-    updated_at = excluded.updated_at
-RETURNING (created_at = updated_at) AS inserted
+    updated_at = :now
+FROM import_staging AS s
+WHERE connections.user_id = s.user_id AND connections.platform = s.platform
+
+-- name: import_insert
+-- Add the staged connections that do not exist yet.
+INSERT INTO connections (
+    user_id, platform, access_token_enc, refresh_token_enc, token_type, scope,
+    expires_at, status, tokens_updated_at, created_at, updated_at)
+SELECT s.user_id, s.platform, s.access_token_enc, s.refresh_token_enc, s.token_type, s.scope,
+    s.expires_at, 'active', :now, :now, :now
+FROM import_staging AS s
+WHERE NOT EXISTS (
+    SELECT 1 FROM connections AS c WHERE c.user_id = s.user_id AND c.platform = s.platform)
+
+-- name: clear_import_staging
+-- Empty the staging table for the next chunk.
+{truncate} import_staging
+
+-- name: drop_import_staging
+-- The staging table is done with (a rollback drops it too).
+DROP TABLE import_staging
+
+-- name: drop_import_seen
+-- The keys of the import are done with (a rollback drops them too).
+DROP TABLE import_seen
 
 -- name: list_connections
--- A page of the connections matching the filters, by id.
+-- A page of the connections matching the filters, by id (the primary key: a page costs its rows
+-- and those the filters skip).
 SELECT {connection_columns} FROM connections
-WHERE id > :after_id AND (:all_platforms OR {platform_in}) AND (:all_users OR {user_in})
+WHERE id > :after_id AND (:all_statuses OR {status_in})
+  AND (:all_platforms OR {platform_in}) AND (:all_users OR {user_in})
 ORDER BY id LIMIT :limit
+
+-- name: list_connections_by_status
+-- A page of the connections of one status, by id, from connections_by_status: a rare status
+-- costs its page, not a walk over every other row.
+SELECT {connection_columns} FROM connections
+WHERE status = :status AND id > :after_id
+  AND (:all_platforms OR {platform_in}) AND (:all_users OR {user_in})
+ORDER BY status, id LIMIT :limit
+
+-- name: has_connections
+-- Whether the database holds any connection (and so tokens encrypted with some key).
+SELECT EXISTS (SELECT 1 FROM connections) AS present
 
 -- name: get_connection
 -- One connection by id.
