@@ -22,7 +22,7 @@ from tokensync.jobs.claim_loop import claim_and_process
 from tokensync.jobs.deps import Deps
 from tokensync.jobs.lifecycle import due_pages, run_job
 from tokensync.jobs.options import PollOptions
-from tokensync.jobs.refresher import Refresher
+from tokensync.jobs.refresher import Refresher, unreadable_row
 from tokensync.jobs.results import ConnectionPoll, EndpointResult, PollResult
 from tokensync.jobs.stop import StopSignal
 from tokensync.jobs.token_source import ConnectionTokens, TokenUnavailableError
@@ -35,7 +35,12 @@ from tokensync.store.models import StoredItem, SyncCursor
 
 async def run_poll(deps: Deps, options: PollOptions) -> PollResult:
     """One poll-platforms run."""
-    result = PollResult(run_id=deps.owner, started_at=deps.clock.now(), dry_run=options.dry_run)
+    result = PollResult(
+        run_id=deps.owner,
+        started_at=deps.clock.now(),
+        dry_run=options.dry_run,
+        keep=options.keep,
+    )
     chosen = options.filters.platforms
     pollable = [p for p in pollable_platforms(deps.settings.platforms) if not chosen or p in chosen]
 
@@ -136,6 +141,9 @@ class _Poller:
         return poll
 
     async def _poll(self, conn: Connection) -> ConnectionPoll:
+        unreadable = unreadable_row(conn)
+        if unreadable is not None:  # polled again after poll_interval, like any failed poll
+            return ConnectionPoll(conn, [], unreadable.code, unreadable.message)
         blocked = self.result.platform_errors.get(conn.platform)
         if blocked is not None:
             return ConnectionPoll(conn, [], blocked.code, f"skipped: {blocked.message}")

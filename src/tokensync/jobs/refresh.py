@@ -23,7 +23,12 @@ from tokensync.store import Connection
 
 async def run_refresh(deps: Deps, options: RefreshOptions) -> RefreshResult:
     """One refresh-tokens run."""
-    result = RefreshResult(run_id=deps.owner, started_at=deps.clock.now(), dry_run=options.dry_run)
+    result = RefreshResult(
+        run_id=deps.owner,
+        started_at=deps.clock.now(),
+        dry_run=options.dry_run,
+        keep=options.keep,
+    )
 
     async def work(refresher: Refresher, stop: StopSignal) -> None:
         await _claim_and_refresh(deps, refresher, options, stop, result)

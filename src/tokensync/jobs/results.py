@@ -13,7 +13,7 @@ from enum import Enum
 from typing import ClassVar, Protocol
 
 from tokensync.errors import EXIT_FAILURES, EXIT_OK, StorageError, TokensyncError, exit_code_for
-from tokensync.jobs.options import PollOptions, RefreshOptions
+from tokensync.jobs.options import Keep, PollOptions, RefreshOptions
 from tokensync.store import Connection
 
 
@@ -41,6 +41,8 @@ class JobResult:
     started_at: datetime
     finished_at: datetime | None = None
     dry_run: bool = False
+    # --results: what the document holds of items, and (`none`) of what providers said.
+    keep: Keep = "all"
     spool_applied: int = 0
     stopped: str | None = None
     error: StorageError | None = None

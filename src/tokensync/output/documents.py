@@ -7,11 +7,11 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import TextIO
 
-from tokensync.errors import TokensyncError
+from tokensync.errors import Interrupted, TokensyncError
 from tokensync.jobs.key_rotation import RotationResult
 from tokensync.jobs.results import (
     ConnectionPoll,
@@ -28,13 +28,19 @@ from tokensync.store.models import Erring, ImportCounts
 Document = dict[str, object]
 # At most this many failures are listed by `keys rotate`; the count says how many there were.
 ROTATION_FAILURES_SHOWN = 100
+# The job commands, and the cronType their documents carry (their error documents too).
+CRON_TYPES = {
+    RefreshResult.command: RefreshResult.cron_type,
+    PollResult.command: PollResult.cron_type,
+}
 
 
 def iso(value: datetime | None) -> str | None:
-    """A UTC timestamp as the documents write it: 2026-11-28T14:07:30Z."""
+    """A UTC timestamp as the documents write it: 2026-11-28T14:07:30Z (isoformat: the year
+    always has four digits)."""
     if value is None:
         return None
-    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return value.astimezone(UTC).replace(microsecond=0, tzinfo=None).isoformat() + "Z"
 
 
 def emit(document: Mapping[str, object], stream: TextIO | None = None) -> None:
@@ -45,19 +51,28 @@ def emit(document: Mapping[str, object], stream: TextIO | None = None) -> None:
     out.flush()
 
 
-def emit_array(items: Iterable[Mapping[str, object]], stream: TextIO | None = None) -> None:
-    """Write a JSON array an element at a time, so a long listing never sits in memory."""
-    out = stream or sys.stdout
-    out.write("[")
-    for index, item in enumerate(items):
-        out.write(("," if index else "") + "\n" + json.dumps(item, ensure_ascii=False))
-    out.write("\n]\n")
-    out.flush()
+def error_document(error: TokensyncError, command: str | None = None) -> Document:
+    """The document of a command that failed as a whole: dated, and a job's with its cronType."""
+    return failure_document(error.code, error.message, command)
 
 
-def error_document(error: TokensyncError) -> Document:
-    """The document of a command that failed as a whole."""
-    return {"success": False, "error": _error(error.code, error.message)}
+def interrupted_document(signal: Interrupted, command: str | None = None) -> Document:
+    """The document of a command that SIGTERM or SIGINT stopped before it finished."""
+    message = f"stopped by {signal.signal_name}"
+    if command == "import":
+        message += " before the import was committed: nothing was imported"
+    return failure_document("interrupted", message, command)
+
+
+def failure_document(code: str, message: str, command: str | None = None) -> Document:
+    """{success: false, [cronType], timestamp, error}: so a log of them can be dated, and read
+    by the same jq filter as the command's own documents."""
+    doc: Document = {"success": False}
+    if command in CRON_TYPES:
+        doc["cronType"] = CRON_TYPES[command]
+    doc["timestamp"] = iso(datetime.now(UTC))
+    doc["error"] = _error(code, message)
+    return doc
 
 
 def _error(code: str, message: str | None) -> dict[str, str]:
@@ -91,8 +106,10 @@ def job_document(result: JobResult) -> Document:
             else [_poll_entry(p) for p in result.polls]
         )
         if result.platform_errors:
+            # With --results none the document is counts only: a platform's code, not the
+            # provider's own words (a public repository publishes the document).
             doc["platformErrors"] = {
-                name: _error(e.code, e.message)
+                name: _error(e.code, e.message) if result.keep != "none" else {"code": e.code}
                 for name, e in sorted(result.platform_errors.items())
             }
     if result.spool_applied:
@@ -172,7 +189,7 @@ def _endpoint_entry(e: EndpointResult) -> Document:
 
 def connection_document(conn: Connection) -> Document:
     """A connection as `tokens list` shows it: never a secret."""
-    return {
+    doc: Document = {
         "id": conn.id,
         "userId": conn.user_id,
         "platform": conn.platform,
@@ -191,6 +208,23 @@ def connection_document(conn: Connection) -> Document:
         "createdAt": iso(conn.created_at),
         "updatedAt": iso(conn.updated_at),
     }
+    if conn.unreadable:
+        # Columns another program wrote as no time this program can read: shown as null.
+        for column in conn.unreadable:
+            if column in _CAMEL:
+                doc[_CAMEL[column]] = None
+        doc["unreadable"] = list(conn.unreadable)
+    return doc
+
+
+_CAMEL = {
+    "expires_at": "expiresAt",
+    "last_refreshed_at": "lastRefreshedAt",
+    "last_sync_at": "lastSyncAt",
+    "next_attempt_at": "nextAttemptAt",
+    "created_at": "createdAt",
+    "updated_at": "updatedAt",
+}
 
 
 def import_document(counts: ImportCounts) -> Document:
