@@ -4,7 +4,7 @@ Rows arrive from an iterator (the import parses, checks and encrypts each line a
 and are written in chunks: each chunk is staged in a temporary table (PostgreSQL: COPY; SQLite:
 one prepared insert), checked for a connection named twice (within the chunk, and against the
 keys of earlier chunks, kept in a second temporary table), then one UPDATE replaces the
-connections that exist and one INSERT adds the others. A worker thread does the database's part
+connections that exist and, if some did not, one INSERT adds those. A worker thread does the database's part
 of chunk k while the caller's thread prepares chunk k+1: encryption (about 17 us a line) and the
 upsert (about 14 us a line on PostgreSQL) then overlap on two cores instead of adding up, and at
 most three chunks are in memory however long the file.
@@ -23,7 +23,7 @@ from datetime import datetime
 from itertools import islice
 
 from tokensync import interrupts
-from tokensync.errors import ImportFormatError
+from tokensync.errors import ImportFormatError, StorageError
 from tokensync.store.engine import Engine
 from tokensync.store.models import ImportCounts, NewTokens
 
@@ -51,18 +51,30 @@ class ImportMixin(Engine):
         return counts
 
     def _apply_chunk(self, chunk: Sequence[NewTokens], now: datetime) -> ImportCounts:
-        """Stage one chunk, refuse a connection named twice, upsert it; its counts."""
+        """Stage one chunk, refuse a connection named twice, upsert it; its counts.
+
+        The duplicate check is the insertion of the chunk's keys into import_seen: a key seen
+        before is not inserted, the count falls short, and only then are the two lines looked
+        up. The UPDATE replaces the connections that exist; the INSERT, needed only when some did
+        not, adds the rest, each row's unique-index insertion being its only probe.
+        """
         self._stage_import(chunk)
-        twice = self._run("find_import_duplicate", {})
-        if twice:
-            row = twice[0]
+        if self._rowcount("remember_import_keys", {}) < len(chunk):
+            row = self._run("find_import_duplicate", {})[0]
             raise ImportFormatError(
                 f"lines {row['first']} and {row['line']} are both user {row['user_id']!r} "
                 f"on {row['platform']}: a file may name each connection once"
             )
-        self._rowcount("remember_import_keys", {})
         updated = self._rowcount("import_update", {"now": now})
-        inserted = self._rowcount("import_insert", {"now": now})
+        inserted = 0
+        if updated < len(chunk):
+            inserted = self._rowcount("import_insert", {"now": now})
+        if updated + inserted < len(chunk):
+            # Another writer added one of these connections between the two statements.
+            raise StorageError(
+                "connections being imported were added meanwhile by another writer; nothing was "
+                "imported: run the import again"
+            )
         self._rowcount("clear_import_staging", {})
         return ImportCounts(inserted=inserted, updated=updated)
 

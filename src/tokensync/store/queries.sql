@@ -100,25 +100,21 @@ INSERT INTO import_staging (line, user_id, platform, access_token_enc, refresh_t
 VALUES (:line, :user_id, :platform, :access_token_enc, :refresh_token_enc, :keep_refresh,
     :token_type, :scope, :expires_at)
 
--- name: find_import_duplicate
--- The first staged line that names a connection an earlier line named (in this chunk, or in an
--- earlier one: import_seen), and that earlier line.
-SELECT twice.first, twice.line, twice.user_id, twice.platform FROM (
-    SELECT d.first, d.line, d.user_id, d.platform FROM (
-        SELECT line, user_id, platform,
-            MIN(line) OVER (PARTITION BY user_id, platform) AS first
-        FROM import_staging) AS d
-    WHERE d.line > d.first
-    UNION ALL
-    SELECT seen.line AS first, s.line, s.user_id, s.platform
-    FROM import_staging AS s JOIN import_seen AS seen
-        ON seen.user_id = s.user_id AND seen.platform = s.platform) AS twice
-ORDER BY twice.line LIMIT 1
-
 -- name: remember_import_keys
--- The staged connections, for the next chunks' duplicate check.
+-- The staged connections, for the duplicate check: a key already there (an earlier line of this
+-- chunk, or of an earlier one) is not inserted, and the count falls short. Lines in order, so the
+-- first of two is the one kept.
 INSERT INTO import_seen (user_id, platform, line)
-SELECT user_id, platform, line FROM import_staging
+SELECT user_id, platform, line FROM import_staging WHERE true ORDER BY line
+ON CONFLICT (user_id, platform) DO NOTHING
+
+-- name: find_import_duplicate
+-- Once remember_import_keys fell short: the first staged line whose connection an earlier line
+-- named, and that earlier line.
+SELECT seen.line AS first, s.line, s.user_id, s.platform
+FROM import_staging AS s JOIN import_seen AS seen
+    ON seen.user_id = s.user_id AND seen.platform = s.platform AND seen.line <> s.line
+ORDER BY s.line LIMIT 1
 
 -- name: import_update
 -- Replace the tokens of the staged connections that exist and set them active again; a line
@@ -141,15 +137,15 @@ FROM import_staging AS s
 WHERE connections.user_id = s.user_id AND connections.platform = s.platform
 
 -- name: import_insert
--- Add the staged connections that do not exist yet.
+-- Add the staged connections that import_update did not find; for each, its unique-index
+-- insertion is its only probe (one another writer added meanwhile is left out, and counted).
 INSERT INTO connections (
     user_id, platform, access_token_enc, refresh_token_enc, token_type, scope,
     expires_at, status, tokens_updated_at, created_at, updated_at)
 SELECT s.user_id, s.platform, s.access_token_enc, s.refresh_token_enc, s.token_type, s.scope,
     s.expires_at, 'active', :now, :now, :now
-FROM import_staging AS s
-WHERE NOT EXISTS (
-    SELECT 1 FROM connections AS c WHERE c.user_id = s.user_id AND c.platform = s.platform)
+FROM import_staging AS s WHERE true
+ON CONFLICT (user_id, platform) DO NOTHING
 
 -- name: clear_import_staging
 -- Empty the staging table for the next chunk.
