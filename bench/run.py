@@ -296,11 +296,11 @@ def median(values: list[float]) -> float:
     return statistics.median(values)
 
 
-def measure_provider(concurrency: int, repeat: int) -> Row:
+def measure_provider(concurrency: int, repeat: int, node: bool) -> Row:
     """The stand-in alone, with no delay: its capacity must dwarf the rates measured."""
     n = 3000
     rates = []
-    with running_provider("--delay", "0") as provider:
+    with running_provider("--delay", "0", node=node) as provider:
         tokens = [f"cap-{i}" for i in range(n)]
         provider.add_grants(tokens)
         for _ in range(repeat):
@@ -560,6 +560,13 @@ def main(argv: list[str] | None = None) -> Row:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--concurrency", type=int, default=64)
     parser.add_argument("--delay", type=float, default=0.1)
+    parser.add_argument(
+        "--provider",
+        choices=("node", "python"),
+        default="node",
+        help="node: bench/provider.mjs, which costs less CPU than tokensync (the default); "
+        "python: tests/provider.py, which costs more and so hides tokensync's own cost",
+    )
     parser.add_argument("--sequential-sample", type=int, default=50)
     parser.add_argument("--database-url")
     parser.add_argument("--output", default=str(ROOT / "bench" / "results" / "latest.json"))
@@ -583,12 +590,13 @@ def main(argv: list[str] | None = None) -> Row:
         "delayMs": round(args.delay * 1000),
         "concurrency": args.concurrency,
         "repeat": args.repeat,
-        "provider": measure_provider(args.concurrency, args.repeat),
+        "providerKind": args.provider,
+        "provider": measure_provider(args.concurrency, args.repeat, args.provider == "node"),
         "startup": measure_startup(args),
     }
     with (
         database(args.database_url) as db,
-        running_provider("--delay", str(args.delay)) as provider,
+        running_provider("--delay", str(args.delay), node=args.provider == "node") as provider,
         tempfile.TemporaryDirectory() as data,
     ):
         config = provider.config(Path(data) / "bench.toml", batch_size=200)
