@@ -21,16 +21,16 @@ from tokensync.errors import (
     UsageError,
     exit_code_for,
 )
-from tokensync.jobs.options import KEEP, Keep
-from tokensync.output.documents import Document, emit, error_document
+from tokensync.output.stdout import Document, emit, error_document
 from tokensync.settings import load_settings
-from tokensync.store.models import Filters
 
 # Each command imports the rest of what it needs when it runs: `tokensync --version` stays fast.
 if TYPE_CHECKING:
     from tokensync.bootstrap import Job, Opts, R
+    from tokensync.jobs.options import Keep
     from tokensync.settings import Settings
     from tokensync.store import Store
+    from tokensync.store.models import Filters
 
 T = TypeVar("T")
 
@@ -183,6 +183,8 @@ class _JobArgs:
 
     def common(self, settings: Settings, default_concurrency: int) -> _JobFields:
         """The JobOptions fields, checked."""
+        from tokensync.jobs.options import KEEP
+
         keep = next((k for k in KEEP if k == self.results), None)
         if keep is None:
             raise UsageError(f"--results must be one of {', '.join(KEEP)}")
@@ -211,6 +213,8 @@ def _duration(value: str | None, option: str) -> float | None:
 
 def check_filters(settings: Settings, platforms: Iterable[str], users: Iterable[str]) -> Filters:
     """--platform and --user as filters; every platform named must be a known one."""
+    from tokensync.store.models import Filters
+
     platforms = tuple(dict.fromkeys(platforms))
     unknown = [p for p in platforms if p not in settings.platforms]
     if unknown:
@@ -352,7 +356,8 @@ def _import(settings: Settings, lines: Iterable[str]) -> tuple[Document, int]:
 def tokens_list(ctx: typer.Context, platform: PlatformOpt = None, user: UserOpt = None) -> None:
     """A JSON array of connections (never a secret)."""
     from tokensync import bootstrap
-    from tokensync.output.documents import connection_document, emit_array
+    from tokensync.output.documents import connection_document
+    from tokensync.output.stdout import emit_array
 
     def open_listing(settings: Settings) -> tuple[Store, Filters]:
         filters = check_filters(settings, platform or [], user or [])

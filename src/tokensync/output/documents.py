@@ -5,13 +5,8 @@ Keys are camelCase, as the consumers of the old HTTP endpoints expect (DESIGN.md
 
 from __future__ import annotations
 
-import json
-import sys
-from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
-from typing import TextIO
 
-from tokensync.errors import TokensyncError
 from tokensync.jobs.key_rotation import RotationResult
 from tokensync.jobs.results import (
     ConnectionPoll,
@@ -22,10 +17,10 @@ from tokensync.jobs.results import (
     RefreshResult,
 )
 from tokensync.jobs.status import StatusReport
+from tokensync.output.stdout import Document, error_body
 from tokensync.store import Connection
 from tokensync.store.models import Erring, ImportCounts
 
-Document = dict[str, object]
 # At most this many failures are listed by `keys rotate`; the count says how many there were.
 ROTATION_FAILURES_SHOWN = 100
 
@@ -35,33 +30,6 @@ def iso(value: datetime | None) -> str | None:
     if value is None:
         return None
     return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def emit(document: Mapping[str, object], stream: TextIO | None = None) -> None:
-    """Write one JSON document to stdout: the only thing tokensync writes there."""
-    out = stream or sys.stdout
-    indent = 2 if out.isatty() else None
-    out.write(json.dumps(document, indent=indent, ensure_ascii=False) + "\n")
-    out.flush()
-
-
-def emit_array(items: Iterable[Mapping[str, object]], stream: TextIO | None = None) -> None:
-    """Write a JSON array an element at a time, so a long listing never sits in memory."""
-    out = stream or sys.stdout
-    out.write("[")
-    for index, item in enumerate(items):
-        out.write(("," if index else "") + "\n" + json.dumps(item, ensure_ascii=False))
-    out.write("\n]\n")
-    out.flush()
-
-
-def error_document(error: TokensyncError) -> Document:
-    """The document of a command that failed as a whole."""
-    return {"success": False, "error": _error(error.code, error.message)}
-
-
-def _error(code: str, message: str | None) -> dict[str, str]:
-    return {"code": code, "message": message or ""}
 
 
 # -- the jobs -------------------------------------------------------------------------------------
@@ -91,10 +59,8 @@ def job_document(result: JobResult) -> Document:
             else [_poll_entry(p) for p in result.polls]
         )
         if result.platform_errors:
-            doc["platformErrors"] = {
-                name: _error(e.code, e.message)
-                for name, e in sorted(result.platform_errors.items())
-            }
+            errors = sorted(result.platform_errors.items())
+            doc["platformErrors"] = {name: error_body(e.code, e.message) for name, e in errors}
     if result.spool_applied:
         doc["spoolApplied"] = result.spool_applied
     if isinstance(result, RefreshResult) and result.leases_lost:
@@ -103,7 +69,7 @@ def job_document(result: JobResult) -> Document:
     if result.stopped:
         doc["stopped"] = result.stopped
     if result.error is not None:
-        doc["error"] = _error(result.error.code, result.error.message)
+        doc["error"] = error_body(result.error.code, result.error.message)
     return doc
 
 
@@ -129,7 +95,7 @@ def refresh_entry(outcome: Outcome) -> Document:
     else:
         entry["status"] = outcome.status
     if outcome.error_code:
-        entry["error"] = _error(outcome.error_code, outcome.error_message)
+        entry["error"] = error_body(outcome.error_code, outcome.error_message)
     if outcome.next_attempt_at is not None:
         entry["nextAttemptAt"] = iso(outcome.next_attempt_at)
     return entry
@@ -151,7 +117,7 @@ def _poll_entry(poll: ConnectionPoll) -> Document:
         "results": [_endpoint_entry(e) for e in poll.endpoints],
     }
     if poll.error_code:
-        entry["error"] = _error(poll.error_code, poll.error_message)
+        entry["error"] = error_body(poll.error_code, poll.error_message)
     return entry
 
 
@@ -163,7 +129,7 @@ def _endpoint_entry(e: EndpointResult) -> Document:
         "newItems": e.new,
     }
     if e.error_code:
-        item["error"] = _error(e.error_code, e.error_message)
+        item["error"] = error_body(e.error_code, e.error_message)
     return item
 
 
@@ -186,7 +152,9 @@ def connection_document(conn: Connection) -> Document:
         "failureCount": conn.failure_count,
         "nextAttemptAt": iso(conn.next_attempt_at),
         "lastError": (
-            _error(conn.last_error_code, conn.last_error_message) if conn.last_error_code else None
+            error_body(conn.last_error_code, conn.last_error_message)
+            if conn.last_error_code
+            else None
         ),
         "createdAt": iso(conn.created_at),
         "updatedAt": iso(conn.updated_at),
@@ -227,7 +195,7 @@ def rotation_document(result: RotationResult) -> Document:
                 "connectionId": conn.id,
                 "userId": conn.user_id,
                 "platform": conn.platform,
-                "error": _error(error.code, error.message),
+                "error": error_body(error.code, error.message),
             }
             for conn, error in result.failures[:ROTATION_FAILURES_SHOWN]
         ],
