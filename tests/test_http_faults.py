@@ -633,3 +633,18 @@ async def test_https_verifies_the_certificate(tmp_path: Path) -> None:
         await server.wait_closed()
     assert info.value.code == "connection_error" and "Certificate" in info.value.message
     assert asked == [], "no request reached a server whose certificate did not verify"
+
+
+async def test_a_cookie_one_users_answer_sets_never_reaches_another_users_request() -> None:
+    seen: list[str | None] = []
+
+    def provider(request: httpx.Request) -> httpx.Response:
+        seen.append(request.headers.get("cookie"))
+        headers = {"Set-Cookie": "__Host-device_id=user-1-device; Path=/; Secure"}
+        return httpx.Response(200, json={"access_token": "AT", "expires_in": 3600}, headers=headers)
+
+    acme = Platform("acme", "https://id.acme.example/token", None, "client_secret_post", "i", "s")
+    async with http_client(5.0, 4, httpx.MockTransport(provider)) as client:
+        for user_token in ("RT-user-1", "RT-user-2"):
+            await refresh_grant(client, acme, user_token, timeout=5.0)
+    assert seen == [None, None]

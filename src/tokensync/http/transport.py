@@ -7,6 +7,7 @@ httpx's API is what the code and the tests (respx, MockTransport) are written ag
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from http.cookiejar import CookieJar, DefaultCookiePolicy
 
 import httpx
 
@@ -123,8 +124,12 @@ def http_client(
     `transport` replaces aiohttp's (a test's httpx.MockTransport): the one seam for HTTP.
     """
     limits = httpx.Limits(max_connections=concurrency * 2, max_keepalive_connections=concurrency)
+    # One client serves every user: a cookie one user's answer sets must never ride along with
+    # another user's request (httpx keeps cookies across requests unless its jar refuses them).
+    no_cookies = CookieJar(policy=DefaultCookiePolicy(allowed_domains=[]))
     return httpx.AsyncClient(
         transport=transport or LazyAiohttpTransport(limits),
+        cookies=no_cookies,
         timeout=httpx.Timeout(request_timeout),
         # Only what tokensync.http.responses decodes (httpx would add br and zstd when their
         # modules are installed, and hand those bodies to us undecoded).
