@@ -541,6 +541,10 @@ def table(results: Row) -> str:
             f"{s['splitCorrectly']} |"
             for s in results["scaleOut"]
         ]
+    if results.get("scale"):
+        from bench.scale import table as scale_table
+
+        lines += scale_table(results["scale"])
     s = results["startup"]
     lines += [
         "",
@@ -571,6 +575,11 @@ def main(argv: list[str] | None = None) -> Row:
     parser.add_argument("--database-url")
     parser.add_argument("--output", default=str(ROOT / "bench" / "results" / "latest.json"))
     parser.add_argument("--quick", action="store_true", help="a small smoke run")
+    parser.add_argument(
+        "--scale", action="store_true", help="also the million-connection scenario (bench/scale.py)"
+    )
+    parser.add_argument("--scale-total", type=int, default=1_000_000, help="PostgreSQL's large")
+    parser.add_argument("--scale-sqlite-total", type=int, default=100_000, help="SQLite's large")
     args = parser.parse_args(argv)
     # Measure tokensync as installed, from compiled bytecode: pip compiles what it installs, an
     # editable checkout compiles on first import unless this variable forbids it.
@@ -614,6 +623,10 @@ def main(argv: list[str] | None = None) -> Row:
             results["polling"] = measure_polling(db, provider, env, args.poll_users, args)
         if args.workers:
             results["scaleOut"] = measure_scale_out(db, provider, env, args.scale_n, args)
+        if args.scale:
+            from bench.scale import measure_scale
+
+            results["scale"] = measure_scale(db.url, Path(data), env, provider, args)
     output = Path(args.output)
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(json.dumps(results, indent=2) + "\n")
