@@ -29,6 +29,7 @@ PARAMS: dict[str, object] = {
     "lease_until": NOW + timedelta(minutes=5),
     "due_before": NOW + timedelta(minutes=10),
     "stale_before": NOW - timedelta(days=1),
+    "retry_before": NOW,
     "next_poll_at": NOW + timedelta(minutes=10),
     "limit": 200,
     "after_id": 0,

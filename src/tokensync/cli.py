@@ -156,6 +156,13 @@ MetricsOpt = Annotated[
 PingOpt = Annotated[
     str | None, typer.Option("--ping-url", help="healthchecks.io-style URL to ping.")
 ]
+ForceOpt = Annotated[
+    bool,
+    typer.Option(
+        "--force",
+        help="Act on the selected connections now, whatever window, back-off or interval.",
+    ),
+]
 
 
 class _JobFields(TypedDict):
@@ -166,6 +173,7 @@ class _JobFields(TypedDict):
     concurrency: int
     max_duration: float | None
     keep: Keep
+    force: bool
 
 
 @dataclass(frozen=True)
@@ -180,6 +188,7 @@ class _JobArgs:
     results: str
     metrics_file: Path | None
     ping_url: str | None
+    force: bool
 
     def common(self, settings: Settings, default_concurrency: int) -> _JobFields:
         """The JobOptions fields, checked."""
@@ -194,6 +203,7 @@ class _JobArgs:
             "concurrency": self.concurrency or default_concurrency,
             "max_duration": _duration(self.max_duration, "--max-duration"),
             "keep": keep,
+            "force": self.force,
         }
 
 
@@ -238,6 +248,7 @@ def refresh_tokens(
     results: ResultsOpt = "all",
     metrics_file: MetricsOpt = None,
     ping_url: PingOpt = None,
+    force: ForceOpt = False,
 ) -> None:
     """Refresh every active token that expires within the window."""
     from tokensync.jobs.options import RefreshOptions
@@ -252,6 +263,7 @@ def refresh_tokens(
         results,
         metrics_file,
         ping_url,
+        force,
     )
 
     def work(settings: Settings) -> tuple[Document, int]:
@@ -275,6 +287,7 @@ def poll_platforms(
     results: ResultsOpt = "all",
     metrics_file: MetricsOpt = None,
     ping_url: PingOpt = None,
+    force: ForceOpt = False,
 ) -> None:
     """Poll each active connection's platform endpoints and store what is new."""
     from tokensync.jobs.options import PollOptions
@@ -289,6 +302,7 @@ def poll_platforms(
         results,
         metrics_file,
         ping_url,
+        force,
     )
 
     def work(settings: Settings) -> tuple[Document, int]:

@@ -24,11 +24,13 @@ from tokensync.jobs.lifecycle import due_pages, run_job
 from tokensync.jobs.options import PollOptions
 from tokensync.jobs.refresher import Refresher
 from tokensync.jobs.results import ConnectionPoll, EndpointResult, PollResult
+from tokensync.jobs.skipped import explain_skips
 from tokensync.jobs.stop import StopSignal
 from tokensync.jobs.token_source import ConnectionTokens, TokenUnavailableError
 from tokensync.platforms.api import Api
 from tokensync.platforms.endpoint import Endpoint, PollContext, SyncState
 from tokensync.platforms.registry import endpoints_for, pollable_platforms
+from tokensync.settings import Settings
 from tokensync.store import Connection
 from tokensync.store.models import StoredItem, SyncCursor
 
@@ -39,13 +41,27 @@ async def run_poll(deps: Deps, options: PollOptions) -> PollResult:
     chosen = options.filters.platforms
     pollable = [p for p in pollable_platforms(deps.settings.platforms) if not chosen or p in chosen]
 
+    if options.filters.users:
+        result.acted_on = set()
+
     async def work(refresher: Refresher, stop: StopSignal) -> None:
         poller = _Poller(deps, refresher, result)
         await _claim_and_poll(deps, poller, options, pollable, stop, result)
 
-    return await run_job(
+    await run_job(
         deps, options, result, work=work, dry_run=lambda: _dry_run(deps, options, pollable, result)
     )
+    if result.acted_on is not None and result.error is None:
+        result.skipped = await explain_skips(deps, options, result)
+    return result
+
+
+def _due_before(started: datetime, options: PollOptions, settings: Settings) -> datetime:
+    """Poll what was due when the run started; with --force, every row this run has not
+    claimed (a claim sets next_poll_at to poll_interval past its own time, after the start)."""
+    if options.force:
+        return started + timedelta(seconds=settings.poll_interval)
+    return started
 
 
 async def _claim_and_poll(
@@ -75,7 +91,7 @@ async def _claim_and_poll(
                 now=now,
                 lease_until=lease_until,
                 next_poll_at=now + timedelta(seconds=settings.poll_interval),
-                run_started=result.started_at,
+                due_before=_due_before(result.started_at, options, settings),
                 platform=platform,
                 limit=share,
                 filters=options.filters,
@@ -244,6 +260,7 @@ async def _dry_run(
                 after_id=after_id,
                 limit=settings.batch_size,
                 filters=options.filters,
+                due_before=_due_before(now, options, settings),
             )
 
         async for page in due_pages(find, settings.batch_size):

@@ -6,7 +6,7 @@ ran, whether it stopped early, the error that failed it as a whole) and its own 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import Enum
@@ -30,6 +30,15 @@ class Reportable(Protocol):
         ...
 
 
+@dataclass(frozen=True)
+class Skipped:
+    """A connection of a run's selection that the run did not act on, and why."""
+
+    connection: Connection
+    reason: str  # polled_recently, not_due, backing_off, leased, needs_reauth, ...
+    next_due_at: datetime | None = None
+
+
 @dataclass(kw_only=True)
 class JobResult:
     """The frame every job run shares."""
@@ -44,6 +53,16 @@ class JobResult:
     spool_applied: int = 0
     stopped: str | None = None
     error: StorageError | None = None
+    # For a run selected by --user only (a handful of rows): the ids it acted on, and the rest
+    # of the selection with why it was left alone. None otherwise: a scheduled run over every
+    # connection must not hold or read them all.
+    acted_on: set[int] | None = None
+    skipped: list[Skipped] | None = None
+
+    def acted(self, ids: Iterable[int]) -> None:
+        """Note connections the run acted on (claimed, or a dry run found due)."""
+        if self.acted_on is not None:
+            self.acted_on.update(ids)
 
     @property
     def failures(self) -> int:
@@ -162,6 +181,7 @@ class RefreshResult(JobResult):
     def count(self, outcome: Outcome, keep: bool) -> None:
         """Add one outcome to the counts (and to the outcomes, if kept)."""
         self.checked += 1
+        self.acted((outcome.connection.id,))
         self.refreshed += outcome.kind is Refreshed.REFRESHED
         self.needs_reauth += outcome.kind is Refreshed.NEEDS_REAUTH
         self.failed += outcome.kind in (Refreshed.FAILED, Refreshed.NEEDS_REAUTH)
@@ -252,6 +272,7 @@ class PollResult(JobResult):
     def count(self, poll: ConnectionPoll, keep: bool) -> None:
         """Add one connection's poll to the counts (and to the polls, if kept)."""
         self.users.add(poll.connection.user_id)
+        self.acted((poll.connection.id,))
         self.connections += 1
         self.successful += poll.success
         self.failed += not poll.success
@@ -263,6 +284,7 @@ class PollResult(JobResult):
     def count_due(self, due: Sequence[Connection], keep: bool) -> None:
         """Add a page of a dry run's due connections."""
         self.connections += len(due)
+        self.acted(c.id for c in due)
         self.users.update(c.user_id for c in due)
         if keep:
             self.due.extend(due)

@@ -5,6 +5,7 @@ Keys are camelCase, as the consumers of the old HTTP endpoints expect (DESIGN.md
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime
 
 from tokensync.jobs.key_rotation import RotationResult
@@ -15,7 +16,9 @@ from tokensync.jobs.results import (
     Outcome,
     PollResult,
     RefreshResult,
+    Skipped,
 )
+from tokensync.jobs.skipped import reasons
 from tokensync.jobs.status import StatusReport
 from tokensync.output.stdout import Document, error_body
 from tokensync.store import Connection
@@ -61,6 +64,8 @@ def job_document(result: JobResult) -> Document:
         if result.platform_errors:
             errors = sorted(result.platform_errors.items())
             doc["platformErrors"] = {name: error_body(e.code, e.message) for name, e in errors}
+    if result.skipped is not None:
+        doc["skipped"] = _skipped(result.skipped)
     if result.spool_applied:
         doc["spoolApplied"] = result.spool_applied
     if isinstance(result, RefreshResult) and result.leases_lost:
@@ -99,6 +104,24 @@ def refresh_entry(outcome: Outcome) -> Document:
     if outcome.next_attempt_at is not None:
         entry["nextAttemptAt"] = iso(outcome.next_attempt_at)
     return entry
+
+
+def _skipped(skipped: Sequence[Skipped]) -> Document:
+    """The connections of a --user selection that the run left alone: why, and when next due."""
+    return {
+        "count": len(skipped),
+        "byReason": reasons(skipped),
+        "connections": [
+            {
+                "userId": s.connection.user_id,
+                "platform": s.connection.platform,
+                "connectionId": s.connection.id,
+                "reason": s.reason,
+                "nextDueAt": iso(s.next_due_at),
+            }
+            for s in skipped
+        ],
+    }
 
 
 def _due(conn: Connection, **what: object) -> Document:

@@ -32,6 +32,9 @@ class Connection:
     last_sync_at: datetime | None
     created_at: datetime
     updated_at: datetime
+    refresh_token_expires_at: datetime | None = None  # when the grant itself ends, if known
+    next_poll_at: datetime | None = None
+    poll_lease_expires_at: datetime | None = None
 
     @property
     def label(self) -> str:
@@ -50,6 +53,11 @@ class NewTokens:
     token_type: str
     scope: str | None
     expires_at: datetime | None
+    refresh_token_expires_at: datetime | None = None
+
+
+# Rows per table, as a removal counts them (what was deleted, or what a dry run would delete).
+TableCounts = dict[str, int]
 
 
 @dataclass(frozen=True)

@@ -20,20 +20,20 @@ class PollingMixin(Engine):
         now: datetime,
         lease_until: datetime,
         next_poll_at: datetime,
-        run_started: datetime,
+        due_before: datetime,
         platform: str,
         limit: int,
         filters: Filters,
     ) -> list[Connection]:
-        """Lease up to `limit` connections of one platform due for polling (their poll lease, not
-        the token lease); the --user filter applies, --platform is the caller's choice of
-        `platform`."""
+        """Lease up to `limit` connections of one platform due for polling by `due_before` (their
+        poll lease, not the token lease); the --user filter applies, --platform is the caller's
+        choice of `platform`."""
         params = {
             "owner": owner,
             "now": now,
             "lease_until": lease_until,
             "next_poll_at": next_poll_at,
-            "run_started": run_started,
+            "due_before": due_before,
             "platform": platform,
             "limit": limit,
             **filter_params(filters),
@@ -50,11 +50,12 @@ class PollingMixin(Engine):
         after_id: int,
         limit: int,
         filters: Filters,
+        due_before: datetime | None = None,
     ) -> list[Connection]:
         """What a poll claim of `platform` would take, without taking it (for --dry-run)."""
         params = {
             "now": now,
-            "run_started": now,
+            "due_before": due_before or now,
             "platform": platform,
             "after_id": after_id,
             "limit": limit,

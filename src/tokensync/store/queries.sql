@@ -13,25 +13,27 @@
 id, user_id, platform, access_token_enc, refresh_token_enc, token_type, scope, expires_at,
 status, tokens_updated_at, last_refreshed_at, last_error_code, last_error_message,
 failure_count, next_attempt_at, lease_owner, lease_expires_at, last_sync_at, created_at,
-updated_at
+updated_at, refresh_token_expires_at, next_poll_at, poll_lease_expires_at
 
 -- fragment: due_refresh
 -- A connection due for a token refresh, not leased, and not refreshed already in this run.
+-- :retry_before is :now, unless --force looks past every back-off (and the window) at once.
 status = 'active' AND refresh_token_enc IS NOT NULL
 AND ((expires_at IS NOT NULL AND expires_at <= :due_before)
      OR tokens_updated_at <= :stale_before)
-AND (next_attempt_at IS NULL OR next_attempt_at <= :now)
+AND (next_attempt_at IS NULL OR next_attempt_at <= :retry_before)
 AND (lease_expires_at IS NULL OR lease_expires_at <= :now)
 AND tokens_updated_at <= :run_started
 AND (:all_platforms OR {platform_in})
 AND (:all_users OR {user_in})
 
 -- fragment: due_poll
--- An active connection of :platform due for polling when the run started (never polled: first
--- of all), and not being polled, from the index connections_poll_due. A row this run polled is
--- due again only after the run began, however short poll_interval: a run polls it once.
+-- An active connection of :platform due for polling by :due_before (never polled: first of all),
+-- and not being polled, from the index connections_poll_due. :due_before is when the run started:
+-- a row this run polled is due again only after that, however short poll_interval, so a run polls
+-- it once. --force moves it poll_interval later: every row but those this run claimed.
 status = 'active' AND platform = :platform
-AND COALESCE(next_poll_at, {never}) < :run_started
+AND COALESCE(next_poll_at, {never}) < :due_before
 AND (poll_lease_expires_at IS NULL OR poll_lease_expires_at <= :now)
 AND (:all_users OR {user_in})
 
@@ -73,15 +75,16 @@ INSERT INTO tokensync_schema (version, applied_at) VALUES (:version, :now)
 -- Insert or replace the tokens of a (user, platform); `inserted` tells which it was.
 INSERT INTO connections (
     user_id, platform, access_token_enc, refresh_token_enc, token_type, scope,
-    expires_at, status, tokens_updated_at, created_at, updated_at)
+    expires_at, refresh_token_expires_at, status, tokens_updated_at, created_at, updated_at)
 VALUES (:user_id, :platform, :access_token_enc, :refresh_token_enc, :token_type, :scope,
-    :expires_at, 'active', :now, :now, :now)
+    :expires_at, :refresh_token_expires_at, 'active', :now, :now, :now)
 ON CONFLICT (user_id, platform) DO UPDATE SET
     access_token_enc = excluded.access_token_enc,
     refresh_token_enc = excluded.refresh_token_enc,
     token_type = excluded.token_type,
     scope = excluded.scope,
     expires_at = excluded.expires_at,
+    refresh_token_expires_at = excluded.refresh_token_expires_at,
     status = 'active',
     tokens_updated_at = excluded.tokens_updated_at,
     last_error_code = NULL,
@@ -100,6 +103,14 @@ ORDER BY id LIMIT :limit
 -- name: get_connection
 -- One connection by id.
 SELECT {connection_columns} FROM connections WHERE id = :id
+
+-- name: find_connection
+-- One connection by its user and platform (the unique index on both): what `tokens get` reads.
+SELECT {connection_columns} FROM connections WHERE user_id = :user_id AND platform = :platform
+
+-- name: user_connections
+-- Every connection of these users, any status, by id (the unique index's user_id prefix).
+SELECT {connection_columns} FROM connections WHERE {user_in} ORDER BY id
 
 -- fragment: refresh_by_expiry
 -- Due for refresh by expiry, from its index: a token expiring within the window, or a row whose
@@ -139,9 +150,10 @@ WHERE id IN (
 RETURNING {connection_columns}
 
 -- name: claim_one
--- Lease one active connection that nobody else holds (or extend :owner's own lease).
+-- Lease one active connection that nobody else holds (or extend :owner's own lease). A disconnect
+-- leases it whatever its status (:any_status): a dead grant is still revoked and deleted.
 UPDATE connections SET lease_owner = :owner, lease_expires_at = :lease_until
-WHERE id = :id AND status = 'active'
+WHERE id = :id AND (:any_status OR status = 'active')
   AND (lease_owner = :owner OR lease_expires_at IS NULL OR lease_expires_at <= :now)
 RETURNING {connection_columns}
 
@@ -151,6 +163,7 @@ UPDATE connections SET
     access_token_enc = :access_token_enc,
     refresh_token_enc = COALESCE(:refresh_token_enc, refresh_token_enc),
     expires_at = :expires_at,
+    refresh_token_expires_at = COALESCE(:refresh_token_expires_at, refresh_token_expires_at),
     tokens_updated_at = :now, last_refreshed_at = :now,
     last_error_code = NULL, last_error_message = NULL,
     failure_count = 0, next_attempt_at = NULL, updated_at = :now,
@@ -212,6 +225,32 @@ SELECT database_id FROM tokensync_database
 -- Give back the leases :owner holds on these connections.
 UPDATE connections SET lease_owner = NULL, lease_expires_at = NULL
 WHERE lease_owner = :owner AND {id_in}
+
+-- fragment: user_rows
+-- One user's rows of a table, of the platforms asked for (all: :all_platforms). Every table that
+-- names a user has user_id first in a key: each statement is an index range.
+user_id = :user_id AND (:all_platforms OR {platform_in})
+
+-- name: count_user_rows
+-- What removing a user's rows (of some platforms) would delete, per table: a dry run's receipt.
+SELECT (SELECT COUNT(*) FROM connections WHERE {user_rows}) AS connections,
+    (SELECT COUNT(*) FROM sync_state WHERE {user_rows}) AS sync_state,
+    (SELECT COUNT(*) FROM user_platform_data WHERE {user_rows}) AS user_platform_data
+
+-- name: delete_connection
+-- Delete a connection whose lease :owner holds, while its tokens are still the ones it revoked:
+-- a re-import (a user connecting again) meanwhile is a new grant, and stays.
+DELETE FROM connections WHERE id = :id AND lease_owner = :owner
+  AND access_token_enc = :access_token_enc
+  AND refresh_token_enc IS NOT DISTINCT FROM :refresh_token_enc
+
+-- name: delete_sync_state
+-- A user's cursors (of some platforms).
+DELETE FROM sync_state WHERE {user_rows}
+
+-- name: delete_items
+-- A user's polled items (of some platforms).
+DELETE FROM user_platform_data WHERE {user_rows}
 
 -- name: token_page
 -- A page of connections by id, for re-encryption.
