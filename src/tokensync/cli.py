@@ -28,6 +28,7 @@ from tokensync.settings import load_settings
 if TYPE_CHECKING:
     from tokensync.bootstrap import Job, Opts, R
     from tokensync.jobs.options import Keep
+    from tokensync.jobs.results import Reportable
     from tokensync.settings import Settings
     from tokensync.store import Store
     from tokensync.store.models import Filters
@@ -42,10 +43,14 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
 )
-tokens_app = typer.Typer(help="Import and list connections.", no_args_is_help=True)
+tokens_app = typer.Typer(
+    help="Connections: import, list, get a fresh token, disconnect.", no_args_is_help=True
+)
 keys_app = typer.Typer(help="Encryption keys.", no_args_is_help=True)
 db_app = typer.Typer(help="The database schema.", no_args_is_help=True)
+users_app = typer.Typer(help="Users: erase one, everywhere.", no_args_is_help=True)
 app.add_typer(tokens_app, name="tokens")
+app.add_typer(users_app, name="users")
 app.add_typer(keys_app, name="keys")
 app.add_typer(db_app, name="db")
 
@@ -207,7 +212,7 @@ class _JobArgs:
         }
 
 
-def _duration(value: str | None, option: str) -> float | None:
+def _duration(value: str | None, option: str, *, allow_zero: bool = False) -> float | None:
     from tokensync.durations import parse_duration
 
     if value is None:
@@ -216,7 +221,7 @@ def _duration(value: str | None, option: str) -> float | None:
         seconds = parse_duration(value)
     except ValueError as exc:
         raise UsageError(f"{option}: {exc}") from None
-    if seconds <= 0:
+    if seconds < 0 or (seconds == 0 and not allow_zero):
         raise UsageError(f"{option} must be longer than zero")
     return seconds
 
@@ -364,6 +369,104 @@ def _import(settings: Settings, lines: Iterable[str]) -> tuple[Document, int]:
     rows = parse_lines(lines, settings.platforms, keyring, now)
     with bootstrap.database(settings) as store:
         return import_document(store.upsert_connections(rows, now)), EXIT_OK
+
+
+@tokens_app.command("get")
+def tokens_get(
+    ctx: typer.Context,
+    user: Annotated[str, typer.Option("--user", help="The user id.", show_default=False)],
+    platform: Annotated[str, typer.Option("--platform", help="The platform.", show_default=False)],
+    min_ttl: Annotated[
+        str, typer.Option("--min-ttl", help="Refresh first if it expires within this.")
+    ] = "5m",
+    force_refresh: Annotated[
+        bool, typer.Option("--force-refresh", help="Refresh it whatever its expiry.")
+    ] = False,
+) -> None:
+    """A fresh access token (refreshed first when due): the one command that prints a secret."""
+    from tokensync.client import TokenClient
+    from tokensync.output.documents import connection_error_document, token_document
+
+    def work(settings: Settings) -> tuple[Document, int]:
+        check_filters(settings, [platform], [user])
+        ttl = _duration(min_ttl, "--min-ttl", allow_zero=True) or 0.0
+        try:
+            with TokenClient(settings, progress=_logger(ctx, "get"), handle_signals=True) as client:
+                token = client.get_token(user, platform, min_ttl=ttl, force_refresh=force_refresh)
+        except TokensyncError as exc:
+            return connection_error_document(user, platform, exc), exit_code_for(exc)
+        return token_document(token), EXIT_OK
+
+    _finish(ctx, work)
+
+
+@tokens_app.command("disconnect")
+def tokens_disconnect(
+    ctx: typer.Context,
+    user: Annotated[str, typer.Option("--user", help="The user id.", show_default=False)],
+    platform: Annotated[str, typer.Option("--platform", help="The platform.", show_default=False)],
+    keep_data: Annotated[
+        bool, typer.Option("--keep-data", help="Keep the polled items; delete the rest.")
+    ] = False,
+    no_revoke: Annotated[
+        bool, typer.Option("--no-revoke", help="Delete locally only; the grant stays valid.")
+    ] = False,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Say what would be revoked and deleted; do nothing.")
+    ] = False,
+) -> None:
+    """Revoke the grant at the provider, then delete the tokens, sync state and items."""
+    from tokensync.client import TokenClient
+    from tokensync.output.documents import connection_error_document, disconnect_document
+
+    def work(settings: Settings) -> tuple[Document, int]:
+        check_filters(settings, [platform], [user])
+        progress = _logger(ctx, "disconnect")
+        try:
+            with TokenClient(settings, progress=progress, handle_signals=True) as client:
+                done = client.disconnect(
+                    user, platform, revoke=not no_revoke, keep_data=keep_data, dry_run=dry_run
+                )
+        except TokensyncError as exc:
+            return connection_error_document(user, platform, exc), exit_code_for(exc)
+        return disconnect_document(done), EXIT_OK
+
+    _finish(ctx, work)
+
+
+@users_app.command("erase")
+def users_erase(
+    ctx: typer.Context,
+    user: Annotated[str, typer.Argument(help="The user id.", show_default=False)],
+    no_revoke: Annotated[
+        bool, typer.Option("--no-revoke", help="Delete locally only; the grants stay valid.")
+    ] = False,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Say what would be revoked and removed; do nothing.")
+    ] = False,
+) -> None:
+    """Disconnect every connection of a user, then remove every row naming them; a receipt."""
+    from tokensync.client import TokenClient
+    from tokensync.output.documents import erase_document
+
+    def work(settings: Settings) -> tuple[Document, int]:
+        progress = _logger(ctx, "erase")
+        with TokenClient(settings, progress=progress, handle_signals=True) as client:
+            receipt = client.erase_user(user, revoke=not no_revoke, dry_run=dry_run)
+        return erase_document(receipt), EXIT_OK if receipt.success else EXIT_FAILURES
+
+    _finish(ctx, work)
+
+
+def _logger(ctx: typer.Context, event: str) -> Callable[[Reportable], None]:
+    """With -v, a log line per item on stderr (its log_fields: ids and outcome, never a secret)."""
+    from tokensync.output.progress import log_line
+
+    def log(item: Reportable) -> None:
+        if ctx.obj.verbose:
+            log_line(event, **item.log_fields())
+
+    return log
 
 
 @tokens_app.command("list")

@@ -7,6 +7,7 @@
     ├── StorageError             the database is unreachable or failed (exit 3)
     │   └── SchemaTooNewError    the schema is newer than this program
     ├── CryptoError              a ciphertext that no key of the keyring opens (per item, exit 1)
+    ├── ConnectionNotFoundError  no connection of that user and platform (exit 1)
     └── ProviderError            what a platform answered (per item, exit 1)
         ├── PermanentError       the grant is dead: needs re-authorisation
         ├── ClientConfigError    our client credentials are wrong: fix the configuration
@@ -78,6 +79,12 @@ class CryptoError(TokensyncError):
     """A stored ciphertext could not be decrypted with any configured key."""
 
     code = "decrypt_failed"
+
+
+class ConnectionNotFoundError(TokensyncError):
+    """The application asked for a connection that is not stored (never imported, or removed)."""
+
+    code = "not_found"
 
 
 class ProviderError(TokensyncError):

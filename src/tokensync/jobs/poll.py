@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 from tokensync.errors import (
+    ConnectionNotFoundError,
     CryptoError,
     PermanentError,
     ProviderError,
@@ -175,8 +176,14 @@ class _Poller:
                     )
                 stored = states.get(endpoint.name, SyncCursor())
                 results.append(await self._endpoint(conn, api, endpoint, stored))
-            except (PermanentError, CryptoError, TokenUnavailableError) as exc:
-                # A dead or unreadable token: stop using it at once (Discord bans IPs for less).
+            except (
+                PermanentError,
+                CryptoError,
+                TokenUnavailableError,
+                ConnectionNotFoundError,
+            ) as exc:
+                # A dead, unreadable or removed token: stop using it at once (Discord bans IPs
+                # for less).
                 results.append(EndpointResult.failed(endpoint.name, exc))
                 break
             except RateLimitedError as exc:

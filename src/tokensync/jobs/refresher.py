@@ -197,7 +197,12 @@ class Refresher:
             else None
         )
         rotated = tokens.refresh_token is not None
-        saved, error = await self._save(conn, access_enc, refresh_enc, expires_at, now)
+        grant_end = (
+            now + timedelta(seconds=tokens.refresh_expires_in)
+            if tokens.refresh_expires_in is not None
+            else None
+        )
+        saved, error = await self._save(conn, access_enc, refresh_enc, expires_at, now, grant_end)
         if saved:
             return Outcome(
                 conn,
@@ -245,6 +250,7 @@ class Refresher:
         refresh_enc: str | None,
         expires_at: datetime | None,
         now: datetime,
+        grant_end: datetime | None,
     ) -> tuple[bool, StorageError | None]:
         error: StorageError | None = None
         for attempt in range(_SAVE_ATTEMPTS):
@@ -258,6 +264,7 @@ class Refresher:
                     previous_refresh_enc=conn.refresh_token_enc,
                     expires_at=expires_at,
                     now=now,
+                    refresh_token_expires_at=grant_end,
                 )
                 return saved, None
             except StorageError as exc:

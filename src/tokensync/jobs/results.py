@@ -26,7 +26,12 @@ class Reportable(Protocol):
         ...
 
     def log_fields(self) -> dict[str, object]:
-        """What a log line says of it: ids, outcome, timing; never a secret."""
+        """What a log line says of it: ids, outcome, timing; never a secret.
+
+        An item is named by its connection's id, never by its user's id: logs outlive the rows
+        they describe, an erased user's id must not be left in them, and a connection id names
+        nothing once its row is gone (ids are not reused: connecting again makes a new one).
+        """
         ...
 
 
@@ -126,11 +131,11 @@ class Outcome:
         return cls(conn, Refreshed.FAILED, error_code=error.code, error_message=error.message)
 
     def log_fields(self) -> dict[str, object]:
-        """What a log line says of this outcome: ids, outcome, timing; never a secret."""
+        """What a log line says of this outcome: ids, outcome, timing; never a secret or a user
+        id (Reportable)."""
         fields: dict[str, object] = {
             "connectionId": self.connection.id,
             "platform": self.connection.platform,
-            "userId": self.connection.user_id,
             "outcome": self.kind.value,
             "durationMs": self.elapsed_ms,
         }
@@ -225,11 +230,11 @@ class ConnectionPoll:
         return self.error_code is None and all(e.success for e in self.endpoints)
 
     def log_fields(self) -> dict[str, object]:
-        """What a log line says of this poll: ids, counts, outcome; never a secret."""
+        """What a log line says of this poll: ids, counts, outcome; never a secret or a user
+        id (Reportable)."""
         return {
             "connectionId": self.connection.id,
             "platform": self.connection.platform,
-            "userId": self.connection.user_id,
             "outcome": "polled" if self.success else "failed",
             "itemsFetched": sum(e.fetched for e in self.endpoints),
             "newItems": sum(e.new for e in self.endpoints),

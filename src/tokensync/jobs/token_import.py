@@ -9,10 +9,29 @@ from typing import Any
 
 from tokensync.crypto import Keyring, binding
 from tokensync.errors import ImportFormatError
+from tokensync.oauth import MAX_EXPIRES_IN
 from tokensync.store import NewTokens
 
 _REQUIRED = ("userId", "platform", "accessToken")
-_OPTIONAL = ("refreshToken", "expiresAt", "expiresIn", "scope", "tokenType")
+_OPTIONAL = (
+    "refreshToken",
+    "expiresAt",
+    "expiresIn",
+    "scope",
+    "tokenType",
+    "refreshTokenExpiresAt",
+    "refreshTokenExpiresIn",
+)
+# A provider's token response (RFC 6749 5.1), as an OAuth callback receives it, in import terms.
+# Anything else in it (an id_token, say) is not tokensync's to keep.
+GRANT_FIELDS = {
+    "access_token": "accessToken",
+    "refresh_token": "refreshToken",
+    "expires_in": "expiresIn",
+    "scope": "scope",
+    "token_type": "tokenType",
+    "refresh_token_expires_in": "refreshTokenExpiresIn",
+}
 
 
 def parse_lines(
@@ -27,15 +46,47 @@ def parse_lines(
             record = json.loads(line)
         except ValueError:
             raise ImportFormatError(f"line {number}: not valid JSON") from None
-        rows.append(_row(number, record, platforms, keyring, now))
+        rows.append(_row(f"line {number}", record, platforms, keyring, now))
     return rows
 
 
+def grant_row(
+    user_id: str,
+    platform: str,
+    grant: Mapping[str, object],
+    platforms: Mapping[str, object],
+    keyring: Keyring,
+    now: datetime,
+) -> NewTokens:
+    """A provider's token response for (user, platform), checked and encrypted as an import
+    line would be. `expires_in` may be a numeric string, as some providers send it."""
+    access = grant.get("access_token")
+    if not isinstance(access, str) or not access.strip():
+        raise ImportFormatError("the grant has no access_token (a non-empty string)")
+    record: dict[str, object] = {"userId": user_id, "platform": platform}
+    for name, field in GRANT_FIELDS.items():
+        value = grant.get(name)
+        if field in ("expiresIn", "refreshTokenExpiresIn"):
+            value = _number(value)
+        if value is not None:
+            record[field] = value
+    return _row("the grant", record, platforms, keyring, now)
+
+
+def _number(value: object) -> object:
+    if isinstance(value, str):
+        try:
+            return float(value.strip())
+        except ValueError:
+            return value  # refused below, with the field's name
+    return value
+
+
 def _row(
-    number: int, record: Any, platforms: Mapping[str, object], keyring: Keyring, now: datetime
+    where: str, record: Any, platforms: Mapping[str, object], keyring: Keyring, now: datetime
 ) -> NewTokens:
     def bad(message: str) -> ImportFormatError:
-        return ImportFormatError(f"line {number}: {message}")
+        return ImportFormatError(f"{where}: {message}")
 
     if not isinstance(record, dict):
         raise bad("expected a JSON object")
@@ -63,27 +114,37 @@ def _row(
         ),
         token_type=record.get("tokenType") or "Bearer",
         scope=record.get("scope"),
-        expires_at=_expiry(record, now, bad),
+        expires_at=_expiry(record, now, bad, "expires"),
+        refresh_token_expires_at=_expiry(record, now, bad, "refreshTokenExpires"),
     )
 
 
 def _expiry(
-    record: Mapping[str, Any], now: datetime, bad: Callable[[str], ImportFormatError]
+    record: Mapping[str, Any],
+    now: datetime,
+    bad: Callable[[str], ImportFormatError],
+    prefix: str,
 ) -> datetime | None:
-    if record.get("expiresAt") is not None and record.get("expiresIn") is not None:
-        raise bad("give expiresAt or expiresIn, not both")
-    if record.get("expiresAt") is not None:
-        value = record["expiresAt"]
+    at, within = f"{prefix}At", f"{prefix}In"
+    if record.get(at) is not None and record.get(within) is not None:
+        raise bad(f"give {at} or {within}, not both")
+    if record.get(at) is not None:
+        value = record[at]
         try:
             parsed = datetime.fromisoformat(value) if isinstance(value, str) else None
         except ValueError:
             parsed = None
         if parsed is None:
-            raise bad("expiresAt must be an ISO 8601 time such as 2026-11-28T15:00:00Z")
+            raise bad(f"{at} must be an ISO 8601 time such as 2026-11-28T15:00:00Z")
         return parsed.replace(tzinfo=parsed.tzinfo or UTC).astimezone(UTC)
-    if record.get("expiresIn") is not None:
-        value = record["expiresIn"]
-        if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
-            raise bad("expiresIn must be a number of seconds")
+    if record.get(within) is not None:
+        value = record[within]
+        # Up to ten years: a bigger lifetime is not one, and now + it overflows a datetime.
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, int | float)
+            or not 0 <= value <= MAX_EXPIRES_IN
+        ):
+            raise bad(f"{within} must be a number of seconds")
         return now + timedelta(seconds=value)
     return None

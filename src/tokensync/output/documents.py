@@ -8,6 +8,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
+from tokensync.errors import TokensyncError
+from tokensync.jobs.disconnect import Disconnection
+from tokensync.jobs.erase import Erasure
+from tokensync.jobs.fresh_token import AccessToken
 from tokensync.jobs.key_rotation import RotationResult
 from tokensync.jobs.results import (
     ConnectionPoll,
@@ -170,6 +174,7 @@ def connection_document(conn: Connection) -> Document:
         "scope": conn.scope,
         "hasRefreshToken": conn.refresh_token_enc is not None,
         "expiresAt": iso(conn.expires_at),
+        "refreshTokenExpiresAt": iso(conn.refresh_token_expires_at),
         "lastRefreshedAt": iso(conn.last_refreshed_at),
         "lastSyncAt": iso(conn.last_sync_at),
         "failureCount": conn.failure_count,
@@ -181,6 +186,83 @@ def connection_document(conn: Connection) -> Document:
         ),
         "createdAt": iso(conn.created_at),
         "updatedAt": iso(conn.updated_at),
+    }
+
+
+def token_document(token: AccessToken) -> Document:
+    """What `tokens get` prints: the one document that holds a secret, on purpose."""
+    return {
+        "success": True,
+        "userId": token.user_id,
+        "platform": token.platform,
+        "connectionId": token.connection_id,
+        "accessToken": token.access_token,
+        "tokenType": token.token_type,
+        "expiresAt": iso(token.expires_at),
+        "scope": token.scope,
+        "refreshed": token.refreshed,
+    }
+
+
+def connection_error_document(user_id: str, platform: str, error: TokensyncError) -> Document:
+    """A command about one connection that failed: which connection, and the error."""
+    return {
+        "success": False,
+        "userId": user_id,
+        "platform": platform,
+        "error": error_body(error.code, error.message),
+    }
+
+
+def disconnect_document(done: Disconnection) -> Document:
+    """What `tokens disconnect` prints: what was revoked where (or why not), rows deleted."""
+    doc: Document = {
+        "success": True,
+        "userId": done.user_id,
+        "platform": done.platform,
+        **_disconnection(done),
+    }
+    if done.dry_run:
+        doc["dryRun"] = True
+    return doc
+
+
+def erase_document(receipt: Erasure) -> Document:
+    """What `users erase` prints: the receipt, per connection and per table."""
+    doc: Document = {"success": receipt.success, "userId": receipt.user_id}
+    if receipt.dry_run:
+        doc["dryRun"] = True
+    doc["connections"] = [
+        {"platform": d.platform, **_disconnection(d)} for d in receipt.connections
+    ] + [
+        {
+            "platform": f.connection.platform,
+            "connectionId": f.connection.id,
+            "error": error_body(f.error.code, f.error.message),
+        }
+        for f in receipt.failures
+    ]
+    doc["wouldDelete" if receipt.dry_run else "deleted"] = dict(receipt.deleted)
+    return doc
+
+
+def _disconnection(done: Disconnection) -> Document:
+    revocation = done.revocation
+    said: Document
+    if done.dry_run:
+        said = {"wouldRevoke": revocation.endpoint is not None and revocation.reason is None}
+    else:
+        said = {"revoked": revocation.revoked}
+    if revocation.endpoint is not None:
+        said["endpoint"] = revocation.endpoint
+    if revocation.already_invalid:
+        said["alreadyInvalid"] = True
+    if revocation.reason is not None:
+        said["reason"] = revocation.reason
+    return {
+        "connectionId": done.connection_id,
+        "revocation": said,
+        "wouldDelete" if done.dry_run else "deleted": dict(done.deleted),
     }
 
 

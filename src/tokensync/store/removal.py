@@ -7,8 +7,8 @@ from collections.abc import Sequence
 from tokensync.store.engine import Engine, filter_params
 from tokensync.store.models import Connection, Filters, TableCounts
 
-# The tables that name a user, in the order a removal deletes from them (a connection last).
-USER_TABLES = ("user_platform_data", "sync_state", "connections")
+# The tables that name a user, as a receipt lists them.
+USER_TABLES = ("connections", "sync_state", "user_platform_data")
 
 
 class RemovalMixin(Engine):
@@ -36,20 +36,21 @@ class RemovalMixin(Engine):
             if self._rowcount("delete_connection", params) != 1:
                 return None
             return {
-                "user_platform_data": 0 if keep_data else self._rowcount("delete_items", params),
-                "sync_state": self._rowcount("delete_sync_state", params),
                 "connections": 1,
+                "sync_state": self._rowcount("delete_sync_state", params),
+                "user_platform_data": 0 if keep_data else self._rowcount("delete_items", params),
             }
 
-    def delete_user_rows(self, user_id: str) -> TableCounts:
-        """Delete what is left of a user once no connection remains: items and cursors (kept
-        by `disconnect --keep-data`, or of a platform no longer connected)."""
-        params = _params(user_id, ())
+    def delete_user_rows(self, user_id: str, platforms: Sequence[str] = ()) -> TableCounts:
+        """Delete the items and cursors of a user (of these platforms; none: all) that no
+        connection holds any more: kept by `disconnect --keep-data`, or left by an erase's
+        connections."""
+        params = _params(user_id, platforms)
         with self.transaction():
             return {
-                "user_platform_data": self._rowcount("delete_items", params),
-                "sync_state": self._rowcount("delete_sync_state", params),
                 "connections": 0,
+                "sync_state": self._rowcount("delete_sync_state", params),
+                "user_platform_data": self._rowcount("delete_items", params),
             }
 
 
