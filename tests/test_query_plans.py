@@ -34,6 +34,7 @@ PARAMS: dict[str, object] = {
     "limit": 200,
     "after_id": 0,
     "platform": "spotify",
+    "user_id": "u42",
     "all_platforms": True,
     "platforms": [],
     "all_users": True,
@@ -49,6 +50,10 @@ RECURRING = {
     "needs_reauth": {"connections_needs_reauth"},
     "soonest_expiries": {"connections_expiry"},
     "last_runs": set(),  # runs_latest, or the primary key read backwards: both stop at once
+    # What an application asks at every request (`tokens get`), and a --user run's selection:
+    # the unique (user_id, platform) index, whatever its name on each engine.
+    "find_connection": set(),
+    "user_connections": set(),
 }
 
 # A million connections in miniature: valid for 30 days, a few due, some failing, some dead.
