@@ -87,7 +87,9 @@ class AsyncTokenClient:
         self._pending: set[asyncio.Task[object]] = set()
 
     async def open(self) -> AsyncTokenClient:
-        """Open the store (migrating it) and the HTTP client."""
+        """Open the store (migrating it) and the HTTP client; a second call does nothing."""
+        if self._stack is not None:
+            return self
         stack = contextlib.AsyncExitStack()
         self._deps = await stack.enter_async_context(
             bootstrap.job_deps(
@@ -216,8 +218,15 @@ class AsyncTokenClient:
 
         task = asyncio.ensure_future(guarded())
         self._pending.add(task)
-        task.add_done_callback(self._pending.discard)
+        task.add_done_callback(self._finished)
         return await asyncio.shield(task)
+
+    def _finished(self, task: asyncio.Task[object]) -> None:
+        self._pending.discard(task)
+        # A caller that gave up never reads the outcome: read it here, so that asyncio does not
+        # report an exception nobody retrieved (the error was the caller's to see, and it left).
+        if not task.cancelled():
+            task.exception()
 
     def _keys(self) -> Keyring:
         if self._keyring is None:
