@@ -76,3 +76,21 @@ def test_a_row_refreshed_between_the_read_and_the_claim_is_not_refreshed_again(
 
     assert asyncio.run(main()) == "AT-2"
     assert job.clock.elapsed == 0 and job.connection("u1", "discord").lease_owner is None
+
+
+def test_a_stop_ends_the_wait_at_once(tmp_path: Path) -> None:
+    """SIGTERM while waiting for another holder: the caller gives up now, not at the timeout."""
+    job = make_job(tmp_path)
+    stops: list[StopSignal] = []
+    job.clock = TimedClock(1.0, lambda: stops[0].set("sigterm"))
+    job.add("u1", "discord", expires_in=60)
+    hold_lease(job, "stuck-run")
+
+    async def main() -> AccessToken:
+        async with job.deps(no_request) as deps:
+            stops.append(StopSignal(deps.clock, None))
+            return await get_token(deps, stops[0], "u1", "discord")
+
+    with pytest.raises(TokenUnavailableError) as info:
+        asyncio.run(main())
+    assert info.value.code == "stopped" and 1.0 <= job.clock.elapsed < 1.5

@@ -112,7 +112,7 @@ async def remove_connection(
     dead = False
     if revoke and platform is not None and platform.revocation == "github":
         dead = await _fresh_github_token(deps, stop, conn)
-    leased = await _hold_lease(deps, conn)
+    leased = await _hold_lease(deps, stop, conn)
     try:
         if not revoke:
             revocation = Revocation(False, reason=NOT_ASKED)
@@ -138,10 +138,10 @@ async def remove_connection(
     return Disconnection(conn.user_id, conn.platform, conn.id, revocation, deleted)
 
 
-async def _hold_lease(deps: Deps, conn: Connection) -> Connection:
+async def _hold_lease(deps: Deps, stop: StopSignal, conn: Connection) -> Connection:
     """The token lease of the connection, whatever its status, once its holder is done."""
-    wait = _lease_wait(deps)
-    async with contextlib.aclosing(lease_attempts(deps, conn, wait, any_status=True)) as tries:
+    attempts = lease_attempts(deps, conn, _lease_wait(deps), stop, any_status=True)
+    async with contextlib.aclosing(attempts) as tries:
         async for leased in tries:
             if leased is not None:
                 return leased

@@ -40,7 +40,8 @@ class Refresher:
     """Refreshes connections whose lease the caller holds; remembers what a run must know."""
 
     def __init__(self, deps: Deps, stop: StopSignal, rng: random.Random | None = None) -> None:
-        self._deps, self._stop = deps, stop
+        self._deps = deps
+        self.stop = stop  # what a caller waiting to refresh through it stops on too
         self._db, self._keyring, self._settings = deps.db, deps.require_keyring(), deps.settings
         self._owner, self._clock = deps.owner, deps.clock
         self._rng = rng or random.Random()
@@ -84,7 +85,7 @@ class Refresher:
         if holding_slot:
             return await self._exchange(conn, platform, refresh_token)
         limit = self._deps.limits.of(platform)
-        if not await self._stop.acquire(limit):
+        if not await self.stop.acquire(limit):
             return None
         try:
             return await self._exchange(conn, platform, refresh_token)
@@ -129,7 +130,7 @@ class Refresher:
         for a row whose lease this run lost or whose stored token changed: another run has it.
         The check extends the lease to cover the request, however long the row waited here.
         """
-        if self._stop.is_set or self.storage_error is not None or conn.refresh_token_enc is None:
+        if self.stop.is_set or self.storage_error is not None or conn.refresh_token_enc is None:
             return False
         now = self._clock.now()
         try:
@@ -152,7 +153,7 @@ class Refresher:
         # Finish what is in flight and spool it, but send nothing new: every further token
         # issued while the database is away would depend on the spool surviving.
         self.storage_error = self.storage_error or exc
-        self._stop.set("database_error")
+        self.stop.set("database_error")
 
     def _platform(self, name: str) -> Platform | None:
         if name in self.broken:
@@ -178,7 +179,7 @@ class Refresher:
         until = self._paused_until.get(platform)
         if until is None:
             return True
-        return await self._stop.sleep((until - self._clock.now()).total_seconds())
+        return await self.stop.sleep((until - self._clock.now()).total_seconds())
 
     async def _store(self, conn: Connection, platform: Platform, tokens: TokenSet) -> Outcome:
         now = self._clock.now()

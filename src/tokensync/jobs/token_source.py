@@ -21,6 +21,7 @@ from tokensync.errors import (
 )
 from tokensync.jobs.deps import Deps
 from tokensync.jobs.refresher import NEEDS_REAUTH, REFRESHED, SUPERSEDED, Refresher
+from tokensync.jobs.stop import StopSignal
 from tokensync.store import Connection
 
 EXPIRY_MARGIN = timedelta(minutes=1)
@@ -38,12 +39,12 @@ class TokenUnavailableError(TransientError):
 
 
 async def lease_attempts(
-    deps: Deps, conn: Connection, wait: float, *, any_status: bool = False
+    deps: Deps, conn: Connection, wait: float, stop: StopSignal, *, any_status: bool = False
 ) -> AsyncGenerator[Connection | None, None]:
     """Claim the token lease of a connection for `deps.owner`, again and again for up to `wait`
     seconds: yields None after each wait for the process that holds it (the caller may look at
     what that process stored), then the leased row once the lease is ours. Raises `busy` when
-    the holder kept it the whole time."""
+    the holder kept it the whole time, `stopped` as soon as `stop` is set (SIGTERM)."""
     db, clock, lease = deps.db, deps.clock, timedelta(seconds=deps.settings.lease_seconds)
     deadline = clock.monotonic() + wait
     while True:
@@ -64,7 +65,8 @@ async def lease_attempts(
                 f"{conn.label}: another process kept the token lease for {wait:g} s; try again",
                 code="busy",
             )
-        await clock.sleep(_LOOK_EVERY)
+        if not await stop.sleep(_LOOK_EVERY):
+            raise TokenUnavailableError(f"{conn.label}: stopped while waiting", code="stopped")
         yield None
 
 
@@ -126,7 +128,8 @@ class ConnectionTokens:
                 code="unauthorized",
                 status=401,
             )
-        async with contextlib.aclosing(lease_attempts(self._deps, self._conn, self._wait)) as tries:
+        attempts = lease_attempts(self._deps, self._conn, self._wait, self._refresher.stop)
+        async with contextlib.aclosing(attempts) as tries:
             async for leased in tries:
                 if leased is not None:
                     if leased.access_token_enc != self._conn.access_token_enc:
