@@ -79,6 +79,7 @@ def test_polls_store_items_once(cli: Cli, mock_http: respx.MockRouter, db_url: s
         "success": True,
         "itemCount": 2,
         "newItems": 2,
+        "deletedItems": 0,
     }
     assert stored_items(db_url, "u1", "github") == {"events": 3, "repos": 2}
 

@@ -7,6 +7,7 @@
     ├── StorageError             the database is unreachable or failed (exit 3)
     │   └── SchemaTooNewError    the schema is newer than this program
     ├── CryptoError              a ciphertext that no key of the keyring opens (per item, exit 1)
+    ├── LeaseLostError           another run took over a connection this run was polling (per item)
     └── ProviderError            what a platform answered (per item, exit 1)
         ├── PermanentError       the grant is dead: needs re-authorisation
         ├── ClientConfigError    our client credentials are wrong: fix the configuration
@@ -78,6 +79,12 @@ class CryptoError(TokensyncError):
     """A stored ciphertext could not be decrypted with any configured key."""
 
     code = "decrypt_failed"
+
+
+class LeaseLostError(TokensyncError):
+    """Another run took over what this run was working on (its lease had lapsed)."""
+
+    code = "lease_lost"
 
 
 class ProviderError(TokensyncError):

@@ -127,6 +127,7 @@ def _endpoint_entry(e: EndpointResult) -> Document:
         "success": e.success,
         "itemCount": e.fetched,
         "newItems": e.new,
+        "deletedItems": e.deleted,
     }
     if e.error_code:
         item["error"] = error_body(e.error_code, e.error_message)

@@ -40,6 +40,7 @@ class PostgresStore(Store):
         "never": "'-infinity'",
         "skip_locked": "FOR UPDATE SKIP LOCKED",
         "commands": "SELECT unnest(CAST(:commands AS text[])) AS command",
+        "greatest": "GREATEST",
     }
 
     def __init__(self, url: str, *, connect_timeout: int = 10) -> None:
