@@ -9,10 +9,11 @@ from typing import Any
 
 from tokensync.errors import MalformedResponseError
 from tokensync.platforms.api import Api, ApiResponse
-from tokensync.platforms.endpoint import Batch, Item, PollContext, SyncState
+from tokensync.platforms.endpoint import Batch, Item, PollContext, SyncState, Walk
 from tokensync.platforms.paging import Page, newest_first
 from tokensync.platforms.shapes import field_of, key_of, objects
 
+REPOS_QUERY: dict[str, str | int] = {"per_page": 100, "sort": "updated"}
 _NEXT = re.compile(r'<([^>]+)>\s*;\s*rel="?next"?')
 _LOGIN = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})")
 
@@ -111,7 +112,8 @@ def _poll_interval(response: ApiResponse, ctx: PollContext) -> dict[str, str]:
 
 
 class Repos:
-    """GET /user/repos, every page: a snapshot, so a changed repository is an update."""
+    """GET /user/repos, every page: a snapshot, so a changed repository is an update and one
+    that is gone (deleted, transferred, access lost) is tombstoned once every page is read."""
 
     name = "repos"
 
@@ -119,14 +121,18 @@ class Repos:
         """Yield the user's repositories; a run cut short resumes at extra["next"]."""
         where = "github repos"
         link = _pending(state.extra)
+        begins = link is None
         for page in range(1, max(ctx.max_pages, 1) + 1):
             if link is None:
-                response = await api.get("/user/repos", {"per_page": 100, "sort": "updated"})
+                response = await api.get("/user/repos", REPOS_QUERY)
             else:
                 response = await api.get_url(link)
             repos = objects(response.body, where)
             link = next_link(response)
             pending = {"next": link} if link else {}
-            yield Batch([Item(key_of(r, "id", where), r) for r in repos], SyncState(extra=pending))
+            walk = Walk("absent_from_snapshot", begins=begins, ends=link is None)
+            items = [Item(key_of(r, "id", where), r) for r in repos]
+            yield Batch(items, SyncState(extra=pending), walk=walk)
+            begins = False
             if not link or page == ctx.max_pages:
                 return
