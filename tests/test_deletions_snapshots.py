@@ -209,3 +209,37 @@ def test_a_snapshot_cut_short_by_a_failure_marks_nothing(
     cli("poll-platforms")  # carries on at offset 2 and completes the snapshot
     assert tombstones(*where) == {track_id(1): SNAPSHOT}
     assert live_keys(*where) == {track_id(n) for n in (2, 3, 4)}
+
+
+def test_a_push_during_a_snapshot_over_several_runs_tombstones_nothing(
+    cli: Cli, mock_http: respx.MockRouter, db_url: str, tmp_path: Path
+) -> None:
+    """GitHub orders the list as asked; a push changes a repository's `updated_at`. Sorted by it,
+    a repository pushed to between two pages of a walk would jump to the page already read."""
+    seed(cli, ("u1", "github"), expires_in=3600)
+    pushed = {n: f"2026-11-2{n}T10:00:00Z" for n in (0, 1, 2)}  # repo n was created before n+1
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        params = request.url.params
+        order = sorted(pushed, key=pushed.__getitem__, reverse=True)  # GitHub's default
+        if params.get("sort") == "created":
+            order = sorted(pushed, reverse=params.get("direction") != "asc")
+        page = int(params.get("page", "1"))
+        body = [{**p.github_repo(n), "updated_at": pushed[n]} for n in order[page - 1 : page]]
+        headers = {}
+        if page < len(order):
+            headers["Link"] = f'<{request.url.copy_set_param("page", page + 1)}>; rel="next"'
+        return httpx.Response(200, json=body, headers=headers)
+
+    mock_http.get(f"{p.GITHUB}/user").respond(200, json=p.github_user())
+    mock_http.get(f"{p.GITHUB}/users/octocat/events").respond(200, json=[])
+    mock_http.get(f"{p.GITHUB}/user/repos").mock(side_effect=answer)
+    one_page = one_page_a_run(tmp_path)
+    for _ in range(3):
+        cli("poll-platforms", extra_env=one_page)
+    cli("poll-platforms", extra_env=one_page)  # a new snapshot: its first page
+    pushed[0] = "2026-11-29T10:00:00Z"  # a push to the oldest repository
+    cli("poll-platforms", extra_env=one_page)
+    cli("poll-platforms", extra_env=one_page)  # its last page
+    assert tombstones(db_url, "u1", "github", "repos") == {}
+    assert live_keys(db_url, "u1", "github", "repos") == {repo_id(n) for n in (0, 1, 2)}

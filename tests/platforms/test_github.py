@@ -29,6 +29,7 @@ EVENTS = f"{p.GITHUB}/users/octocat/events"
 PAGED = f"{p.GITHUB}/user/583231/events"
 KNOWN_LOGIN = SyncState(extra={"login": "octocat"})
 SNAPSHOT = "absent_from_snapshot"
+REPOS_PARAMS = {"per_page": "100", "sort": "created", "direction": "asc"}
 
 
 def link(page: int) -> str:
@@ -155,8 +156,8 @@ async def test_primary_rate_limit_short_is_slept_long_is_raised(router: respx.Mo
 
 
 async def test_repos_follow_link_pages(router: respx.MockRouter) -> None:
-    page2 = f"{p.GITHUB}/user/repos?per_page=100&sort=updated&page=2"
-    router.get(f"{p.GITHUB}/user/repos", params={"per_page": "100", "sort": "updated"}).mock(
+    page2 = f"{p.GITHUB}/user/repos?per_page=100&sort=created&direction=asc&page=2"
+    router.get(f"{p.GITHUB}/user/repos", params=REPOS_PARAMS).mock(
         side_effect=[
             httpx.Response(
                 200, json=[p.github_repo(1)], headers={"Link": f'<{page2}>; rel="next"'}
@@ -170,7 +171,7 @@ async def test_repos_follow_link_pages(router: respx.MockRouter) -> None:
 
 
 async def test_repos_cut_short_resume_at_the_next_link(router: respx.MockRouter) -> None:
-    page2 = f"{p.GITHUB}/user/repos?per_page=100&sort=updated&page=2"
+    page2 = f"{p.GITHUB}/user/repos?per_page=100&sort=created&direction=asc&page=2"
     route = router.get(f"{p.GITHUB}/user/repos").mock(
         side_effect=[
             httpx.Response(

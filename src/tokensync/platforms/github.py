@@ -13,7 +13,10 @@ from tokensync.platforms.endpoint import Batch, Item, PollContext, SyncState, Wa
 from tokensync.platforms.paging import Page, newest_first
 from tokensync.platforms.shapes import field_of, key_of, objects
 
-REPOS_QUERY: dict[str, str | int] = {"per_page": 100, "sort": "updated"}
+# Oldest first: a repository pushed to keeps its place and a new one comes last, so a walk over
+# several pages (or runs) meets each one once. Sorted by `updated` (newest first), a repository
+# pushed to while a later page was read jumped to the first page, and the walk missed it.
+REPOS_QUERY: dict[str, str | int] = {"per_page": 100, "sort": "created", "direction": "asc"}
 _NEXT = re.compile(r'<([^>]+)>\s*;\s*rel="?next"?')
 _LOGIN = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})")
 
