@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator, Sequence
 
 from tokensync.errors import MalformedResponseError
 from tokensync.platforms.api import Api
-from tokensync.platforms.endpoint import Batch, Item, PollContext, SyncState
+from tokensync.platforms.endpoint import Batch, Item, PollContext, SyncState, Walk
 from tokensync.platforms.shapes import field_of, key_of, objects, optional
 
 _METADATA_CONCURRENCY = 8
@@ -143,7 +143,11 @@ def history_id(value: object, where: str) -> str:
 
 
 class CalendarEvents:
-    """events.list with a syncToken; 410 Gone drops it for a full sync; cancellations update."""
+    """events.list with a syncToken; 410 Gone drops it for a full sync; cancellations tombstone.
+
+    A sync without a token (the first, or the one after a 410) lists every event: it is a walk,
+    and the page that ends it (the one with nextSyncToken) tombstones what it did not list.
+    """
 
     name = "events"
 
@@ -152,6 +156,7 @@ class CalendarEvents:
         where = "calendar events"
         sync_token = state.cursor
         token = state.extra.get("pageToken")
+        begins = not sync_token and not isinstance(token, str)
         page = reset = 0
         while page < max(ctx.max_pages, 1):
             params: dict[str, str | int] = {"maxResults": 250}
@@ -166,15 +171,26 @@ class CalendarEvents:
                 if reset:
                     raise MalformedResponseError(f"{where}: 410 Gone without a sync token")
                 # The sync token expired: drop it and start over with a full sync, now.
-                sync_token, token, reset = None, None, 1
+                sync_token, token, reset, begins = None, None, 1, True
                 continue
             page += 1
             body = response.body
             events = objects(field_of(body, "items", list, where), where)
-            items = [Item(key_of(e, "id", where), e) for e in events]
+            keys = [(key_of(e, "id", where), e) for e in events]
+            # A cancelled event is deleted at the source: its stored copy is tombstoned, not
+            # overwritten by the few fields a cancellation carries.
+            items = [Item(key, e) for key, e in keys if e.get("status") != "cancelled"]
+            cancelled = [key for key, e in keys if e.get("status") == "cancelled"]
             token = optional(body, "nextPageToken", str, where)
+            walk = None
+            if not sync_token:
+                walk = Walk("absent_after_resync", begins=begins, ends=token is None)
+                begins = False
             if token is None:
                 final = str(field_of(body, "nextSyncToken", str, where))
-                yield Batch(items, SyncState(cursor=final))
+                yield Batch(items, SyncState(cursor=final), deleted=cancelled, walk=walk)
                 return
-            yield Batch(items, SyncState(cursor=sync_token, extra={"pageToken": token}))
+            extra = {"pageToken": token}
+            yield Batch(
+                items, SyncState(cursor=sync_token, extra=extra), deleted=cancelled, walk=walk
+            )
