@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator, Sequence
 from tokensync.errors import MalformedResponseError
 from tokensync.platforms.api import Api
 from tokensync.platforms.endpoint import Batch, Item, PollContext, SyncState, Walk
+from tokensync.platforms.gmail_history import HISTORY_TYPES, Changes, changes_of, relabelled
 from tokensync.platforms.shapes import field_of, key_of, objects, optional
 
 _METADATA_CONCURRENCY = 8
@@ -17,12 +18,17 @@ _MESSAGE_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")  # it goes into a URL path
 
 
 class GmailMessages:
-    """history.list from the stored historyId; a 404 (too old) means a full list again."""
+    """history.list from the stored historyId; a 404 (too old) means a full list again.
+
+    History brings added messages (their metadata is fetched), deleted ones (tombstoned) and label
+    changes (applied to the stored copy). The full list is a walk: the page that ends it
+    tombstones the stored messages it did not list.
+    """
 
     name = "messages"
 
     async def poll(self, api: Api, state: SyncState, ctx: PollContext) -> AsyncIterator[Batch]:
-        """Yield the metadata of messages added since the stored historyId."""
+        """Yield the changes to messages since the stored historyId."""
         if state.cursor and not state.extra.get("fullSync"):
             async for batch in self._history(api, state, ctx):
                 if batch is None:
@@ -40,39 +46,36 @@ class GmailMessages:
         token: str | None = None
         start = cursor = history_id(state.cursor, where)
         for page in range(1, ctx.max_pages + 1):
-            params: dict[str, str | int] = {
-                "startHistoryId": start,
-                "historyTypes": "messageAdded",
-                "maxResults": 500,
-            }
+            params: list[tuple[str, str | int | float | bool | None]] = [
+                ("startHistoryId", start),
+                *(("historyTypes", kind) for kind in HISTORY_TYPES),
+                ("maxResults", 500),
+            ]
             if token:
-                params["pageToken"] = token
+                params.append(("pageToken", token))
             response = await api.get("/users/me/history", params, expect=(404,))
             if response.status == 404:
                 yield None
                 return
             body = response.body
             records = objects(optional(body, "history", list, where) or [], where)
-            ids = [
-                key_of(field_of(added, "message", dict, where), "id", where)
-                for record in records
-                for added in objects(record.get("messagesAdded") or [], where)
-            ]
+            changes = changes_of(records, where)
             newest = field_of(body, "historyId", (str, int), where)
             token = optional(body, "nextPageToken", str, where)
             if token is not None:
                 # Records come oldest first: the page's last one is where the next run starts.
                 newest = field_of(records[-1], "id", (str, int), where) if records else cursor
             cursor = history_id(newest, where)
-            items = await _metadata(api, ctx, ids)
-            yield Batch(items, SyncState(cursor=cursor))
+            items = await _brought_up_to_date(api, ctx, changes)
+            yield Batch(items, SyncState(cursor=cursor), deleted=list(changes.deleted))
             if token is None or page == ctx.max_pages:
                 return
 
     async def _full(self, api: Api, state: SyncState, ctx: PollContext) -> AsyncIterator[Batch]:
         where = "gmail messages"
         extra = dict(state.extra) if state.extra.get("fullSync") else {}
-        if "historyId" not in extra:
+        begins = "historyId" not in extra
+        if begins:
             profile = (await api.get("/users/me/profile")).body
             # Taken before listing, so nothing that arrives during the listing is missed.
             extra = {
@@ -81,28 +84,49 @@ class GmailMessages:
             }
         token = extra.get("pageToken")
         for page in range(1, ctx.max_pages + 1):
-            params: dict[str, str | int] = {"maxResults": 100}
+            # The trash and spam too: a trashed message is still there (history says so with a
+            # TRASH label), so a re-list must not tombstone it.
+            params: dict[str, str | int] = {"maxResults": 100, "includeSpamTrash": "true"}
             if isinstance(token, str):
                 params["pageToken"] = token
             body = (await api.get("/users/me/messages", params)).body
             listed = objects(optional(body, "messages", list, where) or [], where)
-            items = await _metadata(api, ctx, [key_of(m, "id", where) for m in listed])
+            ids = list(dict.fromkeys(key_of(m, "id", where) for m in listed))
+            known = await ctx.known_keys(ids) if ids else set()
+            items = await _metadata(api, [i for i in ids if i not in known])
+            seen = [i for i in ids if i in known]
             token = optional(body, "nextPageToken", str, where)
+            walk = Walk("absent_after_resync", begins=begins, ends=token is None)
+            begins = False
             if token is None:
-                yield Batch(items, SyncState(cursor=history_id(extra["historyId"], where)))
+                cursor = history_id(extra["historyId"], where)
+                yield Batch(items, SyncState(cursor=cursor), seen=seen, walk=walk)
                 return
             extra = {**extra, "pageToken": token}
-            yield Batch(items, SyncState(cursor=state.cursor, extra=extra))
+            yield Batch(items, SyncState(cursor=state.cursor, extra=extra), seen=seen, walk=walk)
             if page == ctx.max_pages:
                 return
 
 
-async def _metadata(api: Api, ctx: PollContext, ids: Sequence[str]) -> list[Item]:
-    """GET each message not stored yet, a few at a time (a message deleted since is skipped)."""
-    unique = list(dict.fromkeys(ids))
-    known = await ctx.known_keys(unique) if unique else set()
-    wanted = [i for i in unique if i not in known]
-    if not all(_MESSAGE_ID.fullmatch(i) for i in wanted):
+async def _brought_up_to_date(api: Api, ctx: PollContext, changes: Changes) -> list[Item]:
+    """Added messages not stored yet (and relabelled ones never stored) fetched; relabelled
+    stored ones with their label changes applied."""
+    touched = changes.touched()
+    known = await ctx.known_keys(touched) if touched else set()
+    # A fetched copy is current: the page's label changes are already in it.
+    items = await _metadata(api, [i for i in touched if i not in known])
+    relabel = [i for i in changes.labels if i in known and i not in changes.deleted]
+    stored = await ctx.stored_data(relabel) if relabel else {}
+    for message_id, data in stored.items():
+        updated = relabelled(data, changes.labels[message_id])
+        if updated != data:
+            items.append(Item(message_id, updated))
+    return items
+
+
+async def _metadata(api: Api, ids: Sequence[str]) -> list[Item]:
+    """GET each message, a few at a time (a message deleted since is skipped)."""
+    if not all(_MESSAGE_ID.fullmatch(i) for i in ids):
         raise MalformedResponseError("gmail messages: a message id is not an id")
     limit = asyncio.Semaphore(_METADATA_CONCURRENCY)
 
@@ -122,7 +146,7 @@ async def _metadata(api: Api, ctx: PollContext, ids: Sequence[str]) -> list[Item
             return None
         return Item(field_of(response.body, "id", str, "gmail message"), response.body)
 
-    tasks = [asyncio.create_task(fetch(i)) for i in wanted]
+    tasks = [asyncio.create_task(fetch(i)) for i in ids]
     try:
         found = await asyncio.gather(*tasks)
     except BaseException:
