@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import re
 from collections.abc import AsyncIterator, Mapping
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from tokensync.errors import MalformedResponseError
 from tokensync.platforms.api import Api, ApiResponse
 from tokensync.platforms.endpoint import Batch, Item, PollContext, SyncState, Walk
 from tokensync.platforms.paging import Page, newest_first
-from tokensync.platforms.shapes import field_of, key_of, objects
+from tokensync.platforms.shapes import field_of, instant_of, key_of, objects
 
 # Oldest first: a repository pushed to keeps its place and a new one comes last, so a walk over
 # several pages (or runs) meets each one once. Sorted by `updated` (newest first), a repository
@@ -54,7 +54,7 @@ class Events:
 
     async def poll(self, api: Api, state: SyncState, ctx: PollContext) -> AsyncIterator[Batch]:
         """Yield events newer than the stored ETag, then the rest of an unfinished walk."""
-        not_before = _instant(state.extra.get("notBefore"))
+        not_before = instant_of(state.extra.get("notBefore"))
         if not_before is not None and ctx.now() < not_before:
             yield Batch([], state)
             return
@@ -94,16 +94,6 @@ class Events:
             login = await login_of(api, SyncState())
             response = await api.get(f"/users/{login}/events", {"per_page": 100})
         return login, response
-
-
-def _instant(value: object) -> datetime | None:
-    if not isinstance(value, str):
-        return None
-    try:
-        when = datetime.fromisoformat(value)
-    except ValueError:
-        return None
-    return when if when.tzinfo is not None else None
 
 
 def _poll_interval(response: ApiResponse, ctx: PollContext) -> dict[str, str]:
