@@ -8,6 +8,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from tokensync.jobs.key_rotation import RotationResult
+from tokensync.jobs.prune import PruneResult
 from tokensync.jobs.results import (
     ConnectionPoll,
     EndpointResult,
@@ -180,6 +181,16 @@ def migrate_document(engine: str, applied: list[int], schema_version: int) -> Do
         "applied": applied,
         "schemaVersion": schema_version,
     }
+
+
+def prune_document(result: PruneResult) -> Document:
+    """What `data prune` prints."""
+    doc: Document = {"success": True, "deletedBefore": iso(result.deleted_before)}
+    if result.dry_run:
+        doc.update(dryRun=True, wouldRemove=result.count)
+    else:
+        doc["removed"] = result.count
+    return doc
 
 
 def rotation_document(result: RotationResult) -> Document:
