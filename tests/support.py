@@ -117,11 +117,12 @@ def expire_all(db_url: str, seconds: int = 60) -> None:
             conn.execute("UPDATE connections SET expires_at = %s", (when,))
 
 
-def lapse_leases(db_url: str, owner: str | None = None) -> int:
-    """Time passes for `owner`'s leases (every run's, if None): each has ended. Returns how many."""
+def lapse_leases(db_url: str, owner: str | None = None, *, lease: str = "lease") -> int:
+    """Time passes for `owner`'s leases (every run's, if None): each has ended. Returns how many.
+    `lease="poll_lease"` for the poll leases."""
     ended = datetime.now(UTC) - timedelta(seconds=1)
-    whose = "lease_owner = {owner}" if owner else "lease_owner IS NOT NULL"
-    sql = "UPDATE connections SET lease_expires_at = {ended} WHERE " + whose
+    whose = f"{lease}_owner = {{owner}}" if owner else f"{lease}_owner IS NOT NULL"
+    sql = f"UPDATE connections SET {lease}_expires_at = {{ended}} WHERE " + whose
     if db_url.startswith("sqlite"):
         with closing(sqlite3.connect(sqlite_path(db_url))) as db, db:  # committed, then closed
             named = sql.format(ended=":ended", owner=":owner")
