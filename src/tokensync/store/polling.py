@@ -11,6 +11,14 @@ from tokensync.store.engine import Engine, Row, filter_params
 from tokensync.store.models import BatchCounts, BatchWrite, Connection, Filters, SyncCursor
 
 
+def lease_lost(params: dict[str, Any]) -> LeaseLostError:
+    """The error of a batch refused because another run moved the endpoint's walk on."""
+    return LeaseLostError(
+        f"{params['platform']} {params['endpoint']}: another run took over this connection's "
+        "poll; this run stops polling it"
+    )
+
+
 class PollingMixin(Engine):
     """The poll job's queries, shared by both engines."""
 
@@ -139,10 +147,7 @@ class PollingMixin(Engine):
         now, generation = params["now"], params["generation"]
         with self.transaction():
             if not self._rowcount("save_sync_state", params):
-                raise LeaseLostError(
-                    f"{params['platform']} {params['endpoint']}: another run took over this "
-                    "connection's poll; this run stops polling it"
-                )
+                raise lease_lost(params)
             rows = self._run("upsert_items", params) if params["keys"] else []
             seen = [key for key in dict.fromkeys(batch.seen) if key not in stored]
             if seen:

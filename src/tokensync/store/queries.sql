@@ -35,15 +35,18 @@ AND COALESCE(next_poll_at, {never}) < :run_started
 AND (poll_lease_expires_at IS NULL OR poll_lease_expires_at <= :now)
 AND (:all_users OR {user_in})
 
--- fragment: item_upsert
+-- fragment: item_insert
 -- Items come as parallel arrays of keys and data ({item_rows}): one statement per batch. An item
--- is stamped with the generation of the endpoint's walk (never lowered: a run that lost its lease
--- must not undo a newer walk's stamp), and one that comes back clears its tombstone. A row whose
--- data changed or that came back is `touched` (its fetched_at moves); one only stamped is not.
+-- is stamped with the generation of the endpoint's walk (never lowered, in item_conflict: a run
+-- that lost its lease must not undo a newer walk's stamp); one that comes back loses its tombstone.
 INSERT INTO user_platform_data (user_id, platform, endpoint, item_key, data,
     first_seen_at, fetched_at, generation)
 SELECT :user_id, :platform, :endpoint, item_key, data, :now, :now, :generation
-FROM ({item_rows}) AS items WHERE true
+FROM ({item_rows}) AS items
+
+-- fragment: item_conflict
+-- A row whose data changed or that came back is `touched` (its fetched_at moves); one only
+-- stamped is not.
 ON CONFLICT (user_id, platform, endpoint, item_key) DO UPDATE SET
     data = excluded.data,
     fetched_at = CASE
@@ -56,6 +59,10 @@ WHERE user_platform_data.data IS DISTINCT FROM excluded.data
     OR user_platform_data.deleted_at IS NOT NULL
     OR user_platform_data.generation < excluded.generation
 RETURNING (first_seen_at = fetched_at) AS inserted, (fetched_at = :now) AS touched
+
+-- fragment: item_upsert
+-- The items of a batch (SQLite needs a WHERE between a SELECT and ON CONFLICT).
+{item_insert} WHERE true {item_conflict}
 
 -- fragment: sync_state_upsert
 -- A successful poll's cursor, which clears the endpoint's last error. A batch of a walk is saved
@@ -287,6 +294,24 @@ WHERE user_id = :user_id AND platform = :platform
 -- name: save_batch
 -- PostgreSQL only (a data-modifying WITH): upsert_items and save_sync_state in one statement.
 WITH stored AS ({item_upsert}), state AS ({sync_state_upsert}) SELECT inserted, touched FROM stored
+
+-- name: save_walk_batch
+-- PostgreSQL only: a batch of a walk (one without seen or deleted keys) in one statement, as
+-- save_batch for the others. The items are stored and the walk swept only if the cursor was
+-- saved, i.e. the walk is still this run's (`saved` 0: nothing was written). Every part runs on
+-- the snapshot the statement began with, so the sweep cannot see this batch's own stamps: it
+-- leaves the batch's keys out instead, and so never touches a row the upsert does.
+WITH state AS ({sync_state_upsert} RETURNING 1 AS saved),
+stored AS ({item_insert} WHERE EXISTS (SELECT 1 FROM state) {item_conflict}),
+swept AS (
+    UPDATE user_platform_data SET deleted_at = :now, deleted_reason = :reason
+    WHERE :sweeps AND EXISTS (SELECT 1 FROM state)
+      AND user_id = :user_id AND platform = :platform AND endpoint = :endpoint
+      AND deleted_at IS NULL AND generation <> :generation AND NOT ({key_in})
+    RETURNING 1)
+SELECT (SELECT COUNT(*) FROM state) AS saved, (SELECT COUNT(*) FROM swept) AS swept,
+    stored.inserted, stored.touched
+FROM (SELECT 1) AS one LEFT JOIN stored ON true
 
 -- name: record_poll_error
 -- Note a failed poll of an endpoint; its cursor stays where it was.
