@@ -14,7 +14,7 @@ import respx
 
 from tests.support import CLIENT_ENV, TOKEN_URLS, Cli, connection, seed, stored_items
 from tokensync.store import Filters, open_store
-from tokensync.store.models import StoredItem, SyncCursor
+from tokensync.store.models import BatchWrite, StoredItem, SyncCursor
 
 GOOGLE_REVOKE = "https://oauth2.googleapis.com/revoke"
 DISCORD_REVOKE = "https://discord.com/api/oauth2/token/revoke"
@@ -60,8 +60,10 @@ def with_data(db_url: str, user: str, platform: str, items: int = 3) -> None:
             user,
             platform,
             "things",
-            [StoredItem(key=f"k{i}", data={"n": i}) for i in range(items)],
-            SyncCursor(cursor="c1"),
+            BatchWrite(
+                [StoredItem(key=f"k{i}", data={"n": i}) for i in range(items)],
+                SyncCursor(cursor="c1"),
+            ),
             datetime.now(UTC),
         )
     finally:

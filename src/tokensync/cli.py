@@ -7,6 +7,7 @@ import sys
 import traceback
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, NoReturn, TypedDict, TypeVar
 
@@ -49,10 +50,12 @@ tokens_app = typer.Typer(
 keys_app = typer.Typer(help="Encryption keys.", no_args_is_help=True)
 db_app = typer.Typer(help="The database schema.", no_args_is_help=True)
 users_app = typer.Typer(help="Users: erase one, everywhere.", no_args_is_help=True)
+data_app = typer.Typer(help="The polled data.", no_args_is_help=True)
 app.add_typer(tokens_app, name="tokens")
 app.add_typer(users_app, name="users")
 app.add_typer(keys_app, name="keys")
 app.add_typer(db_app, name="db")
+app.add_typer(data_app, name="data")
 
 
 @dataclass(frozen=True)
@@ -526,6 +529,36 @@ def db_migrate(ctx: typer.Context) -> None:
         with bootstrap.database(settings, migrate=False) as store:
             applied = store.migrate(SystemClock().now())
             return migrate_document(store.engine, applied, store.schema_version()), EXIT_OK
+
+    _finish(ctx, work)
+
+
+@data_app.command("prune")
+def data_prune(
+    ctx: typer.Context,
+    deleted_before: Annotated[
+        str,
+        typer.Option(
+            "--deleted-before",
+            help="Remove items tombstoned longer ago than this (30d, 12h).",
+            show_default=False,
+        ),
+    ],
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Remove nothing: count what would be removed.")
+    ] = False,
+) -> None:
+    """Remove tombstones (items the platforms no longer have) older than --deleted-before."""
+    from tokensync import bootstrap
+    from tokensync.jobs.clock import SystemClock
+    from tokensync.jobs.prune import prune
+    from tokensync.output.documents import prune_document
+
+    def work(settings: Settings) -> tuple[Document, int]:
+        age = _duration(deleted_before, "--deleted-before") or 0.0
+        before = SystemClock().now() - timedelta(seconds=age)
+        with bootstrap.database(settings) as store:
+            return prune_document(prune(store, before=before, dry_run=dry_run)), EXIT_OK
 
     _finish(ctx, work)
 

@@ -46,6 +46,8 @@ class Settings:
     max_pages: int = 10
     max_wait: float = 30.0
     poll_interval: float = 600.0
+    # How often, at most, a list that cannot say what left it is walked whole (YouTube likes).
+    reconcile_interval: float = 86400.0
     backoff_base: float = 60.0
     backoff_max: float = 6 * 3600.0
 
@@ -72,6 +74,7 @@ _GLOBAL_KEYS: dict[str, str] = {
     "max_pages": "int",
     "max_wait": "duration",
     "poll_interval": "duration",
+    "reconcile_interval": "duration",
 }
 _PLATFORM_KEYS = {
     "client_id",

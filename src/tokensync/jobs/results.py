@@ -206,6 +206,7 @@ class EndpointResult:
     fetched: int = 0
     new: int = 0
     stored: int = 0
+    deleted: int = 0  # stored items tombstoned: gone at the platform
     error_code: str | None = None
     error_message: str | None = None
 
@@ -238,6 +239,7 @@ class ConnectionPoll:
             "outcome": "polled" if self.success else "failed",
             "itemsFetched": sum(e.fetched for e in self.endpoints),
             "newItems": sum(e.new for e in self.endpoints),
+            "deletedItems": sum(e.deleted for e in self.endpoints),
         }
 
 
@@ -254,6 +256,7 @@ class PollResult(JobResult):
     failed: int = 0
     fetched: int = 0
     stored: int = 0
+    deleted: int = 0
     polls: list[ConnectionPoll] = field(default_factory=list)
     due: list[Connection] = field(default_factory=list)  # a dry run's connections
     platform_errors: dict[str, TokensyncError] = field(default_factory=dict)
@@ -264,7 +267,8 @@ class PollResult(JobResult):
         return self.failed
 
     def counts(self) -> dict[str, int]:
-        """userCount, platformCount, pollsSuccessful, pollsFailed, itemsFetched, itemsStored."""
+        """userCount, platformCount, pollsSuccessful, pollsFailed, itemsFetched, itemsStored,
+        itemsDeleted."""
         return {
             "userCount": len(self.users),
             "platformCount": self.connections,
@@ -272,6 +276,7 @@ class PollResult(JobResult):
             "pollsFailed": self.failed,
             "itemsFetched": self.fetched,
             "itemsStored": self.stored,
+            "itemsDeleted": self.deleted,
         }
 
     def count(self, poll: ConnectionPoll, keep: bool) -> None:
@@ -283,6 +288,7 @@ class PollResult(JobResult):
         self.failed += not poll.success
         self.fetched += sum(e.fetched for e in poll.endpoints)
         self.stored += sum(e.stored for e in poll.endpoints)
+        self.deleted += sum(e.deleted for e in poll.endpoints)
         if keep:
             self.polls.append(poll)
 

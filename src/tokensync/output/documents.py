@@ -13,6 +13,7 @@ from tokensync.jobs.disconnect import Disconnection
 from tokensync.jobs.erase import Erasure
 from tokensync.jobs.fresh_token import AccessToken
 from tokensync.jobs.key_rotation import RotationResult
+from tokensync.jobs.prune import PruneResult
 from tokensync.jobs.results import (
     ConnectionPoll,
     EndpointResult,
@@ -154,6 +155,7 @@ def _endpoint_entry(e: EndpointResult) -> Document:
         "success": e.success,
         "itemCount": e.fetched,
         "newItems": e.new,
+        "deletedItems": e.deleted,
     }
     if e.error_code:
         item["error"] = error_body(e.error_code, e.error_message)
@@ -284,6 +286,16 @@ def migrate_document(engine: str, applied: list[int], schema_version: int) -> Do
         "applied": applied,
         "schemaVersion": schema_version,
     }
+
+
+def prune_document(result: PruneResult) -> Document:
+    """What `data prune` prints."""
+    doc: Document = {"success": True, "deletedBefore": iso(result.deleted_before)}
+    if result.dry_run:
+        doc.update(dryRun=True, wouldRemove=result.count)
+    else:
+        doc["removed"] = result.count
+    return doc
 
 
 def rotation_document(result: RotationResult) -> Document:

@@ -37,26 +37,48 @@ AND COALESCE(next_poll_at, {never}) < :due_before
 AND (poll_lease_expires_at IS NULL OR poll_lease_expires_at <= :now)
 AND (:all_users OR {user_in})
 
--- fragment: item_upsert
--- Items come as parallel arrays of keys and data ({item_rows}): one statement per batch.
+-- fragment: item_insert
+-- Items come as parallel arrays of keys and data ({item_rows}): one statement per batch. An item
+-- is stamped with the generation of the endpoint's walk (never lowered, in item_conflict: a run
+-- that lost its lease must not undo a newer walk's stamp); one that comes back loses its tombstone.
 INSERT INTO user_platform_data (user_id, platform, endpoint, item_key, data,
-    first_seen_at, fetched_at)
-SELECT :user_id, :platform, :endpoint, item_key, data, :now, :now
-FROM ({item_rows}) AS items WHERE true
+    first_seen_at, fetched_at, generation)
+SELECT :user_id, :platform, :endpoint, item_key, data, :now, :now, :generation
+FROM ({item_rows}) AS items
+
+-- fragment: item_conflict
+-- A row whose data changed or that came back is `touched` (its fetched_at moves); one only
+-- stamped is not.
 ON CONFLICT (user_id, platform, endpoint, item_key) DO UPDATE SET
-    data = excluded.data, fetched_at = excluded.fetched_at
+    data = excluded.data,
+    fetched_at = CASE
+        WHEN user_platform_data.data IS DISTINCT FROM excluded.data
+            OR user_platform_data.deleted_at IS NOT NULL THEN excluded.fetched_at
+        ELSE user_platform_data.fetched_at END,
+    generation = {greatest}(user_platform_data.generation, excluded.generation),
+    deleted_at = NULL, deleted_reason = NULL
 WHERE user_platform_data.data IS DISTINCT FROM excluded.data
-RETURNING (first_seen_at = fetched_at) AS inserted
+    OR user_platform_data.deleted_at IS NOT NULL
+    OR user_platform_data.generation < excluded.generation
+RETURNING (first_seen_at = fetched_at) AS inserted, (fetched_at = :now) AS touched
+
+-- fragment: item_upsert
+-- The items of a batch (SQLite needs a WHERE between a SELECT and ON CONFLICT).
+{item_insert} WHERE true {item_conflict}
 
 -- fragment: sync_state_upsert
--- A successful poll's cursor, which clears the endpoint's last error.
-INSERT INTO sync_state (user_id, platform, endpoint, cursor, etag, extra, last_poll_at,
-    last_success_at, last_error_code)
-VALUES (:user_id, :platform, :endpoint, :cursor, :etag, :extra, :now, :now, NULL)
+-- A successful poll's cursor, which clears the endpoint's last error. A batch of a walk is saved
+-- only while the generation stored is still the one its run started from (:walking_from): if
+-- another run moved it, this one lost its lease, and touches nothing.
+INSERT INTO sync_state (user_id, platform, endpoint, cursor, etag, extra, generation,
+    last_poll_at, last_success_at, last_error_code)
+VALUES (:user_id, :platform, :endpoint, :cursor, :etag, :extra, :generation, :now, :now, NULL)
 ON CONFLICT (user_id, platform, endpoint) DO UPDATE SET
     cursor = excluded.cursor, etag = excluded.etag, extra = excluded.extra,
+    generation = {greatest}(sync_state.generation, excluded.generation),
     last_poll_at = excluded.last_poll_at, last_success_at = excluded.last_success_at,
     last_error_code = NULL
+WHERE :any_generation OR sync_state.generation = :walking_from
 
 -- fragment: dead_since_issued
 -- A grant marked dead after spooled tokens were issued stays marked, with its error: the provider
@@ -297,7 +319,7 @@ WHERE poll_lease_owner = :owner AND {id_in}
 
 -- name: get_sync_states
 -- The stored cursors of one connection's endpoints.
-SELECT endpoint, cursor, etag, extra FROM sync_state
+SELECT endpoint, cursor, etag, extra, generation FROM sync_state
 WHERE user_id = :user_id AND platform = :platform
 
 -- name: save_sync_state
@@ -310,7 +332,25 @@ WHERE user_id = :user_id AND platform = :platform
 
 -- name: save_batch
 -- PostgreSQL only (a data-modifying WITH): upsert_items and save_sync_state in one statement.
-WITH stored AS ({item_upsert}), state AS ({sync_state_upsert}) SELECT inserted FROM stored
+WITH stored AS ({item_upsert}), state AS ({sync_state_upsert}) SELECT inserted, touched FROM stored
+
+-- name: save_walk_batch
+-- PostgreSQL only: a batch of a walk (one without seen or deleted keys) in one statement, as
+-- save_batch for the others. The items are stored and the walk swept only if the cursor was
+-- saved, i.e. the walk is still this run's (`saved` 0: nothing was written). Every part runs on
+-- the snapshot the statement began with, so the sweep cannot see this batch's own stamps: it
+-- leaves the batch's keys out instead, and so never touches a row the upsert does.
+WITH state AS ({sync_state_upsert} RETURNING 1 AS saved),
+stored AS ({item_insert} WHERE EXISTS (SELECT 1 FROM state) {item_conflict}),
+swept AS (
+    UPDATE user_platform_data SET deleted_at = :now, deleted_reason = :reason
+    WHERE :sweeps AND EXISTS (SELECT 1 FROM state)
+      AND user_id = :user_id AND platform = :platform AND endpoint = :endpoint
+      AND deleted_at IS NULL AND generation <> :generation AND NOT ({key_in})
+    RETURNING 1)
+SELECT (SELECT COUNT(*) FROM state) AS saved, (SELECT COUNT(*) FROM swept) AS swept,
+    stored.inserted, stored.touched
+FROM (SELECT 1) AS one LEFT JOIN stored ON true
 
 -- name: record_poll_error
 -- Note a failed poll of an endpoint; its cursor stays where it was.
@@ -320,9 +360,47 @@ ON CONFLICT (user_id, platform, endpoint) DO UPDATE SET
     last_poll_at = excluded.last_poll_at, last_error_code = excluded.last_error_code
 
 -- name: known_keys
--- Which of these item keys are stored already.
+-- Which of these item keys are stored already and not tombstoned.
 SELECT item_key FROM user_platform_data
 WHERE user_id = :user_id AND platform = :platform AND endpoint = :endpoint AND {key_in}
+  AND deleted_at IS NULL
+
+-- name: stored_data
+-- The data of these item keys, those stored and not tombstoned.
+SELECT item_key, data FROM user_platform_data
+WHERE user_id = :user_id AND platform = :platform AND endpoint = :endpoint AND {key_in}
+  AND deleted_at IS NULL
+
+-- name: stamp_seen
+-- Count these live items as seen by the walk that is on (listed, their stored copy current).
+UPDATE user_platform_data SET generation = :generation
+WHERE user_id = :user_id AND platform = :platform AND endpoint = :endpoint AND {key_in}
+  AND deleted_at IS NULL AND generation < :generation
+
+-- name: tombstone_keys
+-- Tombstone these items, deleted at the source; one tombstoned already keeps its first date.
+UPDATE user_platform_data SET deleted_at = :now, deleted_reason = 'deleted_at_source'
+WHERE user_id = :user_id AND platform = :platform AND endpoint = :endpoint AND {key_in}
+  AND deleted_at IS NULL
+
+-- name: sweep_walk
+-- A walk ended: tombstone the endpoint's live items it did not see. A range of the unique index
+-- (user_id, platform, endpoint, item_key): the cost of the connection's own items.
+UPDATE user_platform_data SET deleted_at = :now, deleted_reason = :reason
+WHERE user_id = :user_id AND platform = :platform AND endpoint = :endpoint
+  AND deleted_at IS NULL AND generation <> :generation
+
+-- name: count_tombstones
+-- How many tombstones are older than :before (data prune --dry-run), from the index of them.
+SELECT COUNT(*) AS n FROM user_platform_data
+WHERE deleted_at IS NOT NULL AND deleted_at < :before
+
+-- name: prune_tombstones
+-- Remove up to :limit tombstones older than :before, oldest first, from the index of them.
+DELETE FROM user_platform_data WHERE id IN (
+    SELECT id FROM user_platform_data
+    WHERE deleted_at IS NOT NULL AND deleted_at < :before
+    ORDER BY deleted_at LIMIT :limit)
 
 -- name: status_counts
 -- Connections counted by platform and status.

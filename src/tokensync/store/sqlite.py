@@ -18,7 +18,7 @@ from tokensync.store.engine import Row
 
 _TIME_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
 _JSON_COLUMNS = frozenset({"data", "extra", "summary"})
-_BOOL_COLUMNS = frozenset({"success", "inserted"})
+_BOOL_COLUMNS = frozenset({"success", "inserted", "touched"})
 # Lists travel as JSON text and are read back with json_each().
 _LIST_PARAMS = frozenset({"platforms", "users", "ids", "keys", "commands"})
 
@@ -53,6 +53,7 @@ class SQLiteStore(Store):
         "never": "''",
         "skip_locked": "",
         "commands": "SELECT value AS command FROM json_each(:commands)",
+        "greatest": "max",  # max() of two arguments is SQLite's GREATEST
     }
 
     def __init__(self, path: Path, *, busy_timeout: float = 30.0) -> None:
