@@ -296,11 +296,11 @@ def median(values: list[float]) -> float:
     return statistics.median(values)
 
 
-def measure_provider(concurrency: int, repeat: int) -> Row:
+def measure_provider(concurrency: int, repeat: int, node: bool) -> Row:
     """The stand-in alone, with no delay: its capacity must dwarf the rates measured."""
     n = 3000
     rates = []
-    with running_provider("--delay", "0") as provider:
+    with running_provider("--delay", "0", node=node) as provider:
         tokens = [f"cap-{i}" for i in range(n)]
         provider.add_grants(tokens)
         for _ in range(repeat):
@@ -541,6 +541,10 @@ def table(results: Row) -> str:
             f"{s['splitCorrectly']} |"
             for s in results["scaleOut"]
         ]
+    if results.get("scale"):
+        from bench.scale import table as scale_table
+
+        lines += scale_table(results["scale"])
     s = results["startup"]
     lines += [
         "",
@@ -560,10 +564,22 @@ def main(argv: list[str] | None = None) -> Row:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--concurrency", type=int, default=64)
     parser.add_argument("--delay", type=float, default=0.1)
+    parser.add_argument(
+        "--provider",
+        choices=("node", "python"),
+        default="node",
+        help="node: bench/provider.mjs, which costs less CPU than tokensync (the default); "
+        "python: tests/provider.py, which costs more and so hides tokensync's own cost",
+    )
     parser.add_argument("--sequential-sample", type=int, default=50)
     parser.add_argument("--database-url")
     parser.add_argument("--output", default=str(ROOT / "bench" / "results" / "latest.json"))
     parser.add_argument("--quick", action="store_true", help="a small smoke run")
+    parser.add_argument(
+        "--scale", action="store_true", help="also the million-connection scenario (bench/scale.py)"
+    )
+    parser.add_argument("--scale-total", type=int, default=1_000_000, help="PostgreSQL's large")
+    parser.add_argument("--scale-sqlite-total", type=int, default=100_000, help="SQLite's large")
     args = parser.parse_args(argv)
     # Measure tokensync as installed, from compiled bytecode: pip compiles what it installs, an
     # editable checkout compiles on first import unless this variable forbids it.
@@ -583,12 +599,13 @@ def main(argv: list[str] | None = None) -> Row:
         "delayMs": round(args.delay * 1000),
         "concurrency": args.concurrency,
         "repeat": args.repeat,
-        "provider": measure_provider(args.concurrency, args.repeat),
+        "providerKind": args.provider,
+        "provider": measure_provider(args.concurrency, args.repeat, args.provider == "node"),
         "startup": measure_startup(args),
     }
     with (
         database(args.database_url) as db,
-        running_provider("--delay", str(args.delay)) as provider,
+        running_provider("--delay", str(args.delay), node=args.provider == "node") as provider,
         tempfile.TemporaryDirectory() as data,
     ):
         config = provider.config(Path(data) / "bench.toml", batch_size=200)
@@ -606,6 +623,10 @@ def main(argv: list[str] | None = None) -> Row:
             results["polling"] = measure_polling(db, provider, env, args.poll_users, args)
         if args.workers:
             results["scaleOut"] = measure_scale_out(db, provider, env, args.scale_n, args)
+        if args.scale:
+            from bench.scale import measure_scale
+
+            results["scale"] = measure_scale(db.url, Path(data), env, provider, args)
     output = Path(args.output)
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(json.dumps(results, indent=2) + "\n")

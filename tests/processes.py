@@ -55,12 +55,17 @@ class ProviderProcess:
         return path
 
 
+NODE_PROVIDER = Path(__file__).resolve().parent.parent / "bench" / "provider.mjs"
+
+
 @contextlib.contextmanager
-def running_provider(*args: str) -> Iterator[ProviderProcess]:
-    """Start `python -m tests.provider ARGS` on a free port; stop it afterwards."""
+def running_provider(*args: str, node: bool = False) -> Iterator[ProviderProcess]:
+    """Start `python -m tests.provider ARGS` (or, with `node`, its Node twin bench/provider.mjs)
+    on a free port; stop it afterwards."""
     root = Path(__file__).resolve().parent.parent
+    command = ["node", str(NODE_PROVIDER)] if node else [sys.executable, "-m", "tests.provider"]
     process = subprocess.Popen(
-        [sys.executable, "-m", "tests.provider", "--port", "0", *args],
+        [*command, "--port", "0", *args],
         cwd=root,
         stdout=subprocess.PIPE,
         text=True,

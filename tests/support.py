@@ -20,7 +20,7 @@ import psycopg
 
 from tokensync.crypto import Keyring, binding
 from tokensync.store import Connection, Filters, open_store
-from tokensync.store.sqlite import sqlite_path, to_text
+from tokensync.store.sqlite import from_text, sqlite_path, to_text
 
 TOKEN_URLS = {
     "spotify": "https://accounts.spotify.com/api/token",
@@ -117,11 +117,12 @@ def expire_all(db_url: str, seconds: int = 60) -> None:
             conn.execute("UPDATE connections SET expires_at = %s", (when,))
 
 
-def lapse_leases(db_url: str, owner: str | None = None) -> int:
-    """Time passes for `owner`'s leases (every run's, if None): each has ended. Returns how many."""
+def lapse_leases(db_url: str, owner: str | None = None, *, lease: str = "lease") -> int:
+    """Time passes for `owner`'s leases (every run's, if None): each has ended. Returns how many.
+    `lease="poll_lease"` for the poll leases."""
     ended = datetime.now(UTC) - timedelta(seconds=1)
-    whose = "lease_owner = {owner}" if owner else "lease_owner IS NOT NULL"
-    sql = "UPDATE connections SET lease_expires_at = {ended} WHERE " + whose
+    whose = f"{lease}_owner = {{owner}}" if owner else f"{lease}_owner IS NOT NULL"
+    sql = f"UPDATE connections SET {lease}_expires_at = {{ended}} WHERE " + whose
     if db_url.startswith("sqlite"):
         with closing(sqlite3.connect(sqlite_path(db_url))) as db, db:  # committed, then closed
             named = sql.format(ended=":ended", owner=":owner")
@@ -164,6 +165,45 @@ def stored_items(db_url: str, user: str, platform: str) -> dict[str, int]:
         with psycopg.connect(db_url) as conn:
             rows = conn.execute(sql.format(p="%s"), (user, platform)).fetchall()
     return {str(endpoint): int(n) for endpoint, n in rows}
+
+
+@dataclass(frozen=True)
+class StoredRow:
+    """One row of user_platform_data, as a test reads it back."""
+
+    data: Any
+    deleted_at: datetime | None
+    deleted_reason: str | None
+    fetched_at: datetime
+
+
+def rows_of(db_url: str, user: str, platform: str, endpoint: str) -> dict[str, StoredRow]:
+    """Every stored item of one endpoint of a connection, tombstones included, by key."""
+    sql = (
+        "SELECT item_key, data, deleted_at, deleted_reason, fetched_at FROM user_platform_data"
+        " WHERE user_id = {p} AND platform = {p} AND endpoint = {p}"
+    )
+    if db_url.startswith("sqlite"):
+        with closing(sqlite3.connect(sqlite_path(db_url))) as db:
+            rows = db.execute(sql.format(p="?"), (user, platform, endpoint)).fetchall()
+        return {
+            key: StoredRow(json.loads(data), from_text(gone) if gone else None, why, from_text(at))
+            for key, data, gone, why, at in rows
+        }
+    with psycopg.connect(db_url) as conn:
+        found = conn.execute(sql.format(p="%s"), (user, platform, endpoint)).fetchall()
+    return {key: StoredRow(data, gone, why, at) for key, data, gone, why, at in found}
+
+
+def live_keys(db_url: str, user: str, platform: str, endpoint: str) -> set[str]:
+    """The keys of an endpoint's stored items that are not tombstoned."""
+    return {k for k, row in rows_of(db_url, user, platform, endpoint).items() if not row.deleted_at}
+
+
+def tombstones(db_url: str, user: str, platform: str, endpoint: str) -> dict[str, str | None]:
+    """The tombstoned items of an endpoint, with the reason of each."""
+    rows = rows_of(db_url, user, platform, endpoint).items()
+    return {key: row.deleted_reason for key, row in rows if row.deleted_at}
 
 
 # -- time -----------------------------------------------------------------------------------------

@@ -7,19 +7,27 @@ aiohttp transport is exercised; payload-level ones go through respx.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gzip
+import ipaddress
 import json
+import ssl
 import tracemalloc
 import zlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
+from pathlib import Path
 from urllib.parse import urlencode
 
 import httpx
 import pytest
 import respx
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 
 from tokensync.errors import ProviderError, TransientError
 from tokensync.http import responses as httpio
@@ -568,3 +576,103 @@ def test_classify_returns_a_token_set_or_raises_a_provider_error() -> None:
         assert isinstance(result, TokenSet)
 
     check()
+
+
+def self_signed(tmp_path: Path) -> ssl.SSLContext:
+    """A server TLS context with a certificate for 127.0.0.1 that no CA signed."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.now(UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(days=1))
+        .not_valid_after(now + timedelta(days=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            critical=False,
+        )
+        .sign(key, hashes.SHA256())
+    )
+    (tmp_path / "cert.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    (tmp_path / "key.pem").write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(tmp_path / "cert.pem", tmp_path / "key.pem")
+    return context
+
+
+async def test_https_verifies_the_certificate(tmp_path: Path) -> None:
+    # The plain-http transport (loopback tests, benchmarks) has no TLS; https must still verify.
+    asked: list[bytes] = []
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        with contextlib.suppress(Exception):
+            asked.append(await read_request(reader))
+            writer.write(ok(TOKENS))
+            await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(handle, "127.0.0.1", 0, ssl=self_signed(tmp_path))
+    port = server.sockets[0].getsockname()[1]
+    acme = Platform("acme", f"https://127.0.0.1:{port}/token", None, "client_secret_post", "i", "s")
+    try:
+        async with http_client(5.0, 4) as client:
+            with pytest.raises(TransientError) as info:
+                await refresh_grant(client, acme, "RT-1", timeout=5.0)
+    finally:
+        server.close()
+        await server.wait_closed()
+    assert info.value.code == "connection_error" and "Certificate" in info.value.message
+    assert asked == [], "no request reached a server whose certificate did not verify"
+
+
+async def test_a_cookie_one_users_answer_sets_never_reaches_another_users_request() -> None:
+    # Through httpx (a mock transport) and through aiohttp's session (a loopback server): each
+    # keeps cookies unless told not to.
+    seen: list[str | None] = []
+    cookie = "device_id=user-1-device; Path=/"
+
+    def provider(request: httpx.Request) -> httpx.Response:
+        seen.append(request.headers.get("cookie"))
+        body = {"access_token": "AT", "expires_in": 3600}
+        return httpx.Response(200, json=body, headers={"Set-Cookie": cookie})
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        with contextlib.suppress(ConnectionError, asyncio.IncompleteReadError):
+            while head := await reader.readuntil(b"\r\n\r\n"):
+                length = next(
+                    int(line.split(b":", 1)[1])
+                    for line in head.lower().split(b"\r\n")
+                    if line.startswith(b"content-length:")
+                )
+                await reader.readexactly(length)
+                seen.append("cookie" if b"\r\ncookie:" in head.lower() else None)
+                writer.write(ok(TOKENS, f"Set-Cookie: {cookie}\r\n".encode()))
+                await writer.drain()
+        writer.close()
+
+    acme = Platform("acme", "https://id.acme.example/token", None, "client_secret_post", "i", "s")
+    async with http_client(5.0, 4, httpx.MockTransport(provider)) as client:
+        for user_token in ("RT-user-1", "RT-user-2"):
+            await refresh_grant(client, acme, user_token, timeout=5.0)
+    server = await asyncio.start_server(serve, "localhost", 0)
+    try:
+        async with http_client(5.0, 4) as client:
+            port = server.sockets[0].getsockname()[1]
+            # A host name: aiohttp's default jar keeps no cookie of an IP address.
+            local = Platform("acme", f"http://localhost:{port}/t", None, "client_secret_post")
+            for user_token in ("RT-user-1", "RT-user-2"):
+                await refresh_grant(client, local, user_token, timeout=5.0)
+    finally:
+        server.close()
+        await server.wait_closed()
+    assert seen == [None, None, None, None]

@@ -183,6 +183,45 @@ def test_a_reimport_without_refresh_token_keeps_the_stored_one(
     assert tokens(db_url, key, "n", "github") == ("AT-1", None)
 
 
+def test_a_reimport_without_refresh_token_keeps_the_grants_end_too(cli: Cli, db_url: str) -> None:
+    """The grant's end belongs to the refresh token: a line that keeps the token keeps its end
+    (unless it gives one); a line with a new refresh token and no end has none."""
+    ends = "2027-01-01T00:00:00+00:00"
+    first = line(userId="g", refreshToken="RT-g", refreshTokenExpiresAt=ends)
+    assert cli("tokens", "import", stdin=first).code == 0
+    kept = {k: v for k, v in GOOD.items() if k != "refreshToken"}
+    assert cli("tokens", "import", stdin=json.dumps({**kept, "userId": "g"})).code == 0
+    end = connection(db_url, "g", "github").refresh_token_expires_at
+    assert end is not None and end.isoformat() == ends
+    later = "2027-06-01T00:00:00+00:00"
+    moved = json.dumps({**kept, "userId": "g", "refreshTokenExpiresAt": later})
+    assert cli("tokens", "import", stdin=moved).code == 0
+    end = connection(db_url, "g", "github").refresh_token_expires_at
+    assert end is not None and end.isoformat() == later
+    assert cli("tokens", "import", stdin=line(userId="g", refreshToken="RT-new")).code == 0
+    assert connection(db_url, "g", "github").refresh_token_expires_at is None
+
+
+def test_a_grant_without_refresh_token_keeps_the_stored_one(
+    cli: Cli, db_url: str, key: str, env: dict[str, str]
+) -> None:
+    """An OAuth callback's token response (the Python API's save_grant) goes through the same
+    import: Google's second consent, without refresh_token (or with an empty one), keeps it."""
+    from tokensync.client import TokenClient
+    from tokensync.settings import load_settings
+
+    cli("tokens", "import", stdin=line(userId="g", platform="youtube", refreshToken="RT-g"))
+    settings = load_settings(env)
+    with TokenClient(settings) as client:
+        for grant in (
+            {"access_token": "AT-2", "expires_in": "3599"},
+            {"access_token": "AT-3", "expires_in": 3599, "refresh_token": ""},
+        ):
+            counts = client.save_grant("g", "youtube", grant)
+            assert (counts.inserted, counts.updated) == (0, 1)
+    assert tokens(db_url, key, "g", "youtube") == ("AT-3", "RT-g")
+
+
 def test_a_reimport_reactivates_and_clears_the_errors(cli: Cli, db_url: str) -> None:
     cli("tokens", "import", stdin=line(userId="d"))
     dead = "UPDATE connections SET status = 'needs_reauth', failure_count = 3, last_error_code = ?"

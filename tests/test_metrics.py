@@ -48,6 +48,7 @@ def poll_run(*, failed: int = 0) -> PollResult:
         failed=failed,
         fetched=431,
         stored=57,
+        deleted=3,
     )
 
 
@@ -105,6 +106,7 @@ def test_both_jobs_share_one_file(tmp_path: Path) -> None:
     assert got[items("poll-platforms", "polls_successful")] == 12
     assert got[items("poll-platforms", "items_fetched")] == 431
     assert got[items("poll-platforms", "items_stored")] == 57
+    assert got[items("poll-platforms", "items_deleted")] == 3
     assert got[("tokensync_last_run_duration_seconds", POLL_JOB)] == 5.12
     poll_time = (NOW + timedelta(minutes=1)).timestamp()
     assert got[("tokensync_last_success_timestamp_seconds", POLL_JOB)] == poll_time
@@ -119,7 +121,13 @@ def test_both_jobs_share_one_file(tmp_path: Path) -> None:
     }
     assert outcomes == {
         "refresh-tokens": {"checked", "refreshed", "failed", "needs_reauth"},
-        "poll-platforms": {"polls_successful", "polls_failed", "items_fetched", "items_stored"},
+        "poll-platforms": {
+            "polls_successful",
+            "polls_failed",
+            "items_fetched",
+            "items_stored",
+            "items_deleted",
+        },
     }
 
 

@@ -274,6 +274,25 @@ def test_error_documents_are_dated_and_name_their_job(
     assert "uuid-secret" not in result.out + result.err
 
 
+def test_the_error_documents_cron_types_are_the_jobs_own() -> None:
+    """output/stdout.py names the jobs' cronTypes without importing the jobs (start-up stays
+    light): they must say what the jobs' results say."""
+    from tokensync.jobs.results import PollResult, RefreshResult
+    from tokensync.output.stdout import CRON_TYPES
+
+    jobs = {r.command: r.cron_type for r in (RefreshResult, PollResult)}
+    assert jobs == CRON_TYPES
+
+
+def test_a_connection_command_that_fails_is_dated(cli: Cli) -> None:
+    """tokens get (and disconnect) of a connection that does not exist: exit 1, and the document
+    is dated like every other error document."""
+    result = cli("tokens", "get", "--user", "nobody", "--platform", "github")
+    assert result.code == 1, result.out
+    assert result.json["error"]["code"] == "not_found"
+    assert result.json["timestamp"].endswith("Z") and result.json["userId"] == "nobody"
+
+
 @pytest.mark.parametrize("engine", ["sqlite"])
 def test_a_job_that_cannot_reach_its_database_names_its_job(run_cli: Cli, engine: str) -> None:
     url = {"TOKENSYNC_DATABASE_URL": "postgresql://u:pw@127.0.0.1:1/db"}

@@ -17,7 +17,7 @@ import pytest
 import respx
 
 from tests.platforms import payloads as p
-from tests.support import TOKEN_URLS, Cli, connection, seed, stored_items
+from tests.support import TOKEN_URLS, Cli, connection, seed, stored_items, tombstones
 from tokensync.store.sqlite import from_text, sqlite_path
 
 
@@ -79,6 +79,7 @@ def test_polls_store_items_once(cli: Cli, mock_http: respx.MockRouter, db_url: s
         "success": True,
         "itemCount": 2,
         "newItems": 2,
+        "deletedItems": 0,
     }
     assert stored_items(db_url, "u1", "github") == {"events": 3, "repos": 2}
 
@@ -230,8 +231,11 @@ def test_a_run_that_dies_mid_way_is_completed_by_the_next(
     third = cli("poll-platforms").json
     assert route.calls[3].request.url.params["syncToken"] == "sync-1"
     events = endpoint_results(third, "u1", "google_calendar")["events"]
-    assert (events["itemCount"], events["newItems"]) == (1, 0), "a cancellation is an update"
-    assert third["itemsStored"] == 1
+    assert (events["itemCount"], events["newItems"], events["deletedItems"]) == (0, 0, 1)
+    assert (third["itemsStored"], third["itemsDeleted"]) == (0, 1), "a cancellation tombstones"
+    assert tombstones(db_url, "u1", "google_calendar", "events") == {
+        p.calendar_event(1)["id"]: "deleted_at_source"
+    }
 
 
 def test_dry_run_and_filters(cli: Cli, mock_http: respx.MockRouter) -> None:

@@ -29,6 +29,7 @@ PARAMS: dict[str, object] = {
     "lease_until": NOW + timedelta(minutes=5),
     "due_before": NOW + timedelta(minutes=10),
     "stale_before": NOW - timedelta(days=1),
+    "retry_before": NOW,
     "next_poll_at": NOW + timedelta(minutes=10),
     "limit": 200,
     "after_id": 0,
@@ -41,6 +42,27 @@ PARAMS: dict[str, object] = {
     "status": "needs_reauth",
     "all_statuses": True,
     "statuses": [],
+    "user_id": "u7",
+    "platform_name": "spotify",
+    "endpoint": "top_tracks",
+    "keys": ["t7", "t1007"],
+    "generation": 2,
+    "reason": "absent_from_snapshot",
+    "before": NOW,
+    "datas": [{}, {}],
+    "cursor": None,
+    "etag": None,
+    "extra": {},
+    "any_generation": False,
+    "walking_from": 1,
+    "sweeps": True,
+}
+# The unique index of user_platform_data, (user_id, platform, endpoint, item_key), as each engine
+# names the index it made for the constraint.
+DATA_KEY = "user_platform_data key"
+DATA_KEY_INDEX = {
+    "postgres": "user_platform_data_user_id_platform_endpoint_item_key_key",
+    "sqlite": "sqlite_autoindex_user_platform_data_1",
 }
 # The recurring queries and the index each must use.
 RECURRING = {
@@ -54,7 +76,23 @@ RECURRING = {
     # `tokens list`: a page by id costs its rows, on the primary key; one status, its own index.
     "list_connections": set(),
     "list_connections_by_status": {"connections_by_status"},
+    # What an application asks at every request (`tokens get`), and a --user run's selection:
+    # the unique (user_id, platform) index, whatever its name on each engine.
+    "find_connection": set(),
+    "user_connections": set(),
+    # One connection's endpoint: a range of the unique index, the cost of its own items.
+    "known_keys": {DATA_KEY},
+    "stored_data": {DATA_KEY},
+    "stamp_seen": {DATA_KEY},
+    "tombstone_keys": {DATA_KEY},
+    "sweep_walk": {DATA_KEY},
+    # data prune: the tombstones older than a date, never the live rows.
+    "count_tombstones": {"user_platform_data_tombstones"},
+    "prune_tombstones": {"user_platform_data_tombstones"},
 }
+TABLES = ("connections", "runs", "user_platform_data")
+# PostgreSQL's own statements (the other engine runs their parts one by one, planned above).
+RECURRING_POSTGRES = {**RECURRING, "save_walk_batch": {DATA_KEY}}
 
 # A million connections in miniature: valid for 30 days, a few due, some failing, some dead.
 FILL = """
@@ -75,6 +113,15 @@ INSERT INTO runs (run_id, command, started_at)
 SELECT 'run-' || g, CASE g % 2 WHEN 0 THEN 'refresh-tokens' ELSE 'poll-platforms' END, :recent
 FROM {series}
 """
+# A hundred items each for a thousand connections (spotify top tracks), a hundredth tombstoned.
+ITEMS = """
+INSERT INTO user_platform_data (user_id, platform, endpoint, item_key, data, first_seen_at,
+    fetched_at, generation, deleted_at, deleted_reason)
+SELECT 'u' || (g % 1000), 'spotify', 'top_tracks', 't' || g, '{{}}', :recent, :recent, g % 3,
+    CASE WHEN g % 100 = 0 THEN :recent END,
+    CASE WHEN g % 100 = 0 THEN 'absent_from_snapshot' END
+FROM {series}
+"""
 FILL_PARAMS = {
     "soon": NOW + timedelta(minutes=2),
     "later": NOW + timedelta(days=30),
@@ -85,6 +132,20 @@ FILL_PARAMS = {
 def used_params(sql: str, pattern: str) -> set[str]:
     """The parameter names a query's text uses."""
     return set(re.findall(pattern, sql))
+
+
+def params_of(sql: str, pattern: str) -> dict[str, object]:
+    """The values of the parameters a query uses (:platform names an item's platform in the
+    queries of user_platform_data, and the platform claimed in the others)."""
+    values = {**PARAMS}
+    if "user_platform_data" in sql:
+        values["platform"] = values["platform_name"]
+    return {k: v for k, v in values.items() if k in used_params(sql, pattern)}
+
+
+def expected(name: str, engine: str) -> set[str]:
+    """The indexes a query must use on an engine."""
+    return {DATA_KEY_INDEX[engine] if i == DATA_KEY else i for i in RECURRING_POSTGRES[name]}
 
 
 def plan_nodes(plan: dict[str, Any]) -> Iterator[dict[str, Any]]:
@@ -103,7 +164,7 @@ def big_postgres(pg_admin_url: str, pg_template: str) -> Iterator[PostgresStore]
     url = with_database(pg_admin_url, name)
     with psycopg.connect(url, autocommit=True) as conn:
         series = f"generate_series(1, {ROWS}) AS g"
-        for statement in (FILL, RUNS):
+        for statement in (FILL, RUNS, ITEMS):
             text = statement.format(series=series).replace("%", "%%")  # psycopg's placeholders
             conn.execute(re.sub(r":(\w+)", r"%(\1)s", text), FILL_PARAMS)
         conn.execute("ANALYZE")
@@ -127,7 +188,7 @@ def big_sqlite(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SQLiteStore
         f"{ROWS}) SELECT g FROM n)"
     )
     with store.transaction():
-        for statement in (FILL, RUNS):
+        for statement in (FILL, RUNS, ITEMS):
             store._exec(statement.format(series=series), sqlite_params(FILL_PARAMS))
     store._exec("ANALYZE")
     yield store
@@ -135,28 +196,29 @@ def big_sqlite(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SQLiteStore
 
 
 @pytest.mark.postgres
-@pytest.mark.parametrize("name", sorted(RECURRING))
+@pytest.mark.parametrize("name", sorted(RECURRING_POSTGRES))
 def test_postgres_answers_from_an_index(big_postgres: PostgresStore, name: str) -> None:
     sql = big_postgres._sql[name]
-    params = {k: v for k, v in PARAMS.items() if k in used_params(sql, r"%\((\w+)\)s")}
+    params = params_of(sql, r"%\((\w+)\)s")
     (row,) = big_postgres._execute("EXPLAIN (FORMAT JSON) " + sql, params).fetchall()
     nodes = list(plan_nodes(json.loads(json.dumps(row["QUERY PLAN"]))[0]["Plan"]))
     scans = [
         (n["Node Type"], n.get("Relation Name")) for n in nodes if "Seq Scan" in n["Node Type"]
     ]
-    assert not [s for s in scans if s[1] in ("connections", "runs")], scans
+    assert not [s for s in scans if s[1] in TABLES], scans
     used = {n["Index Name"] for n in nodes if "Index Name" in n}
-    assert RECURRING[name] <= used, used
+    assert expected(name, "postgres") <= used, used
 
 
 @pytest.mark.parametrize("name", sorted(RECURRING))
 def test_sqlite_answers_from_an_index(big_sqlite: SQLiteStore, name: str) -> None:
     sql = big_sqlite._sql[name]
-    params = {k: v for k, v in PARAMS.items() if k in used_params(sql, r":(\w+)")}
+    params = params_of(sql, r":(\w+)")
     plan = [r[3] for r in big_sqlite._exec("EXPLAIN QUERY PLAN " + sql, sqlite_params(params))]
-    bare = [p for p in plan if re.match(r"SCAN (connections|runs|r|r2)\b", p) and "INDEX" not in p]
+    tables = "|".join((*TABLES, "r", "r2"))
+    bare = [p for p in plan if re.match(rf"SCAN ({tables})\b", p) and "INDEX" not in p]
     assert not bare, plan
-    for index in RECURRING[name]:
+    for index in expected(name, "sqlite"):
         assert any(index in p for p in plan), plan
 
 

@@ -397,7 +397,7 @@ def test_a_hanging_provider_times_out_as_transient(cli: Cli, db_url: str, tmp_pa
 
 
 def test_verbose_logs_one_line_per_refresh_without_secrets(
-    cli: Cli, mock_http: respx.MockRouter, key: str
+    cli: Cli, mock_http: respx.MockRouter, key: str, db_url: str
 ) -> None:
     import json
 
@@ -407,7 +407,9 @@ def test_verbose_logs_one_line_per_refresh_without_secrets(
     )
     result = cli("-v", "refresh-tokens")
     lines = [json.loads(line) for line in result.err.splitlines() if line.startswith("{")]
-    assert sorted(line["userId"] for line in lines) == ["a", "b"]
+    ids = {connection(db_url, user, "spotify").id for user in ("a", "b")}
+    assert {line["connectionId"] for line in lines} == ids
+    assert all("userId" not in line for line in lines), "logs name connections, not users"
     for line in lines:
         assert line["event"] == "refresh" and line["outcome"] == "refreshed"
         assert line["platform"] == "spotify" and isinstance(line["durationMs"], int)

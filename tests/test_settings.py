@@ -41,6 +41,7 @@ def test_defaults_with_nothing_configured(tmp_path: Path) -> None:
     assert settings.platforms["discord"].api_base == "https://discord.com/api/v10"
     assert settings.platforms["github"].default_expires_in is None
     assert not settings.platforms["github"].has_credentials
+    assert settings.reconcile_interval == 86400
 
 
 def test_database_url_precedence(tmp_path: Path) -> None:
@@ -87,6 +88,7 @@ def test_toml_file_overrides_and_custom_platform(tmp_path: Path) -> None:
         """
 concurrency = 32
 refresh_window = "15m"
+reconcile_interval = "6h"
 
 [platforms.spotify]
 client_id = "from-file"
@@ -100,6 +102,7 @@ auth_method = "client_secret_basic"
     env = {"TOKENSYNC_DATA_DIR": str(tmp_path), "TOKENSYNC_ACME_CLIENT_SECRET": "s"}
     settings = load_settings(env, config_path=config)
     assert settings.concurrency == 32 and settings.refresh_window == 900
+    assert settings.reconcile_interval == 6 * 3600
     assert settings.platforms["spotify"].client_id == "from-file"
     assert settings.platforms["spotify"].concurrency == 4
     acme = settings.platforms["acme"]

@@ -13,7 +13,7 @@ from tests.support import stored_items
 from tokensync.errors import ConfigError, SchemaTooNewError, StorageError
 from tokensync.store import Filters, NewTokens, Store, open_store
 from tokensync.store.base import migrations
-from tokensync.store.models import StoredItem, SyncCursor
+from tokensync.store.models import BatchCounts, BatchWrite, StoredItem, SyncCursor
 
 NOW = datetime(2026, 11, 28, 14, 0, tzinfo=UTC)
 
@@ -318,12 +318,13 @@ def test_a_run_never_claims_what_it_renewed(store: Store) -> None:
 
 
 def test_save_batch_counts_new_and_changed_and_moves_the_cursor(store: Store, db_url: str) -> None:
-    def save(items: list[StoredItem], cursor: str, minute: int) -> tuple[int, int]:
+    def save(items: list[StoredItem], cursor: str, minute: int) -> BatchCounts:
         now = NOW + timedelta(minutes=minute)
-        return store.save_batch("u1", "spotify", "plays", items, SyncCursor(cursor=cursor), now)
+        batch = BatchWrite(items, SyncCursor(cursor=cursor))
+        return store.save_batch("u1", "spotify", "plays", batch, now)
 
     first = [StoredItem("a", {"n": 1, "name": "é"}), StoredItem("b", {"n": 2})]
-    assert save(first, "c1", 0) == (2, 0)
+    assert save(first, "c1", 0) == BatchCounts(new=2)
     # "a" unchanged, "b" changed, "c" new and given twice: the later one wins.
     again = [
         StoredItem("a", {"n": 1, "name": "é"}),
@@ -331,8 +332,8 @@ def test_save_batch_counts_new_and_changed_and_moves_the_cursor(store: Store, db
         StoredItem("c", {"n": 3}),
         StoredItem("c", {"n": 30, "big": 2**70}),
     ]
-    assert save(again, "c2", 1) == (1, 1)
-    assert save([], "c3", 2) == (0, 0)
+    assert save(again, "c2", 1) == BatchCounts(new=1, changed=1)
+    assert save([], "c3", 2) == BatchCounts()
     assert store.sync_states("u1", "spotify")["plays"].cursor == "c3"
     assert store.sync_states("u1", "github") == {}
     assert stored_items(db_url, "u1", "spotify") == {"plays": 3}

@@ -8,6 +8,7 @@ import sys
 import traceback
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, BinaryIO, NoReturn, TypedDict, TypeVar
 from urllib.parse import urlsplit
@@ -24,24 +25,25 @@ from tokensync.errors import (
     UsageError,
     exit_code_for,
 )
-from tokensync.jobs.options import KEEP, Keep
 from tokensync.output import ending
-from tokensync.output.documents import (
+from tokensync.output.ending import cut_short, exit_with, stdout_failed, warn
+from tokensync.output.stdout import (
     Document,
     error_document,
     failure_document,
     interrupted_document,
 )
-from tokensync.output.ending import cut_short, exit_with, stdout_failed, warn
 from tokensync.redaction import redact
 from tokensync.settings import load_settings
-from tokensync.store.models import STATUSES, Filters
 
 # Each command imports the rest of what it needs when it runs: `tokensync --version` stays fast.
 if TYPE_CHECKING:
     from tokensync.bootstrap import Job, Opts, R
+    from tokensync.jobs.options import Keep
+    from tokensync.jobs.results import Reportable
     from tokensync.settings import Settings
     from tokensync.store import Connection, Store
+    from tokensync.store.models import Filters
 
 T = TypeVar("T")
 
@@ -53,12 +55,18 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
 )
-tokens_app = typer.Typer(help="Import and list connections.", no_args_is_help=True)
+tokens_app = typer.Typer(
+    help="Connections: import, list, get a fresh token, disconnect.", no_args_is_help=True
+)
 keys_app = typer.Typer(help="Encryption keys.", no_args_is_help=True)
 db_app = typer.Typer(help="The database schema.", no_args_is_help=True)
+users_app = typer.Typer(help="Users: erase one, everywhere.", no_args_is_help=True)
+data_app = typer.Typer(help="The polled data.", no_args_is_help=True)
 app.add_typer(tokens_app, name="tokens")
+app.add_typer(users_app, name="users")
 app.add_typer(keys_app, name="keys")
 app.add_typer(db_app, name="db")
+app.add_typer(data_app, name="data")
 
 
 @dataclass(frozen=True)
@@ -168,6 +176,13 @@ MetricsOpt = Annotated[
 PingOpt = Annotated[
     str | None, typer.Option("--ping-url", help="healthchecks.io-style URL to ping.")
 ]
+ForceOpt = Annotated[
+    bool,
+    typer.Option(
+        "--force",
+        help="Act on the selected connections now, whatever window, back-off or interval.",
+    ),
+]
 
 
 class _JobFields(TypedDict):
@@ -178,6 +193,7 @@ class _JobFields(TypedDict):
     concurrency: int
     max_duration: float | None
     keep: Keep
+    force: bool
 
 
 @dataclass(frozen=True)
@@ -192,9 +208,12 @@ class _JobArgs:
     results: str
     metrics_file: Path | None
     ping_url: str | None
+    force: bool
 
     def common(self, settings: Settings, default_concurrency: int) -> _JobFields:
         """The JobOptions fields, checked."""
+        from tokensync.jobs.options import KEEP
+
         keep = next((k for k in KEEP if k == self.results), None)
         if keep is None:
             raise UsageError(f"--results must be one of {', '.join(KEEP)}")
@@ -206,10 +225,11 @@ class _JobArgs:
             "concurrency": self.concurrency or default_concurrency,
             "max_duration": _duration(self.max_duration, "--max-duration"),
             "keep": keep,
+            "force": self.force,
         }
 
 
-def _duration(value: str | None, option: str) -> float | None:
+def _duration(value: str | None, option: str, *, allow_zero: bool = False) -> float | None:
     from tokensync.durations import parse_duration
 
     if value is None:
@@ -218,7 +238,7 @@ def _duration(value: str | None, option: str) -> float | None:
         seconds = parse_duration(value)
     except ValueError as exc:
         raise UsageError(f"{option}: {exc}") from None
-    if seconds <= 0:
+    if seconds < 0 or (seconds == 0 and not allow_zero):
         raise UsageError(f"{option} must be longer than zero")
     return seconds
 
@@ -236,6 +256,8 @@ def _check_ping_url(url: str) -> None:
 
 def check_filters(settings: Settings, platforms: Iterable[str], users: Iterable[str]) -> Filters:
     """--platform and --user as filters; every platform named must be a known one."""
+    from tokensync.store.models import Filters
+
     platforms = tuple(dict.fromkeys(platforms))
     unknown = [p for p in platforms if p not in settings.platforms]
     if unknown:
@@ -259,6 +281,7 @@ def refresh_tokens(
     results: ResultsOpt = "all",
     metrics_file: MetricsOpt = None,
     ping_url: PingOpt = None,
+    force: ForceOpt = False,
 ) -> None:
     """Refresh every active token that expires within the window."""
     from tokensync.jobs.options import RefreshOptions
@@ -273,6 +296,7 @@ def refresh_tokens(
         results,
         metrics_file,
         ping_url,
+        force,
     )
 
     def work(settings: Settings) -> tuple[Document, int]:
@@ -296,6 +320,7 @@ def poll_platforms(
     results: ResultsOpt = "all",
     metrics_file: MetricsOpt = None,
     ping_url: PingOpt = None,
+    force: ForceOpt = False,
 ) -> None:
     """Poll each active connection's platform endpoints and store what is new."""
     from tokensync.jobs.options import PollOptions
@@ -310,6 +335,7 @@ def poll_platforms(
         results,
         metrics_file,
         ping_url,
+        force,
     )
 
     def work(settings: Settings) -> tuple[Document, int]:
@@ -381,10 +407,117 @@ StatusOpt = Annotated[
     list[str] | None,
     typer.Option(
         "--status",
-        help=f"Only this status (repeatable): {', '.join(STATUSES)}.",
+        help="Only this status (repeatable): active, needs_reauth, disabled.",
         show_default=False,
     ),
 ]
+
+
+@tokens_app.command("get")
+def tokens_get(
+    ctx: typer.Context,
+    user: Annotated[str, typer.Option("--user", help="The user id.", show_default=False)],
+    platform: Annotated[str, typer.Option("--platform", help="The platform.", show_default=False)],
+    min_ttl: Annotated[
+        str, typer.Option("--min-ttl", help="Refresh first if it expires within this.")
+    ] = "5m",
+    force_refresh: Annotated[
+        bool, typer.Option("--force-refresh", help="Refresh it whatever its expiry.")
+    ] = False,
+) -> None:
+    """A fresh access token (refreshed first when due): the one command that prints a secret."""
+    from tokensync.client import TokenClient
+    from tokensync.output.documents import connection_error_document, token_document
+
+    def work(settings: Settings) -> tuple[Document, int]:
+        check_filters(settings, [platform], [user])
+        ttl = _duration(min_ttl, "--min-ttl", allow_zero=True) or 0.0
+        try:
+            with (
+                interrupts.restored(),
+                TokenClient(settings, progress=_logger(ctx, "get"), handle_signals=True) as client,
+            ):
+                token = client.get_token(user, platform, min_ttl=ttl, force_refresh=force_refresh)
+        except TokensyncError as exc:
+            return connection_error_document(user, platform, exc), exit_code_for(exc)
+        return token_document(token), EXIT_OK
+
+    _finish(ctx, work)
+
+
+@tokens_app.command("disconnect")
+def tokens_disconnect(
+    ctx: typer.Context,
+    user: Annotated[str, typer.Option("--user", help="The user id.", show_default=False)],
+    platform: Annotated[str, typer.Option("--platform", help="The platform.", show_default=False)],
+    keep_data: Annotated[
+        bool, typer.Option("--keep-data", help="Keep the polled items; delete the rest.")
+    ] = False,
+    no_revoke: Annotated[
+        bool, typer.Option("--no-revoke", help="Delete locally only; the grant stays valid.")
+    ] = False,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Say what would be revoked and deleted; do nothing.")
+    ] = False,
+) -> None:
+    """Revoke the grant at the provider, then delete the tokens, sync state and items."""
+    from tokensync.client import TokenClient
+    from tokensync.output.documents import connection_error_document, disconnect_document
+
+    def work(settings: Settings) -> tuple[Document, int]:
+        check_filters(settings, [platform], [user])
+        progress = _logger(ctx, "disconnect")
+        try:
+            with (
+                interrupts.restored(),
+                TokenClient(settings, progress=progress, handle_signals=True) as client,
+            ):
+                done = client.disconnect(
+                    user, platform, revoke=not no_revoke, keep_data=keep_data, dry_run=dry_run
+                )
+        except TokensyncError as exc:
+            return connection_error_document(user, platform, exc), exit_code_for(exc)
+        return disconnect_document(done), EXIT_OK
+
+    _finish(ctx, work)
+
+
+@users_app.command("erase")
+def users_erase(
+    ctx: typer.Context,
+    user: Annotated[str, typer.Argument(help="The user id.", show_default=False)],
+    no_revoke: Annotated[
+        bool, typer.Option("--no-revoke", help="Delete locally only; the grants stay valid.")
+    ] = False,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Say what would be revoked and removed; do nothing.")
+    ] = False,
+) -> None:
+    """Disconnect every connection of a user, then remove every row naming them; a receipt."""
+    from tokensync.client import TokenClient
+    from tokensync.output.documents import erase_document
+
+    def work(settings: Settings) -> tuple[Document, int]:
+        progress = _logger(ctx, "erase")
+        with (
+            interrupts.restored(),
+            TokenClient(settings, progress=progress, handle_signals=True) as client,
+        ):
+            receipt = client.erase_user(user, revoke=not no_revoke, dry_run=dry_run)
+        return erase_document(receipt), EXIT_OK if receipt.success else EXIT_FAILURES
+
+    _finish(ctx, work)
+
+
+def _logger(ctx: typer.Context, event: str) -> Callable[[Reportable], None]:
+    """With -v, a log line per item on stderr (its log_fields: ids and outcome, never a secret)."""
+    from tokensync.output.progress import log_line
+
+    def log(item: Reportable) -> None:
+        if ctx.obj.verbose:
+            log_line(event, **item.log_fields())
+
+    return log
 
 
 @tokens_app.command("list")
@@ -408,6 +541,7 @@ def tokens_list(
     """Connections by id, streamed: a JSON array or JSON Lines (never a secret)."""
     from tokensync import bootstrap
     from tokensync.output.listing import FORMATS, Cut, Format, peeked, write_listing
+    from tokensync.store.models import STATUSES
 
     def open_listing(settings: Settings) -> tuple[Store, Iterable[Connection], Format]:
         fmt = next((f for f in FORMATS if f == output), None)
@@ -484,6 +618,36 @@ def db_migrate(ctx: typer.Context) -> None:
         with bootstrap.database(settings, migrate=False) as store:
             applied = store.migrate(SystemClock().now())
             return migrate_document(store.engine, applied, store.schema_version()), EXIT_OK
+
+    _finish(ctx, work)
+
+
+@data_app.command("prune")
+def data_prune(
+    ctx: typer.Context,
+    deleted_before: Annotated[
+        str,
+        typer.Option(
+            "--deleted-before",
+            help="Remove items tombstoned longer ago than this (30d, 12h).",
+            show_default=False,
+        ),
+    ],
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Remove nothing: count what would be removed.")
+    ] = False,
+) -> None:
+    """Remove tombstones (items the platforms no longer have) older than --deleted-before."""
+    from tokensync import bootstrap
+    from tokensync.jobs.clock import SystemClock
+    from tokensync.jobs.prune import prune
+    from tokensync.output.documents import prune_document
+
+    def work(settings: Settings) -> tuple[Document, int]:
+        age = _duration(deleted_before, "--deleted-before") or 0.0
+        before = SystemClock().now() - timedelta(seconds=age)
+        with bootstrap.database(settings) as store:
+            return prune_document(prune(store, before=before, dry_run=dry_run)), EXIT_OK
 
     _finish(ctx, work)
 

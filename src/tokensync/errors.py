@@ -11,6 +11,8 @@
     │   └── SchemaTooNewError    the schema is newer than this program
     ├── CryptoError              a ciphertext that no key of the keyring opens (per item, exit 1)
     ├── UnreadableRowError       a stored row another program wrote out of range (per item, exit 1)
+    ├── ConnectionNotFoundError  no connection of that user and platform (exit 1)
+    ├── LeaseLostError           another run took over a connection this run was polling (per item)
     └── ProviderError            what a platform answered (per item, exit 1)
         ├── PermanentError       the grant is dead: needs re-authorisation
         ├── ClientConfigError    our client credentials are wrong: fix the configuration
@@ -107,6 +109,18 @@ class CryptoError(TokensyncError):
     """A stored ciphertext could not be decrypted with any configured key."""
 
     code = "decrypt_failed"
+
+
+class ConnectionNotFoundError(TokensyncError):
+    """The application asked for a connection that is not stored (never imported, or removed)."""
+
+    code = "not_found"
+
+
+class LeaseLostError(TokensyncError):
+    """Another run took over what this run was working on (its lease had lapsed)."""
+
+    code = "lease_lost"
 
 
 class ProviderError(TokensyncError):

@@ -59,21 +59,32 @@ class TokenSet:
     scope: str | None = None
     # Something odd about the response that did not stop the refresh (a bad expires_in).
     warning: str | None = None
+    # The refresh token's own lifetime, when the platform says (GitHub Apps, on every rotation).
+    refresh_expires_in: float | None = None
 
 
 def request_parts(platform: Platform, refresh_token: str) -> tuple[dict[str, str], dict[str, str]]:
     """The form fields and headers of a refresh request for this platform."""
-    form = {"grant_type": "refresh_token", "refresh_token": refresh_token}
+    return client_auth(platform, {"grant_type": "refresh_token", "refresh_token": refresh_token})
+
+
+def client_auth(platform: Platform, form: dict[str, str]) -> tuple[dict[str, str], dict[str, str]]:
+    """A request's form with the client authenticated as the platform says: in the form, or
+    in a Basic header (the refresh exchange and RFC 7009 revocation alike)."""
     headers = {"Accept": "application/json"}
     client_id, secret = platform.client_id or "", platform.client_secret or ""
     if platform.auth_method == "client_secret_basic":
-        # RFC 6749 2.3.1: each half is form-encoded before joining.
-        pair = f"{quote(client_id, safe='')}:{quote(secret, safe='')}".encode()
-        headers["Authorization"] = "Basic " + base64.b64encode(pair).decode("ascii")
+        headers["Authorization"] = basic_auth(client_id, secret)
     else:
-        form["client_id"] = client_id
-        form["client_secret"] = secret
+        form = {**form, "client_id": client_id, "client_secret": secret}
     return form, headers
+
+
+def basic_auth(client_id: str, secret: str) -> str:
+    """The Authorization header of HTTP Basic client authentication."""
+    # RFC 6749 2.3.1: each half is form-encoded before joining.
+    pair = f"{quote(client_id, safe='')}:{quote(secret, safe='')}".encode()
+    return "Basic " + base64.b64encode(pair).decode("ascii")
 
 
 async def refresh_grant(
@@ -191,7 +202,7 @@ def _error(
     secrets: tuple[str, ...],
 ) -> ProviderError:
     code = str(payload["error"])
-    description = _clean(payload.get("error_description"), secrets)
+    description = clean_text(payload.get("error_description"), secrets)
     said = f"{platform}: {code}" + (f" ({description})" if description else "")
     if code in _PERMANENT or (code == "invalid_request" and "refresh_token" in description):
         return PermanentError(f"{said}: the user must reconnect", code=code, status=status)
@@ -211,7 +222,8 @@ def _error(
     return TransientError(said, code=code, status=status)
 
 
-def _clean(value: object, secrets: tuple[str, ...]) -> str:
+def clean_text(value: object, secrets: tuple[str, ...]) -> str:
+    """A provider's description as a message may show it: printable, short, secrets masked."""
     if not isinstance(value, str):
         return ""
     text = _PRINTABLE.sub(" ", value).strip()[:200]
@@ -254,6 +266,7 @@ def _token_set(platform: str, payload: Mapping[str, object]) -> TokenSet:
         token_type=token_type if isinstance(token_type, str) else None,
         scope=scope if isinstance(scope, str) else None,
         warning=warning,
+        refresh_expires_in=_seconds(payload.get("refresh_token_expires_in")),
     )
 
 

@@ -47,6 +47,8 @@ class Settings:
     max_pages: int = 10
     max_wait: float = 30.0
     poll_interval: float = 600.0
+    # How often, at most, a list that cannot say what left it is walked whole (YouTube likes).
+    reconcile_interval: float = 86400.0
     backoff_base: float = 60.0
     backoff_max: float = 6 * 3600.0
 
@@ -73,6 +75,7 @@ _GLOBAL_KEYS: dict[str, str] = {
     "max_pages": "int",
     "max_wait": "duration",
     "poll_interval": "duration",
+    "reconcile_interval": "duration",
 }
 # Duration settings that zero would break (durations.py bounds the longest): a timeout of zero
 # fails every request, a lease of zero lets every run take every row, a staleness of zero
@@ -89,6 +92,7 @@ _PLATFORM_KEYS = {
     "auth_method",
     "concurrency",
     "default_expires_in",
+    "revocation_url",
 }
 
 
@@ -290,6 +294,7 @@ def _platforms(table: Any, env: Mapping[str, str]) -> dict[str, Platform]:
             if value is not None and not isinstance(value, str):
                 raise ConfigError(f"[platforms.{name}] {key} must be a string")
         api_base = conf.get("api_base", builtin.api_base)
+        revocation = _revocation(name, conf, builtin)
         result[name] = replace(
             builtin,
             token_url=check_url(
@@ -301,5 +306,29 @@ def _platforms(table: Any, env: Mapping[str, str]) -> dict[str, Platform]:
             client_secret=client_secret,
             concurrency=concurrency,
             default_expires_in=expires,
+            **revocation,
         )
     return result
+
+
+def _revocation(name: str, conf: Mapping[str, Any], builtin: Platform) -> dict[str, Any]:
+    """A platform's revocation, as its section configures it: `revocation_url` (RFC 7009 for a
+    platform of your own; another endpoint of the same kind for a built-in one)."""
+    url = conf.get("revocation_url")
+    if url is None:
+        if builtin.revocation is None and builtin.no_revocation is None:
+            reason = f"no revocation_url is configured in [platforms.{name}]"
+            return {"no_revocation": reason}
+        return {}
+    where = f"[platforms.{name}] revocation_url"
+    if not isinstance(url, str):
+        raise ConfigError(f"{where} must be a string")
+    if builtin.revocation == "github":
+        raise ConfigError(
+            f"{where}: GitHub revokes at api_base's /applications/{{client_id}}/grant"
+        )
+    return {
+        "revocation": builtin.revocation or "rfc7009",
+        "revocation_url": check_url(url, where),
+        "no_revocation": None,
+    }

@@ -134,3 +134,51 @@ def json_response(
 
 
 _JSON = {"Content-Type": "application/json"}
+
+
+class TimedClock(FakeClock):
+    """A fake clock that does something once `at` seconds have passed on it."""
+
+    def __init__(self, at: float, action: Callable[[], None]) -> None:
+        super().__init__()
+        self._at, self._action = at, action
+        self.done = False
+
+    async def sleep(self, seconds: float) -> None:
+        await super().sleep(seconds)
+        if not self.done and self.elapsed >= self._at:
+            self.done = True
+            self._action()
+
+
+def hold_lease(job: Job, owner: str, minutes: float = 5) -> int:
+    """Another process (`owner`) takes the token lease of u1's discord connection."""
+    conn = job.connection("u1", "discord")
+    store = open_store(job.url)
+    try:
+        now = job.clock.now()
+        leased = store.claim_one(
+            conn.id, owner, now=now, lease_until=now + timedelta(minutes=minutes)
+        )
+        assert leased is not None
+    finally:
+        store.close()
+    return conn.id
+
+
+def store_refreshed(job: Job, owner: str, access: str, refresh: str) -> None:
+    """That process stores what its refresh was issued, ending its lease."""
+    ring, conn = Keyring([job.key]), job.connection("u1", "discord")
+    store = open_store(job.url)
+    try:
+        assert store.save_refreshed(
+            conn.id,
+            owner,
+            access_token_enc=ring.encrypt(access, binding("u1", "discord", "access")),
+            refresh_token_enc=ring.encrypt(refresh, binding("u1", "discord", "refresh")),
+            previous_refresh_enc=conn.refresh_token_enc,
+            expires_at=job.clock.now() + timedelta(days=7),
+            now=job.clock.now(),
+        )
+    finally:
+        store.close()

@@ -311,25 +311,51 @@ def gmail_list(ids: list[str], next_token: str | None = None) -> dict[str, Any]:
 
 
 def gmail_history(
-    records: list[tuple[str, list[str]]], history_id: str, next_token: str | None = None
+    records: list[tuple[str, list[str]]] | list[dict[str, Any]],
+    history_id: str,
+    next_token: str | None = None,
 ) -> dict[str, Any]:
-    """A ListHistoryResponse: records are (record id, ids of the messages it added)."""
+    """A ListHistoryResponse: records are History objects (gmail_record), or (record id, ids of
+    the messages it added)."""
     body: dict[str, Any] = {"historyId": history_id}
     if records:
         body["history"] = [
-            {
-                "id": record_id,
-                "messages": [{"id": m, "threadId": f"t{m}"} for m in added],
-                "messagesAdded": [
-                    {"message": {"id": m, "threadId": f"t{m}", "labelIds": ["INBOX", "UNREAD"]}}
-                    for m in added
-                ],
-            }
-            for record_id, added in records
+            r if isinstance(r, dict) else gmail_record(r[0], added=r[1]) for r in records
         ]
     if next_token:
         body["nextPageToken"] = next_token
     return body
+
+
+def gmail_record(
+    record_id: str,
+    *,
+    added: list[str] | None = None,
+    deleted: list[str] | None = None,
+    labels_added: dict[str, list[str]] | None = None,
+    labels_removed: dict[str, list[str]] | None = None,
+) -> dict[str, Any]:
+    """A History record: messages added, deleted for good, and labels added or removed."""
+
+    def message(m: str, labels: list[str] | None = None) -> dict[str, Any]:
+        return {"id": m, "threadId": f"t{m}", **({"labelIds": labels} if labels else {})}
+
+    changes: dict[str, Any] = {
+        "messagesAdded": [{"message": message(m, ["INBOX", "UNREAD"])} for m in added or []],
+        "messagesDeleted": [{"message": message(m)} for m in deleted or []],
+        "labelsAdded": [
+            {"message": message(m, ["INBOX", *ids]), "labelIds": ids}
+            for m, ids in (labels_added or {}).items()
+        ],
+        "labelsRemoved": [
+            {"message": message(m, ["INBOX"]), "labelIds": ids}
+            for m, ids in (labels_removed or {}).items()
+        ],
+    }
+    touched = [*(added or []), *(deleted or []), *(labels_added or {}), *(labels_removed or {})]
+    record: dict[str, Any] = {"id": record_id, "messages": [message(m) for m in touched]}
+    record.update({name: entries for name, entries in changes.items() if entries})
+    return record
 
 
 def google_error(code: int, message: str, reason: str, status: str) -> dict[str, Any]:

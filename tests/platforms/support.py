@@ -5,7 +5,7 @@ Only the adapter tests use these; what every test shares is in tests/support.py.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -58,14 +58,30 @@ def api(
     )
 
 
-def context(known: set[str] | None = None, max_pages: int = 10, now: datetime = NOW) -> PollContext:
-    """A PollContext whose store already holds the keys in `known`, at a fixed time."""
+def context(
+    known: set[str] | Mapping[str, Mapping[str, object]] | None = None,
+    max_pages: int = 10,
+    now: datetime = NOW,
+    reconcile_interval: float = 86400.0,
+) -> PollContext:
+    """A PollContext whose store already holds the keys in `known` (with their data, when a
+    mapping is given), at a fixed time."""
     stored = known if known is not None else set()
 
     async def known_keys(keys: Sequence[str]) -> set[str]:
         return {k for k in keys if k in stored}
 
-    return PollContext(max_pages=max_pages, now=lambda: now, known_keys=known_keys)
+    async def stored_data(keys: Sequence[str]) -> dict[str, Mapping[str, object]]:
+        assert isinstance(stored, Mapping), "the test gave keys without data"
+        return {k: stored[k] for k in keys if k in stored}
+
+    return PollContext(
+        max_pages=max_pages,
+        now=lambda: now,
+        known_keys=known_keys,
+        stored_data=stored_data,
+        reconcile_interval=reconcile_interval,
+    )
 
 
 async def collect(

@@ -10,7 +10,7 @@ from tests.platforms import payloads as p
 from tests.platforms.support import Sleeps, api, collect, collect_until, keys, last_state
 from tokensync.errors import MalformedResponseError, RateLimitedError
 from tokensync.platforms.discord import UserGuilds
-from tokensync.platforms.endpoint import SyncState
+from tokensync.platforms.endpoint import SyncState, Walk
 
 pytestmark = pytest.mark.anyio
 GUILDS = f"{p.DISCORD}/users/@me/guilds"
@@ -23,6 +23,7 @@ async def test_guilds_are_a_snapshot(router: respx.MockRouter) -> None:
     batches = await collect(UserGuilds(), api(p.DISCORD))
     assert keys(batches) == [p.discord_guild(i)["id"] for i in range(3)]
     assert batches[0].items[0].data == p.discord_guild(0) and last_state(batches) == SyncState()
+    assert batches[0].walk == Walk("absent_from_snapshot", begins=True, ends=True)
     assert route.calls[0].request.headers["Authorization"] == "Bearer old"
 
 

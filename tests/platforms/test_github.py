@@ -21,13 +21,15 @@ from tests.platforms.support import (
     last_state,
 )
 from tokensync.errors import MalformedResponseError, RateLimitedError
-from tokensync.platforms.endpoint import SyncState
+from tokensync.platforms.endpoint import SyncState, Walk
 from tokensync.platforms.github import Events, Repos
 
 pytestmark = pytest.mark.anyio
 EVENTS = f"{p.GITHUB}/users/octocat/events"
 PAGED = f"{p.GITHUB}/user/583231/events"
 KNOWN_LOGIN = SyncState(extra={"login": "octocat"})
+SNAPSHOT = "absent_from_snapshot"
+REPOS_PARAMS = {"per_page": "100", "sort": "created", "direction": "asc"}
 
 
 def link(page: int) -> str:
@@ -154,8 +156,8 @@ async def test_primary_rate_limit_short_is_slept_long_is_raised(router: respx.Mo
 
 
 async def test_repos_follow_link_pages(router: respx.MockRouter) -> None:
-    page2 = f"{p.GITHUB}/user/repos?per_page=100&sort=updated&page=2"
-    router.get(f"{p.GITHUB}/user/repos", params={"per_page": "100", "sort": "updated"}).mock(
+    page2 = f"{p.GITHUB}/user/repos?per_page=100&sort=created&direction=asc&page=2"
+    router.get(f"{p.GITHUB}/user/repos", params=REPOS_PARAMS).mock(
         side_effect=[
             httpx.Response(
                 200, json=[p.github_repo(1)], headers={"Link": f'<{page2}>; rel="next"'}
@@ -165,10 +167,11 @@ async def test_repos_follow_link_pages(router: respx.MockRouter) -> None:
     )
     batches = await collect(Repos(), api(p.GITHUB))
     assert keys(batches) == ["1296270", "1296271"] and last_state(batches) == SyncState()
+    assert [b.walk for b in batches] == [Walk(SNAPSHOT, begins=True), Walk(SNAPSHOT, ends=True)]
 
 
 async def test_repos_cut_short_resume_at_the_next_link(router: respx.MockRouter) -> None:
-    page2 = f"{p.GITHUB}/user/repos?per_page=100&sort=updated&page=2"
+    page2 = f"{p.GITHUB}/user/repos?per_page=100&sort=created&direction=asc&page=2"
     route = router.get(f"{p.GITHUB}/user/repos").mock(
         side_effect=[
             httpx.Response(
@@ -179,9 +182,11 @@ async def test_repos_cut_short_resume_at_the_next_link(router: respx.MockRouter)
     )
     first = await collect(Repos(), api(p.GITHUB), ctx=context(max_pages=1))
     assert keys(first) == ["1296270"] and last_state(first).extra == {"next": page2}
+    assert [b.walk for b in first] == [Walk(SNAPSHOT, begins=True)], "cut short: no end"
     second = await collect(Repos(), api(p.GITHUB), last_state(first), context(max_pages=1))
     assert route.calls[1].request.url.params["page"] == "2"
     assert keys(second) == ["1296271"] and last_state(second) == SyncState()
+    assert [b.walk for b in second] == [Walk(SNAPSHOT, ends=True)], "carried on, not begun"
 
 
 async def test_a_repo_whose_id_is_not_a_number_or_string(router: respx.MockRouter) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import httpx
 import pytest
@@ -20,7 +21,7 @@ from tests.platforms.support import (
     last_state,
 )
 from tokensync.errors import MalformedResponseError, RateLimitedError
-from tokensync.platforms.endpoint import SyncState
+from tokensync.platforms.endpoint import SyncState, Walk
 from tokensync.platforms.google import GmailMessages
 
 pytestmark = pytest.mark.anyio
@@ -100,11 +101,14 @@ async def test_history_then_the_404_reset(router: respx.MockRouter) -> None:
     meta = metadata(router)
     batches = await collect(GmailMessages(), api(p.GMAIL), SyncState(cursor="5000"))
     assert keys(batches) == ["m9"] and last_state(batches) == SyncState(cursor="5002")
-    assert dict(history.calls[0].request.url.params) == {
-        "startHistoryId": "5000",
-        "historyTypes": "messageAdded",
-        "maxResults": "500",
-    }
+    params = history.calls[0].request.url.params
+    assert (params["startHistoryId"], params["maxResults"]) == ("5000", "500")
+    assert params.get_list("historyTypes") == [
+        "messageAdded",
+        "messageDeleted",
+        "labelAdded",
+        "labelRemoved",
+    ]
 
     router.get(f"{ME}/profile").respond(200, json=p.gmail_profile("9000"))
     router.get(f"{ME}/messages", params={"maxResults": "100"}).respond(
@@ -199,3 +203,129 @@ async def test_concurrent_401s_share_one_refresh(router: respx.MockRouter) -> No
     batches = await collect(GmailMessages(), api(p.GMAIL, tokens), SyncState(cursor="1"))
     assert sorted(keys(batches)) == ["m1", "m2", "m3", "m4"]
     assert tokens.refreshes == 1 and old.call_count == 4 and new.call_count == 4
+
+
+# -- deletions and label changes -------------------------------------------------------------
+
+RESYNC = "absent_after_resync"
+
+
+def stored(*ids: str, labels: tuple[str, ...] = ("INBOX", "UNREAD")) -> dict[str, dict[str, Any]]:
+    """Messages as the store holds them: their metadata."""
+    return {i: {**p.gmail_message(i), "labelIds": list(labels)} for i in ids}
+
+
+async def test_history_pages_carry_deletions_and_label_changes(router: respx.MockRouter) -> None:
+    router.get(f"{ME}/history").mock(
+        side_effect=[
+            httpx.Response(
+                200,
+                json=p.gmail_history(
+                    [
+                        p.gmail_record("8001", labels_added={"m1": ["TRASH"]}),
+                        p.gmail_record("8002", labels_removed={"m2": ["UNREAD"]}),
+                        p.gmail_record("8003", deleted=["m3"]),
+                    ],
+                    "8010",
+                    "H2",
+                ),
+            ),
+            httpx.Response(
+                200,
+                json=p.gmail_history(
+                    [
+                        p.gmail_record("8004", labels_removed={"m1": ["TRASH"]}),
+                        p.gmail_record("8005", labels_added={"m1": ["STARRED"]}),
+                        p.gmail_record("8006", deleted=["m2"]),
+                    ],
+                    "8010",
+                ),
+            ),
+        ]
+    )
+    ctx = context(stored("m1", "m2", "m3"))
+    batches = await collect(GmailMessages(), api(p.GMAIL), SyncState(cursor="8000"), ctx)
+    first, second = batches
+    # A message moved to the trash is still there, with its labels as they now are.
+    assert {i.key: i.data["labelIds"] for i in first.items} == {
+        "m1": ["INBOX", "UNREAD", "TRASH"],
+        "m2": ["INBOX"],
+    }
+    assert first.deleted == ["m3"] and first.walk is None
+    assert {i.key: i.data["labelIds"] for i in second.items} == {
+        "m1": ["INBOX", "UNREAD", "STARRED"]
+    }, "each page's changes apply in order to the stored copy"
+    assert second.deleted == ["m2"] and last_state(batches) == SyncState(cursor="8010")
+
+
+async def test_changes_within_a_page_apply_in_order_and_a_deletion_wins(
+    router: respx.MockRouter,
+) -> None:
+    router.get(f"{ME}/history").respond(
+        200,
+        json=p.gmail_history(
+            [
+                p.gmail_record("9001", labels_added={"m1": ["TRASH"]}),
+                p.gmail_record("9002", labels_removed={"m1": ["TRASH", "UNREAD"]}),
+                p.gmail_record("9003", labels_added={"m2": ["IMPORTANT"]}),
+                p.gmail_record("9004", added=["m4"], labels_added={"m4": ["STARRED"]}),
+                p.gmail_record("9005", deleted=["m2", "m4"]),
+                p.gmail_record("9006", labels_added={"m5": ["INBOX"]}),
+            ],
+            "9010",
+        ),
+    )
+    meta = metadata(router)
+    ctx = context(stored("m1", "m2"))
+    (batch,) = await collect(GmailMessages(), api(p.GMAIL), SyncState(cursor="9000"), ctx)
+    # m1 ends as it started but for UNREAD; m2 and m4 are gone, so neither is fetched nor
+    # relabelled; m5 changed but was never stored, so it is fetched, as it is now.
+    assert {i.key: i.data["labelIds"] for i in batch.items} == {
+        "m1": ["INBOX"],
+        "m5": ["INBOX", "UNREAD"],
+    }
+    assert batch.deleted == ["m2", "m4"] and fetched(meta) == ["m5"]
+
+
+async def test_a_label_change_that_changes_nothing_stores_nothing(
+    router: respx.MockRouter,
+) -> None:
+    router.get(f"{ME}/history").respond(
+        200, json=p.gmail_history([p.gmail_record("2", labels_added={"m1": ["INBOX"]})], "3")
+    )
+    ctx = context(stored("m1"))
+    (batch,) = await collect(GmailMessages(), api(p.GMAIL), SyncState(cursor="1"), ctx)
+    assert batch.items == [] and batch.deleted == []
+
+
+async def test_a_label_that_is_not_a_string_fails_the_page(router: respx.MockRouter) -> None:
+    record = p.gmail_record("2", labels_added={"m1": ["TRASH"]})
+    record["labelsAdded"][0]["labelIds"] = [7]
+    router.get(f"{ME}/history").respond(200, json=p.gmail_history([record], "3"))
+    batches, error = await collect_until(
+        GmailMessages(), api(p.GMAIL), SyncState(cursor="1"), context(stored("m1"))
+    )
+    assert isinstance(error, MalformedResponseError) and batches == []
+
+
+async def test_the_full_list_is_a_walk_that_counts_stored_messages_as_seen(
+    router: respx.MockRouter,
+) -> None:
+    router.get(f"{ME}/profile").respond(200, json=p.gmail_profile("5000"))
+    listing = router.get(f"{ME}/messages").mock(
+        side_effect=[
+            httpx.Response(200, json=p.gmail_list(["m1", "m2"], next_token="P2")),
+            httpx.Response(200, json=p.gmail_list(["m3", "m4"], next_token="P3")),
+            httpx.Response(200, json=p.gmail_list(["m5"])),
+        ]
+    )
+    meta = metadata(router)
+    ctx = context({"m1", "m4"}, max_pages=2)
+    first = await collect(GmailMessages(), api(p.GMAIL), ctx=ctx)
+    # Trash and spam are listed too: a trashed message is still there.
+    assert listing.calls[0].request.url.params["includeSpamTrash"] == "true"
+    assert [b.seen for b in first] == [["m1"], ["m4"]] and fetched(meta) == ["m2", "m3"]
+    assert [b.walk for b in first] == [Walk(RESYNC, begins=True), Walk(RESYNC)], "cut short"
+    second = await collect(GmailMessages(), api(p.GMAIL), last_state(first), ctx)
+    assert [b.walk for b in second] == [Walk(RESYNC, ends=True)]
+    assert keys(second) == ["m5"] and last_state(second) == SyncState(cursor="5000")

@@ -9,12 +9,13 @@ import respx
 from tests.platforms import payloads as p
 from tests.platforms.support import Sleeps, api, collect, collect_until, context, keys, last_state
 from tokensync.errors import MalformedResponseError, RateLimitedError
-from tokensync.platforms.endpoint import SyncState
+from tokensync.platforms.endpoint import SyncState, Walk
 from tokensync.platforms.spotify import RecentlyPlayed, TopTracks
 
 pytestmark = pytest.mark.anyio
 RECENT = f"{p.SPOTIFY}/me/player/recently-played"
 TOP = f"{p.SPOTIFY}/me/top/tracks"
+SNAPSHOT = "absent_from_snapshot"
 
 
 async def test_recently_played_first_and_incremental(router: respx.MockRouter) -> None:
@@ -163,6 +164,7 @@ async def test_top_tracks_pages_by_offset_with_ranks(router: respx.MockRouter) -
     assert stored[51].key == p.spotify_track(51)["id"]
     assert stored[51].data["track"] == p.spotify_track(51)
     assert last_state(batches) == SyncState() and first.call_count == 1
+    assert [b.walk for b in batches] == [Walk(SNAPSHOT, begins=True), Walk(SNAPSHOT, ends=True)]
 
 
 async def test_top_tracks_cut_short_resume_at_their_offset(router: respx.MockRouter) -> None:
@@ -174,10 +176,12 @@ async def test_top_tracks_cut_short_resume_at_their_offset(router: respx.MockRou
     )
     first = await collect(TopTracks(), api(p.SPOTIFY), ctx=context(max_pages=1))
     assert last_state(first).extra == {"offset": 50}
+    assert [b.walk for b in first] == [Walk(SNAPSHOT, begins=True)], "cut short: no end"
     second = await collect(TopTracks(), api(p.SPOTIFY), last_state(first))
     assert route.calls[1].request.url.params["offset"] == "50"
     assert [i.data["rank"] for i in second[0].items] == list(range(51, 61))
     assert last_state(second).extra == {}
+    assert [b.walk for b in second] == [Walk(SNAPSHOT, ends=True)], "carried on, not begun"
 
 
 async def test_top_tracks_with_items_of_the_wrong_type(router: respx.MockRouter) -> None:

@@ -7,6 +7,7 @@ httpx's API is what the code and the tests (respx, MockTransport) are written ag
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from http.cookiejar import CookieJar, DefaultCookiePolicy
 
 import httpx
 
@@ -16,7 +17,9 @@ from tokensync.http import faults
 
 class LazyAiohttpTransport(httpx.AsyncBaseTransport):
     """aiohttp's transport, imported and built on the first request: a run with nothing to do
-    never pays for importing aiohttp.
+    never pays for importing aiohttp. One transport for https and one for plain http (loopback
+    only: settings refuse http elsewhere), each built on its first request, so that the TLS
+    context (a CA bundle read and parsed, 40 ms and more) is only made by a run that uses TLS.
 
     Every failure of aiohttp (while sending, or later while the body streams) comes out as an
     httpx.TransportError of tokensync.http.faults whose text is only aiohttp's class name: the
@@ -27,14 +30,16 @@ class LazyAiohttpTransport(httpx.AsyncBaseTransport):
 
     def __init__(self, limits: httpx.Limits) -> None:
         self._limits = limits
-        self._transport: httpx.AsyncBaseTransport | None = None
+        self._transports: dict[bool, httpx.AsyncBaseTransport] = {}  # by "is it https"
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         """Send through aiohttp."""
+        tls = request.url.scheme == "https"
         try:
-            if self._transport is None:
-                self._transport = _aiohttp_transport(self._limits)
-            response = await self._transport.handle_async_request(request)
+            transport = self._transports.get(tls)
+            if transport is None:
+                transport = self._transports[tls] = _aiohttp_transport(self._limits, tls)
+            response = await transport.handle_async_request(request)
         except Exception as exc:
             raise _mapped(exc) from None
         if isinstance(response.stream, httpx.AsyncByteStream):
@@ -42,12 +47,12 @@ class LazyAiohttpTransport(httpx.AsyncBaseTransport):
         return response
 
     async def aclose(self) -> None:
-        """Close aiohttp's session, if one was opened."""
-        if self._transport is not None:
-            await self._transport.aclose()
+        """Close aiohttp's sessions, those that were opened."""
+        for transport in self._transports.values():
+            await transport.aclose()
 
 
-def _aiohttp_transport(limits: httpx.Limits) -> httpx.AsyncBaseTransport:
+def _aiohttp_transport(limits: httpx.Limits, tls: bool) -> httpx.AsyncBaseTransport:
     import aiohttp
     from httpx_aiohttp import AiohttpTransport
 
@@ -56,9 +61,13 @@ def _aiohttp_transport(limits: httpx.Limits) -> httpx.AsyncBaseTransport:
     connector = aiohttp.TCPConnector(
         limit=limits.max_connections or 0,
         keepalive_timeout=limits.keepalive_expiry,
-        ssl=httpx.create_ssl_context(),
+        # httpx's verification (certifi's CA bundle) for https; plain http has no TLS at all.
+        ssl=httpx.create_ssl_context() if tls else False,
     )
-    session = aiohttp.ClientSession(connector=connector, auto_decompress=False)
+    # Nor does aiohttp keep a cookie one user's answer set (see http_client).
+    session = aiohttp.ClientSession(
+        connector=connector, auto_decompress=False, cookie_jar=aiohttp.DummyCookieJar()
+    )
     transport: httpx.AsyncBaseTransport = AiohttpTransport(limits=limits, client=session)
     return transport
 
@@ -118,8 +127,12 @@ def http_client(
     `transport` replaces aiohttp's (a test's httpx.MockTransport): the one seam for HTTP.
     """
     limits = httpx.Limits(max_connections=concurrency * 2, max_keepalive_connections=concurrency)
+    # One client serves every user: a cookie one user's answer sets must never ride along with
+    # another user's request (httpx keeps cookies across requests unless its jar refuses them).
+    no_cookies = CookieJar(policy=DefaultCookiePolicy(allowed_domains=[]))
     return httpx.AsyncClient(
         transport=transport or LazyAiohttpTransport(limits),
+        cookies=no_cookies,
         timeout=httpx.Timeout(request_timeout),
         # Only what tokensync.http.responses decodes (httpx would add br and zstd when their
         # modules are installed, and hand those bodies to us undecoded).

@@ -23,6 +23,8 @@ class JobOptions:
     dry_run: bool = False
     max_duration: float | None = None
     keep: Keep = "all"
+    # Act on the selected connections now, whatever the window, back-off or poll_interval.
+    force: bool = False
 
     def keeps(self, success: bool) -> bool:
         """Whether an item that ended so belongs in the results array."""

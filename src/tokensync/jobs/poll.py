@@ -4,15 +4,21 @@ Each batch an adapter yields (items and the cursor that covers them) is committe
 transaction before the adapter is asked for the next, so a run that dies repeats some work next
 time and loses nothing. Connections are claimed under a poll lease, apart from the token lease
 that a refresh takes, so pollers and refreshers overlap safely.
+
+Tombstones follow the same rule: what a batch says is gone, and what a walk that the batch ends
+did not see, is marked in the batch's transaction. A walk's number (its generation) moves with the
+batch that begins it, so a run that dies mid-walk leaves a walk that the next run carries on.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 
 from tokensync.errors import (
+    ConnectionNotFoundError,
     CryptoError,
+    LeaseLostError,
     PermanentError,
     ProviderError,
     RateLimitedError,
@@ -24,13 +30,15 @@ from tokensync.jobs.lifecycle import due_pages, run_job
 from tokensync.jobs.options import PollOptions
 from tokensync.jobs.refresher import Refresher, unreadable_row
 from tokensync.jobs.results import ConnectionPoll, EndpointResult, PollResult
+from tokensync.jobs.skipped import explain_skips
 from tokensync.jobs.stop import StopSignal
 from tokensync.jobs.token_source import ConnectionTokens, TokenUnavailableError
 from tokensync.platforms.api import Api
-from tokensync.platforms.endpoint import Endpoint, PollContext, SyncState
+from tokensync.platforms.endpoint import Batch, Endpoint, PollContext, SyncState
 from tokensync.platforms.registry import endpoints_for, pollable_platforms
+from tokensync.settings import Settings
 from tokensync.store import Connection
-from tokensync.store.models import StoredItem, SyncCursor
+from tokensync.store.models import BatchWrite, StoredItem, SyncCursor
 
 
 async def run_poll(deps: Deps, options: PollOptions) -> PollResult:
@@ -44,13 +52,27 @@ async def run_poll(deps: Deps, options: PollOptions) -> PollResult:
     chosen = options.filters.platforms
     pollable = [p for p in pollable_platforms(deps.settings.platforms) if not chosen or p in chosen]
 
+    if options.filters.users:
+        result.acted_on = set()
+
     async def work(refresher: Refresher, stop: StopSignal) -> None:
         poller = _Poller(deps, refresher, result)
         await _claim_and_poll(deps, poller, options, pollable, stop, result)
 
-    return await run_job(
+    await run_job(
         deps, options, result, work=work, dry_run=lambda: _dry_run(deps, options, pollable, result)
     )
+    if result.acted_on is not None and result.error is None:
+        result.skipped = await explain_skips(deps, options, result)
+    return result
+
+
+def _due_before(started: datetime, options: PollOptions, settings: Settings) -> datetime:
+    """Poll what was due when the run started; with --force, every row this run has not
+    claimed (a claim sets next_poll_at to poll_interval past its own time, after the start)."""
+    if options.force:
+        return started + timedelta(seconds=settings.poll_interval)
+    return started
 
 
 async def _claim_and_poll(
@@ -80,7 +102,7 @@ async def _claim_and_poll(
                 now=now,
                 lease_until=lease_until,
                 next_poll_at=now + timedelta(seconds=settings.poll_interval),
-                run_started=result.started_at,
+                due_before=_due_before(result.started_at, options, settings),
                 platform=platform,
                 limit=share,
                 filters=options.filters,
@@ -167,8 +189,18 @@ class _Poller:
                     )
                 stored = states.get(endpoint.name, SyncCursor())
                 results.append(await self._endpoint(conn, api, endpoint, stored))
-            except (PermanentError, CryptoError, TokenUnavailableError) as exc:
-                # A dead or unreadable token: stop using it at once (Discord bans IPs for less).
+            except (
+                PermanentError,
+                CryptoError,
+                TokenUnavailableError,
+                ConnectionNotFoundError,
+            ) as exc:
+                # A dead, unreadable or removed token: stop using it at once (Discord bans IPs
+                # for less).
+                results.append(EndpointResult.failed(endpoint.name, exc))
+                break
+            except LeaseLostError as exc:
+                # Another run polls this connection now: leave the rest of it to that run.
                 results.append(EndpointResult.failed(endpoint.name, exc))
                 break
             except RateLimitedError as exc:
@@ -189,31 +221,41 @@ class _Poller:
     ) -> EndpointResult:
         name = endpoint.name
         state = SyncState(cursor=stored.cursor, etag=stored.etag, extra=stored.extra)
+        store = self.db.store
 
         async def known(keys: Sequence[str]) -> set[str]:
             return await self.db.call(
-                self.db.store.known_keys, conn.user_id, conn.platform, name, list(keys)
+                store.known_keys, conn.user_id, conn.platform, name, list(keys)
             )
 
-        ctx = PollContext(max_pages=self.settings.max_pages, now=self.clock.now, known_keys=known)
-        fetched = new = changed = 0
+        async def data_of(keys: Sequence[str]) -> dict[str, Mapping[str, object]]:
+            found = await self.db.call(
+                store.stored_data, conn.user_id, conn.platform, name, list(keys)
+            )
+            return dict(found)
+
+        ctx = PollContext(
+            max_pages=self.settings.max_pages,
+            now=self.clock.now,
+            known_keys=known,
+            stored_data=data_of,
+            reconcile_interval=self.settings.reconcile_interval,
+        )
+        fetched = new = changed = deleted = 0
+        generation = stored.generation
         async for batch in endpoint.poll(api, state, ctx):
-            items = [StoredItem(key=item.key, data=dict(item.data)) for item in batch.items]
-            cursor = SyncCursor(
-                cursor=batch.state.cursor, etag=batch.state.etag, extra=dict(batch.state.extra)
+            write = _write(batch, generation)
+            generation = write.state.generation
+            counts = await self.db.call(
+                store.save_batch, conn.user_id, conn.platform, name, write, self.clock.now()
             )
-            batch_new, batch_changed = await self.db.call(
-                self.db.store.save_batch,
-                conn.user_id,
-                conn.platform,
-                name,
-                items,
-                cursor,
-                self.clock.now(),
-            )
-            fetched, new, changed = fetched + len(items), new + batch_new, changed + batch_changed
+            fetched += len(write.items)
+            new, changed = new + counts.new, changed + counts.changed
+            deleted += counts.deleted
             await self._keep_lease(conn)
-        return EndpointResult(name, True, fetched=fetched, new=new, stored=new + changed)
+        return EndpointResult(
+            name, True, fetched=fetched, new=new, stored=new + changed, deleted=deleted
+        )
 
     async def _keep_lease(self, conn: Connection) -> None:
         # Renewed once a third of it has passed, not after every page: a round trip per page
@@ -238,6 +280,25 @@ class _Poller:
         )
 
 
+def _write(batch: Batch, generation: int) -> BatchWrite:
+    """What the store commits for a batch, given the walk generation stored before it."""
+    walk = batch.walk
+    state = batch.state
+    return BatchWrite(
+        items=[StoredItem(key=item.key, data=dict(item.data)) for item in batch.items],
+        state=SyncCursor(
+            cursor=state.cursor,
+            etag=state.etag,
+            extra=dict(state.extra),
+            generation=generation + 1 if walk is not None and walk.begins else generation,
+        ),
+        seen=batch.seen,
+        deleted=batch.deleted,
+        sweep=walk.reason if walk is not None and walk.ends else None,
+        walking_from=generation if walk is not None else None,
+    )
+
+
 async def _dry_run(
     deps: Deps, options: PollOptions, pollable: list[str], result: PollResult
 ) -> None:
@@ -252,6 +313,7 @@ async def _dry_run(
                 after_id=after_id,
                 limit=settings.batch_size,
                 filters=options.filters,
+                due_before=_due_before(now, options, settings),
             )
 
         async for page in due_pages(find, settings.batch_size):

@@ -9,7 +9,8 @@ touch is released at the end.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import timedelta
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 
 from tokensync.jobs.claim_loop import claim_and_process
 from tokensync.jobs.deps import Deps
@@ -17,8 +18,33 @@ from tokensync.jobs.lifecycle import due_pages, run_job
 from tokensync.jobs.options import RefreshOptions
 from tokensync.jobs.refresher import Refresher
 from tokensync.jobs.results import Refreshed, RefreshResult
+from tokensync.jobs.skipped import explain_skips
 from tokensync.jobs.stop import StopSignal
+from tokensync.settings import Settings
 from tokensync.store import Connection
+
+# --force: every bound of the due condition moved past any date a row can hold, so that the same
+# claim (and its index ranges) takes every selected row the run has not refreshed yet.
+_END_OF_TIME = datetime(9999, 12, 31, tzinfo=UTC)
+
+
+@dataclass(frozen=True)
+class _Due:
+    """The bounds of what is due now: expiring before, renewed before, backing off until."""
+
+    due_before: datetime
+    stale_before: datetime
+    retry_before: datetime
+
+    @classmethod
+    def at(cls, now: datetime, options: RefreshOptions, settings: Settings) -> _Due:
+        if options.force:
+            return cls(_END_OF_TIME, _END_OF_TIME, _END_OF_TIME)
+        return cls(
+            now + timedelta(seconds=options.window),
+            now - timedelta(seconds=settings.refresh_stale_after),
+            now,
+        )
 
 
 async def run_refresh(deps: Deps, options: RefreshOptions) -> RefreshResult:
@@ -29,14 +55,17 @@ async def run_refresh(deps: Deps, options: RefreshOptions) -> RefreshResult:
         dry_run=options.dry_run,
         keep=options.keep,
     )
+    if options.filters.users:
+        result.acted_on = set()
 
     async def work(refresher: Refresher, stop: StopSignal) -> None:
         await _claim_and_refresh(deps, refresher, options, stop, result)
         result.leases_lost = refresher.leases_lost
 
-    return await run_job(
-        deps, options, result, work=work, dry_run=lambda: _dry_run(deps, options, result)
-    )
+    await run_job(deps, options, result, work=work, dry_run=lambda: _dry_run(deps, options, result))
+    if result.acted_on is not None and result.error is None:
+        result.skipped = await explain_skips(deps, options, result)
+    return result
 
 
 async def _claim_and_refresh(
@@ -53,16 +82,18 @@ async def _claim_and_refresh(
         if refresher.storage_error is not None:
             return []
         now = clock.now()
+        due = _Due.at(now, options, settings)
         return await db.call(
             db.store.claim_due_refreshes,
             result.run_id,
             now=now,
             lease_until=now + lease,
-            due_before=now + timedelta(seconds=options.window),
-            stale_before=now - timedelta(seconds=settings.refresh_stale_after),
+            due_before=due.due_before,
+            stale_before=due.stale_before,
             limit=settings.batch_size,
             filters=options.filters,
             run_started=result.started_at,
+            retry_before=due.retry_before,
         )
 
     async def renew(ids: Sequence[int]) -> set[int]:
@@ -102,19 +133,22 @@ async def _claim_and_refresh(
 
 async def _dry_run(deps: Deps, options: RefreshOptions, result: RefreshResult) -> None:
     db, settings, now = deps.db, deps.settings, deps.clock.now()
+    due = _Due.at(now, options, settings)
 
     async def find(after_id: int) -> list[Connection]:
         return await db.call(
             db.store.find_due_refreshes,
             now=now,
-            due_before=now + timedelta(seconds=options.window),
-            stale_before=now - timedelta(seconds=settings.refresh_stale_after),
+            due_before=due.due_before,
+            stale_before=due.stale_before,
             after_id=after_id,
             limit=settings.batch_size,
             filters=options.filters,
+            retry_before=due.retry_before,
         )
 
     async for page in due_pages(find, settings.batch_size):
         result.checked += len(page)
+        result.acted(c.id for c in page)
         if options.keep == "all":
             result.due.extend(page)

@@ -42,7 +42,8 @@ class Refresher:
     """Refreshes connections whose lease the caller holds; remembers what a run must know."""
 
     def __init__(self, deps: Deps, stop: StopSignal, rng: random.Random | None = None) -> None:
-        self._deps, self._stop = deps, stop
+        self._deps = deps
+        self.stop = stop  # what a caller waiting to refresh through it stops on too
         self._db, self._keyring, self._settings = deps.db, deps.require_keyring(), deps.settings
         self._owner, self._clock = deps.owner, deps.clock
         self._rng = rng or random.Random()
@@ -90,7 +91,7 @@ class Refresher:
         if holding_slot:
             return await self._exchange(conn, platform, refresh_token)
         limit = self._deps.limits.of(platform)
-        if not await self._stop.acquire(limit):
+        if not await self.stop.acquire(limit):
             return None
         try:
             return await self._exchange(conn, platform, refresh_token)
@@ -135,7 +136,7 @@ class Refresher:
         for a row whose lease this run lost or whose stored token changed: another run has it.
         The check extends the lease to cover the request, however long the row waited here.
         """
-        if self._stop.is_set or self.storage_error is not None or conn.refresh_token_enc is None:
+        if self.stop.is_set or self.storage_error is not None or conn.refresh_token_enc is None:
             return False
         now = self._clock.now()
         try:
@@ -158,7 +159,7 @@ class Refresher:
         # Finish what is in flight and spool it, but send nothing new: every further token
         # issued while the database is away would depend on the spool surviving.
         self.storage_error = self.storage_error or exc
-        self._stop.set("database_error")
+        self.stop.set("database_error")
 
     def _platform(self, name: str) -> Platform | None:
         if name in self.broken:
@@ -184,7 +185,7 @@ class Refresher:
         until = self._paused_until.get(platform)
         if until is None:
             return True
-        return await self._stop.sleep((until - self._clock.now()).total_seconds())
+        return await self.stop.sleep((until - self._clock.now()).total_seconds())
 
     async def _store(self, conn: Connection, platform: Platform, tokens: TokenSet) -> Outcome:
         now = self._clock.now()
@@ -203,7 +204,12 @@ class Refresher:
             else None
         )
         rotated = tokens.refresh_token is not None
-        saved, error = await self._save(conn, access_enc, refresh_enc, expires_at, now)
+        grant_end = (
+            now + timedelta(seconds=tokens.refresh_expires_in)
+            if tokens.refresh_expires_in is not None
+            else None
+        )
+        saved, error = await self._save(conn, access_enc, refresh_enc, expires_at, now, grant_end)
         if saved:
             return Outcome(
                 conn,
@@ -251,6 +257,7 @@ class Refresher:
         refresh_enc: str | None,
         expires_at: datetime | None,
         now: datetime,
+        grant_end: datetime | None,
     ) -> tuple[bool, StorageError | None]:
         error: StorageError | None = None
         for attempt in range(_SAVE_ATTEMPTS):
@@ -264,6 +271,7 @@ class Refresher:
                     previous_refresh_enc=conn.refresh_token_enc,
                     expires_at=expires_at,
                     now=now,
+                    refresh_token_expires_at=grant_end,
                 )
                 return saved, None
             except StorageError as exc:

@@ -6,7 +6,7 @@ ran, whether it stopped early, the error that failed it as a whole) and its own 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import Enum
@@ -26,8 +26,22 @@ class Reportable(Protocol):
         ...
 
     def log_fields(self) -> dict[str, object]:
-        """What a log line says of it: ids, outcome, timing; never a secret."""
+        """What a log line says of it: ids, outcome, timing; never a secret.
+
+        An item is named by its connection's id, never by its user's id: logs outlive the rows
+        they describe, an erased user's id must not be left in them, and a connection id names
+        nothing once its row is gone (ids are not reused: connecting again makes a new one).
+        """
         ...
+
+
+@dataclass(frozen=True)
+class Skipped:
+    """A connection of a run's selection that the run did not act on, and why."""
+
+    connection: Connection
+    reason: str  # polled_recently, not_due, backing_off, leased, needs_reauth, ...
+    next_due_at: datetime | None = None
 
 
 @dataclass(kw_only=True)
@@ -46,6 +60,16 @@ class JobResult:
     spool_applied: int = 0
     stopped: str | None = None
     error: StorageError | None = None
+    # For a run selected by --user only (a handful of rows): the ids it acted on, and the rest
+    # of the selection with why it was left alone. None otherwise: a scheduled run over every
+    # connection must not hold or read them all.
+    acted_on: set[int] | None = None
+    skipped: list[Skipped] | None = None
+
+    def acted(self, ids: Iterable[int]) -> None:
+        """Note connections the run acted on (claimed, or a dry run found due)."""
+        if self.acted_on is not None:
+            self.acted_on.update(ids)
 
     @property
     def failures(self) -> int:
@@ -109,11 +133,11 @@ class Outcome:
         return cls(conn, Refreshed.FAILED, error_code=error.code, error_message=error.message)
 
     def log_fields(self) -> dict[str, object]:
-        """What a log line says of this outcome: ids, outcome, timing; never a secret."""
+        """What a log line says of this outcome: ids, outcome, timing; never a secret or a user
+        id (Reportable)."""
         fields: dict[str, object] = {
             "connectionId": self.connection.id,
             "platform": self.connection.platform,
-            "userId": self.connection.user_id,
             "outcome": self.kind.value,
             "durationMs": self.elapsed_ms,
         }
@@ -164,6 +188,7 @@ class RefreshResult(JobResult):
     def count(self, outcome: Outcome, keep: bool) -> None:
         """Add one outcome to the counts (and to the outcomes, if kept)."""
         self.checked += 1
+        self.acted((outcome.connection.id,))
         self.refreshed += outcome.kind is Refreshed.REFRESHED
         self.needs_reauth += outcome.kind is Refreshed.NEEDS_REAUTH
         self.failed += outcome.kind in (Refreshed.FAILED, Refreshed.NEEDS_REAUTH)
@@ -183,6 +208,7 @@ class EndpointResult:
     fetched: int = 0
     new: int = 0
     stored: int = 0
+    deleted: int = 0  # stored items tombstoned: gone at the platform
     error_code: str | None = None
     error_message: str | None = None
 
@@ -207,14 +233,15 @@ class ConnectionPoll:
         return self.error_code is None and all(e.success for e in self.endpoints)
 
     def log_fields(self) -> dict[str, object]:
-        """What a log line says of this poll: ids, counts, outcome; never a secret."""
+        """What a log line says of this poll: ids, counts, outcome; never a secret or a user
+        id (Reportable)."""
         return {
             "connectionId": self.connection.id,
             "platform": self.connection.platform,
-            "userId": self.connection.user_id,
             "outcome": "polled" if self.success else "failed",
             "itemsFetched": sum(e.fetched for e in self.endpoints),
             "newItems": sum(e.new for e in self.endpoints),
+            "deletedItems": sum(e.deleted for e in self.endpoints),
         }
 
 
@@ -231,6 +258,7 @@ class PollResult(JobResult):
     failed: int = 0
     fetched: int = 0
     stored: int = 0
+    deleted: int = 0
     polls: list[ConnectionPoll] = field(default_factory=list)
     due: list[Connection] = field(default_factory=list)  # a dry run's connections
     platform_errors: dict[str, TokensyncError] = field(default_factory=dict)
@@ -241,7 +269,8 @@ class PollResult(JobResult):
         return self.failed
 
     def counts(self) -> dict[str, int]:
-        """userCount, platformCount, pollsSuccessful, pollsFailed, itemsFetched, itemsStored."""
+        """userCount, platformCount, pollsSuccessful, pollsFailed, itemsFetched, itemsStored,
+        itemsDeleted."""
         return {
             "userCount": len(self.users),
             "platformCount": self.connections,
@@ -249,22 +278,26 @@ class PollResult(JobResult):
             "pollsFailed": self.failed,
             "itemsFetched": self.fetched,
             "itemsStored": self.stored,
+            "itemsDeleted": self.deleted,
         }
 
     def count(self, poll: ConnectionPoll, keep: bool) -> None:
         """Add one connection's poll to the counts (and to the polls, if kept)."""
         self.users.add(poll.connection.user_id)
+        self.acted((poll.connection.id,))
         self.connections += 1
         self.successful += poll.success
         self.failed += not poll.success
         self.fetched += sum(e.fetched for e in poll.endpoints)
         self.stored += sum(e.stored for e in poll.endpoints)
+        self.deleted += sum(e.deleted for e in poll.endpoints)
         if keep:
             self.polls.append(poll)
 
     def count_due(self, due: Sequence[Connection], keep: bool) -> None:
         """Add a page of a dry run's due connections."""
         self.connections += len(due)
+        self.acted(c.id for c in due)
         self.users.update(c.user_id for c in due)
         if keep:
             self.due.extend(due)

@@ -18,6 +18,7 @@ import orjson
 
 from tokensync.crypto import Keyring, binding
 from tokensync.errors import ImportFormatError
+from tokensync.oauth import MAX_EXPIRES_IN
 from tokensync.store import NewTokens, Store
 from tokensync.store.models import ImportCounts
 from tokensync.times import LATEST, describe_range, in_range
@@ -35,13 +36,31 @@ LIMITS = {
     "tokenType": 64,
 }
 _REQUIRED = ("userId", "platform", "accessToken")
-_OPTIONAL = ("refreshToken", "expiresAt", "expiresIn", "scope", "tokenType")
+_OPTIONAL = (
+    "refreshToken",
+    "expiresAt",
+    "expiresIn",
+    "scope",
+    "tokenType",
+    "refreshTokenExpiresAt",
+    "refreshTokenExpiresIn",
+)
 _FIELDS = frozenset(_REQUIRED + _OPTIONAL)
 _TEXT = ("userId", "platform", "accessToken", "scope", "tokenType")
 # Stored as written, shown in listings and logs: no control character (NUL breaks PostgreSQL).
 _PLAIN = frozenset({"userId", "scope", "tokenType"})
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _BOM = b"\xef\xbb\xbf"
+# A provider's token response (RFC 6749 5.1), as an OAuth callback receives it, in import terms.
+# Anything else in it (an id_token, say) is not tokensync's to keep.
+GRANT_FIELDS = {
+    "access_token": "accessToken",
+    "refresh_token": "refreshToken",
+    "expires_in": "expiresIn",
+    "scope": "scope",
+    "token_type": "tokenType",
+    "refresh_token_expires_in": "refreshTokenExpiresIn",
+}
 
 
 def import_tokens(
@@ -90,14 +109,53 @@ def parse_lines(
             raise ImportFormatError(
                 f"line {number}: not valid JSON ({exc.msg}, at byte {exc.pos + 1})"
             ) from None
-        yield _row(number, record, platforms, keyring, now)
+        yield _row(f"line {number}", record, platforms, keyring, now, line=number)
+
+
+def grant_row(
+    user_id: str,
+    platform: str,
+    grant: Mapping[str, object],
+    platforms: Mapping[str, object],
+    keyring: Keyring,
+    now: datetime,
+) -> NewTokens:
+    """A provider's token response for (user, platform), checked and encrypted as an import
+    line would be. `expires_in` may be a numeric string, as some providers send it; a response
+    without a refresh token (Google's, after the first consent) keeps the stored one."""
+    access = grant.get("access_token")
+    if not isinstance(access, str) or not access.strip():
+        raise ImportFormatError("the grant has no access_token (a non-empty string)")
+    record: dict[str, object] = {"userId": user_id, "platform": platform}
+    for name, field in GRANT_FIELDS.items():
+        value = grant.get(name)
+        if field in ("expiresIn", "refreshTokenExpiresIn"):
+            value = _number(value)
+        if value is not None and value != "":
+            record[field] = value
+    return _row("the grant", record, platforms, keyring, now)
+
+
+def _number(value: object) -> object:
+    if isinstance(value, str):
+        try:
+            return float(value.strip())
+        except ValueError:
+            return value  # refused below, with the field's name
+    return value
 
 
 def _row(
-    number: int, record: Any, platforms: Mapping[str, object], keyring: Keyring, now: datetime
+    where: str,
+    record: Any,
+    platforms: Mapping[str, object],
+    keyring: Keyring,
+    now: datetime,
+    *,
+    line: int = 0,
 ) -> NewTokens:
     def bad(message: str) -> ImportFormatError:
-        return ImportFormatError(f"line {number}: {message}")
+        return ImportFormatError(f"{where}: {message}")
 
     if not isinstance(record, dict):
         raise bad("expected a JSON object")
@@ -141,45 +199,48 @@ def _row(
         ),
         token_type=record.get("tokenType") or "Bearer",
         scope=record.get("scope"),
-        expires_at=_expiry(record, now, bad),
-        line=number,
+        expires_at=_expiry(record, now, bad, "expires"),
+        refresh_token_expires_at=_expiry(record, now, bad, "refreshTokenExpires"),
+        line=line,
         keep_refresh=keep_refresh,
     )
 
 
 def _expiry(
-    record: Mapping[str, Any], now: datetime, bad: Callable[[str], ImportFormatError]
+    record: Mapping[str, Any],
+    now: datetime,
+    bad: Callable[[str], ImportFormatError],
+    prefix: str,
 ) -> datetime | None:
-    at, seconds = record.get("expiresAt"), record.get("expiresIn")
+    at_name, in_name = f"{prefix}At", f"{prefix}In"
+    at, seconds = record.get(at_name), record.get(in_name)
     if at is not None and seconds is not None:
-        raise bad("give expiresAt or expiresIn, not both")
+        raise bad(f"give {at_name} or {in_name}, not both")
     if at is not None:
         try:
             parsed = datetime.fromisoformat(at) if isinstance(at, str) else None
         except ValueError:
             parsed = None
         if parsed is None:
-            raise bad("expiresAt must be an ISO 8601 time such as 2026-11-28T15:00:00Z")
+            raise bad(f"{at_name} must be an ISO 8601 time such as 2026-11-28T15:00:00Z")
         parsed = parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
         try:
             in_utc = parsed.astimezone(UTC)
         except OverflowError:  # 9999-12-31T23:59:59-14:00 is in year 10000 in UTC
             in_utc = None
         if in_utc is None or not in_range(in_utc):
-            raise bad(f"expiresAt must be a time {describe_range()}")
+            raise bad(f"{at_name} must be a time {describe_range()}")
         return in_utc
     if seconds is not None:
-        longest = (LATEST - now).total_seconds()
+        # Up to ten years (a bigger lifetime is not one), and never past the sane range.
+        longest = min(MAX_EXPIRES_IN, (LATEST - now).total_seconds())
         if (
             isinstance(seconds, bool)
             or not isinstance(seconds, int | float)
             or not math.isfinite(seconds)
-            or not 0 <= seconds < longest
+            or not 0 <= seconds <= longest
         ):
-            raise bad(
-                f"expiresIn must be a number of seconds from 0 to {int(longest)} "
-                f"(an expiry {describe_range()})"
-            )
+            raise bad(f"{in_name} must be a number of seconds from 0 to {int(longest)}")
         return now + timedelta(seconds=seconds)
     return None
 

@@ -5,14 +5,15 @@ Keys are camelCase, as the consumers of the old HTTP endpoints expect (DESIGN.md
 
 from __future__ import annotations
 
-import json
-import sys
-from collections.abc import Mapping
+from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import TextIO
 
-from tokensync.errors import Interrupted, TokensyncError
+from tokensync.errors import TokensyncError
+from tokensync.jobs.disconnect import Disconnection
+from tokensync.jobs.erase import Erasure
+from tokensync.jobs.fresh_token import AccessToken
 from tokensync.jobs.key_rotation import RotationResult
+from tokensync.jobs.prune import PruneResult
 from tokensync.jobs.results import (
     ConnectionPoll,
     EndpointResult,
@@ -20,63 +21,16 @@ from tokensync.jobs.results import (
     Outcome,
     PollResult,
     RefreshResult,
+    Skipped,
 )
+from tokensync.jobs.skipped import reasons
 from tokensync.jobs.status import StatusReport
+from tokensync.output.stdout import Document, error_body, iso
 from tokensync.store import Connection
 from tokensync.store.models import Erring, ImportCounts
 
-Document = dict[str, object]
 # At most this many failures are listed by `keys rotate`; the count says how many there were.
 ROTATION_FAILURES_SHOWN = 100
-# The job commands, and the cronType their documents carry (their error documents too).
-CRON_TYPES = {
-    RefreshResult.command: RefreshResult.cron_type,
-    PollResult.command: PollResult.cron_type,
-}
-
-
-def iso(value: datetime | None) -> str | None:
-    """A UTC timestamp as the documents write it: 2026-11-28T14:07:30Z (isoformat: the year
-    always has four digits)."""
-    if value is None:
-        return None
-    return value.astimezone(UTC).replace(microsecond=0, tzinfo=None).isoformat() + "Z"
-
-
-def emit(document: Mapping[str, object], stream: TextIO | None = None) -> None:
-    """Write one JSON document to stdout: the only thing tokensync writes there."""
-    out = stream or sys.stdout
-    indent = 2 if out.isatty() else None
-    out.write(json.dumps(document, indent=indent, ensure_ascii=False) + "\n")
-    out.flush()
-
-
-def error_document(error: TokensyncError, command: str | None = None) -> Document:
-    """The document of a command that failed as a whole: dated, and a job's with its cronType."""
-    return failure_document(error.code, error.message, command)
-
-
-def interrupted_document(signal: Interrupted, command: str | None = None) -> Document:
-    """The document of a command that SIGTERM or SIGINT stopped before it finished."""
-    message = f"stopped by {signal.signal_name}"
-    if command == "import":
-        message += " before the import was committed: nothing was imported"
-    return failure_document("interrupted", message, command)
-
-
-def failure_document(code: str, message: str, command: str | None = None) -> Document:
-    """{success: false, [cronType], timestamp, error}: so a log of them can be dated, and read
-    by the same jq filter as the command's own documents."""
-    doc: Document = {"success": False}
-    if command in CRON_TYPES:
-        doc["cronType"] = CRON_TYPES[command]
-    doc["timestamp"] = iso(datetime.now(UTC))
-    doc["error"] = _error(code, message)
-    return doc
-
-
-def _error(code: str, message: str | None) -> dict[str, str]:
-    return {"code": code, "message": message or ""}
 
 
 # -- the jobs -------------------------------------------------------------------------------------
@@ -108,10 +62,13 @@ def job_document(result: JobResult) -> Document:
         if result.platform_errors:
             # With --results none the document is counts only: a platform's code, not the
             # provider's own words (a public repository publishes the document).
+            errors = sorted(result.platform_errors.items())
             doc["platformErrors"] = {
-                name: _error(e.code, e.message) if result.keep != "none" else {"code": e.code}
-                for name, e in sorted(result.platform_errors.items())
+                name: error_body(e.code, e.message) if result.keep != "none" else {"code": e.code}
+                for name, e in errors
             }
+    if result.skipped is not None:
+        doc["skipped"] = _skipped(result.skipped, ids=result.keep != "none")
     if result.spool_applied:
         doc["spoolApplied"] = result.spool_applied
     if isinstance(result, RefreshResult) and result.leases_lost:
@@ -120,7 +77,7 @@ def job_document(result: JobResult) -> Document:
     if result.stopped:
         doc["stopped"] = result.stopped
     if result.error is not None:
-        doc["error"] = _error(result.error.code, result.error.message)
+        doc["error"] = error_body(result.error.code, result.error.message)
     return doc
 
 
@@ -146,10 +103,31 @@ def refresh_entry(outcome: Outcome) -> Document:
     else:
         entry["status"] = outcome.status
     if outcome.error_code:
-        entry["error"] = _error(outcome.error_code, outcome.error_message)
+        entry["error"] = error_body(outcome.error_code, outcome.error_message)
     if outcome.next_attempt_at is not None:
         entry["nextAttemptAt"] = iso(outcome.next_attempt_at)
     return entry
+
+
+def _skipped(skipped: Sequence[Skipped], *, ids: bool) -> Document:
+    """The connections of a --user selection that the run left alone: why, and when next due
+    (with --results none, the counts only: no user id)."""
+    doc: Document = {"count": len(skipped), "byReason": reasons(skipped)}
+    if not ids:
+        return doc
+    return {
+        **doc,
+        "connections": [
+            {
+                "userId": s.connection.user_id,
+                "platform": s.connection.platform,
+                "connectionId": s.connection.id,
+                "reason": s.reason,
+                "nextDueAt": iso(s.next_due_at),
+            }
+            for s in skipped
+        ],
+    }
 
 
 def _due(conn: Connection, **what: object) -> Document:
@@ -168,7 +146,7 @@ def _poll_entry(poll: ConnectionPoll) -> Document:
         "results": [_endpoint_entry(e) for e in poll.endpoints],
     }
     if poll.error_code:
-        entry["error"] = _error(poll.error_code, poll.error_message)
+        entry["error"] = error_body(poll.error_code, poll.error_message)
     return entry
 
 
@@ -178,9 +156,10 @@ def _endpoint_entry(e: EndpointResult) -> Document:
         "success": e.success,
         "itemCount": e.fetched,
         "newItems": e.new,
+        "deletedItems": e.deleted,
     }
     if e.error_code:
-        item["error"] = _error(e.error_code, e.error_message)
+        item["error"] = error_body(e.error_code, e.error_message)
     return item
 
 
@@ -198,12 +177,15 @@ def connection_document(conn: Connection) -> Document:
         "scope": conn.scope,
         "hasRefreshToken": conn.refresh_token_enc is not None,
         "expiresAt": iso(conn.expires_at),
+        "refreshTokenExpiresAt": iso(conn.refresh_token_expires_at),
         "lastRefreshedAt": iso(conn.last_refreshed_at),
         "lastSyncAt": iso(conn.last_sync_at),
         "failureCount": conn.failure_count,
         "nextAttemptAt": iso(conn.next_attempt_at),
         "lastError": (
-            _error(conn.last_error_code, conn.last_error_message) if conn.last_error_code else None
+            error_body(conn.last_error_code, conn.last_error_message)
+            if conn.last_error_code
+            else None
         ),
         "createdAt": iso(conn.created_at),
         "updatedAt": iso(conn.updated_at),
@@ -219,12 +201,91 @@ def connection_document(conn: Connection) -> Document:
 
 _CAMEL = {
     "expires_at": "expiresAt",
+    "refresh_token_expires_at": "refreshTokenExpiresAt",
     "last_refreshed_at": "lastRefreshedAt",
     "last_sync_at": "lastSyncAt",
     "next_attempt_at": "nextAttemptAt",
     "created_at": "createdAt",
     "updated_at": "updatedAt",
 }
+
+
+def token_document(token: AccessToken) -> Document:
+    """What `tokens get` prints: the one document that holds a secret, on purpose."""
+    return {
+        "success": True,
+        "userId": token.user_id,
+        "platform": token.platform,
+        "connectionId": token.connection_id,
+        "accessToken": token.access_token,
+        "tokenType": token.token_type,
+        "expiresAt": iso(token.expires_at),
+        "scope": token.scope,
+        "refreshed": token.refreshed,
+    }
+
+
+def connection_error_document(user_id: str, platform: str, error: TokensyncError) -> Document:
+    """A command about one connection that failed: which connection, and the error."""
+    return {
+        "success": False,
+        "timestamp": iso(datetime.now(UTC)),
+        "userId": user_id,
+        "platform": platform,
+        "error": error_body(error.code, error.message),
+    }
+
+
+def disconnect_document(done: Disconnection) -> Document:
+    """What `tokens disconnect` prints: what was revoked where (or why not), rows deleted."""
+    doc: Document = {
+        "success": True,
+        "userId": done.user_id,
+        "platform": done.platform,
+        **_disconnection(done),
+    }
+    if done.dry_run:
+        doc["dryRun"] = True
+    return doc
+
+
+def erase_document(receipt: Erasure) -> Document:
+    """What `users erase` prints: the receipt, per connection and per table."""
+    doc: Document = {"success": receipt.success, "userId": receipt.user_id}
+    if receipt.dry_run:
+        doc["dryRun"] = True
+    doc["connections"] = [
+        {"platform": d.platform, **_disconnection(d)} for d in receipt.connections
+    ] + [
+        {
+            "platform": f.connection.platform,
+            "connectionId": f.connection.id,
+            "error": error_body(f.error.code, f.error.message),
+        }
+        for f in receipt.failures
+    ]
+    doc["wouldDelete" if receipt.dry_run else "deleted"] = dict(receipt.deleted)
+    return doc
+
+
+def _disconnection(done: Disconnection) -> Document:
+    revocation = done.revocation
+    said: Document
+    if done.dry_run:
+        said = {"wouldRevoke": revocation.endpoint is not None and revocation.reason is None}
+    else:
+        said = {"revoked": revocation.revoked}
+    if revocation.endpoint is not None:
+        said["endpoint"] = revocation.endpoint
+    if revocation.already_invalid:
+        said["alreadyInvalid"] = True
+    if revocation.reason is not None:
+        said["reason"] = revocation.reason
+    return {
+        "connectionId": done.connection_id,
+        "revocation": said,
+        "wouldDelete" if done.dry_run else "deleted": dict(done.deleted),
+    }
 
 
 def import_document(counts: ImportCounts) -> Document:
@@ -247,6 +308,16 @@ def migrate_document(engine: str, applied: list[int], schema_version: int) -> Do
     }
 
 
+def prune_document(result: PruneResult) -> Document:
+    """What `data prune` prints."""
+    doc: Document = {"success": True, "deletedBefore": iso(result.deleted_before)}
+    if result.dry_run:
+        doc.update(dryRun=True, wouldRemove=result.count)
+    else:
+        doc["removed"] = result.count
+    return doc
+
+
 def rotation_document(result: RotationResult) -> Document:
     """What `keys rotate` prints."""
     return {
@@ -261,7 +332,7 @@ def rotation_document(result: RotationResult) -> Document:
                 "connectionId": conn.id,
                 "userId": conn.user_id,
                 "platform": conn.platform,
-                "error": _error(error.code, error.message),
+                "error": error_body(error.code, error.message),
             }
             for conn, error in result.failures[:ROTATION_FAILURES_SHOWN]
         ],

@@ -15,7 +15,7 @@ import typer
 
 from tokensync import interrupts
 from tokensync.errors import EXIT_FAILURES, Interrupted, TokensyncError, exit_code_for
-from tokensync.output.documents import emit
+from tokensync.output.stdout import emit
 
 
 def warn(message: str) -> None:

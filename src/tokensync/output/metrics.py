@@ -91,6 +91,7 @@ def outcomes(result: JobResult) -> dict[str, int]:
             "polls_failed": result.failed,
             "items_fetched": result.fetched,
             "items_stored": result.stored,
+            "items_deleted": result.deleted,
         }
     return {}
 

@@ -10,7 +10,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from tokensync.jobs.status import StatusReport
-from tokensync.output.documents import iso
+from tokensync.output.stdout import iso
 from tokensync.store.models import STATUSES, Erring
 
 

@@ -9,11 +9,15 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 AUTH_METHODS = ("client_secret_basic", "client_secret_post")
+# How a platform revokes a grant (PLATFORMS.md, Revocation): Google's own endpoint, RFC 7009, or
+# GitHub's grant deletion; None: the platform offers no way (Spotify), or none is configured.
+REVOCATION_KINDS = ("google", "rfc7009", "github")
 # Requests in flight: per run (settings.concurrency) and per platform (Platform.concurrency).
 DEFAULT_CONCURRENCY = 64
 # Seconds a token lives when a refresh answer has no expires_in and the platform sets none.
 DEFAULT_EXPIRES_IN = 3600
 GOOGLE_TOKEN_URL = "https://oauth2.googleapis.com/token"
+GOOGLE_REVOKE_URL = "https://oauth2.googleapis.com/revoke"
 
 
 @dataclass(frozen=True)
@@ -31,6 +35,12 @@ class Platform:
     # Seconds assumed when a refresh answer has no expires_in; None: the token never expires.
     default_expires_in: int | None = DEFAULT_EXPIRES_IN
     concurrency: int = DEFAULT_CONCURRENCY
+    revocation: str | None = None  # one of REVOCATION_KINDS
+    # Where a grant is revoked; GitHub's endpoint is built from api_base and the client id.
+    revocation_url: str | None = None
+    # Why a grant cannot be revoked here, for the disconnect receipt (Spotify: where the user
+    # removes the app instead).
+    no_revocation: str | None = None
 
     @property
     def has_credentials(self) -> bool:
@@ -40,7 +50,12 @@ class Platform:
 
 def _google(name: str, api_base: str) -> Platform:
     return Platform(
-        name=name, token_url=GOOGLE_TOKEN_URL, api_base=api_base, credentials_fallback="GOOGLE"
+        name=name,
+        token_url=GOOGLE_TOKEN_URL,
+        api_base=api_base,
+        credentials_fallback="GOOGLE",
+        revocation="google",
+        revocation_url=GOOGLE_REVOKE_URL,
     )
 
 
@@ -52,6 +67,9 @@ BUILTIN_PLATFORMS: dict[str, Platform] = {
             token_url="https://accounts.spotify.com/api/token",
             api_base="https://api.spotify.com/v1",
             auth_method="client_secret_basic",
+            no_revocation="Spotify has no revocation endpoint: the user removes the app at "
+            "https://www.spotify.com/account/apps (an access token keeps working until it "
+            "expires, within the hour)",
         ),
         _google("youtube", "https://www.googleapis.com/youtube/v3"),
         _google("google_gmail", "https://gmail.googleapis.com/gmail/v1"),
@@ -62,11 +80,14 @@ BUILTIN_PLATFORMS: dict[str, Platform] = {
             api_base="https://api.github.com",
             # Classic OAuth App tokens carry no expires_in and never expire.
             default_expires_in=None,
+            revocation="github",
         ),
         Platform(
             name="discord",
             token_url="https://discord.com/api/oauth2/token",
             api_base="https://discord.com/api/v10",
+            revocation="rfc7009",
+            revocation_url="https://discord.com/api/oauth2/token/revoke",
         ),
     )
 }

@@ -5,12 +5,12 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 from tokensync.platforms.api import Api
-from tokensync.platforms.endpoint import Batch, Item, PollContext, SyncState
+from tokensync.platforms.endpoint import Batch, Item, PollContext, SyncState, Walk
 from tokensync.platforms.shapes import key_of, objects
 
 
 class UserGuilds:
-    """GET /users/@me/guilds?limit=200."""
+    """GET /users/@me/guilds?limit=200: a snapshot, so a guild the user left is tombstoned."""
 
     name = "user_guilds"
 
@@ -19,4 +19,5 @@ class UserGuilds:
         where = "discord user_guilds"
         body = (await api.get("/users/@me/guilds", {"limit": 200})).body
         guilds = objects(body, where)
-        yield Batch([Item(key_of(g, "id", where), g) for g in guilds], state)
+        items = [Item(key_of(g, "id", where), g) for g in guilds]
+        yield Batch(items, state, walk=Walk("absent_from_snapshot", begins=True, ends=True))

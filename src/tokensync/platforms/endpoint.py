@@ -2,6 +2,11 @@
 
 An adapter yields Batches (items and the state that covers them). The poll job commits each Batch
 in one transaction before asking for the next, so the cursor never runs ahead of what is stored.
+
+Deletions travel in Batches too: keys the platform says are gone (`deleted`), and walks. A walk is
+a read of an endpoint's whole list (a snapshot, a full resync), possibly over several runs; the
+batch that ends it tombstones every stored item the walk did not see, in the same transaction as
+its cursor. A walk cut short never ends, so it tombstones nothing.
 """
 
 from __future__ import annotations
@@ -9,7 +14,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Literal, Protocol
 
 if TYPE_CHECKING:
     from tokensync.platforms.api import Api
@@ -32,12 +37,38 @@ class Item:
     data: Mapping[str, object]
 
 
+# Why a walk tombstoned an item it did not see: a snapshot no longer holds it, or the full list
+# read after an incremental sync broke down (Calendar's 410, Gmail's 404) no longer does.
+WalkReason = Literal["absent_from_snapshot", "absent_after_resync"]
+
+
+@dataclass(frozen=True)
+class Walk:
+    """A batch's place in a walk over an endpoint's whole list.
+
+    The batch that `begins` a walk starts a new one (a walk resumed from a stored cursor does not);
+    the batch that `ends` it has seen the last page. Every item stored or seen while a walk is on
+    counts as seen by it.
+    """
+
+    reason: WalkReason
+    begins: bool = False
+    ends: bool = False
+
+
 @dataclass(frozen=True)
 class Batch:
-    """Items, and the state to store once they are committed."""
+    """Items, and the state to store once they are committed.
+
+    `seen`: keys present at the platform whose stored copy is current (listed, not fetched again).
+    `deleted`: keys the platform says were deleted (applied after `items`).
+    """
 
     items: Sequence[Item]
     state: SyncState
+    seen: Sequence[str] = ()
+    deleted: Sequence[str] = ()
+    walk: Walk | None = None
 
 
 @dataclass(frozen=True)
@@ -46,7 +77,12 @@ class PollContext:
 
     max_pages: int
     now: Callable[[], datetime]
+    # Which of these keys are stored and not tombstoned.
     known_keys: Callable[[Sequence[str]], Awaitable[set[str]]]
+    # The stored data of these keys (those stored and not tombstoned).
+    stored_data: Callable[[Sequence[str]], Awaitable[dict[str, Mapping[str, object]]]]
+    # Seconds between walks of a list that cannot say what left it (YouTube's liked videos).
+    reconcile_interval: float
 
 
 class TokenSource(Protocol):

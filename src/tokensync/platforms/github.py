@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import re
 from collections.abc import AsyncIterator, Mapping
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from tokensync.errors import MalformedResponseError
 from tokensync.platforms.api import Api, ApiResponse
-from tokensync.platforms.endpoint import Batch, Item, PollContext, SyncState
+from tokensync.platforms.endpoint import Batch, Item, PollContext, SyncState, Walk
 from tokensync.platforms.paging import Page, newest_first
-from tokensync.platforms.shapes import field_of, key_of, objects
+from tokensync.platforms.shapes import field_of, instant_of, key_of, objects
 
+# Oldest first: a repository pushed to keeps its place and a new one comes last, so a walk over
+# several pages (or runs) meets each one once. Sorted by `updated` (newest first), a repository
+# pushed to while a later page was read jumped to the first page, and the walk missed it.
+REPOS_QUERY: dict[str, str | int] = {"per_page": 100, "sort": "created", "direction": "asc"}
 _NEXT = re.compile(r'<([^>]+)>\s*;\s*rel="?next"?')
 _LOGIN = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})")
 
@@ -50,7 +54,7 @@ class Events:
 
     async def poll(self, api: Api, state: SyncState, ctx: PollContext) -> AsyncIterator[Batch]:
         """Yield events newer than the stored ETag, then the rest of an unfinished walk."""
-        not_before = _instant(state.extra.get("notBefore"))
+        not_before = instant_of(state.extra.get("notBefore"))
         if not_before is not None and ctx.now() < not_before:
             yield Batch([], state)
             return
@@ -92,16 +96,6 @@ class Events:
         return login, response
 
 
-def _instant(value: object) -> datetime | None:
-    if not isinstance(value, str):
-        return None
-    try:
-        when = datetime.fromisoformat(value)
-    except ValueError:
-        return None
-    return when if when.tzinfo is not None else None
-
-
 def _poll_interval(response: ApiResponse, ctx: PollContext) -> dict[str, str]:
     try:
         seconds = int(response.headers.get("x-poll-interval", ""))
@@ -111,7 +105,8 @@ def _poll_interval(response: ApiResponse, ctx: PollContext) -> dict[str, str]:
 
 
 class Repos:
-    """GET /user/repos, every page: a snapshot, so a changed repository is an update."""
+    """GET /user/repos, every page: a snapshot, so a changed repository is an update and one
+    that is gone (deleted, transferred, access lost) is tombstoned once every page is read."""
 
     name = "repos"
 
@@ -119,14 +114,18 @@ class Repos:
         """Yield the user's repositories; a run cut short resumes at extra["next"]."""
         where = "github repos"
         link = _pending(state.extra)
+        begins = link is None
         for page in range(1, max(ctx.max_pages, 1) + 1):
             if link is None:
-                response = await api.get("/user/repos", {"per_page": 100, "sort": "updated"})
+                response = await api.get("/user/repos", REPOS_QUERY)
             else:
                 response = await api.get_url(link)
             repos = objects(response.body, where)
             link = next_link(response)
             pending = {"next": link} if link else {}
-            yield Batch([Item(key_of(r, "id", where), r) for r in repos], SyncState(extra=pending))
+            walk = Walk("absent_from_snapshot", begins=begins, ends=link is None)
+            items = [Item(key_of(r, "id", where), r) for r in repos]
+            yield Batch(items, SyncState(extra=pending), walk=walk)
+            begins = False
             if not link or page == ctx.max_pages:
                 return

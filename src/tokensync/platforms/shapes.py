@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from tokensync.errors import MalformedResponseError
@@ -41,6 +42,17 @@ def key_of(obj: dict[str, Any], name: str, where: str) -> str:
     if isinstance(value, str) and value:
         return value
     raise MalformedResponseError(f"{where}: an item has no usable {name!r}")
+
+
+def instant_of(value: object) -> datetime | None:
+    """A time this program stored in a state as ISO text, with its zone; None for anything else."""
+    if not isinstance(value, str):
+        return None
+    try:
+        when = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return when if when.tzinfo is not None else None
 
 
 def _kinds(kind: type | tuple[type, ...]) -> tuple[type, ...]:

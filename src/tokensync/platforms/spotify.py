@@ -8,7 +8,7 @@ from typing import Any
 
 from tokensync.errors import MalformedResponseError
 from tokensync.platforms.api import Api
-from tokensync.platforms.endpoint import Batch, Item, PollContext, SyncState
+from tokensync.platforms.endpoint import Batch, Item, PollContext, SyncState, Walk
 from tokensync.platforms.shapes import field_of, objects, optional
 
 _MILLIS = re.compile(r"\d{1,15}")
@@ -64,7 +64,8 @@ class RecentlyPlayed:
 
 
 class TopTracks:
-    """GET /me/top/tracks (short term), a snapshot: a changed rank is an update."""
+    """GET /me/top/tracks (short term), a snapshot: a changed rank is an update, a track that left
+    the list is tombstoned once the whole list has been read."""
 
     name = "top_tracks"
 
@@ -73,6 +74,7 @@ class TopTracks:
         where = "spotify top_tracks"
         resume = state.extra.get("offset")
         offset = resume if isinstance(resume, int) and resume > 0 else 0
+        begins = offset == 0
         for page in range(1, ctx.max_pages + 1):
             params: dict[str, str | int] = {
                 "time_range": "short_term",
@@ -90,6 +92,8 @@ class TopTracks:
             ]
             offset += len(tracks)
             more = bool(tracks) and optional(body, "next", str, where) is not None
-            yield Batch(items, SyncState(extra={"offset": offset} if more else {}))
+            walk = Walk("absent_from_snapshot", begins=begins, ends=not more)
+            yield Batch(items, SyncState(extra={"offset": offset} if more else {}), walk=walk)
+            begins = False
             if not more or page == ctx.max_pages:
                 return

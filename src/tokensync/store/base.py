@@ -24,6 +24,7 @@ from tokensync.store.models import (
     StatusCount,
 )
 from tokensync.store.polling import PollingMixin
+from tokensync.store.removal import RemovalMixin
 
 
 def migrations(engine: str) -> list[tuple[int, str]]:
@@ -37,7 +38,7 @@ def migrations(engine: str) -> list[tuple[int, str]]:
     return sorted(found)
 
 
-class Store(ImportMixin, PollingMixin):
+class Store(ImportMixin, PollingMixin, RemovalMixin):
     """One database of connections, polled data, sync state and runs."""
 
     # -- schema ------------------------------------------------------------------------------
@@ -132,6 +133,17 @@ class Store(ImportMixin, PollingMixin):
         rows = self._run("get_connection", {"id": connection_id})
         return self._connection(rows[0]) if rows else None
 
+    def find_connection(self, user_id: str, platform: str) -> Connection | None:
+        """One connection by its user and platform."""
+        rows = self._run("find_connection", {"user_id": user_id, "platform": platform})
+        return self._connection(rows[0]) if rows else None
+
+    def user_connections(self, user_ids: Sequence[str]) -> list[Connection]:
+        """Every connection of these users, whatever its status, by id."""
+        return [
+            self._connection(r) for r in self._run("user_connections", {"users": list(user_ids)})
+        ]
+
     # -- the refresh job ---------------------------------------------------------------------
 
     def claim_due_refreshes(
@@ -145,16 +157,19 @@ class Store(ImportMixin, PollingMixin):
         limit: int,
         filters: Filters,
         run_started: datetime | None = None,
+        retry_before: datetime | None = None,
     ) -> list[Connection]:
         """Lease up to `limit` connections due for refresh to `owner`; nobody else gets them.
 
         Rows whose tokens were renewed since `run_started` are not due again in the same run,
-        whatever the window: a window longer than a token's lifetime must not loop.
+        whatever the window: a window longer than a token's lifetime must not loop. Rows backing
+        off until after `retry_before` (default: now) are not due.
         """
         params = {
             "owner": owner,
             "now": now,
             "run_started": run_started or now,
+            "retry_before": retry_before or now,
             "lease_until": lease_until,
             "due_before": due_before,
             "stale_before": stale_before,
@@ -174,11 +189,13 @@ class Store(ImportMixin, PollingMixin):
         after_id: int,
         limit: int,
         filters: Filters,
+        retry_before: datetime | None = None,
     ) -> list[Connection]:
         """What a claim would take, without taking it (for --dry-run), a page at a time."""
         params = {
             "now": now,
             "run_started": now,
+            "retry_before": retry_before or now,
             "due_before": due_before,
             "stale_before": stale_before,
             "after_id": after_id,
@@ -188,10 +205,23 @@ class Store(ImportMixin, PollingMixin):
         return [self._connection(r) for r in self._run("find_due_refreshes", params)]
 
     def claim_one(
-        self, connection_id: int, owner: str, *, now: datetime, lease_until: datetime
+        self,
+        connection_id: int,
+        owner: str,
+        *,
+        now: datetime,
+        lease_until: datetime,
+        any_status: bool = False,
     ) -> Connection | None:
-        """Lease one active connection if nobody else holds it (or extend our own lease)."""
-        params = {"id": connection_id, "owner": owner, "now": now, "lease_until": lease_until}
+        """Lease one active connection (any connection, with `any_status`) if nobody else holds
+        it (or extend our own lease)."""
+        params = {
+            "id": connection_id,
+            "owner": owner,
+            "now": now,
+            "lease_until": lease_until,
+            "any_status": any_status,
+        }
         with self.claiming():
             rows = self._run("claim_one", params)
         return self._connection(rows[0]) if rows else None
@@ -206,11 +236,13 @@ class Store(ImportMixin, PollingMixin):
         previous_refresh_enc: str | None,
         expires_at: datetime | None,
         now: datetime,
+        refresh_token_expires_at: datetime | None = None,
     ) -> bool:
         """Store a new token set and end the lease, committed at once.
 
         Written while `owner` holds the lease, or, if the lease lapsed, while the stored refresh
-        token is still the one that was used: then nobody else has refreshed meanwhile.
+        token is still the one that was used: then nobody else has refreshed meanwhile. The
+        grant's end is kept unless the refresh reported a new one.
         """
         params = {
             "id": connection_id,
@@ -219,6 +251,7 @@ class Store(ImportMixin, PollingMixin):
             "access_token_enc": access_token_enc,
             "refresh_token_enc": refresh_token_enc,
             "expires_at": expires_at,
+            "refresh_token_expires_at": refresh_token_expires_at,
             "now": now,
         }
         return self._rowcount("save_refreshed", params) == 1

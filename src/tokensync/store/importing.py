@@ -4,10 +4,10 @@ Rows arrive from an iterator (the import parses, checks and encrypts each line a
 and are written in chunks: each chunk is staged in a temporary table (PostgreSQL: COPY; SQLite:
 one prepared insert), checked for a connection named twice (within the chunk, and against the
 keys of earlier chunks, kept in a second temporary table), then one UPDATE replaces the
-connections that exist and, if some did not, one INSERT adds those. A worker thread does the database's part
-of chunk k while the caller's thread prepares chunk k+1: encryption (about 17 us a line) and the
-upsert (about 14 us a line on PostgreSQL) then overlap on two cores instead of adding up, and at
-most three chunks are in memory however long the file.
+connections that exist and, if some did not, one INSERT adds those. A worker thread does the
+database's part of chunk k while the caller's thread prepares chunk k+1: encryption (about 17 us
+a line) and the upsert (about 14 us a line on PostgreSQL) then overlap on two cores instead of
+adding up, and at most three chunks are in memory however long the file.
 
 Everything runs in one transaction: a bad line, a duplicate or a signal at any row rolls it
 back, and nothing is written.
@@ -19,6 +19,7 @@ import queue
 import threading
 from abc import abstractmethod
 from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import replace
 from datetime import datetime
 from itertools import islice
 
@@ -157,17 +158,4 @@ def _chunks(rows: Iterable[NewTokens]) -> Iterator[list[NewTokens]]:
 
 def _numbered(rows: Iterable[NewTokens]) -> Iterator[NewTokens]:
     for position, row in enumerate(rows, start=1):
-        if row.line:
-            yield row
-        else:
-            yield NewTokens(
-                row.user_id,
-                row.platform,
-                row.access_token_enc,
-                row.refresh_token_enc,
-                row.token_type,
-                row.scope,
-                row.expires_at,
-                line=position,
-                keep_refresh=row.keep_refresh,
-            )
+        yield row if row.line else replace(row, line=position)

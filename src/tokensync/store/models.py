@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
 STATUSES = ("active", "needs_reauth", "disabled")
+# Why a stored item was tombstoned (user_platform_data.deleted_reason).
+TOMBSTONE_REASONS = ("absent_from_snapshot", "deleted_at_source", "absent_after_resync")
 
 
 @dataclass(frozen=True)
@@ -32,6 +35,9 @@ class Connection:
     last_sync_at: datetime | None
     created_at: datetime
     updated_at: datetime
+    refresh_token_expires_at: datetime | None = None  # when the grant itself ends, if known
+    next_poll_at: datetime | None = None
+    poll_lease_expires_at: datetime | None = None
     # Columns whose stored value could not be read (engine.UNREADABLE): such a row fails alone.
     unreadable: tuple[str, ...] = ()
 
@@ -52,11 +58,17 @@ class NewTokens:
     token_type: str
     scope: str | None
     expires_at: datetime | None
+    refresh_token_expires_at: datetime | None = None
     # The import line it came from (0: its position among the rows written together).
     line: int = 0
-    # No refreshToken on the line: a connection that exists keeps its stored one. (An explicit
-    # `"refreshToken": null` is refresh_token_enc None with keep_refresh False: removed.)
+    # No refreshToken on the line: a connection that exists keeps its stored one, and the grant's
+    # end stored with it unless the line gives one. (An explicit `"refreshToken": null` is
+    # refresh_token_enc None with keep_refresh False: removed.)
     keep_refresh: bool = False
+
+
+# Rows per table, as a removal counts them (what was deleted, or what a dry run would delete).
+TableCounts = dict[str, int]
 
 
 @dataclass(frozen=True)
@@ -85,11 +97,45 @@ class StoredItem:
 
 @dataclass(frozen=True)
 class SyncCursor:
-    """The stored incremental state of one (user, platform, endpoint)."""
+    """The stored incremental state of one (user, platform, endpoint).
+
+    `generation` numbers the endpoint's walks over its whole list: items stored or seen carry the
+    number of the walk that was on, so the batch that ends a walk knows what it did not see.
+    """
 
     cursor: str | None = None
     etag: str | None = None
     extra: dict[str, object] = field(default_factory=dict)
+    generation: int = 0
+
+
+@dataclass(frozen=True)
+class BatchWrite:
+    """What one committed batch changes: items, tombstones and the cursor, all or nothing.
+
+    `seen`: stored keys to count as seen by the walk without new data. `deleted`: keys deleted at
+    the source, tombstoned after the items are stored. `sweep`: the reason to tombstone every live
+    item the walk did not see, when this batch ends a walk. `walking_from`: for a batch of a walk,
+    the generation this run found stored; the batch is refused (LeaseLostError) if it moved since,
+    which only another run polling the same endpoint can do.
+    """
+
+    items: Sequence[StoredItem]
+    state: SyncCursor
+    seen: Sequence[str] = ()
+    deleted: Sequence[str] = ()
+    sweep: str | None = None
+    walking_from: int | None = None
+
+
+@dataclass(frozen=True)
+class BatchCounts:
+    """What a committed batch did: items inserted, items changed (or back from a tombstone),
+    items tombstoned."""
+
+    new: int = 0
+    changed: int = 0
+    deleted: int = 0
 
 
 @dataclass(frozen=True)

@@ -6,8 +6,17 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
+from tokensync.errors import LeaseLostError
 from tokensync.store.engine import Engine, Row, filter_params
-from tokensync.store.models import Connection, Filters, StoredItem, SyncCursor
+from tokensync.store.models import BatchCounts, BatchWrite, Connection, Filters, SyncCursor
+
+
+def lease_lost(params: dict[str, Any]) -> LeaseLostError:
+    """The error of a batch refused because another run moved the endpoint's walk on."""
+    return LeaseLostError(
+        f"{params['platform']} {params['endpoint']}: another run took over this connection's "
+        "poll; this run stops polling it"
+    )
 
 
 class PollingMixin(Engine):
@@ -20,20 +29,20 @@ class PollingMixin(Engine):
         now: datetime,
         lease_until: datetime,
         next_poll_at: datetime,
-        run_started: datetime,
+        due_before: datetime,
         platform: str,
         limit: int,
         filters: Filters,
     ) -> list[Connection]:
-        """Lease up to `limit` connections of one platform due for polling (their poll lease, not
-        the token lease); the --user filter applies, --platform is the caller's choice of
-        `platform`."""
+        """Lease up to `limit` connections of one platform due for polling by `due_before` (their
+        poll lease, not the token lease); the --user filter applies, --platform is the caller's
+        choice of `platform`."""
         params = {
             "owner": owner,
             "now": now,
             "lease_until": lease_until,
             "next_poll_at": next_poll_at,
-            "run_started": run_started,
+            "due_before": due_before,
             "platform": platform,
             "limit": limit,
             **filter_params(filters),
@@ -50,11 +59,12 @@ class PollingMixin(Engine):
         after_id: int,
         limit: int,
         filters: Filters,
+        due_before: datetime | None = None,
     ) -> list[Connection]:
         """What a poll claim of `platform` would take, without taking it (for --dry-run)."""
         params = {
             "now": now,
-            "run_started": now,
+            "due_before": due_before or now,
             "platform": platform,
             "after_id": after_id,
             "limit": limit,
@@ -85,23 +95,19 @@ class PollingMixin(Engine):
                 cursor=row["cursor"],
                 etag=row["etag"],
                 extra=dict(row["extra"] or {}),
+                generation=int(row["generation"]),
             )
             for row in rows
         }
 
     def save_batch(
-        self,
-        user_id: str,
-        platform: str,
-        endpoint: str,
-        items: Sequence[StoredItem],
-        state: SyncCursor,
-        now: datetime,
-    ) -> tuple[int, int]:
-        """Upsert items and move the cursor in one transaction; return (new, changed)."""
+        self, user_id: str, platform: str, endpoint: str, batch: BatchWrite, now: datetime
+    ) -> BatchCounts:
+        """Upsert items, tombstone what is gone and move the cursor, in one transaction."""
         # The last of several items with one key wins, as if they were stored one by one
         # (and PostgreSQL refuses to upsert one row twice in a statement).
-        latest = {item.key: item.data for item in items}
+        latest = {item.key: item.data for item in batch.items}
+        state = batch.state
         params = {
             "user_id": user_id,
             "platform": platform,
@@ -111,19 +117,50 @@ class PollingMixin(Engine):
             "cursor": state.cursor,
             "etag": state.etag,
             "extra": dict(state.extra),
+            "generation": state.generation,
+            "any_generation": batch.walking_from is None,
+            "walking_from": batch.walking_from or 0,
             "now": now,
         }
-        rows = self._save_batch(params)
-        new = sum(1 for r in rows if r["inserted"])
-        return new, len(rows) - new
+        if batch.walking_from is None and not (batch.seen or batch.deleted or batch.sweep):
+            rows, deleted = self._save_batch(params), 0
+        else:
+            rows, deleted = self._save_walk(params, batch, set(latest))
+        # An item only stamped as seen by the walk is neither new nor changed.
+        stored = [r for r in rows if r["touched"]]
+        new = sum(1 for r in stored if r["inserted"])
+        return BatchCounts(new=new, changed=len(stored) - new, deleted=deleted)
 
     def _save_batch(self, params: dict[str, Any]) -> list[Row]:
-        """Upsert the items and save the cursor atomically; one row per item stored or changed
-        (an item stored already with the same data returns none)."""
+        """Upsert the items and save the cursor atomically; one row per item stored, changed or
+        stamped (an item stored already with the same data and generation returns none)."""
         with self.transaction():
             rows = self._run("upsert_items", params) if params["keys"] else []
             self._rowcount("save_sync_state", params)
         return rows
+
+    def _save_walk(
+        self, params: dict[str, Any], batch: BatchWrite, stored: set[str]
+    ) -> tuple[list[Row], int]:
+        """A batch of a walk, or one with deletions: the cursor first (refused if another run
+        moved the walk on), the items, what was seen, what is gone; all or nothing."""
+        where = {k: params[k] for k in ("user_id", "platform", "endpoint")}
+        now, generation = params["now"], params["generation"]
+        with self.transaction():
+            if not self._rowcount("save_sync_state", params):
+                raise lease_lost(params)
+            rows = self._run("upsert_items", params) if params["keys"] else []
+            seen = [key for key in dict.fromkeys(batch.seen) if key not in stored]
+            if seen:
+                self._rowcount("stamp_seen", {**where, "keys": seen, "generation": generation})
+            deleted = 0
+            if batch.deleted:
+                gone = list(dict.fromkeys(batch.deleted))
+                deleted += self._rowcount("tombstone_keys", {**where, "keys": gone, "now": now})
+            if batch.sweep:
+                sweep = {**where, "generation": generation, "reason": batch.sweep, "now": now}
+                deleted += self._rowcount("sweep_walk", sweep)
+        return rows, deleted
 
     def record_poll_error(
         self, user_id: str, platform: str, endpoint: str, code: str, now: datetime
@@ -142,7 +179,7 @@ class PollingMixin(Engine):
     def known_keys(
         self, user_id: str, platform: str, endpoint: str, keys: Sequence[str]
     ) -> set[str]:
-        """Which of these item keys are stored already."""
+        """Which of these item keys are stored and not tombstoned."""
         params = {
             "user_id": user_id,
             "platform": platform,
@@ -150,3 +187,23 @@ class PollingMixin(Engine):
             "keys": list(keys),
         }
         return {r["item_key"] for r in self._run("known_keys", params)}
+
+    def stored_data(
+        self, user_id: str, platform: str, endpoint: str, keys: Sequence[str]
+    ) -> dict[str, dict[str, object]]:
+        """The stored data of these item keys (those not tombstoned)."""
+        params = {
+            "user_id": user_id,
+            "platform": platform,
+            "endpoint": endpoint,
+            "keys": list(keys),
+        }
+        return {r["item_key"]: r["data"] for r in self._run("stored_data", params)}
+
+    def count_tombstones(self, before: datetime) -> int:
+        """How many items were tombstoned before this time."""
+        return int(self._run("count_tombstones", {"before": before})[0]["n"])
+
+    def prune_tombstones(self, before: datetime, limit: int) -> int:
+        """Remove up to `limit` items tombstoned before this time, oldest first; how many."""
+        return self._rowcount("prune_tombstones", {"before": before, "limit": limit})

@@ -13,48 +13,72 @@
 id, user_id, platform, access_token_enc, refresh_token_enc, token_type, scope, expires_at,
 status, tokens_updated_at, last_refreshed_at, last_error_code, last_error_message,
 failure_count, next_attempt_at, lease_owner, lease_expires_at, last_sync_at, created_at,
-updated_at
+updated_at, refresh_token_expires_at, next_poll_at, poll_lease_expires_at
 
 -- fragment: due_refresh
 -- A connection due for a token refresh, not leased, and not refreshed already in this run.
+-- :retry_before is :now, unless --force looks past every back-off (and the window) at once.
 status = 'active' AND refresh_token_enc IS NOT NULL
 AND ((expires_at IS NOT NULL AND expires_at <= :due_before)
      OR tokens_updated_at <= :stale_before)
-AND (next_attempt_at IS NULL OR next_attempt_at <= :now)
+AND (next_attempt_at IS NULL OR next_attempt_at <= :retry_before)
 AND (lease_expires_at IS NULL OR lease_expires_at <= :now)
 AND tokens_updated_at <= :run_started
 AND (:all_platforms OR {platform_in})
 AND (:all_users OR {user_in})
 
 -- fragment: due_poll
--- An active connection of :platform due for polling when the run started (never polled: first
--- of all), and not being polled, from the index connections_poll_due. A row this run polled is
--- due again only after the run began, however short poll_interval: a run polls it once.
+-- An active connection of :platform due for polling by :due_before (never polled: first of all),
+-- and not being polled, from the index connections_poll_due. :due_before is when the run started:
+-- a row this run polled is due again only after that, however short poll_interval, so a run polls
+-- it once. --force moves it poll_interval later: every row but those this run claimed.
 status = 'active' AND platform = :platform
-AND COALESCE(next_poll_at, {never}) < :run_started
+AND COALESCE(next_poll_at, {never}) < :due_before
 AND (poll_lease_expires_at IS NULL OR poll_lease_expires_at <= :now)
 AND (:all_users OR {user_in})
 
--- fragment: item_upsert
--- Items come as parallel arrays of keys and data ({item_rows}): one statement per batch.
+-- fragment: item_insert
+-- Items come as parallel arrays of keys and data ({item_rows}): one statement per batch. An item
+-- is stamped with the generation of the endpoint's walk (never lowered, in item_conflict: a run
+-- that lost its lease must not undo a newer walk's stamp); one that comes back loses its tombstone.
 INSERT INTO user_platform_data (user_id, platform, endpoint, item_key, data,
-    first_seen_at, fetched_at)
-SELECT :user_id, :platform, :endpoint, item_key, data, :now, :now
-FROM ({item_rows}) AS items WHERE true
+    first_seen_at, fetched_at, generation)
+SELECT :user_id, :platform, :endpoint, item_key, data, :now, :now, :generation
+FROM ({item_rows}) AS items
+
+-- fragment: item_conflict
+-- A row whose data changed or that came back is `touched` (its fetched_at moves); one only
+-- stamped is not.
 ON CONFLICT (user_id, platform, endpoint, item_key) DO UPDATE SET
-    data = excluded.data, fetched_at = excluded.fetched_at
+    data = excluded.data,
+    fetched_at = CASE
+        WHEN user_platform_data.data IS DISTINCT FROM excluded.data
+            OR user_platform_data.deleted_at IS NOT NULL THEN excluded.fetched_at
+        ELSE user_platform_data.fetched_at END,
+    generation = {greatest}(user_platform_data.generation, excluded.generation),
+    deleted_at = NULL, deleted_reason = NULL
 WHERE user_platform_data.data IS DISTINCT FROM excluded.data
-RETURNING (first_seen_at = fetched_at) AS inserted
+    OR user_platform_data.deleted_at IS NOT NULL
+    OR user_platform_data.generation < excluded.generation
+RETURNING (first_seen_at = fetched_at) AS inserted, (fetched_at = :now) AS touched
+
+-- fragment: item_upsert
+-- The items of a batch (SQLite needs a WHERE between a SELECT and ON CONFLICT).
+{item_insert} WHERE true {item_conflict}
 
 -- fragment: sync_state_upsert
--- A successful poll's cursor, which clears the endpoint's last error.
-INSERT INTO sync_state (user_id, platform, endpoint, cursor, etag, extra, last_poll_at,
-    last_success_at, last_error_code)
-VALUES (:user_id, :platform, :endpoint, :cursor, :etag, :extra, :now, :now, NULL)
+-- A successful poll's cursor, which clears the endpoint's last error. A batch of a walk is saved
+-- only while the generation stored is still the one its run started from (:walking_from): if
+-- another run moved it, this one lost its lease, and touches nothing.
+INSERT INTO sync_state (user_id, platform, endpoint, cursor, etag, extra, generation,
+    last_poll_at, last_success_at, last_error_code)
+VALUES (:user_id, :platform, :endpoint, :cursor, :etag, :extra, :generation, :now, :now, NULL)
 ON CONFLICT (user_id, platform, endpoint) DO UPDATE SET
     cursor = excluded.cursor, etag = excluded.etag, extra = excluded.extra,
+    generation = {greatest}(sync_state.generation, excluded.generation),
     last_poll_at = excluded.last_poll_at, last_success_at = excluded.last_success_at,
     last_error_code = NULL
+WHERE :any_generation OR sync_state.generation = :walking_from
 
 -- fragment: dead_since_issued
 -- A grant marked dead after spooled tokens were issued stays marked, with its error: the provider
@@ -79,7 +103,8 @@ SET LOCAL enable_hashjoin = off; SET LOCAL enable_mergejoin = off
 CREATE TEMP TABLE import_staging (
     line BIGINT NOT NULL, user_id TEXT NOT NULL, platform TEXT NOT NULL,
     access_token_enc TEXT NOT NULL, refresh_token_enc TEXT, keep_refresh BOOLEAN NOT NULL,
-    token_type TEXT NOT NULL, scope TEXT, expires_at TIMESTAMPTZ)
+    token_type TEXT NOT NULL, scope TEXT, expires_at TIMESTAMPTZ,
+    refresh_token_expires_at TIMESTAMPTZ)
 
 -- name: create_import_seen
 -- The connections an import has written so far, and the line of each: a later chunk's line that
@@ -91,14 +116,14 @@ CREATE TEMP TABLE import_seen (
 -- name: copy_import_staging
 -- PostgreSQL only: the rows of an import, streamed with COPY (store.importing.STAGING_COLUMNS).
 COPY import_staging (line, user_id, platform, access_token_enc, refresh_token_enc,
-    keep_refresh, token_type, scope, expires_at) FROM STDIN
+    keep_refresh, token_type, scope, expires_at, refresh_token_expires_at) FROM STDIN
 
 -- name: stage_import_row
 -- SQLite: one staged row (executemany streams them through one prepared statement).
 INSERT INTO import_staging (line, user_id, platform, access_token_enc, refresh_token_enc,
-    keep_refresh, token_type, scope, expires_at)
+    keep_refresh, token_type, scope, expires_at, refresh_token_expires_at)
 VALUES (:line, :user_id, :platform, :access_token_enc, :refresh_token_enc, :keep_refresh,
-    :token_type, :scope, :expires_at)
+    :token_type, :scope, :expires_at, :refresh_token_expires_at)
 
 -- name: remember_import_keys
 -- The staged connections, for the duplicate check: a key already there (an earlier line of this
@@ -118,7 +143,8 @@ ORDER BY s.line LIMIT 1
 
 -- name: import_update
 -- Replace the tokens of the staged connections that exist and set them active again; a line
--- without refreshToken keeps the stored one.
+-- without refreshToken keeps the stored one, and the grant's end stored with it unless the line
+-- gives one.
 UPDATE connections SET
     access_token_enc = s.access_token_enc,
     refresh_token_enc = CASE WHEN s.keep_refresh THEN connections.refresh_token_enc
@@ -126,6 +152,10 @@ UPDATE connections SET
     token_type = s.token_type,
     scope = s.scope,
     expires_at = s.expires_at,
+    refresh_token_expires_at = CASE
+        WHEN s.keep_refresh THEN COALESCE(s.refresh_token_expires_at,
+                                          connections.refresh_token_expires_at)
+        ELSE s.refresh_token_expires_at END,
     status = 'active',
     tokens_updated_at = :now,
     last_error_code = NULL,
@@ -141,9 +171,9 @@ WHERE connections.user_id = s.user_id AND connections.platform = s.platform
 -- insertion is its only probe (one another writer added meanwhile is left out, and counted).
 INSERT INTO connections (
     user_id, platform, access_token_enc, refresh_token_enc, token_type, scope,
-    expires_at, status, tokens_updated_at, created_at, updated_at)
+    expires_at, refresh_token_expires_at, status, tokens_updated_at, created_at, updated_at)
 SELECT s.user_id, s.platform, s.access_token_enc, s.refresh_token_enc, s.token_type, s.scope,
-    s.expires_at, 'active', :now, :now, :now
+    s.expires_at, s.refresh_token_expires_at, 'active', :now, :now, :now
 FROM import_staging AS s WHERE true
 ON CONFLICT (user_id, platform) DO NOTHING
 
@@ -183,6 +213,14 @@ SELECT EXISTS (SELECT 1 FROM connections) AS present
 -- One connection by id.
 SELECT {connection_columns} FROM connections WHERE id = :id
 
+-- name: find_connection
+-- One connection by its user and platform (the unique index on both): what `tokens get` reads.
+SELECT {connection_columns} FROM connections WHERE user_id = :user_id AND platform = :platform
+
+-- name: user_connections
+-- Every connection of these users, any status, by id (the unique index's user_id prefix).
+SELECT {connection_columns} FROM connections WHERE {user_in} ORDER BY id
+
 -- fragment: refresh_by_expiry
 -- Due for refresh by expiry, from its index: a token expiring within the window, or a row whose
 -- back-off has ended (keyed by its next attempt). {due_refresh} is the whole condition; the
@@ -221,9 +259,10 @@ WHERE id IN (
 RETURNING {connection_columns}
 
 -- name: claim_one
--- Lease one active connection that nobody else holds (or extend :owner's own lease).
+-- Lease one active connection that nobody else holds (or extend :owner's own lease). A disconnect
+-- leases it whatever its status (:any_status): a dead grant is still revoked and deleted.
 UPDATE connections SET lease_owner = :owner, lease_expires_at = :lease_until
-WHERE id = :id AND status = 'active'
+WHERE id = :id AND (:any_status OR status = 'active')
   AND (lease_owner = :owner OR lease_expires_at IS NULL OR lease_expires_at <= :now)
 RETURNING {connection_columns}
 
@@ -233,6 +272,7 @@ UPDATE connections SET
     access_token_enc = :access_token_enc,
     refresh_token_enc = COALESCE(:refresh_token_enc, refresh_token_enc),
     expires_at = :expires_at,
+    refresh_token_expires_at = COALESCE(:refresh_token_expires_at, refresh_token_expires_at),
     tokens_updated_at = :now, last_refreshed_at = :now,
     last_error_code = NULL, last_error_message = NULL,
     failure_count = 0, next_attempt_at = NULL, updated_at = :now,
@@ -295,6 +335,32 @@ SELECT database_id FROM tokensync_database
 UPDATE connections SET lease_owner = NULL, lease_expires_at = NULL
 WHERE lease_owner = :owner AND {id_in}
 
+-- fragment: user_rows
+-- One user's rows of a table, of the platforms asked for (all: :all_platforms). Every table that
+-- names a user has user_id first in a key: each statement is an index range.
+user_id = :user_id AND (:all_platforms OR {platform_in})
+
+-- name: count_user_rows
+-- What removing a user's rows (of some platforms) would delete, per table: a dry run's receipt.
+SELECT (SELECT COUNT(*) FROM connections WHERE {user_rows}) AS connections,
+    (SELECT COUNT(*) FROM sync_state WHERE {user_rows}) AS sync_state,
+    (SELECT COUNT(*) FROM user_platform_data WHERE {user_rows}) AS user_platform_data
+
+-- name: delete_connection
+-- Delete a connection whose lease :owner holds, while its tokens are still the ones it revoked:
+-- a re-import (a user connecting again) meanwhile is a new grant, and stays.
+DELETE FROM connections WHERE id = :id AND lease_owner = :owner
+  AND access_token_enc = :access_token_enc
+  AND refresh_token_enc IS NOT DISTINCT FROM :refresh_token_enc
+
+-- name: delete_sync_state
+-- A user's cursors (of some platforms).
+DELETE FROM sync_state WHERE {user_rows}
+
+-- name: delete_items
+-- A user's polled items (of some platforms).
+DELETE FROM user_platform_data WHERE {user_rows}
+
 -- name: token_page
 -- A page of connections by id, for re-encryption.
 SELECT {connection_columns} FROM connections WHERE id > :after_id ORDER BY id LIMIT :limit
@@ -340,7 +406,7 @@ WHERE poll_lease_owner = :owner AND {id_in}
 
 -- name: get_sync_states
 -- The stored cursors of one connection's endpoints.
-SELECT endpoint, cursor, etag, extra FROM sync_state
+SELECT endpoint, cursor, etag, extra, generation FROM sync_state
 WHERE user_id = :user_id AND platform = :platform
 
 -- name: save_sync_state
@@ -353,7 +419,25 @@ WHERE user_id = :user_id AND platform = :platform
 
 -- name: save_batch
 -- PostgreSQL only (a data-modifying WITH): upsert_items and save_sync_state in one statement.
-WITH stored AS ({item_upsert}), state AS ({sync_state_upsert}) SELECT inserted FROM stored
+WITH stored AS ({item_upsert}), state AS ({sync_state_upsert}) SELECT inserted, touched FROM stored
+
+-- name: save_walk_batch
+-- PostgreSQL only: a batch of a walk (one without seen or deleted keys) in one statement, as
+-- save_batch for the others. The items are stored and the walk swept only if the cursor was
+-- saved, i.e. the walk is still this run's (`saved` 0: nothing was written). Every part runs on
+-- the snapshot the statement began with, so the sweep cannot see this batch's own stamps: it
+-- leaves the batch's keys out instead, and so never touches a row the upsert does.
+WITH state AS ({sync_state_upsert} RETURNING 1 AS saved),
+stored AS ({item_insert} WHERE EXISTS (SELECT 1 FROM state) {item_conflict}),
+swept AS (
+    UPDATE user_platform_data SET deleted_at = :now, deleted_reason = :reason
+    WHERE :sweeps AND EXISTS (SELECT 1 FROM state)
+      AND user_id = :user_id AND platform = :platform AND endpoint = :endpoint
+      AND deleted_at IS NULL AND generation <> :generation AND NOT ({key_in})
+    RETURNING 1)
+SELECT (SELECT COUNT(*) FROM state) AS saved, (SELECT COUNT(*) FROM swept) AS swept,
+    stored.inserted, stored.touched
+FROM (SELECT 1) AS one LEFT JOIN stored ON true
 
 -- name: record_poll_error
 -- Note a failed poll of an endpoint; its cursor stays where it was.
@@ -363,9 +447,47 @@ ON CONFLICT (user_id, platform, endpoint) DO UPDATE SET
     last_poll_at = excluded.last_poll_at, last_error_code = excluded.last_error_code
 
 -- name: known_keys
--- Which of these item keys are stored already.
+-- Which of these item keys are stored already and not tombstoned.
 SELECT item_key FROM user_platform_data
 WHERE user_id = :user_id AND platform = :platform AND endpoint = :endpoint AND {key_in}
+  AND deleted_at IS NULL
+
+-- name: stored_data
+-- The data of these item keys, those stored and not tombstoned.
+SELECT item_key, data FROM user_platform_data
+WHERE user_id = :user_id AND platform = :platform AND endpoint = :endpoint AND {key_in}
+  AND deleted_at IS NULL
+
+-- name: stamp_seen
+-- Count these live items as seen by the walk that is on (listed, their stored copy current).
+UPDATE user_platform_data SET generation = :generation
+WHERE user_id = :user_id AND platform = :platform AND endpoint = :endpoint AND {key_in}
+  AND deleted_at IS NULL AND generation < :generation
+
+-- name: tombstone_keys
+-- Tombstone these items, deleted at the source; one tombstoned already keeps its first date.
+UPDATE user_platform_data SET deleted_at = :now, deleted_reason = 'deleted_at_source'
+WHERE user_id = :user_id AND platform = :platform AND endpoint = :endpoint AND {key_in}
+  AND deleted_at IS NULL
+
+-- name: sweep_walk
+-- A walk ended: tombstone the endpoint's live items it did not see. A range of the unique index
+-- (user_id, platform, endpoint, item_key): the cost of the connection's own items.
+UPDATE user_platform_data SET deleted_at = :now, deleted_reason = :reason
+WHERE user_id = :user_id AND platform = :platform AND endpoint = :endpoint
+  AND deleted_at IS NULL AND generation <> :generation
+
+-- name: count_tombstones
+-- How many tombstones are older than :before (data prune --dry-run), from the index of them.
+SELECT COUNT(*) AS n FROM user_platform_data
+WHERE deleted_at IS NOT NULL AND deleted_at < :before
+
+-- name: prune_tombstones
+-- Remove up to :limit tombstones older than :before, oldest first, from the index of them.
+DELETE FROM user_platform_data WHERE id IN (
+    SELECT id FROM user_platform_data
+    WHERE deleted_at IS NOT NULL AND deleted_at < :before
+    ORDER BY deleted_at LIMIT :limit)
 
 -- name: status_counts
 -- Connections counted by platform and status.

@@ -104,6 +104,18 @@ class Spool:
         with contextlib.suppress(FileNotFoundError):
             path.unlink()
 
+    def of_user(self, user_id: str) -> list[Path]:
+        """The files of this database that name a user: its entries, and the partial files a
+        process killed while writing one left behind (never applied, never cleaned up)."""
+        found = [path for path, entry in self.pending() if entry.user_id == user_id]
+        if self.directory.is_dir():
+            named = f'"user_id": {json.dumps(user_id)}'
+            for path in sorted(self.directory.glob(".*.tmp")):
+                with contextlib.suppress(OSError, UnicodeDecodeError):
+                    if named in path.read_text(encoding="utf-8"):
+                        found.append(path)
+        return found
+
 
 def _fsync_dir(directory: Path) -> None:
     with contextlib.suppress(OSError):

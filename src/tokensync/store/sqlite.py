@@ -21,7 +21,7 @@ from tokensync.store.models import NewTokens
 
 _JSON_COLUMNS = frozenset({"data", "extra", "summary"})
 _UNWRITABLE = ("SQLITE_READONLY", "SQLITE_CANTOPEN", "SQLITE_PERM")
-_BOOL_COLUMNS = frozenset({"success", "inserted"})
+_BOOL_COLUMNS = frozenset({"success", "inserted", "touched"})
 # Lists travel as JSON text and are read back with json_each().
 _LIST_PARAMS = frozenset({"platforms", "users", "ids", "keys", "commands", "statuses"})
 
@@ -67,6 +67,7 @@ class SQLiteStore(Store):
         "status_in": "status IN (SELECT value FROM json_each(:statuses))",
         # Emptying a table: DELETE without WHERE is SQLite's truncate.
         "truncate": "DELETE FROM",
+        "greatest": "max",  # max() of two arguments is SQLite's GREATEST
     }
 
     def __init__(self, path: Path, *, busy_timeout: float = 30.0, create: bool = True) -> None:
@@ -150,6 +151,9 @@ class SQLiteStore(Store):
                 "token_type": r.token_type,
                 "scope": r.scope,
                 "expires_at": to_text(r.expires_at) if r.expires_at else None,
+                "refresh_token_expires_at": (
+                    to_text(r.refresh_token_expires_at) if r.refresh_token_expires_at else None
+                ),
             }
             for r in rows
         )

@@ -1,0 +1,348 @@
+"""The Python API: what an application calls, through the same code as the command line.
+
+    from tokensync.client import open_client
+
+    with open_client() as tokens:            # the CLI's settings: environment, TOKENSYNC_CONFIG
+        token = tokens.get_token("u_1", "spotify")
+        headers = {"Authorization": f"{token.token_type} {token.access_token}"}
+
+`open_async_client()` gives the same methods as coroutines, for an application with an event loop
+(`async with open_async_client() as tokens: await tokens.get_token(...)`). The synchronous client
+runs them on a loop of its own, so it must not be called from inside a running event loop; neither
+client is meant to be shared between threads (give each thread its own).
+
+Every method either returns a typed result or raises a `tokensync.errors.TokensyncError` whose
+`code` says what went wrong (README: "Using tokensync from your application"). An operation is
+shielded from its caller's cancellation: a refresh already sent completes and is stored even if
+the caller gives up, since a rotated refresh token that nobody stores is a lost grant.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
+from dataclasses import replace
+from pathlib import Path
+from types import TracebackType
+from typing import TypeVar
+
+import httpx
+
+from tokensync import bootstrap
+from tokensync.crypto import Keyring
+from tokensync.jobs.clock import Clock
+from tokensync.jobs.deps import Deps
+from tokensync.jobs.disconnect import Disconnection, disconnect
+from tokensync.jobs.erase import Erasure, erase_user
+from tokensync.jobs.fresh_token import DEFAULT_MIN_TTL, AccessToken, get_token
+from tokensync.jobs.results import Reportable
+from tokensync.jobs.run_record import new_run_id
+from tokensync.jobs.stop import StopSignal
+from tokensync.jobs.token_import import grant_row
+from tokensync.settings import Settings, load_settings
+from tokensync.store.models import ImportCounts
+
+T = TypeVar("T")
+Operation = Callable[[Deps, StopSignal], Awaitable[T]]
+# Requests in flight at once from one client: an application asks for a few tokens at a time.
+_CONCURRENCY = 16
+
+__all__ = [
+    "AccessToken",
+    "AsyncTokenClient",
+    "Disconnection",
+    "Erasure",
+    "TokenClient",
+    "open_async_client",
+    "open_client",
+]
+
+
+def _ignore(item: Reportable) -> None:
+    """The progress callback of a client nobody watches."""
+
+
+class AsyncTokenClient:
+    """The application's side of tokensync, as coroutines: `async with` it, or open() and
+    aclose() it."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        progress: Callable[[Reportable], None] = _ignore,
+        handle_signals: bool = False,
+        clock: Clock | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        """`handle_signals`: SIGTERM and SIGINT stop new requests while one in flight finishes
+        (for command-line programs; an application with its own handlers leaves it off).
+        `clock` and `transport` stand in for the real ones in tests."""
+        self._settings, self._progress, self._signals = settings, progress, handle_signals
+        self._clock, self._transport = clock, transport
+        self._keyring: Keyring | None = None
+        self._stack: contextlib.AsyncExitStack | None = None
+        self._deps: Deps | None = None
+        self._pending: set[asyncio.Task[object]] = set()
+
+    async def open(self) -> AsyncTokenClient:
+        """Open the store (migrating it) and the HTTP client; a second call does nothing."""
+        if self._stack is not None:
+            return self
+        stack = contextlib.AsyncExitStack()
+        self._deps = await stack.enter_async_context(
+            bootstrap.job_deps(
+                self._settings,
+                owner=new_run_id("client"),
+                concurrency=_CONCURRENCY,
+                keyring=None,
+                progress=self._progress,
+                clock=self._clock,
+                transport=self._transport,
+            )
+        )
+        self._stack = stack
+        return self
+
+    async def aclose(self) -> None:
+        """Let the operations under way finish (and store what they were issued), then close."""
+        if self._pending:
+            await asyncio.gather(*self._pending, return_exceptions=True)
+        if self._stack is not None:
+            stack, self._stack, self._deps = self._stack, None, None
+            await stack.aclose()
+
+    async def __aenter__(self) -> AsyncTokenClient:
+        return await self.open()
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def get_token(
+        self,
+        user_id: str,
+        platform: str,
+        *,
+        min_ttl: float = DEFAULT_MIN_TTL,
+        force_refresh: bool = False,
+    ) -> AccessToken:
+        """A fresh access token: refreshed first, under the lease, when it expires within
+        `min_ttl` seconds (or whatever its expiry, with `force_refresh`)."""
+
+        async def op(deps: Deps, stop: StopSignal) -> AccessToken:
+            token = await get_token(
+                deps, stop, user_id, platform, min_ttl=min_ttl, force_refresh=force_refresh
+            )
+            deps.progress(token)
+            return token
+
+        return await self._operate("get", op)
+
+    async def save_grant(
+        self, user_id: str, platform: str, grant: Mapping[str, object]
+    ) -> ImportCounts:
+        """Store the token response an OAuth callback received (`access_token`, `refresh_token`,
+        `expires_in`, `scope`, `token_type`, `refresh_token_expires_in`) as the connection of
+        (user, platform): created, or replaced and active again, as `tokens import` does."""
+
+        async def op(deps: Deps, stop: StopSignal) -> ImportCounts:
+            now = deps.clock.now()
+            row = grant_row(
+                user_id, platform, grant, deps.settings.platforms, deps.require_keyring(), now
+            )
+            return await deps.db.call(deps.db.store.upsert_connections, [row], now)
+
+        return await self._operate("save", op)
+
+    async def disconnect(
+        self,
+        user_id: str,
+        platform: str,
+        *,
+        revoke: bool = True,
+        keep_data: bool = False,
+        dry_run: bool = False,
+    ) -> Disconnection:
+        """Revoke the grant at the provider (unless `revoke` is False), then delete the tokens,
+        the sync state and (unless `keep_data`) the polled items; a failed revocation raises and
+        deletes nothing."""
+
+        async def op(deps: Deps, stop: StopSignal) -> Disconnection:
+            done = await disconnect(
+                deps,
+                stop,
+                user_id,
+                platform,
+                revoke=revoke,
+                keep_data=keep_data,
+                dry_run=dry_run,
+            )
+            deps.progress(done)
+            return done
+
+        return await self._operate("disconnect", op, keys=not dry_run)
+
+    async def erase_user(
+        self, user_id: str, *, revoke: bool = True, dry_run: bool = False
+    ) -> Erasure:
+        """Disconnect every connection of the user (revoking each), then remove every row and
+        spooled token set that names them; the receipt says what went where. A connection whose
+        revocation failed is listed in `failures`, and `success` is False: run it again."""
+
+        async def op(deps: Deps, stop: StopSignal) -> Erasure:
+            return await erase_user(deps, stop, user_id, revoke=revoke, dry_run=dry_run)
+
+        return await self._operate("erase", op, keys=not dry_run)
+
+    async def _operate(self, command: str, op: Operation[T], *, keys: bool = True) -> T:
+        """Run one operation under a lease owner of its own, shielded from cancellation. A dry
+        run decrypts nothing, and needs no keys."""
+        if self._deps is None:
+            raise RuntimeError("the client is not open: use `async with` or await open()")
+        # Each operation owns its leases: two at once on one connection must not pass for one.
+        keyring = self._keys() if keys else None
+        deps = replace(self._deps, owner=new_run_id(command), keyring=keyring)
+
+        async def guarded() -> T:
+            stop = StopSignal(deps.clock, None)
+            if not self._signals:
+                return await op(deps, stop)
+            with stop.on_signals():
+                return await op(deps, stop)
+
+        task = asyncio.ensure_future(guarded())
+        self._pending.add(task)
+        task.add_done_callback(self._finished)
+        return await asyncio.shield(task)
+
+    def _finished(self, task: asyncio.Task[object]) -> None:
+        self._pending.discard(task)
+        # A caller that gave up never reads the outcome: read it here, so that asyncio does not
+        # report an exception nobody retrieved (the error was the caller's to see, and it left).
+        if not task.cancelled():
+            task.exception()
+
+    def _keys(self) -> Keyring:
+        if self._keyring is None:
+            self._keyring = bootstrap.load_keyring(self._settings)
+        return self._keyring
+
+
+class TokenClient:
+    """The same as AsyncTokenClient, method for method, for code without an event loop: each
+    call runs on an event loop the client keeps for its lifetime."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        progress: Callable[[Reportable], None] = _ignore,
+        handle_signals: bool = False,
+        clock: Clock | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        """The options of AsyncTokenClient."""
+        self._async = AsyncTokenClient(
+            settings,
+            progress=progress,
+            handle_signals=handle_signals,
+            clock=clock,
+            transport=transport,
+        )
+        self._runner: asyncio.Runner | None = None
+
+    def open(self) -> TokenClient:
+        """Open the store (migrating it) and the HTTP client; a second call does nothing."""
+        if self._runner is None:
+            runner = asyncio.Runner()
+            try:
+                runner.run(self._async.open())
+            except BaseException:
+                runner.close()
+                raise
+            self._runner = runner
+        return self
+
+    def close(self) -> None:
+        """Let what is under way finish, then close."""
+        if self._runner is not None:
+            runner, self._runner = self._runner, None
+            try:
+                runner.run(self._async.aclose())
+            finally:
+                runner.close()
+
+    def __enter__(self) -> TokenClient:
+        return self.open()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def get_token(
+        self,
+        user_id: str,
+        platform: str,
+        *,
+        min_ttl: float = DEFAULT_MIN_TTL,
+        force_refresh: bool = False,
+    ) -> AccessToken:
+        """AsyncTokenClient.get_token."""
+        return self._call(
+            self._async.get_token(user_id, platform, min_ttl=min_ttl, force_refresh=force_refresh)
+        )
+
+    def save_grant(self, user_id: str, platform: str, grant: Mapping[str, object]) -> ImportCounts:
+        """AsyncTokenClient.save_grant."""
+        return self._call(self._async.save_grant(user_id, platform, grant))
+
+    def disconnect(
+        self,
+        user_id: str,
+        platform: str,
+        *,
+        revoke: bool = True,
+        keep_data: bool = False,
+        dry_run: bool = False,
+    ) -> Disconnection:
+        """AsyncTokenClient.disconnect."""
+        return self._call(
+            self._async.disconnect(
+                user_id, platform, revoke=revoke, keep_data=keep_data, dry_run=dry_run
+            )
+        )
+
+    def erase_user(self, user_id: str, *, revoke: bool = True, dry_run: bool = False) -> Erasure:
+        """AsyncTokenClient.erase_user."""
+        return self._call(self._async.erase_user(user_id, revoke=revoke, dry_run=dry_run))
+
+    def _call(self, work: Coroutine[object, object, T]) -> T:
+        if self._runner is None:
+            work.close()
+            raise RuntimeError("the client is closed: use `with open_client() as ...`")
+        return self._runner.run(work)
+
+
+def open_client(
+    *, database_url: str | None = None, config: str | Path | None = None
+) -> TokenClient:
+    """An open client on the settings the command line would read (the environment,
+    TOKENSYNC_CONFIG), or on the database and config file given here."""
+    return TokenClient(load_settings(database_url=database_url, config_path=config)).open()
+
+
+def open_async_client(
+    *, database_url: str | None = None, config: str | Path | None = None
+) -> AsyncTokenClient:
+    """A client for `async with` (or `await client.open()`), on the same settings."""
+    return AsyncTokenClient(load_settings(database_url=database_url, config_path=config))

@@ -1,0 +1,190 @@
+"""`tokens disconnect`: revoke a grant at its provider, then delete what tokensync holds of it.
+
+All of it under the token lease: a refresh in flight finishes (and stores) first, and no refresh
+can store a new token after the revocation. A revocation that fails deletes nothing. The rows go
+in one transaction, and only while their tokens are still the ones revoked: a user who connects
+again meanwhile (a re-import) keeps the new grant.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass
+
+from tokensync.crypto import binding
+from tokensync.errors import (
+    PermanentError,
+    StorageError,
+    TransientError,
+    UsageError,
+)
+from tokensync.jobs.deps import Deps
+from tokensync.jobs.lifecycle import apply_spool
+from tokensync.jobs.refresher import Refresher
+from tokensync.jobs.stop import StopSignal
+from tokensync.jobs.token_source import ConnectionTokens, lease_attempts
+from tokensync.platforms.catalog import Platform
+from tokensync.revocation import GrantTokens, Revocation, plan, revoke
+from tokensync.store import Connection
+from tokensync.store.models import TableCounts
+from tokensync.store.removal import USER_TABLES
+
+NOT_ASKED = "not asked to revoke (--no-revoke): the grant stays valid at the provider"
+
+
+@dataclass(frozen=True)
+class Disconnection:
+    """What a disconnect did to one connection (or, in a dry run, would do)."""
+
+    user_id: str
+    platform: str
+    connection_id: int | None  # None: there was no such connection
+    revocation: Revocation
+    deleted: TableCounts  # rows per table: deleted, or that a dry run would delete
+    dry_run: bool = False
+
+    @property
+    def success(self) -> bool:
+        """Always: a failure is raised, not returned."""
+        return True
+
+    def log_fields(self) -> dict[str, object]:
+        """What a -v log line says of it: ids and outcome, never a user id or a token."""
+        return {
+            "connectionId": self.connection_id,
+            "platform": self.platform,
+            "outcome": "dry_run" if self.dry_run else "disconnected",
+            "revoked": self.revocation.revoked,
+        }
+
+
+async def disconnect(
+    deps: Deps,
+    stop: StopSignal,
+    user_id: str,
+    platform: str,
+    *,
+    revoke: bool = True,
+    keep_data: bool = False,
+    dry_run: bool = False,
+) -> Disconnection:
+    """Disconnect (user, platform). Without such a connection, what an earlier `keep_data`
+    disconnect left is removed (unless kept again), and nothing is revoked."""
+    if platform not in deps.settings.platforms:
+        raise UsageError(f"unknown platform {platform!r}")
+    if not dry_run:
+        # A token set spooled while the database was away is the one the provider knows now.
+        await apply_spool(deps)
+    conn = await deps.db.call(deps.db.store.find_connection, user_id, platform)
+    if conn is not None:
+        return await remove_connection(
+            deps, stop, conn, revoke=revoke, keep_data=keep_data, dry_run=dry_run
+        )
+    none = Revocation(False, reason="no such connection: nothing to revoke")
+    if keep_data:
+        return Disconnection(user_id, platform, None, none, _nothing(), dry_run)
+    db = deps.db
+    if dry_run:
+        counts = await db.call(db.store.count_user_rows, user_id, [platform])
+    else:
+        counts = await db.call(db.store.delete_user_rows, user_id, [platform])
+    return Disconnection(user_id, platform, None, none, counts, dry_run)
+
+
+async def remove_connection(
+    deps: Deps,
+    stop: StopSignal,
+    conn: Connection,
+    *,
+    revoke: bool,
+    keep_data: bool,
+    dry_run: bool,
+) -> Disconnection:
+    """Revoke one connection's grant (unless not asked to) and delete its rows."""
+    platform = deps.settings.platforms.get(conn.platform)
+    db = deps.db
+    if dry_run:
+        counts = await db.call(db.store.count_user_rows, conn.user_id, [conn.platform])
+        if keep_data:
+            counts["user_platform_data"] = 0
+        planned = plan(platform, conn.platform) if revoke else Revocation(False, reason=NOT_ASKED)
+        return Disconnection(conn.user_id, conn.platform, conn.id, planned, counts, dry_run=True)
+    dead = False
+    if revoke and platform is not None and platform.revocation == "github":
+        dead = await _fresh_github_token(deps, stop, conn)
+    leased = await _hold_lease(deps, stop, conn)
+    try:
+        if not revoke:
+            revocation = Revocation(False, reason=NOT_ASKED)
+        elif dead:
+            endpoint = plan(platform, conn.platform).endpoint
+            revocation = Revocation(True, endpoint=endpoint, already_invalid=True)
+        else:
+            revocation = await _revoke(deps, platform, leased)
+        deleted = await db.call(db.store.delete_connection, leased, deps.owner, keep_data=keep_data)
+    except BaseException:
+        with contextlib.suppress(StorageError):
+            await db.call(db.store.release, [leased.id], deps.owner)
+        raise
+    if deleted is None:
+        with contextlib.suppress(StorageError):
+            await db.call(db.store.release, [leased.id], deps.owner)
+        done = "revoked at the provider, but " if revocation.revoked else ""
+        raise TransientError(
+            f"{conn.label}: {done}its tokens changed meanwhile (connected again?): nothing was "
+            "deleted; run the disconnect again if it still should go",
+            code="changed_meanwhile",
+        )
+    return Disconnection(conn.user_id, conn.platform, conn.id, revocation, deleted)
+
+
+async def _hold_lease(deps: Deps, stop: StopSignal, conn: Connection) -> Connection:
+    """The token lease of the connection, whatever its status, once its holder is done."""
+    attempts = lease_attempts(deps, conn, _lease_wait(deps), stop, any_status=True)
+    async with contextlib.aclosing(attempts) as tries:
+        async for leased in tries:
+            if leased is not None:
+                return leased
+    raise AssertionError("unreachable: lease_attempts ends in a lease or raises")
+
+
+def _lease_wait(deps: Deps) -> float:
+    """How long a disconnect waits for another holder of the lease: a refresh exchange in flight
+    ends within twice request_timeout (each read is bounded by it, the whole exchange by two)."""
+    return 2 * deps.settings.request_timeout
+
+
+async def _fresh_github_token(deps: Deps, stop: StopSignal, conn: Connection) -> bool:
+    """GitHub revokes only with a valid access token: refresh an expired one first, through the
+    lease and the Refresher like any refresh. True when the grant turned out dead already."""
+    if conn.status != "active" or conn.refresh_token_enc is None:
+        return False
+    tokens = ConnectionTokens(conn, deps, Refresher(deps, stop), wait=_lease_wait(deps))
+    try:
+        await tokens.access_token()
+    except PermanentError:
+        return True  # the refresh was refused: GitHub has ended the grant itself
+    return False
+
+
+async def _revoke(deps: Deps, platform: Platform | None, conn: Connection) -> Revocation:
+    if platform is None or platform.revocation is None:
+        return plan(platform, conn.platform)
+    keyring = deps.require_keyring()
+    access = keyring.decrypt(
+        conn.access_token_enc, binding(conn.user_id, conn.platform, "access"), conn.label
+    )
+    refresh = (
+        keyring.decrypt(
+            conn.refresh_token_enc, binding(conn.user_id, conn.platform, "refresh"), conn.label
+        )
+        if conn.refresh_token_enc
+        else None
+    )
+    return await revoke(
+        deps.http, platform, GrantTokens(access, refresh), timeout=deps.settings.request_timeout
+    )
+
+
+def _nothing() -> TableCounts:
+    return dict.fromkeys(USER_TABLES, 0)

@@ -1,0 +1,106 @@
+"""`users erase`: disconnect every connection of a user (revoking each), then remove every row and
+spooled token set that names them, with a receipt.
+
+Each connection goes as `tokens disconnect` takes it (the same code). One whose revocation fails
+keeps everything of its own; the rest of the user's rows are removed only once no connection is
+left, so that running the erase again finishes it. An unknown or already erased user is erased
+with zeros.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from tokensync.errors import StorageError, TokensyncError, TransientError
+from tokensync.jobs.deps import Deps
+from tokensync.jobs.disconnect import Disconnection, remove_connection
+from tokensync.jobs.lifecycle import apply_spool
+from tokensync.jobs.stop import StopSignal
+from tokensync.store import Connection
+from tokensync.store.models import TableCounts
+from tokensync.store.removal import USER_TABLES
+
+
+@dataclass(frozen=True)
+class EraseFailure:
+    """A connection of the user that could not be disconnected: nothing of it was removed."""
+
+    connection: Connection
+    error: TokensyncError
+
+
+@dataclass
+class Erasure:
+    """The receipt of an erase: per connection what was revoked where (or why not), and the rows
+    removed per table, spool entries included (a dry run: what it would remove)."""
+
+    user_id: str
+    dry_run: bool = False
+    connections: list[Disconnection] = field(default_factory=list)
+    failures: list[EraseFailure] = field(default_factory=list)
+    deleted: TableCounts = field(default_factory=lambda: dict.fromkeys((*USER_TABLES, "spool"), 0))
+
+    @property
+    def success(self) -> bool:
+        """Every connection was disconnected and nothing of the user is left."""
+        return not self.failures
+
+    def add(self, counts: TableCounts) -> None:
+        """Count removed rows into the totals."""
+        for table, n in counts.items():
+            self.deleted[table] = self.deleted.get(table, 0) + n
+
+
+async def erase_user(
+    deps: Deps, stop: StopSignal, user_id: str, *, revoke: bool = True, dry_run: bool = False
+) -> Erasure:
+    """Erase a user: revoke and delete each connection, then whatever else names them."""
+    db, spool = deps.db, deps.spool
+    receipt = Erasure(user_id, dry_run=dry_run)
+    if dry_run:
+        receipt.add(await db.call(db.store.count_user_rows, user_id))
+        spooled = len(spool.of_user(user_id))
+    else:
+        spooled = sum(1 for _, entry in spool.pending() if entry.user_id == user_id)
+        # Spooled tokens are the newest the provider issued: stored first, they are the ones
+        # revoked; then they go with the rows.
+        await apply_spool(deps)
+    for conn in await db.call(db.store.user_connections, [user_id]):
+        try:
+            done = await remove_connection(
+                deps, stop, conn, revoke=revoke, keep_data=False, dry_run=dry_run
+            )
+        except StorageError:
+            raise
+        except TokensyncError as exc:
+            receipt.failures.append(EraseFailure(conn, exc))
+            continue
+        receipt.connections.append(done)
+        if not dry_run:
+            receipt.add(done.deleted)
+        deps.progress(done)
+    if dry_run or receipt.failures:
+        receipt.add({"spool": spooled})
+        return receipt
+    receipt.add(await db.call(db.store.delete_user_rows, user_id))
+    removed = spool.of_user(user_id)
+    for path in removed:
+        spool.done(path)
+    receipt.add({"spool": spooled + len(removed)})
+    await _nothing_left(deps, receipt)
+    return receipt
+
+
+async def _nothing_left(deps: Deps, receipt: Erasure) -> None:
+    """A connection imported while the erase ran (a user connecting again) is not erased
+    silently: the receipt fails, naming it."""
+    for conn in await deps.db.call(deps.db.store.user_connections, [receipt.user_id]):
+        receipt.failures.append(
+            EraseFailure(
+                conn,
+                TransientError(
+                    f"{conn.label} was connected while the erase ran: run the erase again",
+                    code="connected_meanwhile",
+                ),
+            )
+        )

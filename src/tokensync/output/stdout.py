@@ -1,0 +1,64 @@
+"""stdout: one JSON document a run, written by the functions here and nowhere else.
+
+Imported by the CLI at start-up, so it holds nothing heavy: `tokensync --version` stays fast.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import TextIO
+
+from tokensync.errors import Interrupted, TokensyncError
+
+Document = dict[str, object]
+# The job commands, and the cronType their documents carry (their error documents too); the job
+# results say the same (test_output_discipline checks that they agree).
+CRON_TYPES = {"refresh-tokens": "token-refresh", "poll-platforms": "platform-polling"}
+
+
+def iso(value: datetime | None) -> str | None:
+    """A UTC timestamp as the documents write it: 2026-11-28T14:07:30Z (isoformat: the year
+    always has four digits)."""
+    if value is None:
+        return None
+    return value.astimezone(UTC).replace(microsecond=0, tzinfo=None).isoformat() + "Z"
+
+
+def emit(document: Mapping[str, object], stream: TextIO | None = None) -> None:
+    """Write one JSON document to stdout: the only thing tokensync writes there."""
+    out = stream or sys.stdout
+    indent = 2 if out.isatty() else None
+    out.write(json.dumps(document, indent=indent, ensure_ascii=False) + "\n")
+    out.flush()
+
+
+def error_document(error: TokensyncError, command: str | None = None) -> Document:
+    """The document of a command that failed as a whole: dated, and a job's with its cronType."""
+    return failure_document(error.code, error.message, command)
+
+
+def interrupted_document(signal: Interrupted, command: str | None = None) -> Document:
+    """The document of a command that SIGTERM or SIGINT stopped before it finished."""
+    message = f"stopped by {signal.signal_name}"
+    if command == "import":
+        message += " before the import was committed: nothing was imported"
+    return failure_document("interrupted", message, command)
+
+
+def failure_document(code: str, message: str, command: str | None = None) -> Document:
+    """{success: false, [cronType], timestamp, error}: so a log of them can be dated, and read
+    by the same jq filter as the command's own documents."""
+    doc: Document = {"success": False}
+    if command in CRON_TYPES:
+        doc["cronType"] = CRON_TYPES[command]
+    doc["timestamp"] = iso(datetime.now(UTC))
+    doc["error"] = error_body(code, message)
+    return doc
+
+
+def error_body(code: str, message: str | None) -> dict[str, str]:
+    """An error object of a document: its code and message."""
+    return {"code": code, "message": message or ""}
