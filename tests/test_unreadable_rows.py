@@ -76,7 +76,9 @@ def test_an_unreadable_expiry_fails_its_row_and_nothing_else(
     assert connection(db_url, "bad", "discord").unreadable == ()
 
 
-@pytest.mark.parametrize("column", ["last_sync_at", "last_refreshed_at", "created_at"])
+@pytest.mark.parametrize(
+    "column", ["last_sync_at", "last_refreshed_at", "created_at", "refresh_token_expires_at"]
+)
 def test_other_unreadable_times_are_shown_as_null_and_do_not_stop_a_refresh(
     cli: Cli, mock_http: respx.MockRouter, db_url: str, engine: str, column: str
 ) -> None:
@@ -89,7 +91,11 @@ def test_other_unreadable_times_are_shown_as_null_and_do_not_stop_a_refresh(
     assert result.code == 0, result.out
     assert results_by_user(result.json)["odd"]["success"] is True
     (row,) = cli("tokens", "list").json
-    camel = {"last_sync_at": "lastSyncAt", "created_at": "createdAt"}
+    camel = {
+        "last_sync_at": "lastSyncAt",
+        "created_at": "createdAt",
+        "refresh_token_expires_at": "refreshTokenExpiresAt",
+    }
     if column in camel:
         assert row[camel[column]] is None and row["unreadable"] == [column]
     else:  # the refresh wrote it anew
@@ -106,6 +112,19 @@ def test_an_unreadable_expiry_fails_a_poll_alone(
     (entry,) = result.json["results"]
     assert entry["error"]["code"] == "unreadable_row" and entry["results"] == []
     assert not mock_http.calls, "nothing was sent for it"
+
+
+def test_tokens_get_never_hands_out_a_token_of_unknown_expiry(
+    cli: Cli, db_url: str, engine: str
+) -> None:
+    """An unreadable expiry could be anything: `tokens get` fails (exit 1, unreadable_row)
+    rather than hand out a token it cannot vouch for, and prints no token."""
+    seed(cli, ("bad", "discord"), expires_in=3600)
+    spoil(db_url, "bad", "expires_at", BAD_TIMES[engine][2][0])
+    result = cli("tokens", "get", "--user", "bad", "--platform", "discord")
+    assert result.code == 1, result.out
+    assert result.json["error"]["code"] == "unreadable_row"
+    assert "accessToken" not in result.json and "AT-discord-bad" not in result.out
 
 
 def test_an_unreadable_time_in_status_lists(cli: Cli, db_url: str, engine: str) -> None:
