@@ -55,6 +55,18 @@ BAD_LINES = [
     (line(userId="u2", expiresAt="1969-12-31T23:59:59Z"), "line 2: expiresAt must be a time"),
     (line(userId="u2", expiresAt=1700000000), "line 2: expiresAt must be an ISO 8601 time"),
     (line(userId="u2", expiresAt="soon"), "line 2: expiresAt must be an ISO 8601 time"),
+    (
+        line(userId="u2", refreshTokenExpiresAt="9999-12-31T23:59:59-14:00"),
+        "line 2: refreshTokenExpiresAt must be a time",
+    ),
+    (
+        line(userId="u2", refreshTokenExpiresIn=1e20),
+        "line 2: refreshTokenExpiresIn must be a number of seconds",
+    ),
+    (
+        line(userId="u2", refreshTokenExpiresIn=60, refreshTokenExpiresAt="2027-01-01T00:00:00Z"),
+        "line 2: give refreshTokenExpiresAt or refreshTokenExpiresIn, not both",
+    ),
     ('{"userId": "u2", "platform": "github", "accessToken": "\\ud800"}', "line 2: not valid JSON"),
     ('{"userId": "\\udfff", "platform": "github", "accessToken": "x"}', "line 2: not valid JSON"),
     (line(userId="u\u0000x"), "line 2: userId must not hold control characters"),

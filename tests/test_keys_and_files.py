@@ -126,6 +126,21 @@ def test_an_unwritable_data_directory_is_named(
     assert str(lines) not in message, "the input file is not to blame"
 
 
+@pytest.mark.parametrize("engine", ["postgres"])
+@pytest.mark.parametrize(
+    "command", [("refresh-tokens",), ("poll-platforms",), ("tokens", "import")]
+)
+def test_postgres_with_an_unwritable_data_directory_runs(
+    cli: Cli, unwritable: Path, command: tuple[str, ...], engine: str
+) -> None:
+    """With PostgreSQL the data directory holds only the spool, written when the database fails
+    after a provider issued a token: a read-only one (a container's root filesystem) does not
+    stop a run that does not need it."""
+    result = cli(*command, stdin=LINE, extra_env={"TOKENSYNC_DATA_DIR": str(unwritable)})
+    assert result.code == 0, result.out + result.err
+    assert not unwritable.exists()
+
+
 @pytest.mark.parametrize("engine", ["sqlite"])
 def test_an_unwritable_home_is_named(
     run_cli: Cli, unwritable: Path, monkeypatch: pytest.MonkeyPatch, engine: str

@@ -96,7 +96,18 @@ def test_a_bad_url_is_a_config_error_that_never_echoes_it() -> None:
 # --database-url overrides the database under test: one engine is enough.
 @pytest.mark.parametrize("engine", ["sqlite"])
 @pytest.mark.parametrize(("url", "password"), AWKWARD + KEYWORD_DSNS)
-@pytest.mark.parametrize("command", [("status",), ("tokens", "list"), ("refresh-tokens",)])
+@pytest.mark.parametrize(
+    "command",
+    [
+        ("status",),
+        ("tokens", "list"),
+        ("refresh-tokens",),
+        ("tokens", "get", "--user", "u", "--platform", "github"),
+        ("tokens", "disconnect", "--user", "u", "--platform", "github"),
+        ("users", "erase", "u"),
+        ("data", "prune", "--deleted-before", "30d"),
+    ],
+)
 def test_no_command_prints_the_password(
     run_cli: Cli, url: str, password: str, command: tuple[str, ...], engine: str
 ) -> None:
