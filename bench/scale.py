@@ -180,7 +180,7 @@ def scenario(
     # A no-op run takes a few milliseconds, as whole ones (durationMs): its median wants more
     # runs than the other figures before a ratio of two of them means anything.
     for _ in range(max(15, repeat)):
-        _, document, _ = run_tokensync(["refresh-tokens", "--results", "none"], env)
+        document = run_tokensync(["refresh-tokens", "--results", "none"], env).document
         assert document["tokensChecked"] == 0, document
         noop.append(document["durationMs"])
     tag = f"due-{url.split(':')[0]}-{total}-"  # refresh tokens unique to this table
@@ -189,7 +189,7 @@ def scenario(
     rates, peaks = [], []
     for _ in range(repeat):
         expire_due(url, tag)
-        _, document, peak = run_tokensync(["refresh-tokens", "--results", "none"], env)
+        _, document, peak, _ = run_tokensync(["refresh-tokens", "--results", "none"], env)
         assert document["tokensRefreshed"] == DUE, document
         rates.append(DUE / (document["durationMs"] / 1000))
         peaks.append(peak)
