@@ -155,10 +155,12 @@ def database(url: str | None) -> Iterator[Database]:
         yield Database(started)
 
 
-def seed(env: dict[str, str], provider: ProviderProcess, records: list[Row]) -> None:
-    """Import connections and give the provider their grants."""
+def seed(env: dict[str, str], provider: ProviderProcess, records: list[Row]) -> float:
+    """Import connections through `tokens import` and give the provider their grants; the
+    seconds the import took."""
     provider.add_grants([r["refreshToken"] for r in records])
     lines = "\n".join(json.dumps(r) for r in records)
+    started = time.perf_counter()
     subprocess.run(
         [sys.executable, "-m", "tokensync", "tokens", "import"],
         input=lines,
@@ -167,6 +169,7 @@ def seed(env: dict[str, str], provider: ProviderProcess, records: list[Row]) -> 
         check=True,
         capture_output=True,
     )
+    return time.perf_counter() - started
 
 
 def discord_records(prefix: str, n: int) -> list[Row]:
