@@ -248,16 +248,28 @@ class Refresher:
                 error_message=f"{conn.label}: another writer replaced the tokens while this "
                 "refresh ran; the stored tokens were kept",
             )
-        self._deps.spool.put(
-            conn.id,
-            conn.user_id,
-            conn.platform,
-            access_token_enc=access_enc,
-            refresh_token_enc=refresh_enc,
-            expires_at=expires_at,
-            issued_at=now,
-        )
         self._database_lost(error)
+        try:
+            self._deps.spool.put(
+                conn.id,
+                conn.user_id,
+                conn.platform,
+                access_token_enc=access_enc,
+                refresh_token_enc=refresh_enc,
+                expires_at=expires_at,
+                issued_at=now,
+            )
+        except OSError as exc:
+            return Outcome(
+                conn,
+                FAILED,
+                error_code="spool_unwritable",
+                error_message=f"{conn.label}: the database could not take the new tokens and the "
+                f"local spool ({self._deps.spool.directory}) could not be written "
+                f"({exc.strerror or type(exc).__name__}): the tokens issued are lost; the stored "
+                "ones are kept, and if the provider rotated the refresh token the user must "
+                "connect again",
+            )
         return Outcome(
             conn,
             REFRESHED,
