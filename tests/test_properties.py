@@ -35,7 +35,17 @@ json_values = st.recursive(
     ),
     max_leaves=12,
 )
-FIELDS = ["userId", "platform", "accessToken", "refreshToken", "expiresAt", "expiresIn", "scope"]
+FIELDS = [
+    "userId",
+    "platform",
+    "accessToken",
+    "refreshToken",
+    "expiresAt",
+    "expiresIn",
+    "scope",
+    "refreshTokenExpiresAt",
+    "refreshTokenExpiresIn",
+]
 field_values = st.one_of(
     json_values,
     st.sampled_from(["github", "spotify", "nope", "", " ", "2026-11-28T15:00:00Z"]),
@@ -131,3 +141,39 @@ def test_no_token_response_breaks_a_run(
     else:
         assert refresh == "RT-discord-p", "a failed refresh keeps the stored token"
         assert access == "AT-discord-p"
+
+
+GRANT_NAMES = ["access_token", "refresh_token", "expires_in", "scope", "token_type", "id_token"]
+grant_values = st.one_of(
+    json_values,
+    st.sampled_from(["3600", "nan", "inf", "-1", "1e400", " 60 ", "", "AT"]),
+    st.floats(allow_nan=True, allow_infinity=True),
+)
+
+
+@given(
+    grant=st.dictionaries(
+        st.sampled_from([*GRANT_NAMES, "refresh_token_expires_in"]), grant_values, max_size=6
+    )
+)
+@settings(max_examples=300, deadline=None, database=None)
+def test_a_grant_is_a_row_or_an_import_error(grant: dict[str, Any]) -> None:
+    """What an OAuth callback hands save_grant (any JSON values, numbers as strings, NaN): a
+    checked row, or ImportFormatError (exit 2), never another exception or an expiry out of
+    range."""
+    from datetime import UTC, datetime
+
+    from tokensync.crypto import Keyring, generate_key
+    from tokensync.errors import ImportFormatError
+    from tokensync.jobs.token_import import grant_row
+    from tokensync.times import in_range
+
+    now = datetime(2026, 12, 2, tzinfo=UTC)
+    keyring = Keyring([generate_key()])
+    try:
+        row = grant_row("u", "github", grant, {"github": object()}, keyring, now)
+    except ImportFormatError:
+        return
+    for when in (row.expires_at, row.refresh_token_expires_at):
+        assert when is None or in_range(when)
+    assert row.keep_refresh == (grant.get("refresh_token") in (None, ""))
