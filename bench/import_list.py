@@ -55,7 +55,7 @@ def run(args: list[str], env: dict[str, str], stdout: Path) -> tuple[float, int,
             check=False,
         )
         wall = time.perf_counter() - started
-        return wall, done.returncode, int(peak.read())
+        return wall, done.returncode, int(peak.read().split()[0])
 
 
 @contextmanager
@@ -147,13 +147,21 @@ def main() -> None:
             else:
                 with running_postgres() as url:
                     rows += measure("postgres", url, work, args.sizes)
-    print("| engine | lines | what | seconds | per second | peak RSS MiB |")
-    print("|---|---|---|---|---|---|")
+    print("\n".join(table(rows)))
+
+
+def table(rows: list[dict[str, object]]) -> list[str]:
+    """The figures as a Markdown table (bench/run.py --scale prints it too)."""
+    lines = [
+        "| engine | lines | what | seconds | per second | peak RSS MiB |",
+        "|---|---|---|---|---|---|",
+    ]
     for r in rows:
-        print(
-            f"| {r['engine']} | {r['n']} | {r['what']} | {r['seconds']} | {r['per_second']} "
+        lines.append(
+            f"| {r['engine']} | {r['n']:,} | {r['what']} | {r['seconds']} | {r['per_second']:,} "
             f"| {r['peak_rss_mib']} |" + ("" if r["ok"] and r["exit"] == 0 else " FAILED")
         )
+    return lines
 
 
 if __name__ == "__main__":
