@@ -578,7 +578,7 @@ def table(results: Row) -> str:
 
 def main(argv: list[str] | None = None) -> Row:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sizes", default="1000,10000", help="N for the refresh throughput")
+    parser.add_argument("--sizes", default="1000,3000,10000", help="N for the refresh throughput")
     parser.add_argument("--memory-sizes", default="1000,10000,50000")
     parser.add_argument("--poll-users", type=int, default=300)
     parser.add_argument("--scale-n", type=int, default=10000)
