@@ -11,12 +11,14 @@ from pathlib import Path
 
 import httpx
 import psycopg
+import pytest
 import respx
 
 from tests.support import Cli, connection, seed
 from tests.test_disconnect import DISCORD_REVOKE, GITHUB_GRANT, GOOGLE_REVOKE, with_data
 from tokensync.crypto import Keyring, binding
 from tokensync.store import open_store
+from tokensync.store.models import BatchWrite, StoredItem, SyncCursor
 from tokensync.store.spool import Spool
 from tokensync.store.sqlite import sqlite_path
 
@@ -222,3 +224,37 @@ def test_no_revoke_erases_locally_without_a_request(
     )
     assert USER not in "".join(every_stored_text(db_url))
     assert json.dumps(result.json).count("RT-") == 0
+
+
+@pytest.mark.parametrize("engine", ["sqlite"])  # PostgreSQL's files are the server's to vacuum
+def test_an_erased_users_bytes_are_gone_from_the_sqlite_files(
+    cli: Cli, mock_http: respx.MockRouter, db_url: str
+) -> None:
+    """Not only unreadable by a query: no free page and no write-ahead log frame of the file
+    still holds what the user's items said, even while an application keeps the file open
+    (the log is then not removed when tokensync closes it)."""
+    seed(cli, (USER, "github"), (OTHER, "github"), expires_in=3600)
+    marker = "subject: the-erased-users-own-words-9317"
+    path = sqlite_path(db_url)
+    with closing(sqlite3.connect(path)) as application:
+        application.execute("SELECT count(*) FROM connections").fetchone()
+        store = open_store(db_url)
+        try:
+            for user in (USER, OTHER):
+                items = [
+                    StoredItem(key=f"k{i}", data={"text": f"{marker} {user}", "body": "x" * 300})
+                    for i in range(300)
+                ]
+                batch = BatchWrite(items, SyncCursor(cursor="c1"))
+                store.save_batch(user, "github", "things", batch, datetime.now(UTC))
+        finally:
+            store.close()
+        mock_http.delete(GITHUB_GRANT).respond(204)
+
+        result = cli("users", "erase", USER)
+
+        assert result.code == 0, result.out
+        wal = path.with_name(path.name + "-wal")
+        files = b"".join(p.read_bytes() for p in (path, wal) if p.exists())
+        assert files.count(f"{marker} {OTHER}".encode()) >= 300, "the other user's items stay"
+        assert f"{marker} {USER}".encode() not in files

@@ -83,6 +83,7 @@ async def erase_user(
         receipt.add({"spool": spooled})
         return receipt
     receipt.add(await db.call(db.store.delete_user_rows, user_id))
+    await db.call(db.store.scrub_deleted)
     removed = spool.of_user(user_id)
     for path in removed:
         spool.done(path)

@@ -97,6 +97,10 @@ class Engine(ABC):
     def close(self) -> None:
         """Close the connection."""
 
+    def scrub_deleted(self) -> None:
+        """Overwrite what deleted rows left in the database's files, where the engine lets a
+        client do so (an erased user's items must not stay readable in free pages)."""
+
     def claiming(self) -> contextlib.AbstractContextManager[None]:
         """The transaction a claim runs in (SQLite takes the write lock first)."""
         return self.transaction()

@@ -90,6 +90,8 @@ class SQLiteStore(Store):
             self._db.row_factory = sqlite3.Row
             self._db.execute("PRAGMA journal_mode = WAL")
             self._db.execute("PRAGMA synchronous = NORMAL")
+            # A deleted row's bytes are zeroed, not left in a free page: erase means erased.
+            self._db.execute("PRAGMA secure_delete = ON")
         except sqlite3.Error as exc:
             # A file this user may not open for writing (a read-only database, or a directory
             # where the journal cannot go) is configuration, named by its path. Mid-run, the
@@ -105,6 +107,12 @@ class SQLiteStore(Store):
     def close(self) -> None:
         """Close the file."""
         self._db.close()
+
+    def scrub_deleted(self) -> None:
+        """Copy the zeroed pages into the database file and empty the write-ahead log, which
+        still holds the pages as they were before the delete. Best effort: while another
+        process reads, the log is kept, and its old pages go at a later checkpoint."""
+        self._exec("PRAGMA wal_checkpoint(TRUNCATE)")
 
     def set_statement_timeout(self, seconds: float) -> None:
         """How long a statement waits for another process's write lock before it fails."""
