@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import sys
 import traceback
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -28,11 +28,11 @@ from tokensync.settings import load_settings
 # Each command imports the rest of what it needs when it runs: `tokensync --version` stays fast.
 if TYPE_CHECKING:
     from tokensync.bootstrap import Job, Opts, R
-    from tokensync.jobs.options import Keep
+    from tokensync.jobs.options import FailOn, Keep
     from tokensync.jobs.results import Reportable
     from tokensync.settings import Settings
     from tokensync.store import Store
-    from tokensync.store.models import Filters
+    from tokensync.store.models import Filters, StoredEvent
 
 T = TypeVar("T")
 
@@ -51,11 +51,16 @@ keys_app = typer.Typer(help="Encryption keys.", no_args_is_help=True)
 db_app = typer.Typer(help="The database schema.", no_args_is_help=True)
 users_app = typer.Typer(help="Users: erase one, everywhere.", no_args_is_help=True)
 data_app = typer.Typer(help="The polled data.", no_args_is_help=True)
+events_app = typer.Typer(
+    help="Lifecycle events: list them, deliver them to webhook_url, replay them.",
+    no_args_is_help=True,
+)
 app.add_typer(tokens_app, name="tokens")
 app.add_typer(users_app, name="users")
 app.add_typer(keys_app, name="keys")
 app.add_typer(db_app, name="db")
 app.add_typer(data_app, name="data")
+app.add_typer(events_app, name="events")
 
 
 @dataclass(frozen=True)
@@ -171,6 +176,14 @@ ForceOpt = Annotated[
         help="Act on the selected connections now, whatever window, back-off or interval.",
     ),
 ]
+FailOnOpt = Annotated[
+    str,
+    typer.Option(
+        "--fail-on",
+        help="What exits 1: any failure, or only those an operator can act on (operator: a "
+        "user's dead grant is reported and evented, and the run succeeds).",
+    ),
+]
 
 
 class _JobFields(TypedDict):
@@ -182,6 +195,7 @@ class _JobFields(TypedDict):
     max_duration: float | None
     keep: Keep
     force: bool
+    fail_on: FailOn
 
 
 @dataclass(frozen=True)
@@ -197,14 +211,18 @@ class _JobArgs:
     metrics_file: Path | None
     ping_url: str | None
     force: bool
+    fail_on: str
 
     def common(self, settings: Settings, default_concurrency: int) -> _JobFields:
         """The JobOptions fields, checked."""
-        from tokensync.jobs.options import KEEP
+        from tokensync.jobs.options import FAIL_ON, KEEP
 
         keep = next((k for k in KEEP if k == self.results), None)
         if keep is None:
             raise UsageError(f"--results must be one of {', '.join(KEEP)}")
+        fail_on = next((f for f in FAIL_ON if f == self.fail_on), None)
+        if fail_on is None:
+            raise UsageError(f"--fail-on must be one of {', '.join(FAIL_ON)}")
         return {
             "filters": check_filters(settings, self.platforms, self.users),
             "dry_run": self.dry_run,
@@ -212,6 +230,7 @@ class _JobArgs:
             "max_duration": _duration(self.max_duration, "--max-duration"),
             "keep": keep,
             "force": self.force,
+            "fail_on": fail_on,
         }
 
 
@@ -257,6 +276,7 @@ def refresh_tokens(
     metrics_file: MetricsOpt = None,
     ping_url: PingOpt = None,
     force: ForceOpt = False,
+    fail_on: FailOnOpt = "any",
 ) -> None:
     """Refresh every active token that expires within the window."""
     from tokensync.jobs.options import RefreshOptions
@@ -272,6 +292,7 @@ def refresh_tokens(
         metrics_file,
         ping_url,
         force,
+        fail_on,
     )
 
     def work(settings: Settings) -> tuple[Document, int]:
@@ -296,6 +317,7 @@ def poll_platforms(
     metrics_file: MetricsOpt = None,
     ping_url: PingOpt = None,
     force: ForceOpt = False,
+    fail_on: FailOnOpt = "any",
 ) -> None:
     """Poll each active connection's platform endpoints and store what is new."""
     from tokensync.jobs.options import PollOptions
@@ -311,6 +333,7 @@ def poll_platforms(
         metrics_file,
         ping_url,
         force,
+        fail_on,
     )
 
     def work(settings: Settings) -> tuple[Document, int]:
@@ -505,8 +528,10 @@ def status(
     def read(settings: Settings) -> StatusReport:
         if output not in ("json", "table"):
             raise UsageError("--format must be json or table")
+        from tokensync.jobs.clock import SystemClock
+
         with bootstrap.database(settings) as store:
-            return read_status(store)
+            return read_status(store, settings, SystemClock().now())
 
     report = _guarded(ctx, read)
     if output == "table":
@@ -559,6 +584,109 @@ def data_prune(
         before = SystemClock().now() - timedelta(seconds=age)
         with bootstrap.database(settings) as store:
             return prune_document(prune(store, before=before, dry_run=dry_run)), EXIT_OK
+
+    _finish(ctx, work)
+
+
+# -- events -------------------------------------------------------------------------------------
+
+
+@events_app.command("list")
+def events_list(
+    ctx: typer.Context,
+    after: Annotated[
+        int, typer.Option("--after", min=0, help="Only events after this position (seq).")
+    ] = 0,
+    event_type: Annotated[
+        list[str] | None,
+        typer.Option("--type", help="Only events of this type (repeatable).", show_default=False),
+    ] = None,
+) -> None:
+    """The events as JSON Lines, oldest first: seq, id, type, timestamp, data, delivery."""
+    from tokensync import bootstrap
+    from tokensync.jobs.event_log import check_types, published_events
+    from tokensync.output.documents import event_document
+    from tokensync.output.stdout import emit_lines
+
+    def open_log(settings: Settings) -> tuple[Store, Iterator[StoredEvent]]:
+        types = check_types(event_type or [])
+        store = bootstrap.open_database(settings)
+        try:
+            return store, published_events(store, after=after, types=types)
+        except BaseException:
+            store.close()
+            raise
+
+    store, events = _guarded(ctx, open_log)
+    try:
+        emit_lines(event_document(e) for e in events)
+    finally:
+        store.close()
+
+
+@events_app.command("deliver")
+def events_deliver(
+    ctx: typer.Context,
+    max_duration: MaxDurationOpt = None,
+    reenable: Annotated[
+        bool,
+        typer.Option(
+            "--reenable", help="Deliver again to a webhook_url that answered 410 Gone before."
+        ),
+    ] = False,
+) -> None:
+    """Deliver the pending events to webhook_url (on a schedule of its own, or by hand)."""
+    from tokensync import bootstrap
+    from tokensync.errors import ConfigError
+    from tokensync.jobs.delivery import deliver
+    from tokensync.output.documents import deliver_document
+
+    def work(settings: Settings) -> tuple[Document, int]:
+        if settings.webhook_url is None:
+            raise ConfigError("events deliver sends to webhook_url, and none is configured")
+        budget = _duration(max_duration, "--max-duration")
+        report = bootstrap.run_events(
+            settings,
+            lambda deps, stop: deliver(
+                deps, budget=budget, stop=stop, reenable=reenable, report=deps.progress
+            ),
+            max_duration=budget,
+            progress=_logger(ctx, "deliver"),
+        )
+        return deliver_document(report), EXIT_OK if report.success else EXIT_FAILURES
+
+    _finish(ctx, work)
+
+
+@events_app.command("replay")
+def events_replay(
+    ctx: typer.Context,
+    after: Annotated[
+        int,
+        typer.Option("--after", min=0, help="Send again the events after this position (seq)."),
+    ],
+    event_type: Annotated[
+        list[str] | None,
+        typer.Option("--type", help="Only events of this type (repeatable).", show_default=False),
+    ] = None,
+    max_duration: MaxDurationOpt = None,
+) -> None:
+    """Send again the delivered and dead events after a position, in order, with their ids."""
+    from tokensync import bootstrap
+    from tokensync.jobs.event_log import check_types, replay
+    from tokensync.output.documents import deliver_document
+
+    def work(settings: Settings) -> tuple[Document, int]:
+        types = check_types(event_type or [])
+        budget = _duration(max_duration, "--max-duration")
+        done = bootstrap.run_events(
+            settings,
+            lambda deps, stop: replay(deps, stop, after=after, types=types, budget=budget),
+            max_duration=budget,
+            progress=_logger(ctx, "replay"),
+        )
+        code = EXIT_OK if done.report.success else EXIT_FAILURES
+        return deliver_document(done.report, replayed=done.replayed), code
 
     _finish(ctx, work)
 

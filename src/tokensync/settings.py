@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 import ipaddress
 import os
 import re
@@ -22,6 +24,9 @@ from tokensync.platforms.catalog import (
 )
 
 _NAME = re.compile(r"[a-z][a-z0-9_]{0,63}")
+# Standard Webhooks: a secret is 24 to 64 random bytes, base64 after the whsec_ prefix.
+_SECRET_PREFIX = "whsec_"
+_SECRET_BYTES = (24, 64)
 # A poll holds its platform slot for every page of a connection: fewer at once than refreshes.
 POLL_CONCURRENCY = 16
 
@@ -50,6 +55,19 @@ class Settings:
     reconcile_interval: float = 86400.0
     backoff_base: float = 60.0
     backoff_max: float = 6 * 3600.0
+    # Lifecycle events: where they are delivered, signed with which secrets (the first is the
+    # current one; several sign in parallel while a receiver rotates).
+    webhook_url: str | None = field(default=None, repr=False)
+    webhook_secrets: tuple[str, ...] = field(default=(), repr=False)
+    webhook_timeout: float = 10.0
+    # How long, at most, a job run delivers events at its end (never past --max-duration).
+    deliver_within: float = 30.0
+    # Refresh failures for this long make connection.failing; a grant ending within this makes
+    # connection.expiring.
+    failing_after: float = 6 * 3600.0
+    expiring_within: float = 7 * 86400.0
+    # Delivered and dead events are kept this long (events list, replay), then removed.
+    event_retention: float = 30 * 86400.0
 
     @property
     def poll_concurrency(self) -> int:
@@ -75,6 +93,12 @@ _GLOBAL_KEYS: dict[str, str] = {
     "max_wait": "duration",
     "poll_interval": "duration",
     "reconcile_interval": "duration",
+    "webhook_url": "str",
+    "webhook_timeout": "duration",
+    "deliver_within": "duration",
+    "failing_after": "duration",
+    "expiring_within": "duration",
+    "event_retention": "duration",
 }
 _PLATFORM_KEYS = {
     "client_id",
@@ -132,6 +156,14 @@ def load_settings(
     if "lease" in values:
         values["lease_seconds"] = values.pop("lease")
     platforms = _platforms(doc.get("platforms", {}), env)
+    if "webhook_url" in values:
+        values["webhook_url"] = check_url(values["webhook_url"], "webhook_url")
+    secrets = webhook_secrets(env.get("TOKENSYNC_WEBHOOK_SECRET", ""))
+    if values.get("webhook_url") and not secrets:
+        raise ConfigError(
+            "webhook_url is set but TOKENSYNC_WEBHOOK_SECRET is not: set it to the receiver's "
+            "secret (whsec_...)"
+        )
     settings = Settings(
         database_url=url,
         database_is_default=is_default,
@@ -139,6 +171,7 @@ def load_settings(
         encryption_keys=keys,
         encryption_keys_file=Path(keys_file).expanduser() if keys_file else None,
         data_dir=data_dir,
+        webhook_secrets=secrets,
         **values,
     )
     if settings.lease_seconds < 3 * settings.request_timeout:
@@ -146,6 +179,23 @@ def load_settings(
     if settings.database_timeout <= 0:
         raise ConfigError("database_timeout must be more than zero")
     return settings
+
+
+def webhook_secrets(text: str) -> tuple[str, ...]:
+    """TOKENSYNC_WEBHOOK_SECRET: whsec_ secrets, comma-separated, each checked (never echoed)."""
+    found = tuple(part.strip() for part in text.split(",") if part.strip())
+    for number, secret in enumerate(found, start=1):
+        try:
+            key = base64.b64decode(secret.removeprefix(_SECRET_PREFIX), validate=True)
+        except (binascii.Error, ValueError):
+            key = b""
+        low, high = _SECRET_BYTES
+        if not secret.startswith(_SECRET_PREFIX) or not low <= len(key) <= high:
+            raise ConfigError(
+                f"TOKENSYNC_WEBHOOK_SECRET: secret {number} is not a Standard Webhooks secret "
+                f"(whsec_ then the base64 of {low} to {high} bytes)"
+            )
+    return found
 
 
 def check_database_url(url: str) -> None:

@@ -43,7 +43,12 @@ from tokensync.store.models import BatchWrite, StoredItem, SyncCursor
 
 async def run_poll(deps: Deps, options: PollOptions) -> PollResult:
     """One poll-platforms run."""
-    result = PollResult(run_id=deps.owner, started_at=deps.clock.now(), dry_run=options.dry_run)
+    result = PollResult(
+        run_id=deps.owner,
+        started_at=deps.clock.now(),
+        dry_run=options.dry_run,
+        fail_on=options.fail_on,
+    )
     chosen = options.filters.platforms
     pollable = [p for p in pollable_platforms(deps.settings.platforms) if not chosen or p in chosen]
 

@@ -49,7 +49,12 @@ class _Due:
 
 async def run_refresh(deps: Deps, options: RefreshOptions) -> RefreshResult:
     """One refresh-tokens run."""
-    result = RefreshResult(run_id=deps.owner, started_at=deps.clock.now(), dry_run=options.dry_run)
+    result = RefreshResult(
+        run_id=deps.owner,
+        started_at=deps.clock.now(),
+        dry_run=options.dry_run,
+        fail_on=options.fail_on,
+    )
     if options.filters.users:
         result.acted_on = set()
 

@@ -10,6 +10,7 @@ from typing import Any
 from tokensync.crypto import Keyring, binding
 from tokensync.errors import ImportFormatError
 from tokensync.oauth import MAX_EXPIRES_IN
+from tokensync.platforms.catalog import Platform
 from tokensync.store import NewTokens
 
 _REQUIRED = ("userId", "platform", "accessToken")
@@ -21,6 +22,7 @@ _OPTIONAL = (
     "tokenType",
     "refreshTokenExpiresAt",
     "refreshTokenExpiresIn",
+    "authorizedAt",
 )
 # A provider's token response (RFC 6749 5.1), as an OAuth callback receives it, in import terms.
 # Anything else in it (an id_token, say) is not tokensync's to keep.
@@ -35,7 +37,7 @@ GRANT_FIELDS = {
 
 
 def parse_lines(
-    lines: Iterable[str], platforms: Mapping[str, object], keyring: Keyring, now: datetime
+    lines: Iterable[str], platforms: Mapping[str, Platform], keyring: Keyring, now: datetime
 ) -> list[NewTokens]:
     """Validate and encrypt every line; the first bad line raises with its number."""
     rows: list[NewTokens] = []
@@ -54,16 +56,18 @@ def grant_row(
     user_id: str,
     platform: str,
     grant: Mapping[str, object],
-    platforms: Mapping[str, object],
+    platforms: Mapping[str, Platform],
     keyring: Keyring,
     now: datetime,
 ) -> NewTokens:
     """A provider's token response for (user, platform), checked and encrypted as an import
-    line would be. `expires_in` may be a numeric string, as some providers send it."""
+    line would be. `expires_in` may be a numeric string, as some providers send it. The user
+    authorised it just now (an OAuth callback), which dates the grant's end on platforms with a
+    rule for it."""
     access = grant.get("access_token")
     if not isinstance(access, str) or not access.strip():
         raise ImportFormatError("the grant has no access_token (a non-empty string)")
-    record: dict[str, object] = {"userId": user_id, "platform": platform}
+    record: dict[str, object] = {"userId": user_id, "platform": platform, "authorizedAt": now}
     for name, field in GRANT_FIELDS.items():
         value = grant.get(name)
         if field in ("expiresIn", "refreshTokenExpiresIn"):
@@ -83,7 +87,7 @@ def _number(value: object) -> object:
 
 
 def _row(
-    where: str, record: Any, platforms: Mapping[str, object], keyring: Keyring, now: datetime
+    where: str, record: Any, platforms: Mapping[str, Platform], keyring: Keyring, now: datetime
 ) -> NewTokens:
     def bad(message: str) -> ImportFormatError:
         return ImportFormatError(f"{where}: {message}")
@@ -105,6 +109,10 @@ def _row(
     if platform not in platforms:
         raise bad(f"unknown platform {platform!r} (known: {', '.join(sorted(platforms))})")
     refresh = record.get("refreshToken") or None
+    grant_end = _expiry(record, now, bad, "refreshTokenExpires")
+    authorized = _time(record, "authorizedAt", bad)
+    if grant_end is None and authorized is not None and refresh:
+        grant_end = platforms[platform].grant_end(authorized)
     return NewTokens(
         user_id=user,
         platform=platform,
@@ -115,7 +123,7 @@ def _row(
         token_type=record.get("tokenType") or "Bearer",
         scope=record.get("scope"),
         expires_at=_expiry(record, now, bad, "expires"),
-        refresh_token_expires_at=_expiry(record, now, bad, "refreshTokenExpires"),
+        refresh_token_expires_at=grant_end,
     )
 
 
@@ -129,14 +137,7 @@ def _expiry(
     if record.get(at) is not None and record.get(within) is not None:
         raise bad(f"give {at} or {within}, not both")
     if record.get(at) is not None:
-        value = record[at]
-        try:
-            parsed = datetime.fromisoformat(value) if isinstance(value, str) else None
-        except ValueError:
-            parsed = None
-        if parsed is None:
-            raise bad(f"{at} must be an ISO 8601 time such as 2026-11-28T15:00:00Z")
-        return parsed.replace(tzinfo=parsed.tzinfo or UTC).astimezone(UTC)
+        return _time(record, at, bad)
     if record.get(within) is not None:
         value = record[within]
         # Up to ten years: a bigger lifetime is not one, and now + it overflows a datetime.
@@ -148,3 +149,19 @@ def _expiry(
             raise bad(f"{within} must be a number of seconds")
         return now + timedelta(seconds=value)
     return None
+
+
+def _time(
+    record: Mapping[str, Any], name: str, bad: Callable[[str], ImportFormatError]
+) -> datetime | None:
+    """An ISO 8601 time field (a datetime when the caller put one there), in UTC."""
+    value = record.get(name)
+    if value is None:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value) if isinstance(value, str) else value
+    except ValueError:
+        parsed = None
+    if not isinstance(parsed, datetime):
+        raise bad(f"{name} must be an ISO 8601 time such as 2026-11-28T15:00:00Z")
+    return parsed.replace(tzinfo=parsed.tzinfo or UTC).astimezone(UTC)

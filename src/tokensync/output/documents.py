@@ -6,9 +6,9 @@ Keys are camelCase, as the consumers of the old HTTP endpoints expect (DESIGN.md
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC, datetime
 
 from tokensync.errors import TokensyncError
+from tokensync.jobs.delivery import DeliveryReport
 from tokensync.jobs.disconnect import Disconnection
 from tokensync.jobs.erase import Erasure
 from tokensync.jobs.fresh_token import AccessToken
@@ -27,17 +27,11 @@ from tokensync.jobs.skipped import reasons
 from tokensync.jobs.status import StatusReport
 from tokensync.output.stdout import Document, error_body
 from tokensync.store import Connection
-from tokensync.store.models import Erring, ImportCounts
+from tokensync.store.models import Endpoint, Erring, ImportCounts, StoredEvent
+from tokensync.timestamps import iso
 
 # At most this many failures are listed by `keys rotate`; the count says how many there were.
 ROTATION_FAILURES_SHOWN = 100
-
-
-def iso(value: datetime | None) -> str | None:
-    """A UTC timestamp as the documents write it: 2026-11-28T14:07:30Z."""
-    if value is None:
-        return None
-    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 # -- the jobs -------------------------------------------------------------------------------------
@@ -54,6 +48,8 @@ def job_document(result: JobResult) -> Document:
     }
     if result.dry_run:
         doc["dryRun"] = True
+    if result.fail_on != "any":
+        doc["failOn"] = result.fail_on
     if isinstance(result, RefreshResult):
         doc["results"] = (
             [_due(c, wouldRefresh=True, expiresAt=iso(c.expires_at)) for c in result.due]
@@ -78,8 +74,94 @@ def job_document(result: JobResult) -> Document:
         doc["leasesLost"] = result.leases_lost
     if result.stopped:
         doc["stopped"] = result.stopped
+    events = _run_events(result)
+    if events:
+        doc["events"] = events
     if result.error is not None:
         doc["error"] = error_body(result.error.code, result.error.message)
+    return doc
+
+
+def _run_events(result: JobResult) -> Document:
+    """What a job run's end did with events: announced, delivered, left pending."""
+    doc: Document = {}
+    if result.notices is not None:
+        doc["announced"] = {
+            "failing": result.notices.failing,
+            "expiring": result.notices.expiring,
+        }
+    if result.deliveries is not None:
+        doc.update(delivery_counts(result.deliveries))
+    return doc
+
+
+def delivery_counts(report: DeliveryReport) -> Document:
+    """A delivery pass: what it delivered, what failed (to be retried), what it gave up, the
+    outbox it left, and the endpoint's state."""
+    doc: Document = {
+        "delivered": report.delivered,
+        "failed": report.failed,
+        "gaveUp": report.gave_up,
+        "pending": report.pending,
+        "dead": report.dead,
+        "webhook": webhook_document(report.endpoint) if report.configured else None,
+    }
+    if report.stopped:
+        doc["stopped"] = report.stopped
+    return doc
+
+
+def webhook_document(endpoint: Endpoint | None) -> Document:
+    """The webhook endpoint as status and deliveries show it: its host, whether it takes
+    deliveries, and how they last went."""
+    if endpoint is None:
+        return {"state": "unused"}
+    state = "ok"
+    if endpoint.disabled_at is not None:
+        state = "disabled"
+    elif endpoint.last_failure_at is not None and (
+        endpoint.last_success_at is None or endpoint.last_failure_at > endpoint.last_success_at
+    ):
+        state = "failing"
+    return {
+        "host": endpoint.host,
+        "state": state,
+        "disabledAt": iso(endpoint.disabled_at),
+        "pausedUntil": iso(endpoint.paused_until),
+        "lastSuccessAt": iso(endpoint.last_success_at),
+        "lastFailureAt": iso(endpoint.last_failure_at),
+        "lastError": endpoint.last_error,
+    }
+
+
+def event_document(event: StoredEvent) -> Document:
+    """An event as `events list` prints it (one line each): the body the webhook carries, its
+    position and id, and its delivery."""
+    delivery: Document = {
+        "status": event.status,
+        "attempts": event.attempts,
+        "lastAttemptAt": iso(event.last_attempt_at),
+        "lastError": event.last_error,
+        "deliveredAt": iso(event.delivered_at),
+    }
+    if event.status == "pending":
+        delivery["nextAttemptAt"] = iso(event.next_attempt_at)
+    return {
+        "seq": event.seq,
+        "id": event.event_id,
+        "type": event.type,
+        "timestamp": iso(event.created_at),
+        "data": event.data,
+        "delivery": delivery,
+    }
+
+
+def deliver_document(report: DeliveryReport, *, replayed: int | None = None) -> Document:
+    """What `events deliver` (and `events replay`, with how many it queued again) prints."""
+    doc: Document = {"success": report.success}
+    if replayed is not None:
+        doc["replayed"] = replayed
+    doc.update(delivery_counts(report))
     return doc
 
 
@@ -245,6 +327,12 @@ def erase_document(receipt: Erasure) -> Document:
         for f in receipt.failures
     ]
     doc["wouldDelete" if receipt.dry_run else "deleted"] = dict(receipt.deleted)
+    if receipt.event_id is not None:
+        doc["event"] = {
+            "id": receipt.event_id,
+            "type": "user.erased",
+            "holdsUserIdUntil": iso(receipt.event_holds_until),
+        }
     return doc
 
 
@@ -356,6 +444,36 @@ def status_document(report: StatusReport) -> Document:
                 for r in report.failing
             ],
         },
+        "grantsEnding": {
+            "withinSeconds": int(report.expiring_within),
+            "count": report.grants_ending_count,
+            "connections": [
+                {
+                    "connectionId": e.connection_id,
+                    "userId": e.user_id,
+                    "platform": e.platform,
+                    "refreshTokenExpiresAt": iso(e.expires_at),
+                }
+                for e in report.grants_ending
+            ],
+        },
+        "events": {
+            "pending": report.events.pending,
+            "dead": report.events.dead,
+            "latestDead": [
+                {
+                    "seq": e.seq,
+                    "id": e.event_id,
+                    "type": e.type,
+                    "connectionId": e.connection_id,
+                    "timestamp": iso(e.created_at),
+                    "attempts": e.attempts,
+                    "lastError": e.last_error,
+                }
+                for e in report.dead_events
+            ],
+        },
+        "webhook": webhook_document(report.endpoint) if report.webhook_configured else None,
         "lastRuns": {
             r.command: {
                 "runId": r.run_id,

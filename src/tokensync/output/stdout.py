@@ -33,6 +33,14 @@ def emit_array(items: Iterable[Mapping[str, object]], stream: TextIO | None = No
     out.flush()
 
 
+def emit_lines(items: Iterable[Mapping[str, object]], stream: TextIO | None = None) -> None:
+    """Write JSON Lines, a line per item as it comes (`events list`)."""
+    out = stream or sys.stdout
+    for item in items:
+        out.write(json.dumps(item, ensure_ascii=False) + "\n")
+    out.flush()
+
+
 def error_document(error: TokensyncError) -> Document:
     """The document of a command that failed as a whole."""
     return {"success": False, "error": error_body(error.code, error.message)}

@@ -13,6 +13,8 @@ from datetime import datetime
 from importlib import resources
 
 from tokensync.errors import SchemaTooNewError
+from tokensync.store import outbox
+from tokensync.store.deliveries import DeliveryMixin
 from tokensync.store.engine import Row, filter_params
 from tokensync.store.models import (
     Connection,
@@ -24,6 +26,7 @@ from tokensync.store.models import (
     RunRecord,
     StatusCount,
 )
+from tokensync.store.outbox import OutboxMixin
 from tokensync.store.polling import PollingMixin
 from tokensync.store.removal import RemovalMixin
 
@@ -39,8 +42,8 @@ def migrations(engine: str) -> list[tuple[int, str]]:
     return sorted(found)
 
 
-class Store(PollingMixin, RemovalMixin):
-    """One database of connections, polled data, sync state and runs."""
+class Store(PollingMixin, RemovalMixin, OutboxMixin, DeliveryMixin):
+    """One database of connections, polled data, sync state, runs and events."""
 
     # -- schema ------------------------------------------------------------------------------
 
@@ -69,10 +72,14 @@ class Store(PollingMixin, RemovalMixin):
     # -- connections -------------------------------------------------------------------------
 
     def upsert_connections(self, rows: Sequence[NewTokens], now: datetime) -> ImportCounts:
-        """Insert or replace the tokens of each (user, platform), all in one transaction."""
+        """Insert or replace the tokens of each (user, platform), all in one transaction; a
+        connection that was not active (a dead grant connected again) says connection.recovered
+        in it."""
         inserted = 0
         with self.transaction():
             for row in rows:
+                names = {"user_id": row.user_id, "platform": row.platform}
+                before = self._run("connection_status", names)
                 params = {
                     "user_id": row.user_id,
                     "platform": row.platform,
@@ -84,8 +91,10 @@ class Store(PollingMixin, RemovalMixin):
                     "refresh_token_expires_at": row.refresh_token_expires_at,
                     "now": now,
                 }
-                result = self._run("upsert_connection", params)
-                inserted += bool(result[0]["inserted"])
+                (result,) = self._run("upsert_connection", params)
+                inserted += bool(result["inserted"])
+                if before and before[0]["status"] != "active":
+                    self._emit(outbox.recovered(result, before[0]["status"]), now)
         return ImportCounts(inserted=inserted, updated=len(rows) - inserted)
 
     def iter_connections(self, filters: Filters, page: int = 500) -> Iterator[Connection]:
@@ -250,7 +259,13 @@ class Store(PollingMixin, RemovalMixin):
             "issued_at": issued_at,
             "now": now,
         }
-        return self._rowcount("apply_spooled", params) == 1
+        with self.transaction():
+            before = self._run("lock_connection", {"id": connection_id})
+            after = self._run("apply_spooled", params)
+            # Tokens issued after the grant was marked dead prove it alive: a recovery.
+            if before and after and before[0]["status"] != after[0]["status"] == "active":
+                self._emit(outbox.recovered(before[0], before[0]["status"]), now)
+        return bool(after)
 
     def record_failure(
         self,
@@ -284,16 +299,22 @@ class Store(PollingMixin, RemovalMixin):
         message: str,
         now: datetime,
     ) -> bool:
-        """Mark a dead grant, only if the refresh token stored is still the one that failed."""
+        """Mark a dead grant, only if the refresh token stored is still the one that failed;
+        connection.needs_reauth says so in the same transaction."""
+        message = message[:500]
         params = {
             "id": connection_id,
             "owner": owner,
             "refresh_token_enc": refresh_token_enc,
             "code": code,
-            "message": message[:500],
+            "message": message,
             "now": now,
         }
-        return self._rowcount("mark_needs_reauth", params) == 1
+        with self.transaction():
+            marked = self._run("mark_needs_reauth", params)
+            for row in marked:
+                self._emit(outbox.needs_reauth(row, code, message), now)
+        return bool(marked)
 
     def confirm_lease(
         self,
@@ -377,6 +398,16 @@ class Store(PollingMixin, RemovalMixin):
         count = int(self._run("count_failing", {})[0]["n"])
         rows = self._run("failing", {"limit": limit}) if count else []
         return count, [_erring(r) for r in rows]
+
+    def grant_ends(self, before: datetime, limit: int) -> tuple[int, list[Expiring]]:
+        """How many active grants end before `before`, and those that end first."""
+        params = {"ends_before": before, "limit": limit}
+        count = int(self._run("count_grant_ends", params)[0]["n"])
+        rows = self._run("grant_ends", params) if count else []
+        return count, [
+            Expiring(r["id"], r["user_id"], r["platform"], r["refresh_token_expires_at"])
+            for r in rows
+        ]
 
     def needs_reauth(self, limit: int) -> list[Erring]:
         """Connections waiting for their user to reconnect, newest first."""

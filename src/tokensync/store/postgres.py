@@ -22,6 +22,7 @@ from tokensync.store.polling import lease_lost
 _PARAM = re.compile(r"(?<![:\w]):([a-z_]+)")
 # Any constant works: it only has to be the same for every tokensync that migrates.
 _MIGRATION_LOCK = 0x746F6B656E73
+_EVENT_ORDER_LOCK = 0x6576656E7473
 
 
 class PostgresStore(Store):
@@ -43,6 +44,10 @@ class PostgresStore(Store):
         "skip_locked": "FOR UPDATE SKIP LOCKED",
         "commands": "SELECT unnest(CAST(:commands AS text[])) AS command",
         "greatest": "GREATEST",
+        "type_in": "type = ANY(CAST(:types AS text[]))",
+        "for_update": "FOR UPDATE",
+        # One publisher of events at a time (store/deliveries.py), until its transaction ends.
+        "event_order_lock": f"SELECT pg_advisory_xact_lock({_EVENT_ORDER_LOCK})",
     }
 
     def __init__(self, url: str, *, connect_timeout: int = 10) -> None:

@@ -20,7 +20,7 @@ _TIME_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
 _JSON_COLUMNS = frozenset({"data", "extra", "summary"})
 _BOOL_COLUMNS = frozenset({"success", "inserted", "touched"})
 # Lists travel as JSON text and are read back with json_each().
-_LIST_PARAMS = frozenset({"platforms", "users", "ids", "keys", "commands"})
+_LIST_PARAMS = frozenset({"platforms", "users", "ids", "keys", "commands", "types"})
 
 
 def to_text(value: datetime) -> str:
@@ -54,6 +54,10 @@ class SQLiteStore(Store):
         "skip_locked": "",
         "commands": "SELECT value AS command FROM json_each(:commands)",
         "greatest": "max",  # max() of two arguments is SQLite's GREATEST
+        "type_in": "type IN (SELECT value FROM json_each(:types))",
+        # BEGIN IMMEDIATE holds the write lock already: a row read is held, publishers take turns.
+        "for_update": "",
+        "event_order_lock": "SELECT 1",
     }
 
     def __init__(self, path: Path, *, busy_timeout: float = 30.0) -> None:
