@@ -636,15 +636,43 @@ async def test_https_verifies_the_certificate(tmp_path: Path) -> None:
 
 
 async def test_a_cookie_one_users_answer_sets_never_reaches_another_users_request() -> None:
+    # Through httpx (a mock transport) and through aiohttp's session (a loopback server): each
+    # keeps cookies unless told not to.
     seen: list[str | None] = []
+    cookie = "device_id=user-1-device; Path=/"
 
     def provider(request: httpx.Request) -> httpx.Response:
         seen.append(request.headers.get("cookie"))
-        headers = {"Set-Cookie": "__Host-device_id=user-1-device; Path=/; Secure"}
-        return httpx.Response(200, json={"access_token": "AT", "expires_in": 3600}, headers=headers)
+        body = {"access_token": "AT", "expires_in": 3600}
+        return httpx.Response(200, json=body, headers={"Set-Cookie": cookie})
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        with contextlib.suppress(ConnectionError, asyncio.IncompleteReadError):
+            while head := await reader.readuntil(b"\r\n\r\n"):
+                length = next(
+                    int(line.split(b":", 1)[1])
+                    for line in head.lower().split(b"\r\n")
+                    if line.startswith(b"content-length:")
+                )
+                await reader.readexactly(length)
+                seen.append("cookie" if b"\r\ncookie:" in head.lower() else None)
+                writer.write(ok(TOKENS, f"Set-Cookie: {cookie}\r\n".encode()))
+                await writer.drain()
+        writer.close()
 
     acme = Platform("acme", "https://id.acme.example/token", None, "client_secret_post", "i", "s")
     async with http_client(5.0, 4, httpx.MockTransport(provider)) as client:
         for user_token in ("RT-user-1", "RT-user-2"):
             await refresh_grant(client, acme, user_token, timeout=5.0)
-    assert seen == [None, None]
+    server = await asyncio.start_server(serve, "localhost", 0)
+    try:
+        async with http_client(5.0, 4) as client:
+            port = server.sockets[0].getsockname()[1]
+            # A host name: aiohttp's default jar keeps no cookie of an IP address.
+            local = Platform("acme", f"http://localhost:{port}/t", None, "client_secret_post")
+            for user_token in ("RT-user-1", "RT-user-2"):
+                await refresh_grant(client, local, user_token, timeout=5.0)
+    finally:
+        server.close()
+        await server.wait_closed()
+    assert seen == [None, None, None, None]

@@ -64,7 +64,10 @@ def _aiohttp_transport(limits: httpx.Limits, tls: bool) -> httpx.AsyncBaseTransp
         # httpx's verification (certifi's CA bundle) for https; plain http has no TLS at all.
         ssl=httpx.create_ssl_context() if tls else False,
     )
-    session = aiohttp.ClientSession(connector=connector, auto_decompress=False)
+    # Nor does aiohttp keep a cookie one user's answer set (see http_client).
+    session = aiohttp.ClientSession(
+        connector=connector, auto_decompress=False, cookie_jar=aiohttp.DummyCookieJar()
+    )
     transport: httpx.AsyncBaseTransport = AiohttpTransport(limits=limits, client=session)
     return transport
 
