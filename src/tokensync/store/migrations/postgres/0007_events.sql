@@ -1,4 +1,4 @@
--- tokensync schema 6 (PostgreSQL): lifecycle events, written in the transaction of the change each
+-- tokensync schema 7 (PostgreSQL): lifecycle events, written in the transaction of the change each
 -- reports (an outbox), with their delivery state; and what tokensync knows of the webhook endpoint.
 
 -- A refresh failure streak: when it began, and when connection.failing said so (once a streak).

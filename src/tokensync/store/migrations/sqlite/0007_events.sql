@@ -1,4 +1,4 @@
--- tokensync schema 6 (SQLite): lifecycle events and the webhook endpoint (see the PostgreSQL
+-- tokensync schema 7 (SQLite): lifecycle events and the webhook endpoint (see the PostgreSQL
 -- migration of the same number for what each column and index serves).
 ALTER TABLE connections ADD COLUMN failing_since TEXT;
 ALTER TABLE connections ADD COLUMN failing_noticed_at TEXT;
