@@ -56,13 +56,16 @@ class Store(PollingMixin, RemovalMixin, OutboxMixin, DeliveryMixin):
         """Apply the missing migrations in order; refuse a schema newer than this program."""
         known = migrations(self.engine)
         latest = known[-1][0] if known else 0
-        current = self.schema_version()
+        applied = set(self._applied_versions())
+        current = max(applied, default=0)
         if current > latest:
             raise SchemaTooNewError(
                 f"the database schema is version {current}, newer than this tokensync "
                 f"(which knows up to {latest}): upgrade tokensync"
             )
-        return [v for v, script in known if v > current and self._apply(v, script, now)]
+        # Every one not applied, a lower number that landed after a higher one too (branches
+        # number their migrations apart).
+        return [v for v, script in known if v not in applied and self._apply(v, script, now)]
 
     def database_id(self) -> str:
         """The identity this database holds (made by migration 2), the same whatever the URL."""

@@ -300,12 +300,14 @@ DELETE FROM sync_state WHERE {user_rows}
 DELETE FROM user_platform_data WHERE {user_rows}
 
 -- name: count_user_events
--- How many events name a user (an erase's dry run), from events_user.
-SELECT COUNT(*) AS n FROM events WHERE user_id = :user_id
+-- How many events name a user (an erase's dry run), from events_user; an earlier erase's own
+-- user.erased is not theirs to remove.
+SELECT COUNT(*) AS n FROM events WHERE user_id = :user_id AND type <> 'user.erased'
 
 -- name: delete_user_events
--- Every event of a user, delivered or not: an erase leaves only its own user.erased.
-DELETE FROM events WHERE user_id = :user_id
+-- Every event of a user, delivered or not, but the user.erased of an erase (this one's, or an
+-- earlier one's not delivered yet): an erase leaves only that.
+DELETE FROM events WHERE user_id = :user_id AND type <> 'user.erased'
 
 -- name: token_page
 -- A page of connections by id, for re-encryption.
