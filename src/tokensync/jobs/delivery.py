@@ -162,7 +162,7 @@ class _Sender:
         now = self._clock.now()
         if known is not None and known.disabled_at is not None:
             return "disabled"
-        if known is not None and known.paused_until is not None and known.paused_until > now:
+        if known is not None and known.resumes_at is not None and known.resumes_at > now:
             return "paused"
         in_a_row = 0
         while True:
@@ -227,7 +227,7 @@ class _Sender:
         elif verdict.answer is Answer.RATE_LIMITED:
             wait = verdict.retry_after if verdict.retry_after is not None else _DEFAULT_PAUSE
             retry_at = now + timedelta(seconds=wait)
-            note = replace(note, paused_until=retry_at)
+            note = replace(note, resumes_at=retry_at)
         else:
             retry_at = self._retry_at(event, now)
         await db.call(

@@ -127,7 +127,7 @@ def webhook_document(endpoint: Endpoint | None) -> Document:
         "host": endpoint.host,
         "state": state,
         "disabledAt": iso(endpoint.disabled_at),
-        "pausedUntil": iso(endpoint.paused_until),
+        "resumesAt": iso(endpoint.resumes_at),
         "lastSuccessAt": iso(endpoint.last_success_at),
         "lastFailureAt": iso(endpoint.last_failure_at),
         "lastError": endpoint.last_error,

@@ -239,7 +239,7 @@ class Endpoint:
     url_key: str
     host: str
     disabled_at: datetime | None = None  # it answered 410 Gone
-    paused_until: datetime | None = None  # it answered 429
+    resumes_at: datetime | None = None  # it answered 429
     last_success_at: datetime | None = None
     last_failure_at: datetime | None = None
     last_error: str | None = None

@@ -641,20 +641,20 @@ ORDER BY created_at DESC LIMIT :limit
 
 -- name: get_endpoint
 -- What is known of a webhook endpoint.
-SELECT url_key, host, disabled_at, paused_until, last_success_at, last_failure_at, last_error
+SELECT url_key, host, disabled_at, resumes_at, last_success_at, last_failure_at, last_error
 FROM webhook_endpoints WHERE url_key = :url_key
 
 -- name: note_endpoint
 -- Record how a delivery went: each time given (not null) is set; a disabling stays until
 -- enable_endpoint; the error goes with its failure.
-INSERT INTO webhook_endpoints (url_key, host, disabled_at, paused_until, last_success_at,
+INSERT INTO webhook_endpoints (url_key, host, disabled_at, resumes_at, last_success_at,
     last_failure_at, last_error)
-VALUES (:url_key, :host, :disabled_at, :paused_until, :last_success_at, :last_failure_at,
+VALUES (:url_key, :host, :disabled_at, :resumes_at, :last_success_at, :last_failure_at,
     :last_error)
 ON CONFLICT (url_key) DO UPDATE SET
     host = excluded.host,
     disabled_at = COALESCE(webhook_endpoints.disabled_at, excluded.disabled_at),
-    paused_until = COALESCE(excluded.paused_until, webhook_endpoints.paused_until),
+    resumes_at = COALESCE(excluded.resumes_at, webhook_endpoints.resumes_at),
     last_success_at = COALESCE(excluded.last_success_at, webhook_endpoints.last_success_at),
     last_failure_at = COALESCE(excluded.last_failure_at, webhook_endpoints.last_failure_at),
     last_error = CASE WHEN excluded.last_failure_at IS NULL THEN webhook_endpoints.last_error
@@ -662,4 +662,4 @@ ON CONFLICT (url_key) DO UPDATE SET
 
 -- name: enable_endpoint
 -- Deliver to an endpoint again after it answered 410 Gone (events deliver --reenable).
-UPDATE webhook_endpoints SET disabled_at = NULL, paused_until = NULL WHERE url_key = :url_key
+UPDATE webhook_endpoints SET disabled_at = NULL, resumes_at = NULL WHERE url_key = :url_key

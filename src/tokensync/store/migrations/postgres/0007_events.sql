@@ -61,7 +61,7 @@ CREATE TABLE webhook_endpoints (
     url_key          TEXT NOT NULL PRIMARY KEY,
     host             TEXT NOT NULL,
     disabled_at      TIMESTAMPTZ,
-    paused_until     TIMESTAMPTZ,
+    resumes_at     TIMESTAMPTZ,
     last_success_at  TIMESTAMPTZ,
     last_failure_at  TIMESTAMPTZ,
     last_error       TEXT

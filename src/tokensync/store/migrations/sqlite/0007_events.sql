@@ -44,7 +44,7 @@ CREATE TABLE webhook_endpoints (
     url_key          TEXT NOT NULL PRIMARY KEY,
     host             TEXT NOT NULL,
     disabled_at      TEXT,
-    paused_until     TEXT,
+    resumes_at     TEXT,
     last_success_at  TEXT,
     last_failure_at  TEXT,
     last_error       TEXT
