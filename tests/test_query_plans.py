@@ -93,7 +93,7 @@ RECURRING = {
     # Lifecycle events: each job run's end and `events deliver` publish, announce, give up,
     # prune and claim; `status` counts; `events list` pages by position.
     "publish_events": set(),  # events_unpublished, or SQLite's seq index probed for NULL
-    "notice_failing": {"connections_failing_since"},
+    "notice_failing": {"connections_streak_start"},
     "notice_expiring": {"connections_grant_end"},
     "count_grant_ends": {"connections_grant_end"},
     "grant_ends": {"connections_grant_end"},

@@ -38,7 +38,7 @@ class Connection:
     refresh_token_expires_at: datetime | None = None  # when the grant itself ends, if known
     next_poll_at: datetime | None = None
     poll_lease_expires_at: datetime | None = None
-    failing_since: datetime | None = None  # the first failure of the current streak
+    streak_started_at: datetime | None = None  # the first failure of the current streak
 
     @property
     def label(self) -> str:

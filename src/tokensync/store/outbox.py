@@ -53,7 +53,7 @@ def failing(row: Mapping[str, object]) -> NewEvent:
     return connection_event(
         "failing",
         *_names(row),
-        failingSince=iso(_time(row, "failing_since")),
+        failingSince=iso(_time(row, "streak_started_at")),
         failures=row["failure_count"],
         nextAttemptAt=iso(_time(row, "next_attempt_at")),
         error={"code": row["last_error_code"], "message": row["last_error_message"]},
@@ -84,7 +84,10 @@ def _names(row: Mapping[str, object]) -> tuple[int, str, str]:
 
 def _time(row: Mapping[str, object], column: str) -> datetime | None:
     value = row.get(column)
-    return value if isinstance(value, datetime) else None
+    if value is None or isinstance(value, datetime):
+        return value
+    # SQLite reads a column as a time only by its name (*_at): anything else is a bug here.
+    raise TypeError(f"{column} is not a time")
 
 
 class OutboxMixin(Engine):

@@ -13,7 +13,7 @@
 id, user_id, platform, access_token_enc, refresh_token_enc, token_type, scope, expires_at,
 status, tokens_updated_at, last_refreshed_at, last_error_code, last_error_message,
 failure_count, next_attempt_at, lease_owner, lease_expires_at, last_sync_at, created_at,
-updated_at, refresh_token_expires_at, next_poll_at, poll_lease_expires_at, failing_since
+updated_at, refresh_token_expires_at, next_poll_at, poll_lease_expires_at, streak_started_at
 
 -- fragment: due_refresh
 -- A connection due for a token refresh, not leased, and not refreshed already in this run.
@@ -95,7 +95,7 @@ INSERT INTO tokensync_schema (version, applied_at) VALUES (:version, :now)
 
 -- fragment: streak_ended
 -- A refresh failure streak is over (a success, a new grant, a dead grant): the next one is new.
-failing_since = NULL, failing_noticed_at = NULL
+streak_started_at = NULL, failing_noticed_at = NULL
 
 -- name: connection_status
 -- The status a connection of (user, platform) has before an import replaces it, its row held
@@ -236,7 +236,7 @@ RETURNING status
 UPDATE connections SET
     last_error_code = :code, last_error_message = :message,
     failure_count = failure_count + 1, next_attempt_at = :next_attempt_at,
-    failing_since = COALESCE(failing_since, :now),
+    streak_started_at = COALESCE(streak_started_at, :now),
     updated_at = :now, lease_owner = NULL, lease_expires_at = NULL
 WHERE id = :id AND lease_owner = :owner
 RETURNING failure_count
@@ -523,16 +523,16 @@ VALUES (:event_id, :type, :user_id, :connection_id, :data, :now, 'pending', 0, :
 
 -- name: notice_failing
 -- Announce, once a streak, the active connections whose refreshes have failed since before
--- :failing_before, from connections_failing_since. The outer conditions are checked again on the
+-- :failing_before, from connections_streak_start. The outer conditions are checked again on the
 -- row as it is when locked: a success meanwhile ended the streak.
 UPDATE connections SET failing_noticed_at = :now
 WHERE id IN (
     SELECT id FROM connections
-    WHERE status = 'active' AND failing_since IS NOT NULL AND failing_noticed_at IS NULL
-      AND failing_since <= :failing_before
-    ORDER BY failing_since LIMIT :limit {skip_locked})
-  AND status = 'active' AND failing_noticed_at IS NULL AND failing_since <= :failing_before
-RETURNING id, user_id, platform, failing_since, failure_count, next_attempt_at,
+    WHERE status = 'active' AND streak_started_at IS NOT NULL AND failing_noticed_at IS NULL
+      AND streak_started_at <= :failing_before
+    ORDER BY streak_started_at LIMIT :limit {skip_locked})
+  AND status = 'active' AND failing_noticed_at IS NULL AND streak_started_at <= :failing_before
+RETURNING id, user_id, platform, streak_started_at, failure_count, next_attempt_at,
     last_error_code, last_error_message
 
 -- name: notice_expiring

@@ -4,11 +4,11 @@
 -- A refresh failure streak: when it began, and when connection.failing said so (once a streak).
 -- When connection.expiring said that the grant's current end is near (once an end).
 ALTER TABLE connections
-    ADD COLUMN failing_since TIMESTAMPTZ,
+    ADD COLUMN streak_started_at TIMESTAMPTZ,
     ADD COLUMN failing_noticed_at TIMESTAMPTZ,
     ADD COLUMN grant_end_noticed_at TIMESTAMPTZ;
 -- A streak under way began no later than its last failure.
-UPDATE connections SET failing_since = updated_at WHERE status = 'active' AND failure_count > 0;
+UPDATE connections SET streak_started_at = updated_at WHERE status = 'active' AND failure_count > 0;
 
 -- `id` is the order of writing; `seq` the order of publishing: given under a lock, in commit
 -- order, to the events committed so far (an id is taken before its transaction commits, so ids
@@ -50,8 +50,8 @@ CREATE INDEX events_finished ON events (created_at) WHERE status <> 'pending';
 CREATE INDEX events_dead ON events (created_at) WHERE status = 'dead';
 
 -- The notices: streaks of failures to announce, and grants whose end nears.
-CREATE INDEX connections_failing_since ON connections (failing_since)
-    WHERE status = 'active' AND failing_since IS NOT NULL AND failing_noticed_at IS NULL;
+CREATE INDEX connections_streak_start ON connections (streak_started_at)
+    WHERE status = 'active' AND streak_started_at IS NOT NULL AND failing_noticed_at IS NULL;
 CREATE INDEX connections_grant_end ON connections (refresh_token_expires_at)
     WHERE status = 'active' AND refresh_token_expires_at IS NOT NULL;
 

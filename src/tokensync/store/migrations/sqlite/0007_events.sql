@@ -1,9 +1,9 @@
 -- tokensync schema 7 (SQLite): lifecycle events and the webhook endpoint (see the PostgreSQL
 -- migration of the same number for what each column and index serves).
-ALTER TABLE connections ADD COLUMN failing_since TEXT;
+ALTER TABLE connections ADD COLUMN streak_started_at TEXT;
 ALTER TABLE connections ADD COLUMN failing_noticed_at TEXT;
 ALTER TABLE connections ADD COLUMN grant_end_noticed_at TEXT;
-UPDATE connections SET failing_since = updated_at WHERE status = 'active' AND failure_count > 0;
+UPDATE connections SET streak_started_at = updated_at WHERE status = 'active' AND failure_count > 0;
 
 CREATE TABLE events (
     id               INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -35,8 +35,8 @@ CREATE INDEX events_user ON events (user_id);
 CREATE INDEX events_finished ON events (created_at) WHERE status <> 'pending';
 CREATE INDEX events_dead ON events (created_at) WHERE status = 'dead';
 
-CREATE INDEX connections_failing_since ON connections (failing_since)
-    WHERE status = 'active' AND failing_since IS NOT NULL AND failing_noticed_at IS NULL;
+CREATE INDEX connections_streak_start ON connections (streak_started_at)
+    WHERE status = 'active' AND streak_started_at IS NOT NULL AND failing_noticed_at IS NULL;
 CREATE INDEX connections_grant_end ON connections (refresh_token_expires_at)
     WHERE status = 'active' AND refresh_token_expires_at IS NOT NULL;
 
