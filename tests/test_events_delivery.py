@@ -183,6 +183,8 @@ def test_a_failing_receiver_gets_every_event_in_order_per_connection_once_it_rec
         assert first.needs_reauth == 3
         assert first.deliveries is not None and first.deliveries.delivered == 0
         assert first.deliveries.failed == 3 and first.deliveries.pending == 3
+        assert first.deliveries.stopped == "endpoint_failing"
+        assert first.exit_code == 1 and not first.completed, "a failed endpoint is the operator's"
         for user in ("u1", "u2", "u3"):
             world.reimport(user)  # connection.recovered, behind each needs_reauth
         # Before the back-off ends, nothing is sent again.
@@ -213,6 +215,7 @@ def test_a_429_pauses_the_endpoint_for_its_retry_after(db_url: str, tmp_path: Pa
         world.receiver.script = [Reply(429, {"Retry-After": "120"})]
         result = await world.refresh()
         assert result.deliveries is not None and result.deliveries.stopped == "rate_limited"
+        assert result.completed, "a receiver asking to wait is no failure"
         assert result.deliveries.endpoint is not None
         assert result.deliveries.endpoint.resumes_at == world.clock.now() + timedelta(seconds=120)
         await world.clock.sleep(119)
@@ -234,6 +237,7 @@ def test_a_410_disables_the_endpoint_until_it_is_enabled_again(db_url: str, tmp_
         result = await world.refresh()
         assert result.deliveries is not None and result.deliveries.disabled
         assert not result.deliveries.success
+        assert result.exit_code == 1 and not result.completed
         await world.clock.sleep(86400)
         later = await world.deliver()
         assert later.stopped == "disabled" and later.pending == 1

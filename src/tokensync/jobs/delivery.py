@@ -87,6 +87,13 @@ class DeliveryReport:
         """No attempt failed, and the endpoint takes deliveries."""
         return self.failed == 0 and not self.disabled
 
+    @property
+    def endpoint_failed(self) -> bool:
+        """What fails the job run that delivered, whatever --fail-on: the endpoint is disabled,
+        it failed every attempt until the pass gave up on it, or an event died in this pass.
+        A failed attempt alone is retried by a later run."""
+        return self.disabled or self.stopped == "endpoint_failing" or self.gave_up > 0
+
 
 async def deliver(
     deps: Deps,

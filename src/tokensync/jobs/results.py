@@ -94,12 +94,17 @@ class JobResult:
     @property
     def fully_succeeded(self) -> bool:
         """Nothing failed at all."""
-        return self.failures == 0 and self.error is None
+        return self.failures == 0 and self.error is None and not self.webhook_failed
 
     @property
     def completed(self) -> bool:
         """Nothing failed that an operator can act on: dead grants (users') may have."""
-        return self.operator_failures == 0 and self.error is None
+        return self.operator_failures == 0 and self.error is None and not self.webhook_failed
+
+    @property
+    def webhook_failed(self) -> bool:
+        """The webhook endpoint failed this run's deliveries (an operator's to fix)."""
+        return self.deliveries is not None and self.deliveries.endpoint_failed
 
     @property
     def success(self) -> bool:
