@@ -26,6 +26,7 @@ from standardwebhooks.webhooks import WebhookVerificationError
 from tests.processes import tokensync, wait_for
 from tests.support import CLIENT_ENV, Cli, connection, seed
 from tests.webhook_receiver import SECRET
+from tokensync.platforms.catalog import BUILTIN_PLATFORMS
 from tokensync.store.sqlite import sqlite_path, to_text
 
 HOLD = 120.0  # seconds a held request waits: far more than the test needs to kill
@@ -203,3 +204,49 @@ def test_fail_on_operator_exits_0_for_dead_grants_and_1_for_the_rest(
     assert bad.code == 2 and bad.json["error"]["code"] == "usage_error"
     poll = cli("poll-platforms", "--fail-on", "operator", "--dry-run", extra_env=extra)
     assert poll.code == 0, poll.out
+
+
+def test_spotify_grant_end_from_authorization_is_listed_and_announced(
+    cli: Cli, tmp_path: Path, hooks: Hooks
+) -> None:
+    extra = configure(tmp_path, hooks, webhook=False)
+    authorized = datetime.now(UTC).replace(microsecond=0) - timedelta(days=180)
+    line = {
+        "userId": "u1",
+        "platform": "spotify",
+        "accessToken": "AT-spotify-u1",
+        "refreshToken": "RT-spotify-u1",
+        "expiresIn": 3600,
+        "authorizedAt": authorized.isoformat(),
+    }
+    assert cli("tokens", "import", stdin=json.dumps(line), extra_env=extra).code == 0
+    (listed,) = cli("tokens", "list", extra_env=extra).json
+    ends = BUILTIN_PLATFORMS["spotify"].grant_end(authorized)
+    assert ends is not None and ends - authorized >= timedelta(days=181)
+    assert listed["refreshTokenExpiresAt"] == ends.strftime("%Y-%m-%dT%H:%M:%SZ")
+    status = cli("status", extra_env=extra).json
+    assert status["grantsEnding"]["count"] == 1
+    assert status["grantsEnding"]["connections"][0]["userId"] == "u1"
+
+    run = cli("refresh-tokens", "--platform", "discord", extra_env=extra)
+    assert run.code == 0 and run.json["events"]["announced"] == {"failing": 0, "expiring": 1}
+    again = cli("refresh-tokens", "--platform", "discord", extra_env=extra)
+    assert again.json["events"]["announced"] == {"failing": 0, "expiring": 0}
+    (event,) = [json.loads(t) for t in cli("events", "list", extra_env=extra).out.splitlines()]
+    assert event["type"] == "connection.expiring"
+    assert event["data"]["grantEndsAt"] == listed["refreshTokenExpiresAt"]
+
+
+@pytest.mark.parametrize(
+    ("authorized", "ends"),
+    [
+        (datetime(2026, 1, 15, 9, 30, tzinfo=UTC), datetime(2026, 7, 15, 9, 30, tzinfo=UTC)),
+        (datetime(2026, 8, 31, 23, 0, tzinfo=UTC), datetime(2027, 2, 28, 23, 0, tzinfo=UTC)),
+        (datetime(2027, 8, 31, 0, 0, tzinfo=UTC), datetime(2028, 2, 29, 0, 0, tzinfo=UTC)),
+    ],
+)
+def test_spotify_grants_end_six_calendar_months_after_authorization(
+    authorized: datetime, ends: datetime
+) -> None:
+    assert BUILTIN_PLATFORMS["spotify"].grant_end(authorized) == ends
+    assert BUILTIN_PLATFORMS["discord"].grant_end(authorized) is None
