@@ -335,3 +335,24 @@ def test_replay_sends_again_with_the_same_ids_in_order(db_url: str, tmp_path: Pa
         assert world.receiver.attempts == [*first_ids, first_ids[1]]
 
     scenario(db_url, tmp_path, story)
+
+
+def test_events_dying_unsent_fail_a_run_only_when_a_webhook_is_configured(
+    db_url: str, tmp_path: Path
+) -> None:
+    async def story(world: World) -> None:
+        world.job.add("u1", "discord")
+        world.receiver.script = [Reply(500)] * 50
+        await world.refresh()
+        unsent = replace(world.settings(), webhook_url=None)
+        await world.clock.sleep(3 * 86400 + 1)
+        async with world.deps(unsent) as deps:
+            quiet = await deliver(deps, budget=None)
+        assert quiet.gave_up == 1 and quiet.dead == 1 and not quiet.endpoint_failed
+        world.reimport("u1")
+        await world.refresh()  # connection.recovered, which the failing receiver never takes
+        await world.clock.sleep(3 * 86400 + 1)
+        loud = await world.deliver()
+        assert loud.gave_up >= 1 and loud.endpoint_failed
+
+    scenario(db_url, tmp_path, story)

@@ -157,7 +157,7 @@ def load_settings(
         values["lease_seconds"] = values.pop("lease")
     platforms = _platforms(doc.get("platforms", {}), env)
     if "webhook_url" in values:
-        values["webhook_url"] = check_url(values["webhook_url"], "webhook_url")
+        values["webhook_url"] = check_url(values["webhook_url"], "webhook_url", echo=False)
     secrets = webhook_secrets(env.get("TOKENSYNC_WEBHOOK_SECRET", ""))
     if values.get("webhook_url") and not secrets:
         raise ConfigError(
@@ -211,16 +211,18 @@ def check_database_url(url: str) -> None:
     )
 
 
-def check_url(url: str, what: str) -> str:
-    """Require https, or plain http to a loopback host (tests and stand-ins)."""
+def check_url(url: str, what: str, *, echo: bool = True) -> str:
+    """Require https, or plain http to a loopback host (tests and stand-ins). `echo=False` for a
+    URL that may hold a secret of its own (webhook_url): the error does not repeat it."""
     parts = urlsplit(url)
+    shown = f": {url!r}" if echo else ""
     if not parts.hostname:
-        raise ConfigError(f"{what} is not a URL: {url!r}")
+        raise ConfigError(f"{what} is not a URL{shown}")
     if parts.scheme == "https":
         return url.rstrip("/")
     if parts.scheme == "http" and _is_loopback(parts.hostname):
         return url.rstrip("/")
-    raise ConfigError(f"{what} must be an https URL (http only to loopback hosts): {url!r}")
+    raise ConfigError(f"{what} must be an https URL (http only to loopback hosts){shown}")
 
 
 def _is_loopback(host: str) -> bool:

@@ -92,7 +92,9 @@ class DeliveryReport:
         """What fails the job run that delivered, whatever --fail-on: the endpoint is disabled,
         it failed every attempt until the pass gave up on it, or an event died in this pass.
         A failed attempt alone is retried by a later run."""
-        return self.disabled or self.stopped == "endpoint_failing" or self.gave_up > 0
+        failed = self.disabled or self.stopped == "endpoint_failing" or self.gave_up > 0
+        # With no webhook_url, events are only listed (events list), and die unsent in time.
+        return self.configured and failed
 
 
 async def deliver(
