@@ -24,7 +24,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -54,7 +54,9 @@ from tokensync import cli
 
 def _peak():
     with open("/proc/self/status") as status, open(os.environ["BENCH_PEAK_FILE"], "w") as out:
-        out.write(next(line.split()[1] for line in status if line.startswith("VmHWM:")))
+        peak = next(line.split()[1] for line in status if line.startswith("VmHWM:"))
+        times = os.times()
+        out.write(f"{peak} {times.user + times.system}")
 
 _main = cli.main
 
@@ -70,8 +72,17 @@ cli.run()
 """
 
 
-def run_tokensync(args: list[str], env: dict[str, str]) -> tuple[float, Row, int]:
-    """Run one tokensync process; return (wall seconds, its JSON, peak RSS in KiB)."""
+class Ran(NamedTuple):
+    """One tokensync process: wall seconds, its JSON, peak RSS in KiB, CPU seconds it used."""
+
+    wall: float
+    document: Row
+    peak_kib: int
+    cpu: float
+
+
+def run_tokensync(args: list[str], env: dict[str, str]) -> Ran:
+    """Run one tokensync process and read what it used."""
     with tempfile.NamedTemporaryFile("r", suffix=".peak") as peak:
         started = time.perf_counter()
         process = subprocess.run(
@@ -84,7 +95,8 @@ def run_tokensync(args: list[str], env: dict[str, str]) -> tuple[float, Row, int
         )
         wall = time.perf_counter() - started
         document = json.loads(process.stdout)
-        return wall, document, int(peak.read())
+        kib, cpu = peak.read().split()
+        return Ran(wall, document, int(kib), float(cpu))
 
 
 def run_parallel(args: list[str], env: dict[str, str], workers: int) -> tuple[float, list[Row]]:
@@ -143,10 +155,12 @@ def database(url: str | None) -> Iterator[Database]:
         yield Database(started)
 
 
-def seed(env: dict[str, str], provider: ProviderProcess, records: list[Row]) -> None:
-    """Import connections and give the provider their grants."""
+def seed(env: dict[str, str], provider: ProviderProcess, records: list[Row]) -> float:
+    """Import connections through `tokens import` and give the provider their grants; the
+    seconds the import took."""
     provider.add_grants([r["refreshToken"] for r in records])
     lines = "\n".join(json.dumps(r) for r in records)
+    started = time.perf_counter()
     subprocess.run(
         [sys.executable, "-m", "tokensync", "tokens", "import"],
         input=lines,
@@ -155,6 +169,7 @@ def seed(env: dict[str, str], provider: ProviderProcess, records: list[Row]) -> 
         check=True,
         capture_output=True,
     )
+    return time.perf_counter() - started
 
 
 def discord_records(prefix: str, n: int) -> list[Row]:
@@ -316,15 +331,16 @@ def measure_refresh(
     seed(env, provider, discord_records(f"n{n}u", n))
     ceiling_tokens = [f"ceil{n}-{i}" for i in range(n)]
     provider.add_grants(ceiling_tokens)
-    ours, in_run, ceilings, rss = [], [], [], []
+    ours, in_run, ceilings, rss, cpu_ms = [], [], [], [], []
     for _ in range(args.repeat):
         ceilings.append(asyncio.run(bare_refreshes(provider.url, ceiling_tokens, args.concurrency)))
         db.expire_all()
-        wall, document, peak = run_tokensync(
+        wall, document, peak, cpu = run_tokensync(
             ["refresh-tokens", "--concurrency", str(args.concurrency), "--results", "none"], env
         )
         assert document["tokensRefreshed"] == n, document
         ours.append(n / wall)
+        cpu_ms.append(cpu * 1000 / n)
         # The same run without the process's fixed costs (interpreter, imports, connecting).
         in_run.append(n / (document["durationMs"] / 1000))
         rss.append(peak)
@@ -344,6 +360,8 @@ def measure_refresh(
         "sequentialSample": len(sample),
         "ratioToSequential": round(median(ours) / sequential, 1),
         "peakRssMiB": round(median(rss) / 1024, 1),
+        # tokensync's own CPU a token, start-up included: what the load of the machine moves least.
+        "cpuMsPerToken": round(median(cpu_ms), 3),
     }
 
 
@@ -356,7 +374,7 @@ def measure_memory(
     peaks = []
     for _ in range(args.repeat):
         db.expire_all()
-        _, document, peak = run_tokensync(
+        _, document, peak, _ = run_tokensync(
             ["refresh-tokens", "--concurrency", str(args.concurrency), "--results", "none"], env
         )
         assert document["tokensRefreshed"] == n, document
@@ -428,7 +446,7 @@ def measure_polling(
         base_polls.append(polls)
         base_items.append(items)
         db.forget_polls()
-        wall, document, _ = run_tokensync(
+        wall, document, _, _ = run_tokensync(
             ["poll-platforms", "--concurrency", str(args.concurrency), "--results", "none"], env
         )
         assert document["pollsFailed"] == 0, document
@@ -506,15 +524,15 @@ def table(results: Row) -> str:
     lines += [
         "",
         "| N | tokensync refreshes/s | bare aiohttp/s | ratio | ratio within the run | "
-        "sequential/s | tokensync/sequential | peak RSS MiB |",
-        "|---|---|---|---|---|---|---|---|",
+        "sequential/s | tokensync/sequential | peak RSS MiB | CPU ms a token |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for r in results["refresh"]:
         lines.append(
             f"| {r['n']} | {r['tokensyncPerSecond']} | {r['ceilingPerSecond']} | "
             f"{r['ratioToCeiling']} | {r['inRunRatioToCeiling']} | "
             f"{r['sequentialPerSecond']} (sample of {r['sequentialSample']}) | "
-            f"{r['ratioToSequential']}x | {r['peakRssMiB']} |"
+            f"{r['ratioToSequential']}x | {r['peakRssMiB']} | {r['cpuMsPerToken']} |"
         )
     if results.get("memory"):
         lines += ["", "| N | peak RSS MiB |", "|---|---|"]

@@ -176,32 +176,55 @@ def test_leases_are_renewed_while_a_row_waits_past_its_lease(tmp_path: Path) -> 
     assert job.tokens("u1", "discord") == ("AT-2", "RT-2")
 
 
+class Overlap:
+    """A token endpoint that counts its requests in flight: it holds each one until `cap` are
+    in flight (or the last has started), so that requests overlap however slowly this machine
+    runs, and one more than `cap` would show a broken bound."""
+
+    def __init__(self, cap: int, total: int) -> None:
+        self.cap, self.total = cap, total
+        self.in_flight = self.most = self.started = 0
+        self._full = asyncio.Event()
+
+    async def __call__(self, request: httpx.Request) -> httpx.Response:
+        self.in_flight, self.started = self.in_flight + 1, self.started + 1
+        self.most = max(self.most, self.in_flight)
+        if self.in_flight >= self.cap or self.started == self.total:
+            self._full.set()
+        await asyncio.wait_for(self._full.wait(), 30)
+        await asyncio.sleep(0)
+        self.in_flight -= 1
+        if self.in_flight == 0:
+            self._full.clear()
+        user = form(request)["refresh_token"].rsplit("-", 1)[1]
+        return token_response(f"AT-{user}-2", f"RT-{user}-2")
+
+
 def test_a_platform_cap_bounds_the_requests_in_flight(tmp_path: Path) -> None:
     job = make_job(tmp_path, "[platforms.discord]\nconcurrency = 2\n")
     for n in range(6):
         job.add(f"u{n}", "discord")
-    in_flight, most, started = 0, 0, 0
-    pair = asyncio.Event()
-
-    async def provider(request: httpx.Request) -> httpx.Response:
-        nonlocal in_flight, most, started
-        in_flight, started = in_flight + 1, started + 1
-        most = max(most, in_flight)
-        if in_flight >= 2 or started == 6:
-            pair.set()
-        # Hold each request until a second one is in flight (or the others are done), so that
-        # requests overlap however slowly this machine runs; a third would show a broken cap.
-        await asyncio.wait_for(pair.wait(), 30)
-        await asyncio.sleep(0)
-        in_flight -= 1
-        if in_flight == 0:
-            pair.clear()
-        user = form(request)["refresh_token"].rsplit("-", 1)[1]
-        return token_response(f"AT-{user}-2", f"RT-{user}-2")
+    provider = Overlap(cap=2, total=6)
 
     result = asyncio.run(refresh(job, provider))
 
-    assert result.refreshed == 6 and most == 2
+    assert result.refreshed == 6 and provider.most == 2
+
+
+def test_the_runs_concurrency_bounds_the_requests_in_flight_across_platforms(
+    tmp_path: Path,
+) -> None:
+    """The run has more workers than --concurrency (a row being stored holds no request), and
+    the cap still holds over all platforms together."""
+    job = make_job(tmp_path)
+    for n in range(4):
+        job.add(f"u{n}", "discord")
+        job.add(f"u{n}", "spotify")
+    provider = Overlap(cap=3, total=8)
+
+    result = asyncio.run(refresh(job, provider, RefreshOptions(concurrency=3, window=600)))
+
+    assert result.refreshed == 8 and provider.most == 3
 
 
 def test_max_duration_stops_a_run_that_waited_past_it(tmp_path: Path) -> None:

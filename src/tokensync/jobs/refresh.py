@@ -8,6 +8,7 @@ touch is released at the end.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -118,11 +119,14 @@ async def _claim_and_refresh(
         if refresher.storage_error is None:  # a lost database: the leases lapse by themselves
             await db.call(db.store.release, ids, result.run_id)
 
+    # --concurrency counts requests in flight. A row also spends time being stored, which holds
+    # no request: half as many workers again keep the requests in flight at the cap meanwhile.
+    refresher.requests = asyncio.Semaphore(options.concurrency)
     result.error = await claim_and_process(
         claim,
         process,
         release,
-        concurrency=options.concurrency,
+        concurrency=options.concurrency + options.concurrency // 2,
         queue_size=settings.batch_size,
         stop=stop,
         clock=clock,

@@ -7,6 +7,7 @@ the failure classes acted on (a dead grant, our configuration, a rate limit, a t
 
 from __future__ import annotations
 
+import asyncio
 import random
 from dataclasses import replace
 from datetime import datetime, timedelta
@@ -49,6 +50,8 @@ class Refresher:
         self.broken: dict[str, TokensyncError] = {}
         self.storage_error: StorageError | None = None
         self.leases_lost = 0
+        # A run's cap on requests in flight (its --concurrency), held like a platform's slot.
+        self.requests: asyncio.Semaphore | None = None
 
     async def refresh(self, conn: Connection, *, holding_slot: bool = False) -> Outcome | None:
         """Refresh one connection, store the result at once, and classify any failure.
@@ -83,18 +86,36 @@ class Refresher:
             # retry it at every turn; a key restored later makes it refreshable again.
             return await self._failed(conn, exc)
         if holding_slot:
-            return await self._exchange(conn, platform, refresh_token)
+            sent = await self._exchange(conn, platform, refresh_token)
+        else:
+            sent = await self._exchange_in_slot(conn, platform, refresh_token)
+        if isinstance(sent, TokenSet):
+            # Stored after the slots are given back: a slot stands for a request in flight, and
+            # the next row's request need not wait for this row's write.
+            return await self._store(conn, platform, sent)
+        return sent
+
+    async def _exchange_in_slot(
+        self, conn: Connection, platform: Platform, refresh_token: str
+    ) -> TokenSet | Outcome | None:
         limit = self._deps.limits.of(platform)
         if not await self.stop.acquire(limit):
             return None
         try:
-            return await self._exchange(conn, platform, refresh_token)
+            if self.requests is not None and not await self.stop.acquire(self.requests):
+                return None
+            try:
+                return await self._exchange(conn, platform, refresh_token)
+            finally:
+                if self.requests is not None:
+                    self.requests.release()
         finally:
             limit.release()
 
     async def _exchange(
         self, conn: Connection, platform: Platform, refresh_token: str
-    ) -> Outcome | None:
+    ) -> TokenSet | Outcome | None:
+        """Send the refresh (after the lease check); the new tokens, or what a failure became."""
         for attempt in range(_RATE_LIMIT_RETRIES + 1):
             if platform.name in self.broken:
                 return Outcome.failed(conn, self.broken[platform.name])
@@ -120,7 +141,7 @@ class Refresher:
                 return Outcome.failed(conn, exc)
             except ProviderError as exc:
                 return await self._failed(conn, exc)
-            return await self._store(conn, platform, tokens)
+            return tokens
         raise AssertionError("unreachable: the loop returns")
 
     async def _may_send(self, conn: Connection) -> bool:
