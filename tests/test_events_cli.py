@@ -202,8 +202,15 @@ def test_fail_on_operator_exits_0_for_dead_grants_and_1_for_the_rest(
 
     bad = cli("refresh-tokens", "--fail-on", "never", extra_env=extra)
     assert bad.code == 2 and bad.json["error"]["code"] == "usage_error"
-    poll = cli("poll-platforms", "--fail-on", "operator", "--dry-run", extra_env=extra)
-    assert poll.code == 0, poll.out
+
+    # A poll that finds the grant dead (its refresh first says invalid_grant) is the user's too.
+    hooks.token_status = 400
+    seed(cli, ("u3", "discord"), ("u4", "discord"))
+    polled = cli("poll-platforms", "--user", "u3", extra_env=extra)
+    assert polled.code == 1 and polled.json["pollsFailed"] == 1
+    lenient = cli("poll-platforms", "--user", "u4", "--fail-on", "operator", extra_env=extra)
+    assert lenient.code == 0, lenient.out
+    assert lenient.json["pollsFailed"] == 1 and lenient.json["success"] is True
 
 
 def test_spotify_grant_end_from_authorization_is_listed_and_announced(

@@ -45,12 +45,13 @@ class World:
     clock: FakeClock = field(default_factory=FakeClock)
     key: str = field(default_factory=generate_key)
     runs: int = 0
+    config: str = ""  # more top-level settings
 
     def settings(self, secrets: str = SECRET, url: str | None = None) -> Settings:
         base = self.receiver.url.rsplit("/", 1)[0]
         config = self.tmp_path / "tokensync.toml"
         config.write_text(
-            f'webhook_url = "{url or self.receiver.url}"\n'
+            f'webhook_url = "{url or self.receiver.url}"\n{self.config}'
             f'[platforms.discord]\ntoken_url = "{base}/token"\n'
         )
         return load_settings(
@@ -130,13 +131,17 @@ class World:
 
 
 def scenario(
-    db_url: str, tmp_path: Path, story: Callable[[World], Awaitable[T]], secret: str = SECRET
+    db_url: str,
+    tmp_path: Path,
+    story: Callable[[World], Awaitable[T]],
+    *,
+    settings_extra: str = "",
 ) -> T:
     """Run `story` with a receiver serving and verifying at the fake clock's time."""
 
     async def run() -> T:
-        async with serving(Receiver(secret=secret)) as receiver:
-            world = World(db_url, tmp_path, receiver)
+        async with serving(Receiver()) as receiver:
+            world = World(db_url, tmp_path, receiver, config=settings_extra)
             with verifying_at(world.clock):
                 return await story(world)
 
@@ -356,3 +361,30 @@ def test_events_dying_unsent_fail_a_run_only_when_a_webhook_is_configured(
         assert loud.gave_up >= 1 and loud.endpoint_failed
 
     scenario(db_url, tmp_path, story)
+
+
+def test_a_hanging_receiver_never_holds_a_run_past_its_max_duration(
+    db_url: str, tmp_path: Path
+) -> None:
+    async def story(world: World) -> None:
+        world.job.add("u1", "discord")
+        world.job.add("u2", "discord")
+        world.receiver.script = [Reply(hang=True), Reply(hang=True)]
+        async with world.deps() as deps:
+            # 2 s of --max-duration left for delivery (the fake clock stands still), against a
+            # webhook_timeout of 60 s: the bound is the run's. The hang guard is far above it.
+            options = replace(OPTIONS, max_duration=2.0)
+            result = await asyncio.wait_for(run_refresh(deps, options), 30)
+        assert result.deliveries is not None
+        assert result.deliveries.delivered == 0 and result.deliveries.failed == 2
+        assert {a.verdict.error for a in result.deliveries.attempts} == {"timeout"}
+        assert result.deliveries.pending == 2, "both wait for the next run"
+
+        async with world.deps() as deps:
+            almost = replace(OPTIONS, max_duration=0.5)  # less than a request needs: none sent
+            await world.clock.sleep(3600)
+            late = await asyncio.wait_for(run_refresh(deps, almost), 30)
+        assert late.deliveries is not None and late.deliveries.stopped == "time"
+        assert len(world.receiver.attempts) == 2
+
+    scenario(db_url, tmp_path, story, settings_extra='webhook_timeout = "60s"\n')
