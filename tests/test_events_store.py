@@ -241,3 +241,34 @@ def test_a_users_events_are_leased_one_at_a_time_in_order(store: Store) -> None:
     assert store.event_delivered(first.id, "a", now=NOW)
     assert heads("b") == [("u1", "connection.recovered")]
     assert store.event_counts().pending == 2
+
+
+def test_spooled_tokens_issued_after_a_grant_was_marked_dead_recover_it(store: Store) -> None:
+    before = NOW - timedelta(minutes=10)
+    store.upsert_connections([tokens("u1"), tokens("u2")], before)
+    kill(store, "u1")
+    kill(store, "u2")
+
+    def apply(user: str, issued: datetime) -> bool:
+        (conn,) = store.iter_connections(Filters(users=(user,)))
+        return store.apply_spooled(
+            conn.id,
+            user,
+            "discord",
+            access_token_enc=f"enc-a-{user}-spooled",
+            refresh_token_enc=f"enc-r-{user}-spooled",
+            expires_at=issued + timedelta(hours=1),
+            issued_at=issued,
+            now=NOW + timedelta(minutes=5),
+        )
+
+    # u1's tokens were issued after it was marked: the grant lives. u2's before: it stays dead.
+    assert apply("u1", NOW + timedelta(minutes=1))
+    assert apply("u2", NOW - timedelta(minutes=1))
+    found = [(e.type, e.user_id) for e in events(store)]
+    assert found == [
+        ("connection.needs_reauth", "u1"),
+        ("connection.needs_reauth", "u2"),
+        ("connection.recovered", "u1"),
+    ]
+    assert_tokenless(events(store))
