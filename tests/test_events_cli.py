@@ -257,3 +257,29 @@ def test_spotify_grants_end_six_calendar_months_after_authorization(
 ) -> None:
     assert BUILTIN_PLATFORMS["spotify"].grant_end(authorized) == ends
     assert BUILTIN_PLATFORMS["discord"].grant_end(authorized) is None
+
+
+def test_disconnect_and_erase_say_so_and_erase_leaves_only_its_own_event(
+    cli: Cli, tmp_path: Path, hooks: Hooks
+) -> None:
+    extra = configure(tmp_path, hooks, webhook=False)
+    seed(cli, ("u1", "discord"), ("u1", "spotify"), ("u2", "discord"))
+    u2 = connection_id_of(cli, extra, "u2", "discord")
+    gone = cli("tokens", "disconnect", "--user", "u2", "--platform", "discord", "--no-revoke")
+    assert gone.code == 0, gone.out
+    erased = cli("users", "erase", "u1", "--no-revoke", extra_env=extra)
+    assert erased.code == 0, erased.out
+    lines = [json.loads(t) for t in cli("events", "list", extra_env=extra).out.splitlines()]
+    assert [(e["type"], e["data"]) for e in lines] == [
+        (
+            "connection.disconnected",
+            {"connectionId": u2, "userId": "u2", "platform": "discord", "revoked": False},
+        ),
+        ("user.erased", {"userId": "u1"}),
+    ]
+    assert lines[1]["id"] == erased.json["event"]["id"]
+
+
+def connection_id_of(cli: Cli, extra: dict[str, str], user: str, platform: str) -> int:
+    listed = cli("tokens", "list", "--user", user, "--platform", platform, extra_env=extra).json
+    return int(listed[0]["id"])
