@@ -40,7 +40,7 @@ def events_list(
     """The events as JSON Lines, oldest first: seq, id, type, timestamp, data, delivery."""
     from tokensync import bootstrap
     from tokensync.jobs.event_log import check_types, published_events
-    from tokensync.output.documents import event_document
+    from tokensync.output.event_documents import event_document
     from tokensync.output.stdout import emit_lines
 
     def open_log(settings: Settings) -> tuple[Store, Iterator[StoredEvent]]:
@@ -74,7 +74,7 @@ def events_deliver(
     from tokensync import bootstrap
     from tokensync.errors import ConfigError
     from tokensync.jobs.delivery import deliver
-    from tokensync.output.documents import deliver_document
+    from tokensync.output.event_documents import deliver_document
 
     def work(settings: Settings) -> tuple[Document, int]:
         if settings.webhook_url is None:
@@ -106,7 +106,7 @@ def events_replay(
     """Send again the delivered and dead events after a position, in order, with their ids."""
     from tokensync import bootstrap
     from tokensync.jobs.event_log import check_types, replay
-    from tokensync.output.documents import deliver_document
+    from tokensync.output.event_documents import deliver_document
 
     def work(settings: Settings) -> tuple[Document, int]:
         types = check_types(event_type or [])
