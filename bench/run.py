@@ -563,6 +563,10 @@ def table(results: Row) -> str:
         from bench.scale import table as scale_table
 
         lines += scale_table(results["scale"])
+    if results.get("importList"):
+        from bench.import_list import table as import_table
+
+        lines += ["", *import_table(results["importList"])]
     s = results["startup"]
     lines += [
         "",
@@ -574,7 +578,7 @@ def table(results: Row) -> str:
 
 def main(argv: list[str] | None = None) -> Row:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sizes", default="1000,10000", help="N for the refresh throughput")
+    parser.add_argument("--sizes", default="1000,3000,10000", help="N for the refresh throughput")
     parser.add_argument("--memory-sizes", default="1000,10000,50000")
     parser.add_argument("--poll-users", type=int, default=300)
     parser.add_argument("--scale-n", type=int, default=10000)
@@ -598,6 +602,11 @@ def main(argv: list[str] | None = None) -> Row:
     )
     parser.add_argument("--scale-total", type=int, default=1_000_000, help="PostgreSQL's large")
     parser.add_argument("--scale-sqlite-total", type=int, default=100_000, help="SQLite's large")
+    parser.add_argument(
+        "--import-sizes",
+        default="10000,100000,1000000",
+        help="with --scale: lines for `tokens import` and `tokens list` (bench/import_list.py)",
+    )
     args = parser.parse_args(argv)
     # Measure tokensync as installed, from compiled bytecode: pip compiles what it installs, an
     # editable checkout compiles on first import unless this variable forbids it.
@@ -645,6 +654,14 @@ def main(argv: list[str] | None = None) -> Row:
             from bench.scale import measure_scale
 
             results["scale"] = measure_scale(db.url, Path(data), env, provider, args)
+            from bench import import_list
+
+            sizes = [int(n) for n in str(args.import_sizes).split(",") if n]
+            work = Path(data) / "import-list"
+            work.mkdir()
+            results["importList"] = import_list.measure(
+                "sqlite", None, work, sizes
+            ) + import_list.measure("postgres", db.url, work, sizes)
     output = Path(args.output)
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(json.dumps(results, indent=2) + "\n")

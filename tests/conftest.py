@@ -124,13 +124,17 @@ def run_cli(
 ) -> Cli:
     """Run tokensync in-process as a user would, with the test's environment."""
 
-    def run(*args: str, stdin: str = "", extra_env: dict[str, str] | None = None) -> CliResult:
+    def run(
+        *args: str, stdin: str | bytes = "", extra_env: dict[str, str] | None = None
+    ) -> CliResult:
         for name in list(os.environ):
             if name.startswith("TOKENSYNC_") or name == "DATABASE_URL":
                 monkeypatch.delenv(name)
         for name, value in {**env, **(extra_env or {})}.items():
             monkeypatch.setenv(name, value)
-        monkeypatch.setattr(sys, "stdin", io.StringIO(stdin))
+        # A byte stream underneath, as a real stdin has: the import reads bytes.
+        data = stdin.encode() if isinstance(stdin, str) else stdin
+        monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(data), encoding="utf-8"))
         capsys.readouterr()
         with pytest.raises(SystemExit) as exit_info:
             main(list(args))
@@ -151,7 +155,9 @@ def cli(run_cli: Cli, cli_config: Path | None) -> Cli:
     """run_cli with client credentials for every built-in platform (and cli_config, if any)."""
     config = {"TOKENSYNC_CONFIG": str(cli_config)} if cli_config else {}
 
-    def run(*args: str, stdin: str = "", extra_env: dict[str, str] | None = None) -> CliResult:
+    def run(
+        *args: str, stdin: str | bytes = "", extra_env: dict[str, str] | None = None
+    ) -> CliResult:
         # What a test passes wins, so one run can read another config than the module's.
         return run_cli(*args, stdin=stdin, extra_env={**CLIENT_ENV, **config, **(extra_env or {})})
 

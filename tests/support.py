@@ -132,6 +132,26 @@ def lapse_leases(db_url: str, owner: str | None = None, *, lease: str = "lease")
         return conn.execute(named, {"ended": ended, "owner": owner}).rowcount
 
 
+def run_sql(db_url: str, sql: str, *params: object) -> int:
+    """One statement as another program would run it (`?` placeholders); the rows it touched."""
+    if db_url.startswith("sqlite"):
+        with closing(sqlite3.connect(sqlite_path(db_url))) as db, db:  # committed, then closed
+            return db.execute(sql, params).rowcount
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        sql = sql.replace("%", "%%").replace("?", "%s")  # psycopg's placeholders
+        return conn.execute(sql, params).rowcount  # type: ignore[arg-type]
+
+
+def query_value(db_url: str, sql: str) -> object:
+    """The first column of the first row of one query."""
+    if db_url.startswith("sqlite"):
+        with closing(sqlite3.connect(sqlite_path(db_url))) as db:
+            return db.execute(sql).fetchone()[0]
+    with psycopg.connect(db_url) as conn:
+        row = conn.execute(sql).fetchone()  # type: ignore[arg-type]
+        return row[0] if row else None
+
+
 def stored_items(db_url: str, user: str, platform: str) -> dict[str, int]:
     """How many items are stored for one connection, by endpoint."""
     sql = (

@@ -61,3 +61,19 @@ def test_key_file_is_private_and_readable(tmp_path) -> None:
     Keyring(keys)
     with pytest.raises(FileExistsError):
         create_keys_file(path)
+
+
+@pytest.mark.parametrize("size", [0, 1, 15, 16, 17, 100, 4096])
+def test_the_sealer_makes_fernet_tokens_byte_for_byte(size: int) -> None:
+    """The keyring's faster encryption is Fernet's, exactly: same IV and time, same token."""
+    import os
+
+    from cryptography.fernet import Fernet
+
+    from tokensync.crypto import FernetSealer
+
+    key = generate_key().encode()
+    data, iv = os.urandom(size), os.urandom(16)
+    ours = FernetSealer(key).seal(data, iv=iv, at=1_790_000_000)
+    assert ours == Fernet(key)._encrypt_from_parts(data, 1_790_000_000, iv).decode()
+    assert Fernet(key).decrypt(FernetSealer(key).seal(data)) == data

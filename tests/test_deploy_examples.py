@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import re
 import shlex
+import stat
 import subprocess
 from pathlib import Path
 
@@ -77,7 +79,7 @@ def test_ci_runs_the_checks_against_a_healthy_postgres() -> None:
     doc = yaml.safe_load((ROOT / ".github" / "workflows" / "ci.yml").read_text())
     triggers = doc.get("on", doc.get(True))
     assert "push" in triggers and "pull_request" in triggers
-    (job,) = doc["jobs"].values()
+    job = doc["jobs"]["test"]
     postgres = job["services"]["postgres"]
     assert postgres["image"] == "postgres:15" and "--health-cmd" in postgres["options"]
     assert job["env"]["TOKENSYNC_TEST_DATABASE_URL"] == (
@@ -114,6 +116,82 @@ def test_scheduled_workflow_runs_both_jobs_safely() -> None:
     for job in doc["jobs"].values():
         # an unset database secret must fail the run, not poll an empty SQLite file
         assert any("TOKENSYNC_DATABASE_URL" in str(step.get("run", "")) for step in job["steps"])
+
+
+def test_scheduled_workflow_publishes_counts_unless_asked() -> None:
+    """Artifacts and step summaries of a public repository are public: counts only, unless the
+    repository variable TOKENSYNC_RESULTS asks for more."""
+    doc = yaml.safe_load((ROOT / ".github" / "workflows" / "scheduled.yml").read_text())
+    for job in doc["jobs"].values():
+        (run,) = [s for s in job["steps"] if "tokensync " in str(s.get("run", ""))]
+        assert '--results "$RESULTS"' in run["run"]
+        assert run["env"]["RESULTS"] == "${{ vars.TOKENSYNC_RESULTS || 'none' }}"
+
+
+def test_crontab_installation_works_without_etc_tokensync(tmp_path: Path) -> None:
+    """The install lines, run in a scratch root as the current user: directories are made,
+    the environment file is private."""
+    import getpass
+
+    lines = [
+        line.lstrip("#").strip()
+        for line in (ROOT / "crontab.example").read_text().splitlines()
+        if line.lstrip("#").strip().startswith("install ")
+    ]
+    assert lines and any("install -d" in line for line in lines)
+    script = "\n".join(
+        line.replace("/etc/", f"{tmp_path}/etc/")
+        .replace("/var/log/", f"{tmp_path}/var/log/")
+        .replace("-o tokensync", f"-o {getpass.getuser()}")
+        for line in lines
+    )
+    done = subprocess.run(["bash", "-ec", script], capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr
+    env_file = tmp_path / "etc" / "tokensync" / "env"
+    assert stat.S_IMODE(env_file.stat().st_mode) == 0o600
+    assert stat.S_IMODE((tmp_path / "etc" / "tokensync").stat().st_mode) == 0o750
+    assert (tmp_path / "var" / "log" / "tokensync").is_dir()
+
+
+def dockerfile_instructions() -> list[tuple[str, str]]:
+    """(INSTRUCTION, arguments) of the Dockerfile's final stage, continuation lines joined."""
+    text = (ROOT / "Dockerfile").read_text().replace("\\\n", " ")
+    instructions = [
+        tuple(line.strip().split(None, 1))
+        for line in text.splitlines()
+        if line.strip() and not line.strip().startswith("#")
+    ]
+    last_from = max(i for i, ins in enumerate(instructions) if ins[0] == "FROM")
+    return [(ins[0], ins[1] if len(ins) > 1 else "") for ins in instructions[last_from:]]
+
+
+def test_the_dockerfile_is_what_kubernetes_runs() -> None:
+    """No container builder runs here (CI builds it): the final stage is checked for a slim
+    Python base, tokensync as the entrypoint, and the numeric non-root user Kubernetes names."""
+    final = dockerfile_instructions()
+    assert final[0][0] == "FROM" and re.fullmatch(r"python:3\.1[1-9]-slim", final[0][1])
+    entrypoint = [json.loads(args) for op, args in final if op == "ENTRYPOINT"]
+    assert entrypoint == [["tokensync"]]
+    (user,) = [args for op, args in final if op == "USER"]
+    uid = int(user.split(":")[0])
+    assert uid != 0
+    env = " ".join(args for op, args in final if op == "ENV")
+    data_dir = re.search(r"TOKENSYNC_DATA_DIR=(\S+)", env).group(1)  # type: ignore[union-attr]
+    docs = list(yaml.safe_load_all((ROOT / "deploy" / "kubernetes" / "cronjob.yaml").read_text()))
+    assert "Dockerfile" in (ROOT / "deploy" / "kubernetes" / "cronjob.yaml").read_text()
+    for cronjob in (d for d in docs if d["kind"] == "CronJob"):
+        pod = cronjob["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+        assert pod["securityContext"]["runAsUser"] == uid
+        (container,) = pod["containers"]
+        # The container's args are tokensync's command line, after the entrypoint.
+        assert container["args"][0] in ("refresh-tokens", "poll-platforms")
+        mounts = [m["mountPath"] for m in container["volumeMounts"]]
+        assert data_dir in mounts
+        assert {"name": "TOKENSYNC_DATA_DIR", "value": data_dir} in container["env"]
+    ci = yaml.safe_load((ROOT / ".github" / "workflows" / "ci.yml").read_text())
+    image_runs = " ".join(str(step.get("run", "")) for step in ci["jobs"]["image"]["steps"])
+    assert "docker build" in image_runs and f"= {uid}" in image_runs
+    assert "--read-only" in image_runs
 
 
 def test_kubernetes_cronjobs_match_their_max_duration() -> None:

@@ -118,3 +118,15 @@ def test_force_leaves_a_dead_grant_alone_and_says_so(cli: Cli, mock_http: respx.
     assert forced.code == 0 and forced.json["tokensChecked"] == 0
     (entry,) = forced.json["skipped"]["connections"]
     assert (entry["reason"], entry["nextDueAt"]) == ("needs_reauth", None)
+
+
+def test_results_none_reports_what_was_left_alone_as_counts_only(cli: Cli) -> None:
+    """--results none is what a public repository's scheduled workflow publishes: the skipped
+    report keeps its counts and reasons, never a user id."""
+    seed(cli, ("user-77", "discord"), ("user-77", "spotify"), expires_in=3600)
+    doc = cli("refresh-tokens", "--user", "user-77", "--results", "none")
+    assert doc.code == 0, doc.out
+    assert doc.json["skipped"] == {"count": 2, "byReason": {"not_due": 2}}
+    assert "user-77" not in doc.out
+    full = cli("refresh-tokens", "--user", "user-77").json["skipped"]
+    assert [e["userId"] for e in full["connections"]] == ["user-77", "user-77"]

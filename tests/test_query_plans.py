@@ -39,6 +39,9 @@ PARAMS: dict[str, object] = {
     "all_users": True,
     "users": [],
     "commands": ["refresh-tokens", "poll-platforms"],
+    "status": "needs_reauth",
+    "all_statuses": True,
+    "statuses": [],
     "user_id": "u7",
     "platform_name": "spotify",
     "endpoint": "top_tracks",
@@ -77,6 +80,9 @@ RECURRING = {
     "needs_reauth": {"connections_needs_reauth"},
     "soonest_expiries": {"connections_expiry"},
     "last_runs": set(),  # runs_latest, or the primary key read backwards: both stop at once
+    # `tokens list`: a page by id costs its rows, on the primary key; one status, its own index.
+    "list_connections": set(),
+    "list_connections_by_status": {"connections_by_status"},
     # What an application asks at every request (`tokens get`), and a --user run's selection:
     # the unique (user_id, platform) index, whatever its name on each engine.
     "find_connection": set(),

@@ -168,3 +168,35 @@ def test_a_rotated_token_is_stored_whatever_its_expires_in(
     assert entry["success"] is True and entry["rotated"] is True
     assert "expires_in" in entry["warning"] and entry["newExpiry"] is not None
     assert tokens(db_url, key, "u1", "discord") == ("AT-new", "RT-new")
+
+
+def test_a_spool_that_cannot_be_written_is_said_not_crashed(
+    cli: Cli,
+    mock_http: respx.MockRouter,
+    take_database_away,  # type: ignore[no-untyped-def]
+    tmp_path: Path,
+    key: str,
+) -> None:
+    """The database goes away after the provider issued a token, and the spool's directory cannot
+    be written either (a read-only filesystem; with PostgreSQL nothing else needs it): the run
+    ends with its document, exit 3, and the row says the issued tokens could not be kept."""
+    drop, _ = take_database_away
+    seed(cli, ("u", "discord"))
+    unwritable = tmp_path / "read-only"
+    unwritable.mkdir()
+    (unwritable / "spool").write_text("a file where the spool's directory should be")
+
+    def answer_then_lose_the_database(request: httpx.Request) -> httpx.Response:
+        drop()
+        issued = {"access_token": "ISSUED-AT", "expires_in": 604800, "refresh_token": "ISSUED-RT"}
+        return httpx.Response(200, json=issued)
+
+    mock_http.post(TOKEN_URLS["discord"]).mock(side_effect=answer_then_lose_the_database)
+    run = cli("refresh-tokens", extra_env={"TOKENSYNC_DATA_DIR": str(unwritable)})
+    assert run.code == 3, run.out
+    assert run.json["error"]["code"] == "database_error" and "Traceback" not in run.err
+    entry = results_by_user(run.json)["u"]
+    assert entry["success"] is False and entry["error"]["code"] == "spool_unwritable"
+    assert str(unwritable / "spool") in entry["error"]["message"]
+    for secret in ("ISSUED-AT", "ISSUED-RT", key):
+        assert secret not in run.out + run.err

@@ -45,13 +45,21 @@ def test_defaults_with_nothing_configured(tmp_path: Path) -> None:
 
 
 def test_database_url_precedence(tmp_path: Path) -> None:
+    """The flag, TOKENSYNC_DATABASE_URL, the config file, then DATABASE_URL: a DATABASE_URL set
+    for another program never overrides the database this one was configured for."""
+    config = tmp_path / "tokensync.toml"
+    config.write_text('database_url = "postgresql://from-file/db"\n')
     env = {"TOKENSYNC_DATA_DIR": str(tmp_path), "DATABASE_URL": "postgresql://b/db"}
     assert load_settings(env).database_url == "postgresql://b/db"
+    assert load_settings(env, config_path=config).database_url == "postgresql://from-file/db"
     env["TOKENSYNC_DATABASE_URL"] = "postgres://a/db"
-    assert load_settings(env).database_url == "postgres://a/db"
-    assert load_settings(env, database_url="sqlite:///x.db").database_url == "sqlite:///x.db"
-    with pytest.raises(ConfigError, match="database URL"):
+    assert load_settings(env, config_path=config).database_url == "postgres://a/db"
+    flag = load_settings(env, database_url="sqlite:///x.db", config_path=config)
+    assert flag.database_url == "sqlite:///x.db"
+    with pytest.raises(ConfigError, match="--database-url must start with postgresql://"):
         load_settings(env, database_url="mysql://x/y")
+    with pytest.raises(ConfigError, match=r"^DATABASE_URL must start with"):
+        load_settings({"TOKENSYNC_DATA_DIR": str(tmp_path), "DATABASE_URL": "mysql://x/y"})
 
 
 def test_credentials_env_and_google_fallback(tmp_path: Path) -> None:
@@ -110,8 +118,20 @@ auth_method = "client_secret_basic"
         ('[platforms.acme]\ntoken_url = "http://id.acme.example/token"', "must be an https URL"),
         ('[platforms.spotify]\nauth_method = "jwt"', "auth_method"),
         ('[platforms.spotify]\ncolour = "blue"', "unknown key"),
-        ("concurrency = 0", "positive whole number"),
+        ("concurrency = 0", "concurrency must be a whole number from 1 to 1024"),
+        ("concurrency = 99999999999", "concurrency must be a whole number from 1 to 1024"),
+        ("batch_size = 1000000", "batch_size must be a whole number from 1 to 10000"),
+        ("[platforms.spotify]\nconcurrency = 0", "platforms.spotify.concurrency must be"),
         ('refresh_window = "soon"', "not a duration"),
+        ('request_timeout = "0s"', "request_timeout must be longer than zero"),
+        ('lease = "0"', "lease must be longer than zero"),
+        ('database_timeout = "0ms"', "database_timeout must be longer than zero"),
+        ('refresh_stale_after = "0s"', "refresh_stale_after must be longer than zero"),
+        ('refresh_window = "99999999999d"', "refresh_window: .* longer than the longest"),
+        ("max_wait = nan", "max_wait: not a duration"),
+        ("max_wait = inf", "max_wait: not a duration"),
+        ("request_timeout = 1e300", "request_timeout: .* longer than the longest"),
+        ('database_url = "host=db password=s3cret"', "got a keyword connection string"),
         ("this is not toml", "not valid TOML"),
     ],
 )
@@ -176,3 +196,43 @@ def test_bad_webhook_settings_are_refused_without_echoing_them(
         webhook_settings(tmp_path, url, secret)
     for private in ("sekrit", WHSEC_A, "c2hvcnQ"):
         assert private not in str(refused.value)
+
+
+def test_a_poll_interval_of_nine_seconds_is_fine(tmp_path: Path) -> None:
+    config = tmp_path / "c.toml"
+    config.write_text('poll_interval = "9"\nmax_wait = "0s"\nrefresh_window = 0\n')
+    settings = load_settings({"TOKENSYNC_DATA_DIR": str(tmp_path)}, config_path=config)
+    assert (settings.poll_interval, settings.max_wait, settings.refresh_window) == (9, 0, 0)
+
+
+def test_a_binary_config_file_is_named(tmp_path: Path) -> None:
+    config = tmp_path / "tokensync.toml"
+    config.write_bytes(bytes(range(256)) * 4)
+    with pytest.raises(ConfigError, match=f"config file {config} is not UTF-8 text"):
+        load_settings({"TOKENSYNC_DATA_DIR": str(tmp_path)}, config_path=config)
+    with pytest.raises(ConfigError, match="is a directory"):
+        load_settings({"TOKENSYNC_DATA_DIR": str(tmp_path)}, config_path=tmp_path)
+
+
+@pytest.mark.parametrize("value", [" , ", ",", " ", ",,,"])
+def test_a_key_list_of_only_separators_is_refused(tmp_path: Path, value: str) -> None:
+    env = {"TOKENSYNC_DATA_DIR": str(tmp_path), "TOKENSYNC_ENCRYPTION_KEYS": value}
+    with pytest.raises(ConfigError, match="TOKENSYNC_ENCRYPTION_KEYS is set but holds no key"):
+        load_settings(env)
+    # Empty is unset: the embedded default then makes (or reads) its key file.
+    assert load_settings({**env, "TOKENSYNC_ENCRYPTION_KEYS": ""}).encryption_keys == ()
+
+
+@pytest.mark.parametrize(
+    "text", ["99999999999d", "1e400", "9" * 400, "3651d", "87601h", "315360001"]
+)
+def test_durations_past_ten_years_are_refused(text: str) -> None:
+    with pytest.raises(ValueError):
+        parse_duration(text)
+
+
+def test_the_longest_duration_is_ten_years() -> None:
+    assert parse_duration("3650d") == 3650 * 86400
+    for bad in (float("nan"), float("inf"), -1):
+        with pytest.raises(ValueError):
+            parse_duration(bad)

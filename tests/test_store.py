@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from tests.support import stored_items
-from tokensync.errors import SchemaTooNewError, StorageError
+from tokensync.errors import ConfigError, SchemaTooNewError, StorageError
 from tokensync.store import Filters, NewTokens, Store, open_store
 from tokensync.store.base import migrations
 from tokensync.store.models import BatchCounts, BatchWrite, StoredItem, SyncCursor
@@ -57,6 +57,56 @@ def test_upsert_counts_and_replaces(store: Store) -> None:
     conn = next(c for c in store.iter_connections(Filters()) if c.user_id == "u1")
     assert conn.expires_at == NOW + timedelta(minutes=90)
     assert conn.status == "active" and conn.tokens_updated_at == later
+
+
+def test_an_import_at_the_same_instant_as_the_last_still_replaces(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Nothing tells rows apart by their time: two imports in one instant (a fixed clock) are two
+    imports, chunks that mix new and known connections included."""
+    from tokensync.store import importing
+
+    monkeypatch.setattr(importing, "CHUNK_ROWS", 3)
+    counts = store.upsert_connections([tokens("a"), tokens("b")], NOW)
+    assert (counts.inserted, counts.updated) == (2, 0)
+    again = [tokens("a", minutes=90), tokens("c"), tokens("b", minutes=90), tokens("d")]
+    counts = store.upsert_connections(again, NOW)
+    assert (counts.inserted, counts.updated) == (2, 2)
+    expiries = {c.user_id: c.expires_at for c in store.iter_connections(Filters())}
+    assert expiries["a"] == expiries["b"] == NOW + timedelta(minutes=90)
+    assert set(expiries) == {"a", "b", "c", "d"}
+
+
+@pytest.mark.parametrize("engine", ["postgres"])  # SQLite's import holds the write lock
+def test_a_connection_added_meanwhile_fails_the_import_whole(
+    store: Store, db_url: str, engine: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another writer adds a connection of the chunk between its UPDATE and its INSERT: the
+    import refuses (exit 3: run it again) rather than count or keep half of it."""
+    import psycopg
+
+    from tokensync.store.postgres import PostgresStore
+
+    store.upsert_connections([tokens("old")], NOW)
+    original = PostgresStore._rowcount
+
+    def meanwhile(self: PostgresStore, name: str, params: Any) -> int:
+        done = original(self, name, params)
+        if name == "import_update":
+            with psycopg.connect(db_url, autocommit=True) as other:
+                other.execute(
+                    "INSERT INTO connections (user_id, platform, access_token_enc, status, "
+                    "tokens_updated_at, created_at, updated_at) "
+                    "VALUES ('new', 'spotify', 'x', 'active', now(), now(), now())"
+                )
+        return done
+
+    monkeypatch.setattr(PostgresStore, "_rowcount", meanwhile)
+    with pytest.raises(StorageError, match="added meanwhile by another writer"):
+        store.upsert_connections([tokens("old", minutes=90), tokens("new")], NOW)
+    monkeypatch.undo()
+    old = next(c for c in store.iter_connections(Filters()) if c.user_id == "old")
+    assert old.expires_at == NOW + timedelta(minutes=5), "the UPDATE was rolled back"
 
 
 def test_iter_connections_pages_and_filters(store: Store) -> None:
@@ -234,7 +284,8 @@ def test_unreachable_database_is_a_storage_error(tmp_path) -> None:
         open_store("postgresql://nobody:pw-secret@127.0.0.1:1/none")
     assert "pw-secret" not in info.value.message
     (tmp_path / "plain-file").write_text("")
-    with pytest.raises(StorageError, match="cannot open the SQLite database"):
+    # A place that cannot hold the file is the URL's fault (exit 2), named in the message.
+    with pytest.raises(ConfigError, match=r"cannot create the SQLite database .*plain-file/x\.db"):
         open_store(f"sqlite:///{tmp_path}/plain-file/x.db")
 
 

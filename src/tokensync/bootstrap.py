@@ -13,8 +13,9 @@ from typing import TypeVar
 
 import httpx
 
+from tokensync import interrupts
 from tokensync.crypto import Keyring, create_keys_file, read_keys_file
-from tokensync.errors import ConfigError
+from tokensync.errors import ConfigError, NoDatabaseError
 from tokensync.http.transport import http_client
 from tokensync.jobs.clock import Clock, SystemClock
 from tokensync.jobs.database import AsyncStore
@@ -43,27 +44,64 @@ def _stderr(message: str) -> None:
 
 
 @contextlib.contextmanager
-def database(settings: Settings, *, migrate: bool = True) -> Iterator[Store]:
-    """The store, its schema brought up to date (refusing one newer than this program)."""
-    store = open_database(settings, migrate=migrate)
+def database(
+    settings: Settings, *, migrate: bool = True, read_only: bool = False
+) -> Iterator[Store]:
+    """The store, its schema brought up to date (refusing one newer than this program); with
+    `read_only`, an existing database of this program's schema, never created nor migrated."""
+    store = open_database(settings, migrate=migrate, read_only=read_only)
     try:
         yield store
     finally:
         store.close()
 
 
-def open_database(settings: Settings, *, migrate: bool = True) -> Store:
-    """Connect, and bring the schema up to date; the caller closes the store."""
-    if settings.database_is_default:
-        settings.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-    store = open_store(settings.database_url)
+def open_database(settings: Settings, *, migrate: bool = True, read_only: bool = False) -> Store:
+    """Connect, and bring the schema up to date; the caller closes the store.
+
+    `read_only` is for the commands that only read (status, tokens list): a database that does
+    not exist is reported (exit 3), not created, and the schema must be current already.
+    """
+    if settings.database_is_default and not read_only:
+        make_private_dir(settings.data_dir, "the data directory")
+    store = open_store(settings.database_url, create=not read_only)
     try:
-        if migrate:
+        if read_only:
+            store.require_schema(_where(settings))
+        elif migrate:
             store.migrate(SystemClock().now())
     except BaseException:
         store.close()
         raise
     return store
+
+
+def make_private_dir(path: Path, what: str) -> None:
+    """Create a directory only its owner may enter, or ConfigError naming it."""
+    try:
+        path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    except OSError as exc:
+        raise ConfigError(
+            f"cannot create {what} {path}: {exc.strerror or type(exc).__name__} (set "
+            "TOKENSYNC_DATA_DIR to a directory this user can write)"
+        ) from None
+
+
+def _where(settings: Settings) -> str:
+    """How a message names the database: a SQLite file by its path, PostgreSQL by its name and
+    host (never by its URL, which may hold a password)."""
+    url = settings.database_url
+    if url.startswith("sqlite:///"):
+        from tokensync.store.sqlite import sqlite_path
+
+        return f"the SQLite database {sqlite_path(url)}"
+    from tokensync.store.postgres import connection_params
+
+    params = connection_params(url)
+    name, host = params.get("dbname", ""), params.get("host", "")
+    return (
+        "the PostgreSQL database" + (f" {name}" if name else "") + (f" on {host}" if host else "")
+    )
 
 
 def sqlite_key_file(settings: Settings) -> Path | None:
@@ -89,12 +127,42 @@ def load_keyring(settings: Settings, notice: Notice = _stderr) -> Keyring:
             "(make a key with `tokensync keys generate`)"
         )
     if not path.exists():
-        create_keys_file(path)
+        _refuse_a_new_key_for_old_tokens(settings, path)
+        try:
+            create_keys_file(path)
+        except OSError as exc:
+            raise ConfigError(
+                f"cannot create the encryption key file {path}: "
+                f"{exc.strerror or type(exc).__name__} (set TOKENSYNC_DATA_DIR to a directory "
+                "this user can write, or give a key in TOKENSYNC_ENCRYPTION_KEYS)"
+            ) from None
         notice(
             f"created a new encryption key file {path} (mode 0600); back it up: without it the "
             "stored tokens cannot be read"
         )
     return Keyring(read_keys_file(path), source=str(path))
+
+
+def _refuse_a_new_key_for_old_tokens(settings: Settings, path: Path) -> None:
+    """A key file that vanished while the database (or the spool) still holds tokens it
+    encrypted: a new key would open none of them, so refuse rather than make one."""
+    spooled = settings.spool_dir.is_dir() and any(settings.spool_dir.glob("*.json"))
+    try:
+        store = open_store(settings.database_url, create=False)
+    except NoDatabaseError:
+        stored = False
+    else:
+        try:  # whatever the schema's version: a job would migrate an older one
+            stored = store.schema_version() > 0 and store.has_connections()
+        finally:
+            store.close()
+    if stored or spooled:
+        what = "the database holds tokens" if stored else "the spool holds tokens"
+        raise ConfigError(
+            f"the encryption key file {path} is missing, but {what} encrypted with it: restore "
+            "the file from your backup (or give its key in TOKENSYNC_ENCRYPTION_KEYS); a new key "
+            "would open none of them, so none was made"
+        )
 
 
 def open_spool(settings: Settings, store: Store) -> Spool:
@@ -171,7 +239,9 @@ def run_job(
             await monitoring.finished(deps, result)
         return result
 
-    result = asyncio.run(run())
+    # asyncio puts the default signal handlers back when the loop closes: restore the command's.
+    with interrupts.restored():
+        result = asyncio.run(run())
     monitoring.summarise(result)
     return result
 

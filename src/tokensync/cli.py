@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 import traceback
@@ -9,20 +10,30 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, NoReturn, TypedDict, TypeVar
+from typing import TYPE_CHECKING, Annotated, BinaryIO, NoReturn, TypedDict, TypeVar
+from urllib.parse import urlsplit
 
 import typer
 
-from tokensync import __version__
+from tokensync import __version__, interrupts
 from tokensync.errors import (
     EXIT_FAILURES,
     EXIT_OK,
     EXIT_USAGE,
+    Interrupted,
     TokensyncError,
     UsageError,
     exit_code_for,
 )
-from tokensync.output.stdout import Document, emit, error_document
+from tokensync.output import ending
+from tokensync.output.ending import cut_short, exit_with, stdout_failed, warn
+from tokensync.output.stdout import (
+    Document,
+    error_document,
+    failure_document,
+    interrupted_document,
+)
+from tokensync.redaction import redact
 from tokensync.settings import load_settings
 
 # Each command imports the rest of what it needs when it runs: `tokensync --version` stays fast.
@@ -31,7 +42,7 @@ if TYPE_CHECKING:
     from tokensync.jobs.options import FailOn, Keep
     from tokensync.jobs.results import Reportable
     from tokensync.settings import Settings
-    from tokensync.store import Store
+    from tokensync.store import Connection, Store
     from tokensync.store.models import Filters
 
 T = TypeVar("T")
@@ -80,8 +91,8 @@ def _global(
         str | None,
         typer.Option(
             "--database-url",
-            help="postgresql://... or sqlite:///file.db "
-            "[env: TOKENSYNC_DATABASE_URL, then DATABASE_URL]",
+            help="postgresql://... or sqlite:///file.db [env: TOKENSYNC_DATABASE_URL; then "
+            "database_url in the config file; then DATABASE_URL]",
             show_default=False,
         ),
     ] = None,
@@ -107,30 +118,31 @@ def _settings(ctx: typer.Context) -> Settings:
 
 def _guarded(ctx: typer.Context, work: Callable[[Settings], T]) -> T:
     """work(settings); a failure ends the command with its error document and exit code."""
+    command = ctx.command.name
+    url: str | None = None
     try:
-        return work(_settings(ctx))
+        settings = _settings(ctx)
+        url = settings.database_url
+        return work(settings)
     except TokensyncError as exc:
-        document, code = error_document(exc), exit_code_for(exc)
+        document, code = error_document(exc, command), exit_code_for(exc)
+    except Interrupted as exc:
+        document, code = interrupted_document(exc, command), exc.exit_code
     except Exception as exc:  # a bug: say so without echoing a message that might hold a secret
         if ctx.obj.verbose:
-            traceback.print_exc()
-        document = {
-            "success": False,
-            "error": {
-                "code": "internal_error",
-                "message": f"unexpected {type(exc).__name__}; run with -v for the traceback",
-            },
-        }
-        code = EXIT_FAILURES
-    emit(document)
-    raise typer.Exit(code)
+            warn(redact(traceback.format_exc(), url).rstrip())
+        message = f"unexpected {type(exc).__name__}; run with -v for the traceback"
+        document, code = failure_document("internal_error", message, command), EXIT_FAILURES
+    error = document["error"]
+    if url and isinstance(error, dict):  # every message was built without one; make sure
+        error["message"] = redact(str(error["message"]), url)
+    exit_with(document, code)
 
 
 def _finish(ctx: typer.Context, work: Callable[[Settings], tuple[Document, int]]) -> NoReturn:
     """Run a command; print its document (or its error) and exit with its code."""
     document, code = _guarded(ctx, work)
-    emit(document)
-    raise typer.Exit(code)
+    exit_with(document, code)
 
 
 # -- the jobs -----------------------------------------------------------------------------------
@@ -218,6 +230,8 @@ class _JobArgs:
         fail_on = next((f for f in FAIL_ON if f == self.fail_on), None)
         if fail_on is None:
             raise UsageError(f"--fail-on must be one of {', '.join(FAIL_ON)}")
+        if self.ping_url is not None:
+            _check_ping_url(self.ping_url)
         return {
             "filters": check_filters(settings, self.platforms, self.users),
             "dry_run": self.dry_run,
@@ -241,6 +255,17 @@ def _duration(value: str | None, option: str, *, allow_zero: bool = False) -> fl
     if seconds < 0 or (seconds == 0 and not allow_zero):
         raise UsageError(f"{option} must be longer than zero")
     return seconds
+
+
+def _check_ping_url(url: str) -> None:
+    """An http(s) URL with a host; never echoed, since its path is the check's secret."""
+    try:
+        parts = urlsplit(url)
+        ok = parts.scheme in ("http", "https") and bool(parts.hostname)
+    except ValueError:
+        ok = False
+    if not ok:
+        raise UsageError("--ping-url must be an http:// or https:// URL (it is not shown here)")
 
 
 def check_filters(settings: Settings, platforms: Iterable[str], users: Iterable[str]) -> Filters:
@@ -367,29 +392,43 @@ def tokens_import(
 
     def work(settings: Settings) -> tuple[Document, int]:
         if file is None or str(file) == "-":
-            return _import(settings, sys.stdin)
+            return _import(settings, _stdin_bytes())
         try:
-            with file.open(encoding="utf-8") as fh:
-                return _import(settings, fh)
+            handle = file.open("rb")
         except OSError as exc:
             raise UsageError(f"cannot read {file}: {exc.strerror}") from None
-        except UnicodeDecodeError:
-            raise UsageError(f"{file} is not UTF-8 text") from None
+        with handle:
+            return _import(settings, handle)
 
     _finish(ctx, work)
 
 
-def _import(settings: Settings, lines: Iterable[str]) -> tuple[Document, int]:
+def _stdin_bytes() -> BinaryIO:
+    """stdin as bytes: each line is decoded (and refused if it is not UTF-8) by the import."""
+    return sys.stdin.buffer
+
+
+def _import(settings: Settings, stream: BinaryIO) -> tuple[Document, int]:
     from tokensync import bootstrap
     from tokensync.jobs.clock import SystemClock
-    from tokensync.jobs.token_import import parse_lines
+    from tokensync.jobs.token_import import import_tokens
     from tokensync.output.documents import import_document
 
     keyring = bootstrap.load_keyring(settings)
     now = SystemClock().now()
-    rows = parse_lines(lines, settings.platforms, keyring, now)
     with bootstrap.database(settings) as store:
-        return import_document(store.upsert_connections(rows, now)), EXIT_OK
+        counts = import_tokens(store, stream, settings.platforms, keyring, now)
+    return import_document(counts), EXIT_OK
+
+
+StatusOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--status",
+        help="Only this status (repeatable): active, needs_reauth, disabled.",
+        show_default=False,
+    ),
+]
 
 
 @tokens_app.command("get")
@@ -412,7 +451,10 @@ def tokens_get(
         check_filters(settings, [platform], [user])
         ttl = _duration(min_ttl, "--min-ttl", allow_zero=True) or 0.0
         try:
-            with TokenClient(settings, progress=_logger(ctx, "get"), handle_signals=True) as client:
+            with (
+                interrupts.restored(),
+                TokenClient(settings, progress=_logger(ctx, "get"), handle_signals=True) as client,
+            ):
                 token = client.get_token(user, platform, min_ttl=ttl, force_refresh=force_refresh)
         except TokensyncError as exc:
             return connection_error_document(user, platform, exc), exit_code_for(exc)
@@ -444,7 +486,10 @@ def tokens_disconnect(
         check_filters(settings, [platform], [user])
         progress = _logger(ctx, "disconnect")
         try:
-            with TokenClient(settings, progress=progress, handle_signals=True) as client:
+            with (
+                interrupts.restored(),
+                TokenClient(settings, progress=progress, handle_signals=True) as client,
+            ):
                 done = client.disconnect(
                     user, platform, revoke=not no_revoke, keep_data=keep_data, dry_run=dry_run
                 )
@@ -472,7 +517,10 @@ def users_erase(
 
     def work(settings: Settings) -> tuple[Document, int]:
         progress = _logger(ctx, "erase")
-        with TokenClient(settings, progress=progress, handle_signals=True) as client:
+        with (
+            interrupts.restored(),
+            TokenClient(settings, progress=progress, handle_signals=True) as client,
+        ):
             receipt = client.erase_user(user, revoke=not no_revoke, dry_run=dry_run)
         return erase_document(receipt), EXIT_OK if receipt.success else EXIT_FAILURES
 
@@ -491,21 +539,60 @@ def _logger(ctx: typer.Context, event: str) -> Callable[[Reportable], None]:
 
 
 @tokens_app.command("list")
-def tokens_list(ctx: typer.Context, platform: PlatformOpt = None, user: UserOpt = None) -> None:
-    """A JSON array of connections (never a secret)."""
+def tokens_list(
+    ctx: typer.Context,
+    platform: PlatformOpt = None,
+    user: UserOpt = None,
+    status: StatusOpt = None,
+    limit: Annotated[
+        int | None,
+        typer.Option("--limit", min=1, help="At most this many.", show_default=False),
+    ] = None,
+    after_id: Annotated[
+        int,
+        typer.Option("--after-id", min=0, help="Only ids above this (the next page's start)."),
+    ] = 0,
+    output: Annotated[
+        str, typer.Option("--format", help="json (one array, the default) or jsonl (a line each).")
+    ] = "json",
+) -> None:
+    """Connections by id, streamed: a JSON array or JSON Lines (never a secret)."""
     from tokensync import bootstrap
-    from tokensync.output.documents import connection_document
-    from tokensync.output.stdout import emit_array
+    from tokensync.output.listing import FORMATS, Cut, Format, peeked, write_listing
+    from tokensync.store.models import STATUSES
 
-    def open_listing(settings: Settings) -> tuple[Store, Filters]:
+    def open_listing(settings: Settings) -> tuple[Store, Iterable[Connection], Format]:
+        fmt = next((f for f in FORMATS if f == output), None)
+        if fmt is None:
+            raise UsageError(f"--format must be one of {', '.join(FORMATS)}")
+        statuses = tuple(dict.fromkeys(status or []))
+        unknown = [s for s in statuses if s not in STATUSES]
+        if unknown:
+            raise UsageError(
+                f"unknown status(es): {', '.join(unknown)} (known: {', '.join(STATUSES)})"
+            )
         filters = check_filters(settings, platform or [], user or [])
-        return bootstrap.open_database(settings), filters
+        store = bootstrap.open_database(settings, read_only=True)
+        try:
+            rows = store.iter_connections(
+                filters, statuses=statuses, after_id=after_id, limit=limit
+            )
+            return store, peeked(rows), fmt
+        except BaseException:
+            store.close()
+            raise
 
-    store, filters = _guarded(ctx, open_listing)
+    store, rows, fmt = _guarded(ctx, open_listing)
+    code = EXIT_OK
     try:
-        emit_array(connection_document(c) for c in store.iter_connections(filters))
+        write_listing(rows, fmt, sys.stdout)
+    except Cut as cut:
+        code = cut_short(cut.written, cut.cause, "tokens list")
+    except OSError as exc:
+        code = stdout_failed(exc, code)
     finally:
         store.close()
+    raise typer.Exit(code)
 
 
 @app.command("status")
@@ -525,16 +612,18 @@ def status(
             raise UsageError("--format must be json or table")
         from tokensync.jobs.clock import SystemClock
 
-        with bootstrap.database(settings) as store:
+        with bootstrap.database(settings, read_only=True) as store:
             return read_status(store, settings, SystemClock().now())
 
     report = _guarded(ctx, read)
-    if output == "table":
-        from tokensync.output.table import render_status
+    if output == "json":
+        exit_with(status_document(report), EXIT_OK)
+    from tokensync.output.table import render_status
 
+    try:
         render_status(report, sys.stdout)
-    else:
-        emit(status_document(report))
+    except OSError as exc:
+        raise typer.Exit(stdout_failed(exc, EXIT_OK)) from None
     raise typer.Exit(EXIT_OK)
 
 
@@ -614,20 +703,36 @@ app.add_typer(events_app, name="events")
 
 
 def main(argv: list[str] | None = None) -> NoReturn:
-    """The console script: usage errors too end as a JSON document and exit 2."""
+    """The console script: usage errors too end as a JSON document and exit 2; SIGTERM and
+    SIGINT end a command that is not a job as one too, with 143 or 130."""
     command = typer.main.get_command(app)
-    try:
-        code = command.main(args=argv, prog_name="tokensync", standalone_mode=False)
-    except typer.Abort:
-        emit({"success": False, "error": {"code": "aborted", "message": "aborted"}})
-        sys.exit(130)
-    except typer.TyperException as exc:  # click's usage errors, as typer ships them
-        message = exc.format_message() if hasattr(exc, "format_message") else str(exc)
-        if hasattr(exc, "show"):
-            exc.show()
-        emit({"success": False, "error": {"code": "usage_error", "message": message}})
-        sys.exit(getattr(exc, "exit_code", EXIT_USAGE) or EXIT_USAGE)
+    ending.begin()
+    with interrupts.raising_on_signals():
+        try:
+            code = command.main(args=argv, prog_name="tokensync", standalone_mode=False)
+        except typer.Exit as done:  # raised outside a command's own handling (the document
+            code = done.exit_code  # was printed already)
+        except Interrupted as exc:  # before a command began, or after its guard
+            _last_words(interrupted_document(exc), exc.exit_code)
+        except typer.Abort:
+            _last_words(failure_document("aborted", "aborted"), 130)
+        except typer.TyperException as exc:  # click's usage errors, as typer ships them
+            message = exc.format_message() if hasattr(exc, "format_message") else str(exc)
+            if hasattr(exc, "show"):
+                with interrupts.deferred():
+                    exc.show()
+            context = getattr(exc, "ctx", None)
+            name = context.command.name if context is not None and context.command else None
+            code = getattr(exc, "exit_code", EXIT_USAGE) or EXIT_USAGE
+            _last_words(failure_document("usage_error", message, name), code)
     sys.exit(code if isinstance(code, int) else 0)
+
+
+def _last_words(document: Document, code: int) -> NoReturn:
+    try:
+        exit_with(document, code)
+    except typer.Exit as done:
+        sys.exit(done.exit_code)
 
 
 def run() -> NoReturn:
@@ -638,6 +743,9 @@ def run() -> NoReturn:
     client and every file are closed and the worker threads joined; only the standard streams and
     logging's handlers hold buffers, and they are flushed here.
     """
+    from tokensync.stdio import ensure_standard_streams
+
+    ensure_standard_streams()
     code: object = 0
     try:
         main()
@@ -650,9 +758,12 @@ def run() -> NoReturn:
     import logging
 
     logging.shutdown()
-    for stream in (sys.stdout, sys.stderr):
-        try:
-            stream.flush()
-        except (OSError, ValueError):  # a reader that went away, or a closed stream
-            code = code or 1
+    try:
+        sys.stdout.flush()
+    except OSError as exc:  # what a command wrote bare (--version) to a full or closed stdout
+        code = stdout_failed(exc, code)
+    except ValueError:  # closed
+        code = code or EXIT_FAILURES
+    with contextlib.suppress(OSError, ValueError):  # nowhere left to say it
+        sys.stderr.flush()
     os._exit(code)

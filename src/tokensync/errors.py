@@ -5,8 +5,12 @@
     │   ├── ConfigError          settings, platform definitions, keys
     │   └── ImportFormatError    a bad line of `tokens import`
     ├── StorageError             the database is unreachable or failed (exit 3)
+    │   ├── DatabaseTimeoutError the database stopped answering
+    │   ├── NoDatabaseError      a command that only reads found no database (or no schema)
+    │   ├── SchemaTooOldError    a command that only reads found a schema it must not migrate
     │   └── SchemaTooNewError    the schema is newer than this program
     ├── CryptoError              a ciphertext that no key of the keyring opens (per item, exit 1)
+    ├── UnreadableRowError       a stored row another program wrote out of range (per item, exit 1)
     ├── ConnectionNotFoundError  no connection of that user and platform (exit 1)
     ├── LeaseLostError           another run took over a connection this run was polling (per item)
     └── ProviderError            what a platform answered (per item, exit 1)
@@ -15,6 +19,9 @@
         ├── RateLimitedError     slow down; `retry_after` seconds when the platform said
         ├── TransientError       5xx, timeouts, connection errors, garbage bodies
         └── MalformedResponseError  a response of an unexpected shape (a transient kind)
+
+    Interrupted (a BaseException, like KeyboardInterrupt)  SIGTERM or SIGINT stopped a command
+                                 that is not a job (exit 128 + the signal: 143, 130)
 
 Messages never carry a secret: callers build them from ids, codes and provider descriptions only.
 The exit code of each branch is in one table, EXIT_CODES, read by `exit_code_for`.
@@ -26,6 +33,8 @@ EXIT_OK = 0
 EXIT_FAILURES = 1
 EXIT_USAGE = 2
 EXIT_STORAGE = 3
+# A command stopped by a signal exits as a shell reports a process the signal ended.
+EXIT_SIGNAL_BASE = 128
 
 
 class TokensyncError(Exception):
@@ -74,6 +83,26 @@ class SchemaTooNewError(StorageError):
     """The database was migrated by a newer tokensync."""
 
     code = "schema_too_new"
+
+
+class NoDatabaseError(StorageError):
+    """A command that only reads found no database, or one without tokensync's schema: it never
+    creates one (a typo in the URL must not leave an empty database behind)."""
+
+    code = "no_database"
+
+
+class SchemaTooOldError(StorageError):
+    """A command that only reads found an older schema, which only a migration may change."""
+
+    code = "schema_too_old"
+
+
+class UnreadableRowError(TokensyncError):
+    """A stored row holds a value this program cannot read (a time far out of range, written by
+    another program): that row fails, never the run."""
+
+    code = "unreadable_row"
 
 
 class CryptoError(TokensyncError):
@@ -158,3 +187,27 @@ def exit_code_for(error: TokensyncError) -> int:
         if isinstance(error, kind):
             return code
     return EXIT_FAILURES
+
+
+class Interrupted(BaseException):
+    """SIGTERM or SIGINT arrived while a command that is not a job ran (tokensync.interrupts).
+
+    A BaseException, so that no `except Exception` on the way swallows it: it unwinds every open
+    transaction (rolled back) up to the command, which reports it.
+    """
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+    @property
+    def exit_code(self) -> int:
+        """128 + the signal's number: 143 for SIGTERM, 130 for SIGINT."""
+        return EXIT_SIGNAL_BASE + self.signum
+
+    @property
+    def signal_name(self) -> str:
+        """SIGTERM or SIGINT."""
+        import signal
+
+        return signal.Signals(self.signum).name

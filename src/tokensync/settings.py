@@ -22,6 +22,7 @@ from tokensync.platforms.catalog import (
     DEFAULT_CONCURRENCY,
     Platform,
 )
+from tokensync.redaction import redact
 
 _NAME = re.compile(r"[a-z][a-z0-9_]{0,63}")
 # Standard Webhooks: a secret is 24 to 64 random bytes, base64 after the whsec_ prefix.
@@ -100,6 +101,15 @@ _GLOBAL_KEYS: dict[str, str] = {
     "expiring_within": "duration",
     "event_retention": "duration",
 }
+# Duration settings that zero would break (durations.py bounds the longest): a timeout of zero
+# fails every request, a lease of zero lets every run take every row, a staleness of zero
+# refreshes every token at every run; a webhook_timeout of zero fails every delivery.
+_POSITIVE = frozenset(
+    {"refresh_stale_after", "request_timeout", "lease", "database_timeout", "webhook_timeout"}
+)
+# The largest whole number each setting takes: a run starts `concurrency` workers, and claims
+# `batch_size` rows in one statement.
+_LARGEST = {"concurrency": 1024, "batch_size": 10_000, "max_pages": 1000}
 _PLATFORM_KEYS = {
     "client_id",
     "client_secret",
@@ -137,21 +147,33 @@ def load_settings(
     values = {key: _typed(key, doc[key], kind) for key, kind in _GLOBAL_KEYS.items() if key in doc}
 
     data_dir = default_data_dir(env)
-    url = (
-        database_url
-        or env.get("TOKENSYNC_DATABASE_URL")
-        or env.get("DATABASE_URL")
-        or values.pop("database_url", None)
+    # DATABASE_URL comes last: it is often set for another program (a web framework, a PaaS)
+    # and must not override a database this program was configured for.
+    url, source = next(
+        (
+            (value, name)
+            for value, name in (
+                (database_url, "--database-url"),
+                (env.get("TOKENSYNC_DATABASE_URL"), "TOKENSYNC_DATABASE_URL"),
+                (values.pop("database_url", None), f"database_url in {config_path}"),
+                (env.get("DATABASE_URL"), "DATABASE_URL"),
+            )
+            if value
+        ),
+        (None, ""),
     )
-    values.pop("database_url", None)
     is_default = not url
     if not url:
         url = f"sqlite:///{data_dir / 'tokensync.db'}"
-    check_database_url(url)
+    check_database_url(url, source or "the default database URL")
 
-    keys = tuple(
-        k.strip() for k in env.get("TOKENSYNC_ENCRYPTION_KEYS", "").split(",") if k.strip()
-    )
+    raw_keys = env.get("TOKENSYNC_ENCRYPTION_KEYS", "")
+    keys = tuple(k.strip() for k in raw_keys.split(",") if k.strip())
+    if raw_keys and not keys:
+        raise ConfigError(
+            "TOKENSYNC_ENCRYPTION_KEYS is set but holds no key (only commas or spaces): give "
+            "the keys, or unset it"
+        )
     keys_file = env.get("TOKENSYNC_ENCRYPTION_KEYS_FILE") or None
     if "lease" in values:
         values["lease_seconds"] = values.pop("lease")
@@ -176,8 +198,6 @@ def load_settings(
     )
     if settings.lease_seconds < 3 * settings.request_timeout:
         raise ConfigError("lease must be at least three times request_timeout")
-    if settings.database_timeout <= 0:
-        raise ConfigError("database_timeout must be more than zero")
     return settings
 
 
@@ -198,16 +218,28 @@ def webhook_secrets(text: str) -> tuple[str, ...]:
     return found
 
 
-def check_database_url(url: str) -> None:
-    """Accept postgresql://, postgres:// and sqlite:/// URLs only."""
-    scheme = url.split(":", 1)[0].lower()
+def check_database_url(url: str, source: str = "the database URL") -> None:
+    """Accept postgresql://, postgres:// and sqlite:/// URLs only; never echo one (it may hold
+    a password, or be a keyword DSN such as `host=db password=...`)."""
+    scheme, sep, _ = url.partition("://")
+    scheme = scheme.lower() if sep and re.fullmatch(r"[A-Za-z][A-Za-z0-9+.-]*", scheme) else ""
     if scheme in ("postgresql", "postgres"):
+        from tokensync.store.postgres import connection_params
+
+        try:
+            connection_params(url)
+        except ConfigError as exc:
+            raise ConfigError(f"{source}: {exc.message}") from None
         return
     if scheme == "sqlite" and url.startswith("sqlite:///") and len(url) > len("sqlite:///"):
         return
+    if not scheme:
+        got = "a keyword connection string" if "=" in url else "something that is not a URL"
+    else:
+        got = f"a URL of scheme {scheme!r}"
     raise ConfigError(
-        "database URL must start with postgresql://, postgres:// or sqlite:/// "
-        f"(got a URL of scheme {scheme!r})"
+        f"{source} must start with postgresql://, postgres:// or sqlite:/// (got {got}; "
+        "write PostgreSQL's as postgresql://user:password@host:port/dbname)"
     )
 
 
@@ -215,7 +247,7 @@ def check_url(url: str, what: str, *, echo: bool = True) -> str:
     """Require https, or plain http to a loopback host (tests and stand-ins). `echo=False` for a
     URL that may hold a secret of its own (webhook_url): the error does not repeat it."""
     parts = urlsplit(url)
-    shown = f": {url!r}" if echo else ""
+    shown = f": {redact(url, url)!r}" if echo else ""
     if not parts.hostname:
         raise ConfigError(f"{what} is not a URL{shown}")
     if parts.scheme == "https":
@@ -240,21 +272,30 @@ def _read_toml(path: Path) -> dict[str, Any]:
             return tomllib.load(fh)
     except FileNotFoundError:
         raise ConfigError(f"config file not found: {path}") from None
+    except IsADirectoryError:
+        raise ConfigError(f"config file {path} is a directory") from None
     except OSError as exc:
         raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from None
+    except UnicodeDecodeError:  # a binary file: tomllib reads UTF-8 text only
+        raise ConfigError(f"config file {path} is not UTF-8 text (is it a TOML file?)") from None
     except tomllib.TOMLDecodeError as exc:
+        # tomllib says where (line, column), never the text: the file may hold a client secret.
         raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
 
 
 def _typed(key: str, value: Any, kind: str) -> Any:
     if kind == "duration":
         try:
-            return parse_duration(value)
+            seconds = parse_duration(value)
         except ValueError as exc:
             raise ConfigError(f"{key}: {exc}") from None
+        if key in _POSITIVE and seconds <= 0:
+            raise ConfigError(f"{key} must be longer than zero (got {value!r})")
+        return seconds
     if kind == "int":
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ConfigError(f"{key} must be a positive whole number")
+        most = _LARGEST.get(key.rsplit(".", 1)[-1], 1024)
+        if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= most:
+            raise ConfigError(f"{key} must be a whole number from 1 to {most}")
         return value
     if not isinstance(value, str):
         raise ConfigError(f"{key} must be a string")

@@ -6,7 +6,8 @@ from datetime import UTC, datetime
 
 
 def iso(value: datetime | None) -> str | None:
-    """A UTC timestamp to the second: 2026-11-28T14:07:30Z."""
+    """A UTC timestamp to the second: 2026-11-28T14:07:30Z (isoformat: the year always has four
+    digits)."""
     if value is None:
         return None
-    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return value.astimezone(UTC).replace(microsecond=0, tzinfo=None).isoformat() + "Z"

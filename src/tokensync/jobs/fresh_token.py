@@ -19,7 +19,7 @@ from tokensync.errors import (
 )
 from tokensync.jobs.deps import Deps
 from tokensync.jobs.lifecycle import apply_spool
-from tokensync.jobs.refresher import Refresher
+from tokensync.jobs.refresher import Refresher, unreadable_row
 from tokensync.jobs.stop import StopSignal
 from tokensync.jobs.token_source import ConnectionTokens
 
@@ -75,6 +75,9 @@ async def get_token(
     conn = await deps.db.call(deps.db.store.find_connection, user_id, platform)
     if conn is None:
         raise ConnectionNotFoundError(f"no {platform} connection for that user")
+    unreadable = unreadable_row(conn)
+    if unreadable is not None:  # whether its token is fresh cannot be told
+        raise unreadable
     if conn.status != "active":
         raise PermanentError(
             f"{conn.label} is {conn.status}: the user must connect again", code=conn.status

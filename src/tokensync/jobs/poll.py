@@ -28,7 +28,7 @@ from tokensync.jobs.claim_loop import claim_and_process
 from tokensync.jobs.deps import Deps
 from tokensync.jobs.lifecycle import due_pages, run_job
 from tokensync.jobs.options import PollOptions
-from tokensync.jobs.refresher import Refresher
+from tokensync.jobs.refresher import Refresher, unreadable_row
 from tokensync.jobs.results import ConnectionPoll, EndpointResult, PollResult
 from tokensync.jobs.skipped import explain_skips
 from tokensync.jobs.stop import StopSignal
@@ -48,6 +48,7 @@ async def run_poll(deps: Deps, options: PollOptions) -> PollResult:
         started_at=deps.clock.now(),
         dry_run=options.dry_run,
         fail_on=options.fail_on,
+        keep=options.keep,
     )
     chosen = options.filters.platforms
     pollable = [p for p in pollable_platforms(deps.settings.platforms) if not chosen or p in chosen]
@@ -163,6 +164,9 @@ class _Poller:
         return poll
 
     async def _poll(self, conn: Connection) -> ConnectionPoll:
+        unreadable = unreadable_row(conn)
+        if unreadable is not None:  # polled again after poll_interval, like any failed poll
+            return ConnectionPoll(conn, [], unreadable.code, unreadable.message)
         blocked = self.result.platform_errors.get(conn.platform)
         if blocked is not None:
             return ConnectionPoll(conn, [], blocked.code, f"skipped: {blocked.message}")

@@ -21,6 +21,7 @@ from tokensync.errors import (
     RateLimitedError,
     StorageError,
     TokensyncError,
+    UnreadableRowError,
 )
 from tokensync.jobs.deps import Deps
 from tokensync.jobs.results import Outcome, Refreshed
@@ -28,6 +29,7 @@ from tokensync.jobs.stop import StopSignal
 from tokensync.oauth import TokenSet, refresh_grant
 from tokensync.platforms.catalog import Platform
 from tokensync.store import Connection
+from tokensync.times import describe_range
 
 REFRESHED, FAILED = Refreshed.REFRESHED, Refreshed.FAILED
 NEEDS_REAUTH, SUPERSEDED = Refreshed.NEEDS_REAUTH, Refreshed.SUPERSEDED
@@ -72,6 +74,10 @@ class Refresher:
         return replace(outcome, elapsed_ms=elapsed)
 
     async def _refresh(self, conn: Connection, holding_slot: bool) -> Outcome | None:
+        unreadable = unreadable_row(conn)
+        if unreadable is not None:
+            # Backed off like any failure: status lists it, and runs do not retry it each turn.
+            return await self._failed(conn, unreadable)
         platform = self._platform(conn.platform)
         if platform is None:
             return Outcome.failed(conn, self.broken[conn.platform])
@@ -242,16 +248,28 @@ class Refresher:
                 error_message=f"{conn.label}: another writer replaced the tokens while this "
                 "refresh ran; the stored tokens were kept",
             )
-        self._deps.spool.put(
-            conn.id,
-            conn.user_id,
-            conn.platform,
-            access_token_enc=access_enc,
-            refresh_token_enc=refresh_enc,
-            expires_at=expires_at,
-            issued_at=now,
-        )
         self._database_lost(error)
+        try:
+            self._deps.spool.put(
+                conn.id,
+                conn.user_id,
+                conn.platform,
+                access_token_enc=access_enc,
+                refresh_token_enc=refresh_enc,
+                expires_at=expires_at,
+                issued_at=now,
+            )
+        except OSError as exc:
+            return Outcome(
+                conn,
+                FAILED,
+                error_code="spool_unwritable",
+                error_message=f"{conn.label}: the database could not take the new tokens and the "
+                f"local spool ({self._deps.spool.directory}) could not be written "
+                f"({exc.strerror or type(exc).__name__}): the tokens issued are lost; the stored "
+                "ones are kept, and if the provider rotated the refresh token the user must "
+                "connect again",
+            )
         return Outcome(
             conn,
             REFRESHED,
@@ -352,6 +370,18 @@ class Refresher:
             error_message=exc.message,
             next_attempt_at=next_attempt,
         )
+
+
+def unreadable_row(conn: Connection) -> UnreadableRowError | None:
+    """The failure of a row whose expiry (the one stored time the jobs act on) another program
+    wrote as no time this program can read; None when it is readable. Other unreadable times
+    are shown as null by `tokens list` and overwritten by the jobs' own writes."""
+    if "expires_at" not in conn.unreadable:
+        return None
+    return UnreadableRowError(
+        f"{conn.label}: its stored expires_at is not a time tokensync can read (it must lie "
+        f"{describe_range()}); re-import the connection to repair it"
+    )
 
 
 def backoff(failures: int, base: float, cap: float, rng: random.Random | None = None) -> float:

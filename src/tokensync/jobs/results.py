@@ -13,7 +13,7 @@ from enum import Enum
 from typing import TYPE_CHECKING, ClassVar, Protocol
 
 from tokensync.errors import EXIT_FAILURES, EXIT_OK, StorageError, TokensyncError, exit_code_for
-from tokensync.jobs.options import FailOn, PollOptions, RefreshOptions
+from tokensync.jobs.options import FailOn, Keep, PollOptions, RefreshOptions
 from tokensync.store import Connection
 
 if TYPE_CHECKING:  # both import this module (through the refresher), which only names them
@@ -63,6 +63,8 @@ class JobResult:
     started_at: datetime
     finished_at: datetime | None = None
     dry_run: bool = False
+    # --results: what the document holds of items, and (`none`) of what providers said.
+    keep: Keep = "all"
     spool_applied: int = 0
     stopped: str | None = None
     error: StorageError | None = None

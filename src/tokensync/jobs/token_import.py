@@ -1,18 +1,41 @@
-"""`tokens import`: JSON Lines in, encrypted connections out, all or nothing."""
+"""`tokens import`: JSON Lines in, encrypted connections out, streamed, all or nothing.
+
+Lines are read as bytes, each bounded, parsed, checked and encrypted one at a time, and handed to
+the store as they come (store/importing.py): memory stays flat however long the file. The first
+bad line raises with its number, which rolls the whole import back. Nothing a line holds is ever
+echoed in a message but its user id and platform: any other field may be a token.
+"""
 
 from __future__ import annotations
 
-import json
-from collections.abc import Callable, Iterable, Mapping
+import math
+import re
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, BinaryIO
+
+import orjson
 
 from tokensync.crypto import Keyring, binding
 from tokensync.errors import ImportFormatError
 from tokensync.oauth import MAX_EXPIRES_IN
 from tokensync.platforms.catalog import Platform
-from tokensync.store import NewTokens
+from tokensync.store import NewTokens, Store
+from tokensync.store.models import ImportCounts
+from tokensync.times import LATEST, describe_range, in_range
 
+# A line holds two tokens of at most 64 KiB each and a few short fields.
+MAX_LINE_BYTES = 256 * 1024
+# Characters each text field may hold. A user id is part of a unique index (PostgreSQL refuses
+# index entries past about 2.7 kB); a token past 64 KiB is no token a provider issues.
+LIMITS = {
+    "userId": 255,
+    "platform": 64,
+    "accessToken": 64 * 1024,
+    "refreshToken": 64 * 1024,
+    "scope": 8 * 1024,
+    "tokenType": 64,
+}
 _REQUIRED = ("userId", "platform", "accessToken")
 _OPTIONAL = (
     "refreshToken",
@@ -24,6 +47,12 @@ _OPTIONAL = (
     "refreshTokenExpiresIn",
     "authorizedAt",
 )
+_FIELDS = frozenset(_REQUIRED + _OPTIONAL)
+_TEXT = ("userId", "platform", "accessToken", "scope", "tokenType")
+# Stored as written, shown in listings and logs: no control character (NUL breaks PostgreSQL).
+_PLAIN = frozenset({"userId", "scope", "tokenType"})
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_BOM = b"\xef\xbb\xbf"
 # A provider's token response (RFC 6749 5.1), as an OAuth callback receives it, in import terms.
 # Anything else in it (an id_token, say) is not tokensync's to keep.
 GRANT_FIELDS = {
@@ -36,20 +65,57 @@ GRANT_FIELDS = {
 }
 
 
+def import_tokens(
+    store: Store,
+    stream: BinaryIO,
+    platforms: Mapping[str, Platform],
+    keyring: Keyring,
+    now: datetime,
+) -> ImportCounts:
+    """Read, check, encrypt and upsert every line of `stream`; all or nothing."""
+    return store.upsert_connections(parse_lines(read_lines(stream), platforms, keyring, now), now)
+
+
+def read_lines(stream: BinaryIO) -> Iterator[tuple[int, bytes]]:
+    """(number, line) for each line, never reading more than MAX_LINE_BYTES of one."""
+    number = 0
+    while line := _read_line(stream, number + 1):
+        number += 1
+        if len(line) > MAX_LINE_BYTES and not line.endswith(b"\n"):
+            raise ImportFormatError(f"line {number}: longer than {MAX_LINE_BYTES // 1024} KiB")
+        if number == 1 and line.startswith(_BOM):
+            line = line[len(_BOM) :]
+        yield number, line
+
+
+def _read_line(stream: BinaryIO, number: int) -> bytes:
+    try:
+        return stream.readline(MAX_LINE_BYTES + 1)
+    except OSError as exc:
+        raise ImportFormatError(
+            f"line {number}: cannot read the input ({exc.strerror or type(exc).__name__})"
+        ) from None
+
+
 def parse_lines(
-    lines: Iterable[str], platforms: Mapping[str, Platform], keyring: Keyring, now: datetime
-) -> list[NewTokens]:
-    """Validate and encrypt every line; the first bad line raises with its number."""
-    rows: list[NewTokens] = []
-    for number, line in enumerate(lines, start=1):
-        if not line.strip():
+    lines: Iterable[tuple[int, bytes]],
+    platforms: Mapping[str, Platform],
+    keyring: Keyring,
+    now: datetime,
+) -> Iterator[NewTokens]:
+    """Check and encrypt each line as it comes; the first bad line raises with its number."""
+    for number, raw in lines:
+        if not raw.strip():
             continue
         try:
-            record = json.loads(line)
-        except ValueError:
-            raise ImportFormatError(f"line {number}: not valid JSON") from None
-        rows.append(_row(f"line {number}", record, platforms, keyring, now))
-    return rows
+            record = orjson.loads(raw)
+        except orjson.JSONDecodeError as exc:  # its message says what, never the text itself
+            if "UTF-8" in exc.msg:
+                raise ImportFormatError(f"line {number}: not UTF-8 text") from None
+            raise ImportFormatError(
+                f"line {number}: not valid JSON ({exc.msg}, at byte {exc.pos + 1})"
+            ) from None
+        yield _row(f"line {number}", record, platforms, keyring, now, line=number)
 
 
 def grant_row(
@@ -61,7 +127,8 @@ def grant_row(
     now: datetime,
 ) -> NewTokens:
     """A provider's token response for (user, platform), checked and encrypted as an import
-    line would be. `expires_in` may be a numeric string, as some providers send it. The user
+    line would be. `expires_in` may be a numeric string, as some providers send it; a response
+    without a refresh token (Google's, after the first consent) keeps the stored one. The user
     authorised it just now (an OAuth callback), which dates the grant's end on platforms with a
     rule for it."""
     access = grant.get("access_token")
@@ -72,7 +139,7 @@ def grant_row(
         value = grant.get(name)
         if field in ("expiresIn", "refreshTokenExpiresIn"):
             value = _number(value)
-        if value is not None:
+        if value is not None and value != "":
             record[field] = value
     return _row("the grant", record, platforms, keyring, now)
 
@@ -87,32 +154,58 @@ def _number(value: object) -> object:
 
 
 def _row(
-    where: str, record: Any, platforms: Mapping[str, Platform], keyring: Keyring, now: datetime
+    where: str,
+    record: Any,
+    platforms: Mapping[str, Platform],
+    keyring: Keyring,
+    now: datetime,
+    *,
+    line: int = 0,
 ) -> NewTokens:
     def bad(message: str) -> ImportFormatError:
         return ImportFormatError(f"{where}: {message}")
 
     if not isinstance(record, dict):
         raise bad("expected a JSON object")
-    unknown = sorted(set(record) - set(_REQUIRED) - set(_OPTIONAL))
-    if unknown:
+    if not record.keys() <= _FIELDS:
+        unknown = sorted(set(record) - _FIELDS)
         raise bad(
-            f"unknown field(s) {', '.join(unknown)} (fields: {', '.join(_REQUIRED + _OPTIONAL)})"
+            f"unknown field(s) {', '.join(_shown(u) for u in unknown)} "
+            f"(fields: {', '.join(_REQUIRED + _OPTIONAL)})"
         )
     for name in _REQUIRED:
         if not isinstance(record.get(name), str) or not record[name].strip():
             raise bad(f"missing field {name} (a non-empty string)")
-    for name in ("refreshToken", "scope", "tokenType"):
-        if record.get(name) is not None and not isinstance(record[name], str):
+    for name in _TEXT:
+        value = record.get(name)
+        if value is None:
+            continue
+        if not isinstance(value, str):
             raise bad(f"{name} must be a string")
+        if len(value) > LIMITS[name]:
+            raise bad(f"{name} is longer than {LIMITS[name]} characters")
+        if name in _PLAIN and _CONTROL.search(value):
+            raise bad(f"{name} must not hold control characters (a NUL, a tab, a newline...)")
     user, platform = record["userId"], record["platform"]
     if platform not in platforms:
-        raise bad(f"unknown platform {platform!r} (known: {', '.join(sorted(platforms))})")
-    refresh = record.get("refreshToken") or None
+        raise bad(f"unknown platform {_shown(platform)} (known: {', '.join(sorted(platforms))})")
+    keep_refresh = "refreshToken" not in record
+    refresh = record.get("refreshToken")
+    if refresh is not None and (not isinstance(refresh, str) or not refresh):
+        raise bad(
+            "refreshToken must be a non-empty string, or null to remove the stored one "
+            "(leave it out to keep the stored one)"
+        )
+    if refresh is not None and len(refresh) > LIMITS["refreshToken"]:
+        raise bad(f"refreshToken is longer than {LIMITS['refreshToken']} characters")
     grant_end = _expiry(record, now, bad, "refreshTokenExpires")
     authorized = _time(record, "authorizedAt", bad)
     if grant_end is None and authorized is not None and refresh:
         grant_end = platforms[platform].grant_end(authorized)
+        if grant_end is not None and not in_range(grant_end):
+            raise bad(
+                f"authorizedAt dates the grant's end past the times stored ({describe_range()})"
+            )
     return NewTokens(
         user_id=user,
         platform=platform,
@@ -124,6 +217,8 @@ def _row(
         scope=record.get("scope"),
         expires_at=_expiry(record, now, bad, "expires"),
         refresh_token_expires_at=grant_end,
+        line=line,
+        keep_refresh=keep_refresh,
     )
 
 
@@ -133,28 +228,31 @@ def _expiry(
     bad: Callable[[str], ImportFormatError],
     prefix: str,
 ) -> datetime | None:
-    at, within = f"{prefix}At", f"{prefix}In"
-    if record.get(at) is not None and record.get(within) is not None:
-        raise bad(f"give {at} or {within}, not both")
-    if record.get(at) is not None:
-        return _time(record, at, bad)
-    if record.get(within) is not None:
-        value = record[within]
-        # Up to ten years: a bigger lifetime is not one, and now + it overflows a datetime.
+    at_name, in_name = f"{prefix}At", f"{prefix}In"
+    at, seconds = record.get(at_name), record.get(in_name)
+    if at is not None and seconds is not None:
+        raise bad(f"give {at_name} or {in_name}, not both")
+    if at is not None:
+        return _time(record, at_name, bad)
+    if seconds is not None:
+        # Up to ten years (a bigger lifetime is not one), and never past the sane range.
+        longest = min(MAX_EXPIRES_IN, (LATEST - now).total_seconds())
         if (
-            isinstance(value, bool)
-            or not isinstance(value, int | float)
-            or not 0 <= value <= MAX_EXPIRES_IN
+            isinstance(seconds, bool)
+            or not isinstance(seconds, int | float)
+            or not math.isfinite(seconds)
+            or not 0 <= seconds <= longest
         ):
-            raise bad(f"{within} must be a number of seconds")
-        return now + timedelta(seconds=value)
+            raise bad(f"{in_name} must be a number of seconds from 0 to {int(longest)}")
+        return now + timedelta(seconds=seconds)
     return None
 
 
 def _time(
     record: Mapping[str, Any], name: str, bad: Callable[[str], ImportFormatError]
 ) -> datetime | None:
-    """An ISO 8601 time field (a datetime when the caller put one there), in UTC."""
+    """An ISO 8601 time field (a datetime when the caller put one there), in UTC and within the
+    sane range."""
     value = record.get(name)
     if value is None:
         return None
@@ -164,4 +262,17 @@ def _time(
         parsed = None
     if not isinstance(parsed, datetime):
         raise bad(f"{name} must be an ISO 8601 time such as 2026-11-28T15:00:00Z")
-    return parsed.replace(tzinfo=parsed.tzinfo or UTC).astimezone(UTC)
+    parsed = parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    try:
+        in_utc = parsed.astimezone(UTC)
+    except OverflowError:  # 9999-12-31T23:59:59-14:00 is in year 10000 in UTC
+        in_utc = None
+    if in_utc is None or not in_range(in_utc):
+        raise bad(f"{name} must be a time {describe_range()}")
+    return in_utc
+
+
+def _shown(value: object) -> str:
+    """A short, printable rendering of a name from the input, for a message."""
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."

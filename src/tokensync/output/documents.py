@@ -6,6 +6,7 @@ Keys are camelCase, as the consumers of the old HTTP endpoints expect (DESIGN.md
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import UTC, datetime
 
 from tokensync.errors import TokensyncError
 from tokensync.jobs.disconnect import Disconnection
@@ -63,10 +64,15 @@ def job_document(result: JobResult) -> Document:
             else [_poll_entry(p) for p in result.polls]
         )
         if result.platform_errors:
+            # With --results none the document is counts only: a platform's code, not the
+            # provider's own words (a public repository publishes the document).
             errors = sorted(result.platform_errors.items())
-            doc["platformErrors"] = {name: error_body(e.code, e.message) for name, e in errors}
+            doc["platformErrors"] = {
+                name: error_body(e.code, e.message) if result.keep != "none" else {"code": e.code}
+                for name, e in errors
+            }
     if result.skipped is not None:
-        doc["skipped"] = _skipped(result.skipped)
+        doc["skipped"] = _skipped(result.skipped, ids=result.keep != "none")
     if result.spool_applied:
         doc["spoolApplied"] = result.spool_applied
     if isinstance(result, RefreshResult) and result.leases_lost:
@@ -110,11 +116,14 @@ def refresh_entry(outcome: Outcome) -> Document:
     return entry
 
 
-def _skipped(skipped: Sequence[Skipped]) -> Document:
-    """The connections of a --user selection that the run left alone: why, and when next due."""
+def _skipped(skipped: Sequence[Skipped], *, ids: bool) -> Document:
+    """The connections of a --user selection that the run left alone: why, and when next due
+    (with --results none, the counts only: no user id)."""
+    doc: Document = {"count": len(skipped), "byReason": reasons(skipped)}
+    if not ids:
+        return doc
     return {
-        "count": len(skipped),
-        "byReason": reasons(skipped),
+        **doc,
         "connections": [
             {
                 "userId": s.connection.user_id,
@@ -166,7 +175,7 @@ def _endpoint_entry(e: EndpointResult) -> Document:
 
 def connection_document(conn: Connection) -> Document:
     """A connection as `tokens list` shows it: never a secret."""
-    return {
+    doc: Document = {
         "id": conn.id,
         "userId": conn.user_id,
         "platform": conn.platform,
@@ -188,6 +197,24 @@ def connection_document(conn: Connection) -> Document:
         "createdAt": iso(conn.created_at),
         "updatedAt": iso(conn.updated_at),
     }
+    if conn.unreadable:
+        # Columns another program wrote as no time this program can read: shown as null.
+        for column in conn.unreadable:
+            if column in _CAMEL:
+                doc[_CAMEL[column]] = None
+        doc["unreadable"] = list(conn.unreadable)
+    return doc
+
+
+_CAMEL = {
+    "expires_at": "expiresAt",
+    "refresh_token_expires_at": "refreshTokenExpiresAt",
+    "last_refreshed_at": "lastRefreshedAt",
+    "last_sync_at": "lastSyncAt",
+    "next_attempt_at": "nextAttemptAt",
+    "created_at": "createdAt",
+    "updated_at": "updatedAt",
+}
 
 
 def token_document(token: AccessToken) -> Document:
@@ -209,6 +236,7 @@ def connection_error_document(user_id: str, platform: str, error: TokensyncError
     """A command about one connection that failed: which connection, and the error."""
     return {
         "success": False,
+        "timestamp": iso(datetime.now(UTC)),
         "userId": user_id,
         "platform": platform,
         "error": error_body(error.code, error.message),

@@ -8,11 +8,16 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime
 from typing import TextIO
 
-from tokensync.errors import TokensyncError
+from tokensync.errors import Interrupted, TokensyncError
+from tokensync.timestamps import iso
 
 Document = dict[str, object]
+# The job commands, and the cronType their documents carry (their error documents too); the job
+# results say the same (test_output_discipline checks that they agree).
+CRON_TYPES = {"refresh-tokens": "token-refresh", "poll-platforms": "platform-polling"}
 
 
 def emit(document: Mapping[str, object], stream: TextIO | None = None) -> None:
@@ -23,14 +28,9 @@ def emit(document: Mapping[str, object], stream: TextIO | None = None) -> None:
     out.flush()
 
 
-def emit_array(items: Iterable[Mapping[str, object]], stream: TextIO | None = None) -> None:
-    """Write a JSON array an element at a time, so a long listing never sits in memory."""
-    out = stream or sys.stdout
-    out.write("[")
-    for index, item in enumerate(items):
-        out.write(("," if index else "") + "\n" + json.dumps(item, ensure_ascii=False))
-    out.write("\n]\n")
-    out.flush()
+def error_document(error: TokensyncError, command: str | None = None) -> Document:
+    """The document of a command that failed as a whole: dated, and a job's with its cronType."""
+    return failure_document(error.code, error.message, command)
 
 
 def emit_lines(items: Iterable[Mapping[str, object]], stream: TextIO | None = None) -> None:
@@ -41,9 +41,23 @@ def emit_lines(items: Iterable[Mapping[str, object]], stream: TextIO | None = No
     out.flush()
 
 
-def error_document(error: TokensyncError) -> Document:
-    """The document of a command that failed as a whole."""
-    return {"success": False, "error": error_body(error.code, error.message)}
+def interrupted_document(signal: Interrupted, command: str | None = None) -> Document:
+    """The document of a command that SIGTERM or SIGINT stopped before it finished."""
+    message = f"stopped by {signal.signal_name}"
+    if command == "import":
+        message += " before the import was committed: nothing was imported"
+    return failure_document("interrupted", message, command)
+
+
+def failure_document(code: str, message: str, command: str | None = None) -> Document:
+    """{success: false, [cronType], timestamp, error}: so a log of them can be dated, and read
+    by the same jq filter as the command's own documents."""
+    doc: Document = {"success": False}
+    if command in CRON_TYPES:
+        doc["cronType"] = CRON_TYPES[command]
+    doc["timestamp"] = iso(datetime.now(UTC))
+    doc["error"] = error_body(code, message)
+    return doc
 
 
 def error_body(code: str, message: str | None) -> dict[str, str]:

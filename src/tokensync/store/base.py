@@ -12,17 +12,16 @@ from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime
 from importlib import resources
 
-from tokensync.errors import SchemaTooNewError
+from tokensync.errors import NoDatabaseError, SchemaTooNewError, SchemaTooOldError
 from tokensync.store import outbox
 from tokensync.store.deliveries import DeliveryMixin
-from tokensync.store.engine import Row, filter_params
+from tokensync.store.engine import Row, filter_params, time_or_none
+from tokensync.store.importing import ImportMixin
 from tokensync.store.models import (
     Connection,
     Erring,
     Expiring,
     Filters,
-    ImportCounts,
-    NewTokens,
     RunRecord,
     StatusCount,
 )
@@ -42,7 +41,7 @@ def migrations(engine: str) -> list[tuple[int, str]]:
     return sorted(found)
 
 
-class Store(PollingMixin, RemovalMixin, OutboxMixin, DeliveryMixin):
+class Store(ImportMixin, PollingMixin, RemovalMixin, OutboxMixin, DeliveryMixin):
     """One database of connections, polled data, sync state, runs and events."""
 
     # -- schema ------------------------------------------------------------------------------
@@ -67,6 +66,36 @@ class Store(PollingMixin, RemovalMixin, OutboxMixin, DeliveryMixin):
         # number their migrations apart).
         return [v for v, script in known if v not in applied and self._apply(v, script, now)]
 
+    def require_schema(self, where: str) -> None:
+        """For a command that only reads: the schema must be this program's, since only a
+        migration may create or change it (never a typo's empty database). `where` names the
+        database in the message."""
+        known = migrations(self.engine)
+        latest = known[-1][0] if known else 0
+        applied = set(self._applied_versions())
+        current = max(applied, default=0)
+        if current == 0:
+            raise NoDatabaseError(
+                f"{where} holds no tokensync schema: check the database URL, or create the "
+                "schema with `tokensync db migrate`"
+            )
+        if current > latest:
+            raise SchemaTooNewError(
+                f"the database schema is version {current}, newer than this tokensync "
+                f"(which knows up to {latest}): upgrade tokensync"
+            )
+        missing = [v for v, _ in known if v not in applied]
+        if missing:
+            older = (
+                f"version {current}, older than this tokensync ({latest})"
+                if current < latest
+                else f"without migration {', '.join(map(str, missing))} of this tokensync"
+            )
+            raise SchemaTooOldError(
+                f"the database schema is {older}: run `tokensync db migrate` (or let a job run, "
+                "which migrates)"
+            )
+
     def database_id(self) -> str:
         """The identity this database holds (made by migration 2), the same whatever the URL."""
         rows = self._run("database_id", {})
@@ -74,42 +103,43 @@ class Store(PollingMixin, RemovalMixin, OutboxMixin, DeliveryMixin):
 
     # -- connections -------------------------------------------------------------------------
 
-    def upsert_connections(self, rows: Sequence[NewTokens], now: datetime) -> ImportCounts:
-        """Insert or replace the tokens of each (user, platform), all in one transaction; a
-        connection that was not active (a dead grant connected again) says connection.recovered
-        in it."""
-        inserted = 0
-        with self.transaction():
-            for row in rows:
-                names = {"user_id": row.user_id, "platform": row.platform}
-                before = self._run("connection_status", names)
-                params = {
-                    "user_id": row.user_id,
-                    "platform": row.platform,
-                    "access_token_enc": row.access_token_enc,
-                    "refresh_token_enc": row.refresh_token_enc,
-                    "token_type": row.token_type,
-                    "scope": row.scope,
-                    "expires_at": row.expires_at,
-                    "refresh_token_expires_at": row.refresh_token_expires_at,
-                    "now": now,
-                }
-                (result,) = self._run("upsert_connection", params)
-                inserted += bool(result["inserted"])
-                if before and before[0]["status"] != "active":
-                    self._emit(outbox.recovered(result, before[0]["status"]), now)
-        return ImportCounts(inserted=inserted, updated=len(rows) - inserted)
-
-    def iter_connections(self, filters: Filters, page: int = 500) -> Iterator[Connection]:
-        """Every connection matching the filters, read a page at a time."""
-        after = 0
-        while True:
-            params = {"after_id": after, "limit": page, **filter_params(filters)}
-            rows = self._run("list_connections", params)
-            yield from (self._connection(r) for r in rows)
-            if len(rows) < page:
+    def iter_connections(
+        self,
+        filters: Filters = Filters(),  # noqa: B008 - frozen, so one shared default is safe
+        *,
+        statuses: Sequence[str] = (),
+        after_id: int = 0,
+        limit: int | None = None,
+        page: int = 500,
+    ) -> Iterator[Connection]:
+        """The connections matching the filters (and any of `statuses`), by id, after `after_id`,
+        at most `limit`: read a page at a time, so memory stays flat however many there are."""
+        left = limit
+        while left is None or left > 0:
+            size = page if left is None else min(page, left)
+            rows = self.connection_page(filters, statuses, after_id, size)
+            yield from rows
+            if len(rows) < size:
                 return
-            after = rows[-1]["id"]
+            after_id = rows[-1].id
+            if left is not None:
+                left -= len(rows)
+
+    def connection_page(
+        self, filters: Filters, statuses: Sequence[str], after_id: int, limit: int
+    ) -> list[Connection]:
+        """One page of iter_connections: one status reads its own index."""
+        params = {"after_id": after_id, "limit": limit, **filter_params(filters)}
+        if len(statuses) == 1:
+            rows = self._run("list_connections_by_status", {**params, "status": statuses[0]})
+        else:
+            all_statuses = {"all_statuses": not statuses, "statuses": list(statuses)}
+            rows = self._run("list_connections", {**params, **all_statuses})
+        return [self._connection(r) for r in rows]
+
+    def has_connections(self) -> bool:
+        """Whether any connection (and so any token encrypted with some key) is stored."""
+        return bool(self._run("has_connections", {})[0]["present"])
 
     def get_connection(self, connection_id: int) -> Connection | None:
         """One connection by id."""
@@ -394,7 +424,10 @@ class Store(PollingMixin, RemovalMixin, OutboxMixin, DeliveryMixin):
     def soonest_expiries(self, limit: int) -> list[Expiring]:
         """The active connections whose access tokens expire first."""
         rows = self._run("soonest_expiries", {"limit": limit})
-        return [Expiring(r["id"], r["user_id"], r["platform"], r["expires_at"]) for r in rows]
+        return [
+            Expiring(r["id"], r["user_id"], r["platform"], time_or_none(r["expires_at"]))
+            for r in rows
+        ]
 
     def failing(self, limit: int) -> tuple[int, list[Erring]]:
         """How many active connections failed their last refresh, and the latest of them."""
@@ -447,8 +480,8 @@ class Store(PollingMixin, RemovalMixin, OutboxMixin, DeliveryMixin):
             RunRecord(
                 run_id=r["run_id"],
                 command=r["command"],
-                started_at=r["started_at"],
-                finished_at=r["finished_at"],
+                started_at=time_or_none(r["started_at"]),
+                finished_at=time_or_none(r["finished_at"]),
                 success=r["success"],
                 exit_code=r["exit_code"],
                 summary=r["summary"],
@@ -471,6 +504,6 @@ def _erring(row: Row) -> Erring:
         error_code=row["last_error_code"],
         error_message=row["last_error_message"],
         failure_count=int(row.get("failure_count") or 0),
-        next_attempt_at=row.get("next_attempt_at"),
-        updated_at=row["updated_at"],
+        next_attempt_at=time_or_none(row.get("next_attempt_at")),
+        updated_at=time_or_none(row["updated_at"]),
     )

@@ -14,8 +14,34 @@ from typing import Any
 
 from tokensync.store.models import Connection, Filters
 from tokensync.store.queries import QUERIES
+from tokensync.times import EARLIEST, in_range
 
 Row = dict[str, Any]
+
+
+class Unreadable:
+    """The value an engine reads for a stored time it cannot use: not a time, or one out of the
+    sane range (tokensync.times). The row holding it fails on its own; the query does not."""
+
+    def __repr__(self) -> str:
+        return "UNREADABLE"
+
+
+UNREADABLE = Unreadable()
+# What a Connection's required times hold when unreadable (the row is flagged, never acted on).
+_REQUIRED_TIMES = frozenset({"tokens_updated_at", "created_at", "updated_at"})
+
+
+def checked_time(value: datetime) -> datetime | Unreadable:
+    """An aware time in range, or UNREADABLE."""
+    if value.tzinfo is None or not in_range(value):
+        return UNREADABLE
+    return value
+
+
+def time_or_none(value: object) -> datetime | None:
+    """A stored time for a model whose field may be None: an unreadable one reads as None."""
+    return value if isinstance(value, datetime) else None
 
 
 def filter_params(filters: Filters) -> dict[str, Any]:
@@ -77,4 +103,12 @@ class Engine(ABC):
 
     @staticmethod
     def _connection(row: Row) -> Connection:
-        return Connection(**row)
+        """A Connection; columns read as UNREADABLE are named in `unreadable`, never used."""
+        bad = tuple(k for k, v in row.items() if v is UNREADABLE)
+        if not bad:
+            return Connection(**row)
+        fixed: Row = {
+            k: (EARLIEST if k in _REQUIRED_TIMES else None) if k in bad else v
+            for k, v in row.items()
+        }
+        return Connection(**fixed, unreadable=bad)

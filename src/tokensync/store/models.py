@@ -39,6 +39,8 @@ class Connection:
     next_poll_at: datetime | None = None
     poll_lease_expires_at: datetime | None = None
     streak_started_at: datetime | None = None  # the first failure of the current streak
+    # Columns whose stored value could not be read (engine.UNREADABLE): such a row fails alone.
+    unreadable: tuple[str, ...] = ()
 
     @property
     def label(self) -> str:
@@ -58,6 +60,12 @@ class NewTokens:
     scope: str | None
     expires_at: datetime | None
     refresh_token_expires_at: datetime | None = None
+    # The import line it came from (0: its position among the rows written together).
+    line: int = 0
+    # No refreshToken on the line: a connection that exists keeps its stored one, and the grant's
+    # end stored with it unless the line gives one. (An explicit `"refreshToken": null` is
+    # refresh_token_enc None with keep_refresh False: removed.)
+    keep_refresh: bool = False
 
 
 # Rows per table, as a removal counts them (what was deleted, or what a dry run would delete).
@@ -142,12 +150,13 @@ class StatusCount:
 
 @dataclass(frozen=True)
 class Expiring:
-    """An active connection and when something of it ends: its access token, or its grant."""
+    """An active connection and when something of it ends: its access token, or its grant
+    (None: stored unreadably)."""
 
     connection_id: int
     user_id: str
     platform: str
-    expires_at: datetime
+    expires_at: datetime | None
 
 
 @dataclass(frozen=True)
@@ -161,7 +170,7 @@ class Erring:
     error_message: str | None
     failure_count: int
     next_attempt_at: datetime | None
-    updated_at: datetime
+    updated_at: datetime | None
 
 
 @dataclass(frozen=True)
@@ -170,7 +179,7 @@ class RunRecord:
 
     run_id: str
     command: str
-    started_at: datetime
+    started_at: datetime | None
     finished_at: datetime | None
     success: bool | None
     exit_code: int | None

@@ -12,7 +12,7 @@ import uuid
 from collections.abc import Mapping
 from datetime import datetime, timedelta
 
-from tokensync.store.engine import Engine
+from tokensync.store.engine import Engine, Unreadable
 from tokensync.store.models import NewEvent
 from tokensync.timestamps import iso
 
@@ -86,6 +86,8 @@ def _time(row: Mapping[str, object], column: str) -> datetime | None:
     value = row.get(column)
     if value is None or isinstance(value, datetime):
         return value
+    if isinstance(value, Unreadable):  # stored by another program, out of range: not known
+        return None
     # SQLite reads a column as a time only by its name (*_at): anything else is a bug here.
     raise TypeError(f"{column} is not a time")
 

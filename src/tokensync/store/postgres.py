@@ -4,19 +4,25 @@ from __future__ import annotations
 
 import contextlib
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any
+from urllib.parse import unquote
 
 import psycopg
+from psycopg.abc import AdaptContext
+from psycopg.adapt import Loader
+from psycopg.pq import Format
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
-from tokensync.errors import StorageError
+from tokensync import interrupts
+from tokensync.errors import ConfigError, StorageError
 from tokensync.jsoncodec import dumps
+from tokensync.redaction import redact, split_userinfo
 from tokensync.store.base import Store
-from tokensync.store.engine import Row
-from tokensync.store.models import BatchWrite
+from tokensync.store.engine import UNREADABLE, Row, checked_time
+from tokensync.store.models import BatchWrite, NewTokens
 from tokensync.store.polling import lease_lost
 
 _PARAM = re.compile(r"(?<![:\w]):([a-z_]+)")
@@ -43,17 +49,25 @@ class PostgresStore(Store):
         "never": "'-infinity'",
         "skip_locked": "FOR UPDATE SKIP LOCKED",
         "commands": "SELECT unnest(CAST(:commands AS text[])) AS command",
+        "status_in": "status = ANY(CAST(:statuses AS text[]))",
+        # Emptying a table: DELETE would leave every row dead in it, chunk after chunk.
+        "truncate": "TRUNCATE",
         "greatest": "GREATEST",
         "type_in": "type = ANY(CAST(:types AS text[]))",
         "for_update": "FOR UPDATE",
         # One publisher of events at a time (store/deliveries.py), until its transaction ends.
         "event_order_lock": f"SELECT pg_advisory_xact_lock({_EVENT_ORDER_LOCK})",
+        # An import's recoveries: the connections it replaces, held until it commits.
+        "for_update_of_c": "FOR UPDATE OF c",
+        # An event id made in SQL, like outbox.new_event_id's: evt_ and 32 hex digits.
+        "new_event_id": "'evt_' || replace(CAST(gen_random_uuid() AS text), '-', '')",
+        "json_object": "jsonb_build_object",
     }
 
     def __init__(self, url: str, *, connect_timeout: int = 10) -> None:
         super().__init__()
         self._url = url
-        self._secret = _password(url)
+        self._params = connection_params(url)
         self._connect_timeout = connect_timeout
         self._statement_timeout_ms = 0
         self._conn = self._connect()
@@ -63,19 +77,23 @@ class PostgresStore(Store):
 
     def _connect(self) -> psycopg.Connection[Row]:
         try:
+            params = {
+                "connect_timeout": str(self._connect_timeout),
+                "application_name": "tokensync",
+                **self._params,
+            }
             conn = psycopg.connect(
-                self._url,
+                psycopg.conninfo.make_conninfo("", **params),
                 autocommit=True,
                 row_factory=dict_row,
-                connect_timeout=self._connect_timeout,
-                application_name="tokensync",
             )
+            conn.adapters.register_loader("timestamptz", _TimeLoader)
             conn.execute("SET TIME ZONE 'UTC'")
             self._set_timeout(conn)
             return conn
         except psycopg.Error as exc:
             raise StorageError(f"cannot connect to PostgreSQL: {self._scrub(exc)}") from None
-        except ValueError as exc:  # a URL psycopg cannot parse
+        except ValueError as exc:  # a parameter psycopg cannot use
             raise StorageError(f"bad PostgreSQL URL: {self._scrub(exc)}") from None
 
     def _live(self) -> psycopg.Connection[Row]:
@@ -99,12 +117,31 @@ class PostgresStore(Store):
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[None]:
-        """A transaction that commits when the block ends and rolls back if it raises."""
+        """A transaction that commits when the block ends and rolls back if it raises.
+
+        The COMMIT runs where no signal interrupts it (tokensync.interrupts): its answer is
+        always read, so what the caller reports is what the database did.
+        """
+        conn = self._live()
+        if conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
+            yield  # inside the caller's transaction already
+            return
+        self._execute("BEGIN")
         try:
-            with self._live().transaction():
-                yield
-        except psycopg.Error as exc:
-            raise StorageError(f"PostgreSQL: {self._scrub(exc)}") from None
+            yield
+        except BaseException:
+            self._abandon()
+            raise
+        with interrupts.deferred():
+            self._execute("COMMIT")
+
+    def _abandon(self) -> None:
+        """Roll back; a connection broken mid-protocol (a signal in the middle of a COPY) is
+        closed instead, which the server takes as a rollback."""
+        try:
+            self._conn.execute("ROLLBACK")
+        except psycopg.Error:
+            self._conn.close()
 
     def _execute(self, sql: str, params: Mapping[str, Any] | None = None) -> psycopg.Cursor[Row]:
         try:
@@ -115,6 +152,38 @@ class PostgresStore(Store):
     def _run(self, name: str, params: Mapping[str, Any]) -> list[Row]:
         cursor = self._execute(self._sql[name], params)
         return cursor.fetchall() if cursor.description else []
+
+    def _prepare_import(self) -> None:
+        # Every statement of a chunk joins a small staging table (5,000 rows) to a large indexed
+        # one (connections, import_seen) by its unique key: a nested loop over the index is
+        # always right. Temporary tables never get statistics (autovacuum skips them), and the
+        # planner, guessing, chose hash joins that read all of import_seen and connections for
+        # every chunk: a million lines took 217 s instead of 56 s. For this transaction only.
+        self._rowcount("import_nested_loops", {})
+
+    def _stage_import(self, rows: Sequence[NewTokens]) -> None:
+        try:
+            with (
+                self._live().cursor() as cursor,
+                cursor.copy(self._sql["copy_import_staging"]) as copy,
+            ):
+                for r in rows:
+                    copy.write_row(
+                        (
+                            r.line,
+                            r.user_id,
+                            r.platform,
+                            r.access_token_enc,
+                            r.refresh_token_enc,
+                            r.keep_refresh,
+                            r.token_type,
+                            r.scope,
+                            r.expires_at,
+                            r.refresh_token_expires_at,
+                        )
+                    )
+        except psycopg.Error as exc:
+            raise StorageError(f"PostgreSQL: {self._scrub(exc)}") from None
 
     def _save_batch(self, params: dict[str, Any]) -> list[Row]:
         # One statement, atomic on its own: no BEGIN and COMMIT round trips for every page.
@@ -156,10 +225,7 @@ class PostgresStore(Store):
         return True
 
     def _scrub(self, exc: BaseException) -> str:
-        text = " ".join(str(exc).split()) or type(exc).__name__
-        if self._secret:
-            text = text.replace(self._secret, "***")
-        return text
+        return redact(" ".join(str(exc).split()) or type(exc).__name__, self._url)
 
 
 def _adapt(params: Mapping[str, Any]) -> dict[str, Any]:
@@ -173,8 +239,47 @@ def _adapt(params: Mapping[str, Any]) -> dict[str, Any]:
 _JSON_LISTS = frozenset({"datas"})
 
 
-def _password(url: str) -> str | None:
+def connection_params(url: str) -> dict[str, str]:
+    """libpq's connection parameters for a postgresql:// URL, or ConfigError (never echoing it).
+
+    The user and password are taken from the URL here, split at the last `@` before the host
+    and percent-decoded leniently (a bare `%` stays a `%`): libpq would refuse a bare `%`, or
+    split at the first `@` and look up the rest of the password as a host name, and in both
+    cases print that part of the password in its error. The rest of the URL (hosts, ports, the
+    database, `?sslmode=...`) is libpq's to read.
+    """
+    userinfo, bare, _ = split_userinfo(url)
     try:
-        return psycopg.conninfo.conninfo_to_dict(url).get("password") or None  # type: ignore[return-value]
-    except psycopg.Error:
-        return None
+        found = psycopg.conninfo.conninfo_to_dict(bare)
+    except psycopg.Error as exc:
+        raise ConfigError(f"bad PostgreSQL URL: {redact(str(exc), url)}") from None
+    params = {key: str(value) for key, value in found.items() if value is not None}
+    if not all(p.strip().isdigit() for p in params.get("port", "5432").split(",")):
+        raise ConfigError("bad PostgreSQL URL: a port is not a number")
+    if userinfo is not None:
+        user, colon, password = userinfo.partition(":")
+        if user:
+            params["user"] = unquote(user)
+        if colon:
+            params["password"] = unquote(password)
+    return params
+
+
+class _TimeLoader(Loader):
+    """timestamptz as a datetime, or UNREADABLE for one psycopg cannot return ('infinity', BC,
+    after 9999) or that lies out of the sane range: that row fails alone, not the query."""
+
+    def __init__(self, oid: int, context: AdaptContext | None = None) -> None:
+        super().__init__(oid, context)
+        # psycopg's own loader (its C one when installed) does the parsing.
+        own = psycopg.adapters.get_loader(oid, Format.TEXT)
+        if own is None:  # pragma: no cover - psycopg always has one for timestamptz
+            raise RuntimeError("psycopg has no timestamptz loader")
+        self._load = own(oid, context).load
+
+    def load(self, data: Any) -> Any:
+        try:
+            value = self._load(data)
+        except psycopg.DataError:
+            return UNREADABLE
+        return checked_time(value)

@@ -97,46 +97,149 @@ INSERT INTO tokensync_schema (version, applied_at) VALUES (:version, :now)
 -- A refresh failure streak is over (a success, a new grant, a dead grant): the next one is new.
 streak_started_at = NULL, failing_noticed_at = NULL
 
--- name: connection_status
--- The status a connection of (user, platform) has before an import replaces it, its row held
--- until the transaction ends (a re-import of a dead grant is a recovery).
-SELECT id, status FROM connections WHERE user_id = :user_id AND platform = :platform {for_update}
-
 -- name: lock_connection
 -- A connection's names and status before a change that may revive it, its row held.
 SELECT id, user_id, platform, status FROM connections WHERE id = :id {for_update}
 
--- name: upsert_connection
--- Insert or replace the tokens of a (user, platform); `inserted` tells which it was. A new grant
--- ends any failure streak, and its end (if known) is yet to be announced.
-INSERT INTO connections (
-    user_id, platform, access_token_enc, refresh_token_enc, token_type, scope,
-    expires_at, refresh_token_expires_at, status, tokens_updated_at, created_at, updated_at)
-VALUES (:user_id, :platform, :access_token_enc, :refresh_token_enc, :token_type, :scope,
-    :expires_at, :refresh_token_expires_at, 'active', :now, :now, :now)
-ON CONFLICT (user_id, platform) DO UPDATE SET
-    access_token_enc = excluded.access_token_enc,
-    refresh_token_enc = excluded.refresh_token_enc,
-    token_type = excluded.token_type,
-    scope = excluded.scope,
-    expires_at = excluded.expires_at,
-    refresh_token_expires_at = excluded.refresh_token_expires_at,
+-- name: import_nested_loops
+-- PostgreSQL only: an import's joins are a small chunk probing a unique index (postgres.py).
+SET LOCAL enable_hashjoin = off; SET LOCAL enable_mergejoin = off
+
+-- name: create_import_staging
+-- The staging table of one import: rows stream in, then one UPDATE and one INSERT take them.
+-- Temporary, so private to this connection; dropped at the end and by a rollback.
+CREATE TEMP TABLE import_staging (
+    line BIGINT NOT NULL, user_id TEXT NOT NULL, platform TEXT NOT NULL,
+    access_token_enc TEXT NOT NULL, refresh_token_enc TEXT, keep_refresh BOOLEAN NOT NULL,
+    token_type TEXT NOT NULL, scope TEXT, expires_at TIMESTAMPTZ,
+    refresh_token_expires_at TIMESTAMPTZ)
+
+-- name: create_import_seen
+-- The connections an import has written so far, and the line of each: a later chunk's line that
+-- names one again is refused with both line numbers.
+CREATE TEMP TABLE import_seen (
+    user_id TEXT NOT NULL, platform TEXT NOT NULL, line BIGINT NOT NULL,
+    PRIMARY KEY (user_id, platform))
+
+-- name: copy_import_staging
+-- PostgreSQL only: the rows of an import, streamed with COPY (store.importing.STAGING_COLUMNS).
+COPY import_staging (line, user_id, platform, access_token_enc, refresh_token_enc,
+    keep_refresh, token_type, scope, expires_at, refresh_token_expires_at) FROM STDIN
+
+-- name: stage_import_row
+-- SQLite: one staged row (executemany streams them through one prepared statement).
+INSERT INTO import_staging (line, user_id, platform, access_token_enc, refresh_token_enc,
+    keep_refresh, token_type, scope, expires_at, refresh_token_expires_at)
+VALUES (:line, :user_id, :platform, :access_token_enc, :refresh_token_enc, :keep_refresh,
+    :token_type, :scope, :expires_at, :refresh_token_expires_at)
+
+-- name: remember_import_keys
+-- The staged connections, for the duplicate check: a key already there (an earlier line of this
+-- chunk, or of an earlier one) is not inserted, and the count falls short. Lines in order, so the
+-- first of two is the one kept.
+INSERT INTO import_seen (user_id, platform, line)
+SELECT user_id, platform, line FROM import_staging WHERE true ORDER BY line
+ON CONFLICT (user_id, platform) DO NOTHING
+
+-- name: find_import_duplicate
+-- Once remember_import_keys fell short: the first staged line whose connection an earlier line
+-- named, and that earlier line.
+SELECT seen.line AS first, s.line, s.user_id, s.platform
+FROM import_staging AS s JOIN import_seen AS seen
+    ON seen.user_id = s.user_id AND seen.platform = s.platform AND seen.line <> s.line
+ORDER BY s.line LIMIT 1
+
+-- name: import_recovered
+-- Before import_update, in the chunk's transaction: a connection.recovered event for each staged
+-- connection that exists and is not active (a dead grant connected again), in line order. Every
+-- staged connection that exists is locked first (PostgreSQL), so that one marked dead meanwhile
+-- is seen as such; a new connection is no recovery.
+WITH existing AS MATERIALIZED (
+    SELECT c.id, c.user_id, c.platform, c.status, s.line
+    FROM import_staging AS s JOIN connections AS c
+        ON c.user_id = s.user_id AND c.platform = s.platform
+    ORDER BY c.id {for_update_of_c})
+INSERT INTO events (event_id, type, user_id, connection_id, data, created_at, status,
+    attempts, next_attempt_at, give_up_at)
+SELECT {new_event_id}, 'connection.recovered', user_id, id,
+    {json_object}('connectionId', id, 'userId', user_id, 'platform', platform,
+        'previousStatus', status),
+    :now, 'pending', 0, :now, :give_up_at
+FROM existing WHERE status <> 'active' ORDER BY line
+
+-- name: import_update
+-- Replace the tokens of the staged connections that exist and set them active again; a line
+-- without refreshToken keeps the stored one, and the grant's end stored with it unless the line
+-- gives one. A new grant ends any failure streak, and its end is yet to be announced (a kept
+-- refresh token keeps its grant's notice, unless the line gives another end).
+UPDATE connections SET
+    access_token_enc = s.access_token_enc,
+    refresh_token_enc = CASE WHEN s.keep_refresh THEN connections.refresh_token_enc
+                             ELSE s.refresh_token_enc END,
+    token_type = s.token_type,
+    scope = s.scope,
+    expires_at = s.expires_at,
+    refresh_token_expires_at = CASE
+        WHEN s.keep_refresh THEN COALESCE(s.refresh_token_expires_at,
+                                          connections.refresh_token_expires_at)
+        ELSE s.refresh_token_expires_at END,
     status = 'active',
-    tokens_updated_at = excluded.tokens_updated_at,
+    tokens_updated_at = :now,
     last_error_code = NULL,
     last_error_message = NULL,
     failure_count = 0,
     next_attempt_at = NULL,
     {streak_ended},
-    grant_end_noticed_at = NULL,
-    updated_at = excluded.updated_at
-RETURNING id, user_id, platform, (created_at = updated_at) AS inserted
+    grant_end_noticed_at = CASE
+        WHEN s.keep_refresh AND connections.refresh_token_expires_at IS NOT DISTINCT FROM
+            COALESCE(s.refresh_token_expires_at, connections.refresh_token_expires_at)
+        THEN connections.grant_end_noticed_at END,
+    updated_at = :now
+FROM import_staging AS s
+WHERE connections.user_id = s.user_id AND connections.platform = s.platform
+
+-- name: import_insert
+-- Add the staged connections that import_update did not find; for each, its unique-index
+-- insertion is its only probe (one another writer added meanwhile is left out, and counted).
+INSERT INTO connections (
+    user_id, platform, access_token_enc, refresh_token_enc, token_type, scope,
+    expires_at, refresh_token_expires_at, status, tokens_updated_at, created_at, updated_at)
+SELECT s.user_id, s.platform, s.access_token_enc, s.refresh_token_enc, s.token_type, s.scope,
+    s.expires_at, s.refresh_token_expires_at, 'active', :now, :now, :now
+FROM import_staging AS s WHERE true
+ON CONFLICT (user_id, platform) DO NOTHING
+
+-- name: clear_import_staging
+-- Empty the staging table for the next chunk.
+{truncate} import_staging
+
+-- name: drop_import_staging
+-- The staging table is done with (a rollback drops it too).
+DROP TABLE import_staging
+
+-- name: drop_import_seen
+-- The keys of the import are done with (a rollback drops them too).
+DROP TABLE import_seen
 
 -- name: list_connections
--- A page of the connections matching the filters, by id.
+-- A page of the connections matching the filters, by id (the primary key: a page costs its rows
+-- and those the filters skip).
 SELECT {connection_columns} FROM connections
-WHERE id > :after_id AND (:all_platforms OR {platform_in}) AND (:all_users OR {user_in})
+WHERE id > :after_id AND (:all_statuses OR {status_in})
+  AND (:all_platforms OR {platform_in}) AND (:all_users OR {user_in})
 ORDER BY id LIMIT :limit
+
+-- name: list_connections_by_status
+-- A page of the connections of one status, by id, from connections_by_status: a rare status
+-- costs its page, not a walk over every other row.
+SELECT {connection_columns} FROM connections
+WHERE status = :status AND id > :after_id
+  AND (:all_platforms OR {platform_in}) AND (:all_users OR {user_in})
+ORDER BY status, id LIMIT :limit
+
+-- name: has_connections
+-- Whether the database holds any connection (and so tokens encrypted with some key).
+SELECT EXISTS (SELECT 1 FROM connections) AS present
 
 -- name: get_connection
 -- One connection by id.

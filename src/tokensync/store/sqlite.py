@@ -6,31 +6,42 @@ import contextlib
 import json
 import os
 import sqlite3
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
-from tokensync.errors import StorageError
+from tokensync import interrupts
+from tokensync.errors import ConfigError, NoDatabaseError, StorageError
 from tokensync.jsoncodec import dumps
 from tokensync.store.base import Store
-from tokensync.store.engine import Row
+from tokensync.store.engine import UNREADABLE, Row, Unreadable, checked_time
+from tokensync.store.models import NewTokens
 
-_TIME_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
 _JSON_COLUMNS = frozenset({"data", "extra", "summary"})
+_UNWRITABLE = ("SQLITE_READONLY", "SQLITE_CANTOPEN", "SQLITE_PERM")
 _BOOL_COLUMNS = frozenset({"success", "inserted", "touched"})
 # Lists travel as JSON text and are read back with json_each().
-_LIST_PARAMS = frozenset({"platforms", "users", "ids", "keys", "commands", "types"})
+_LIST_PARAMS = frozenset({"platforms", "users", "ids", "keys", "commands", "types", "statuses"})
 
 
 def to_text(value: datetime) -> str:
-    """A UTC timestamp as fixed-width text that sorts like the time it names."""
-    return value.astimezone(UTC).strftime(_TIME_FORMAT)
+    """A UTC timestamp as fixed-width text that sorts like the time it names:
+    2026-11-28T15:00:00.000000Z (isoformat pads the year to four digits; strftime does not)."""
+    return value.astimezone(UTC).isoformat(timespec="microseconds")[:-6] + "Z"
 
 
-def from_text(value: str) -> datetime:
-    """The inverse of to_text."""
-    return datetime.strptime(value, _TIME_FORMAT).replace(tzinfo=UTC)
+def from_text(value: object) -> datetime | Unreadable:
+    """The inverse of to_text; UNREADABLE for anything else another program may have written
+    there (not a time, a time out of range), so that the row fails and not the query."""
+    if not isinstance(value, str):
+        return UNREADABLE
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        return UNREADABLE
+    return checked_time(parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC))
 
 
 def sqlite_path(url: str) -> Path:
@@ -53,25 +64,49 @@ class SQLiteStore(Store):
         "never": "''",
         "skip_locked": "",
         "commands": "SELECT value AS command FROM json_each(:commands)",
+        "status_in": "status IN (SELECT value FROM json_each(:statuses))",
+        # Emptying a table: DELETE without WHERE is SQLite's truncate.
+        "truncate": "DELETE FROM",
         "greatest": "max",  # max() of two arguments is SQLite's GREATEST
         "type_in": "type IN (SELECT value FROM json_each(:types))",
         # BEGIN IMMEDIATE holds the write lock already: a row read is held, publishers take turns.
         "for_update": "",
         "event_order_lock": "SELECT 1",
+        # An import's recoveries: SQLite's BEGIN IMMEDIATE holds every row already.
+        "for_update_of_c": "",
+        "new_event_id": "'evt_' || lower(hex(randomblob(16)))",
+        "json_object": "json_object",
     }
 
-    def __init__(self, path: Path, *, busy_timeout: float = 30.0) -> None:
+    def __init__(self, path: Path, *, busy_timeout: float = 30.0, create: bool = True) -> None:
+        """Open the file; with `create` False it must exist already (NoDatabaseError if not)."""
         super().__init__()
         self.path = path
-        try:
+        if create:
             _create_private(path)
+        elif not path.is_file():
+            raise NoDatabaseError(
+                f"no SQLite database at {path}: check the database URL (a command that only "
+                "reads never creates one)"
+            )
+        try:
+            # mode=rw: the file is not created behind our back if it vanished meanwhile.
+            uri = f"file:{quote(str(path.absolute()))}?mode=rw"
             self._db = sqlite3.connect(
-                path, isolation_level=None, timeout=busy_timeout, check_same_thread=False
+                uri, uri=True, isolation_level=None, timeout=busy_timeout, check_same_thread=False
             )
             self._db.row_factory = sqlite3.Row
             self._db.execute("PRAGMA journal_mode = WAL")
             self._db.execute("PRAGMA synchronous = NORMAL")
-        except (OSError, sqlite3.Error) as exc:
+        except sqlite3.Error as exc:
+            # A file this user may not open for writing (a read-only database, or a directory
+            # where the journal cannot go) is configuration, named by its path. Mid-run, the
+            # same error stays a StorageError: a refreshed token is then spooled, not lost.
+            if getattr(exc, "sqlite_errorname", "").startswith(_UNWRITABLE):
+                raise ConfigError(
+                    f"cannot open the SQLite database {path} for writing: {_reason(exc)} (set "
+                    "TOKENSYNC_DATA_DIR or the database URL to a place this user can write)"
+                ) from None
             raise StorageError(f"cannot open the SQLite database {path}: {_reason(exc)}") from None
         self._in_tx = False
 
@@ -96,7 +131,8 @@ class SQLiteStore(Store):
         self._in_tx = True
         try:
             yield
-            self._exec("COMMIT")
+            with interrupts.deferred():  # a signal never lands between COMMIT and its answer
+                self._exec("COMMIT")
         except BaseException:
             with contextlib.suppress(sqlite3.Error):
                 self._db.execute("ROLLBACK")
@@ -110,6 +146,29 @@ class SQLiteStore(Store):
 
     def _rowcount(self, name: str, params: Mapping[str, Any]) -> int:
         return self._exec(self._sql[name], _adapt(params)).rowcount
+
+    def _stage_import(self, rows: Sequence[NewTokens]) -> None:
+        staged = (
+            {
+                "line": r.line,
+                "user_id": r.user_id,
+                "platform": r.platform,
+                "access_token_enc": r.access_token_enc,
+                "refresh_token_enc": r.refresh_token_enc,
+                "keep_refresh": r.keep_refresh,
+                "token_type": r.token_type,
+                "scope": r.scope,
+                "expires_at": to_text(r.expires_at) if r.expires_at else None,
+                "refresh_token_expires_at": (
+                    to_text(r.refresh_token_expires_at) if r.refresh_token_expires_at else None
+                ),
+            }
+            for r in rows
+        )
+        try:
+            self._db.executemany(self._sql["stage_import_row"], staged)
+        except sqlite3.Error as exc:
+            raise StorageError(f"SQLite ({self.path.name}): {_reason(exc)}") from None
 
     def _exec(self, sql: str, params: Mapping[str, Any] | None = None) -> sqlite3.Cursor:
         try:
@@ -181,10 +240,20 @@ def _row(row: sqlite3.Row) -> Row:
 
 
 def _create_private(path: Path) -> None:
-    """Create the database file readable by its owner only, before SQLite creates it openly."""
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    with contextlib.suppress(FileExistsError):
-        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    """Create the database file readable by its owner only, before SQLite creates it openly.
+
+    A place that cannot be written (a read-only data directory or HOME) is a configuration
+    error that names the path, not a database that is down.
+    """
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        with contextlib.suppress(FileExistsError):
+            os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    except OSError as exc:
+        raise ConfigError(
+            f"cannot create the SQLite database {path}: {_reason(exc)} (set TOKENSYNC_DATA_DIR "
+            "or the database URL to a place this user can write)"
+        ) from None
 
 
 def _reason(exc: BaseException) -> str:
