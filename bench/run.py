@@ -132,7 +132,7 @@ class Database:
     def reset(self) -> None:
         self.execute(
             "DROP TABLE IF EXISTS connections, user_platform_data, sync_state, runs, "
-            "tokensync_schema, tokensync_database CASCADE"
+            "events, webhook_endpoints, tokensync_schema, tokensync_database CASCADE"
         )
 
     def expire_all(self) -> None:

@@ -67,12 +67,15 @@ def test_save_get_disconnect_erase_with_the_clis_settings(
         client.save_grant("u1", "spotify", {"access_token": "AT-s", "expires_in": 3600})
         receipt = client.erase_user("u1")
         assert receipt.success and receipt.deleted["connections"] == 1
-        assert client.erase_user("u1").deleted == {
+        again = client.erase_user("u1")
+        assert again.deleted == {
             "connections": 0,
             "sync_state": 0,
             "user_platform_data": 0,
+            "events": 0,  # the first erase's user.erased stays until it is delivered or dead
             "spool": 0,
         }
+        assert again.event_id is None and receipt.event_id is not None
 
 
 def test_a_grants_end_is_kept_and_renewed_by_refreshes(

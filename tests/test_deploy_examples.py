@@ -203,7 +203,12 @@ def test_kubernetes_cronjobs_match_their_max_duration() -> None:
         assert cronjob["spec"]["concurrencyPolicy"] in ("Allow", "Forbid", "Replace")
         job = cronjob["spec"]["jobTemplate"]["spec"]
         assert job["parallelism"] == job["completions"] == 4
-        assert job["backoffLimit"] >= 0
+        # One worker's exit 1 must not terminate its siblings: each worker is an index of its
+        # own, not retried, and no number of failed indexes ends the others early.
+        assert job["completionMode"] == "Indexed"
+        assert job["backoffLimitPerIndex"] == 0
+        assert job.get("maxFailedIndexes", job["completions"]) >= job["completions"]
+        assert "backoffLimit" not in job, "a Job-wide backoffLimit counts every worker's failure"
         pod = job["template"]["spec"]
         assert pod["securityContext"]["runAsNonRoot"] is True
         assert pod["restartPolicy"] in ("Never", "OnFailure")
@@ -215,6 +220,7 @@ def test_kubernetes_cronjobs_match_their_max_duration() -> None:
         assert container["resources"]["requests"]["cpu"]
         assert container["resources"]["requests"]["memory"]
         args = container["args"]
+        assert args[args.index("--fail-on") + 1] == "operator"
         max_duration = parse_duration(args[args.index("--max-duration") + 1])
         # Long enough for requests in flight to finish, short enough to end a stuck run.
         assert max_duration + 30 <= job["activeDeadlineSeconds"] <= max_duration + 120

@@ -46,6 +46,31 @@ def every_stored_text(db_url: str) -> list[str]:
         return [str(row[0]) for t in tables for row in conn.execute(f'SELECT t::text FROM "{t}" t')]
 
 
+def events_naming(db_url: str, user: str) -> list[tuple[str, str]]:
+    """The (type, id) of every event that holds the user id, in order."""
+    store = open_store(db_url)
+    try:
+        store.publish_events()
+        found = store.list_events(after=0)
+    finally:
+        store.close()
+    return [(e.type, e.event_id) for e in found if e.user_id == user or user in str(e.data)]
+
+
+def assert_only_the_erased_event(db_url: str, receipt: dict[str, object]) -> None:
+    """After an erase, only its user.erased event names the user, until it is delivered or dead
+    (here: three days pass undelivered); then nothing does."""
+    event = receipt["event"]
+    assert isinstance(event, dict) and event["type"] == "user.erased"
+    assert events_naming(db_url, USER) == [("user.erased", event["id"])]
+    store = open_store(db_url)
+    try:
+        assert store.give_up_events(now=datetime.now(UTC) + timedelta(days=3, seconds=1)) == 1
+    finally:
+        store.close()
+    assert USER not in "".join(every_stored_text(db_url))
+
+
 def spool_texts(env: dict[str, str]) -> list[str]:
     spool = Path(env["TOKENSYNC_DATA_DIR"]) / "spool"
     return [p.read_text() for p in spool.iterdir()] if spool.is_dir() else []
@@ -122,6 +147,7 @@ def test_erase_leaves_nothing_of_the_user_and_a_second_erase_prints_zeros(
         "connections": 4,
         "sync_state": 5,
         "user_platform_data": 15,
+        "events": 0,
         "spool": 2,
     }
     assert USER in "".join(every_stored_text(db_url)), "a dry run removes nothing"
@@ -143,9 +169,11 @@ def test_erase_leaves_nothing_of_the_user_and_a_second_erase_prints_zeros(
         "connections": 4,
         "sync_state": 5,
         "user_platform_data": 15,
+        "events": 4,  # this erase's own connection.disconnected: user.erased says it all
         "spool": 2,
     }
     assert all(route.call_count == 1 for route in routes.values())
+    assert_only_the_erased_event(db_url, receipt)
 
     stored = "\n".join(every_stored_text(db_url))
     spooled = "\n".join(spool_texts(env))
@@ -163,7 +191,13 @@ def test_erase_leaves_nothing_of_the_user_and_a_second_erase_prints_zeros(
         "success": True,
         "userId": USER,
         "connections": [],
-        "deleted": {"connections": 0, "sync_state": 0, "user_platform_data": 0, "spool": 0},
+        "deleted": {
+            "connections": 0,
+            "sync_state": 0,
+            "user_platform_data": 0,
+            "events": 0,
+            "spool": 0,
+        },
     }
 
     seed(cli, (USER, "spotify"), expires_in=3600)
@@ -195,8 +229,10 @@ def test_a_failed_revocation_keeps_that_connection_and_a_second_run_finishes(
         "connections": 1,
         "sync_state": 1,
         "user_platform_data": 3,
+        "events": 0,
         "spool": 0,
     }
+    assert [t for t, _ in events_naming(db_url, USER)] == ["connection.disconnected"]
     assert connection(db_url, USER, "discord").lease_owner is None
     assert USER in "".join(every_stored_text(db_url)), "the rest waits for the next run"
 
@@ -206,10 +242,12 @@ def test_a_failed_revocation_keeps_that_connection_and_a_second_run_finishes(
         "connections": 1,
         "sync_state": 2,
         "user_platform_data": 6,
+        "events": 2,  # both connection.disconnected, the first run's too
         "spool": 0,
     }
     assert down.call_count == 2
-    assert USER not in "".join(every_stored_text(db_url))
+    assert "event" not in first.json, "user.erased is written by the run that ends the erase"
+    assert_only_the_erased_event(db_url, second.json)
 
 
 def test_no_revoke_erases_locally_without_a_request(
@@ -222,7 +260,7 @@ def test_no_revoke_erases_locally_without_a_request(
     assert (
         entry["revocation"]["revoked"] is False and "--no-revoke" in entry["revocation"]["reason"]
     )
-    assert USER not in "".join(every_stored_text(db_url))
+    assert_only_the_erased_event(db_url, result.json)
     assert json.dumps(result.json).count("RT-") == 0
 
 

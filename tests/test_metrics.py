@@ -80,8 +80,10 @@ def test_a_refresh_run_writes_every_metric_with_help_and_type(tmp_path: Path) ->
     assert got == {
         ("tokensync_last_run_timestamp_seconds", REFRESH_JOB): NOW.timestamp(),
         ("tokensync_last_success_timestamp_seconds", REFRESH_JOB): NOW.timestamp(),
+        ("tokensync_last_completed_timestamp_seconds", REFRESH_JOB): NOW.timestamp(),
         ("tokensync_last_run_duration_seconds", REFRESH_JOB): 1.84,
         ("tokensync_last_run_success", REFRESH_JOB): 1.0,
+        ("tokensync_last_run_completed", REFRESH_JOB): 1.0,
         items("refresh-tokens", "checked"): 3,
         items("refresh-tokens", "refreshed"): 3,
         items("refresh-tokens", "failed"): 0,
@@ -146,6 +148,29 @@ def test_a_failed_run_keeps_the_last_success_time(tmp_path: Path) -> None:
         == (later + timedelta(minutes=5)).timestamp()
     )
     assert got[("tokensync_last_run_success", REFRESH_JOB)] == 0
+
+
+@pytest.mark.parametrize("fail_on", ["any", "operator"])
+def test_dead_grants_hold_back_success_but_not_completion(tmp_path: Path, fail_on: str) -> None:
+    """Users revoke access every day: a staleness alert on the completed time does not fire for
+    that, whatever --fail-on made the exit code; a transient failure holds back both."""
+    path = tmp_path / "tokensync.prom"
+    write_metrics(path, REFRESH, {}, NOW)
+    later = NOW + timedelta(hours=1)
+    revoked = replace(refresh_run(refreshed=2, failed=1, needs_reauth=1), fail_on=fail_on)
+    write_metrics(path, revoked, {}, later)
+    got, _ = parse(path)
+    assert got[("tokensync_last_completed_timestamp_seconds", REFRESH_JOB)] == later.timestamp()
+    assert got[("tokensync_last_run_completed", REFRESH_JOB)] == 1
+    assert got[("tokensync_last_success_timestamp_seconds", REFRESH_JOB)] == NOW.timestamp()
+    assert got[("tokensync_last_run_success", REFRESH_JOB)] == 0
+
+    transient = replace(refresh_run(refreshed=2, failed=1), fail_on=fail_on)
+    write_metrics(path, transient, {}, later + timedelta(minutes=5))
+    got, _ = parse(path)
+    assert got[("tokensync_last_completed_timestamp_seconds", REFRESH_JOB)] == later.timestamp()
+    assert got[("tokensync_last_run_completed", REFRESH_JOB)] == 0
+    assert got[("tokensync_last_success_timestamp_seconds", REFRESH_JOB)] == NOW.timestamp()
 
 
 def test_a_job_that_never_succeeded_has_no_success_time(tmp_path: Path) -> None:
@@ -251,7 +276,7 @@ def test_a_reader_never_sees_a_partial_file(tmp_path: Path) -> None:
         stop.set()
         reader.join()
     for text in seen:
-        assert text.endswith("\n") and len(list(text_string_to_metric_families(text))) == 6
+        assert text.endswith("\n") and len(list(text_string_to_metric_families(text))) == 8
 
 
 def test_two_jobs_finishing_at_once_lose_nothing(

@@ -154,26 +154,30 @@ grant_values = st.one_of(
 @given(
     grant=st.dictionaries(
         st.sampled_from([*GRANT_NAMES, "refresh_token_expires_in"]), grant_values, max_size=6
-    )
+    ),
+    platform=st.sampled_from(["github", "spotify"]),
 )
 @settings(max_examples=300, deadline=None, database=None)
-def test_a_grant_is_a_row_or_an_import_error(grant: dict[str, Any]) -> None:
+def test_a_grant_is_a_row_or_an_import_error(grant: dict[str, Any], platform: str) -> None:
     """What an OAuth callback hands save_grant (any JSON values, numbers as strings, NaN): a
     checked row, or ImportFormatError (exit 2), never another exception or an expiry out of
-    range."""
+    range. On Spotify, a new refresh token without an end of its own ends six months on."""
     from datetime import UTC, datetime
 
     from tokensync.crypto import Keyring, generate_key
     from tokensync.errors import ImportFormatError
     from tokensync.jobs.token_import import grant_row
+    from tokensync.platforms.catalog import BUILTIN_PLATFORMS
     from tokensync.times import in_range
 
     now = datetime(2026, 12, 2, tzinfo=UTC)
     keyring = Keyring([generate_key()])
     try:
-        row = grant_row("u", "github", grant, {"github": object()}, keyring, now)
+        row = grant_row("u", platform, grant, BUILTIN_PLATFORMS, keyring, now)
     except ImportFormatError:
         return
     for when in (row.expires_at, row.refresh_token_expires_at):
         assert when is None or in_range(when)
     assert row.keep_refresh == (grant.get("refresh_token") in (None, ""))
+    if platform == "spotify" and row.refresh_token_enc and "refresh_token_expires_in" not in grant:
+        assert row.refresh_token_expires_at == datetime(2027, 6, 2, tzinfo=UTC)

@@ -56,6 +56,13 @@ PARAMS: dict[str, object] = {
     "any_generation": False,
     "walking_from": 1,
     "sweeps": True,
+    # lifecycle events
+    "failing_before": NOW - timedelta(hours=6),
+    "ends_before": NOW + timedelta(days=7),
+    "after": 99_000,
+    "all_types": True,
+    "types": [],
+    "scrubbed": {},
 }
 # The unique index of user_platform_data, (user_id, platform, endpoint, item_key), as each engine
 # names the index it made for the constraint.
@@ -89,8 +96,22 @@ RECURRING = {
     # data prune: the tombstones older than a date, never the live rows.
     "count_tombstones": {"user_platform_data_tombstones"},
     "prune_tombstones": {"user_platform_data_tombstones"},
+    # Lifecycle events: each job run's end and `events deliver` publish, announce, give up,
+    # prune and claim; `status` counts; `events list` pages by position.
+    "publish_events": set(),  # events_unpublished, or SQLite's seq index probed for NULL
+    "notice_failing": {"connections_streak_start"},
+    "notice_expiring": {"connections_grant_end"},
+    "count_grant_ends": {"connections_grant_end"},
+    "grant_ends": {"connections_grant_end"},
+    # Any of the partial indexes of pending events (all the size of what is pending).
+    "claim_event_heads": set(),
+    "give_up_events": {"events_give_up"},
+    "prune_events": {"events_finished"},
+    "dead_events": {"events_dead"},
+    "event_counts": set(),  # two partial indexes (pending, dead), whichever is smaller
+    "list_events": set(),  # the unique seq index, whatever its name on each engine
 }
-TABLES = ("connections", "runs", "user_platform_data")
+TABLES = ("connections", "runs", "user_platform_data", "events")
 # PostgreSQL's own statements (the other engine runs their parts one by one, planned above).
 RECURRING_POSTGRES = {**RECURRING, "save_walk_batch": {DATA_KEY}}
 
@@ -122,10 +143,22 @@ SELECT 'u' || (g % 1000), 'spotify', 'top_tracks', 't' || g, '{{}}', :recent, :r
     CASE WHEN g % 100 = 0 THEN 'absent_from_snapshot' END
 FROM {series}
 """
+# As many events, nearly all delivered: a thousandth pending, a few dead, a hundredth old enough
+# to prune (events list, replay and status must not cost the whole outbox either).
+EVENTS = """
+INSERT INTO events (event_id, seq, type, user_id, connection_id, data, created_at, status,
+    attempts, next_attempt_at, give_up_at, delivered_at)
+SELECT 'evt_' || g, g, 'connection.needs_reauth', 'u' || (g % 5000), g, '{{}}',
+    CASE WHEN g % 100 = 0 THEN :old ELSE :recent END,
+    CASE WHEN g % 1000 = 0 THEN 'pending' WHEN g % 997 = 0 THEN 'dead' ELSE 'delivered' END,
+    1, :recent, :later, :recent
+FROM {series}
+"""
 FILL_PARAMS = {
     "soon": NOW + timedelta(minutes=2),
     "later": NOW + timedelta(days=30),
     "recent": NOW - timedelta(hours=1),
+    "old": NOW - timedelta(days=40),
 }
 
 
@@ -140,6 +173,8 @@ def params_of(sql: str, pattern: str) -> dict[str, object]:
     values = {**PARAMS}
     if "user_platform_data" in sql:
         values["platform"] = values["platform_name"]
+    if "FROM events" in sql:  # prune_events: past the retention, not the tombstones' date
+        values["before"] = NOW - timedelta(days=30)
     return {k: v for k, v in values.items() if k in used_params(sql, pattern)}
 
 
@@ -164,7 +199,7 @@ def big_postgres(pg_admin_url: str, pg_template: str) -> Iterator[PostgresStore]
     url = with_database(pg_admin_url, name)
     with psycopg.connect(url, autocommit=True) as conn:
         series = f"generate_series(1, {ROWS}) AS g"
-        for statement in (FILL, RUNS, ITEMS):
+        for statement in (FILL, RUNS, ITEMS, EVENTS):
             text = statement.format(series=series).replace("%", "%%")  # psycopg's placeholders
             conn.execute(re.sub(r":(\w+)", r"%(\1)s", text), FILL_PARAMS)
         conn.execute("ANALYZE")
@@ -188,7 +223,7 @@ def big_sqlite(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SQLiteStore
         f"{ROWS}) SELECT g FROM n)"
     )
     with store.transaction():
-        for statement in (FILL, RUNS, ITEMS):
+        for statement in (FILL, RUNS, ITEMS, EVENTS):
             store._exec(statement.format(series=series), sqlite_params(FILL_PARAMS))
     store._exec("ANALYZE")
     yield store

@@ -157,6 +157,47 @@ def test_missing_config_file(tmp_path: Path) -> None:
         load_settings({"TOKENSYNC_DATA_DIR": str(tmp_path)}, config_path=tmp_path / "nope.toml")
 
 
+WHSEC_A = "whsec_dGVzdC1zZWNyZXQtMDEyMzQ1Njc4OWFiY2Rl"
+WHSEC_B = "whsec_bmV3LXNlY3JldC0wMTIzNDU2Nzg5YWJjZGVm"
+
+
+def webhook_settings(tmp_path: Path, url: str, secret: str | None):
+    config = tmp_path / "hooks.toml"
+    config.write_text(f'webhook_url = "{url}"\nfailing_after = "2h"\nexpiring_within = "3d"\n')
+    env = {"TOKENSYNC_DATA_DIR": str(tmp_path), "TOKENSYNC_CONFIG": str(config)}
+    if secret is not None:
+        env["TOKENSYNC_WEBHOOK_SECRET"] = secret
+    return load_settings(env)
+
+
+def test_webhook_settings_take_several_secrets_and_durations(tmp_path: Path) -> None:
+    settings = webhook_settings(tmp_path, "https://app.example/hooks", f" {WHSEC_B} ,{WHSEC_A}")
+    assert settings.webhook_url == "https://app.example/hooks"
+    assert settings.webhook_secrets == (WHSEC_B, WHSEC_A)
+    assert (settings.failing_after, settings.expiring_within) == (7200, 3 * 86400)
+    assert WHSEC_A not in repr(settings) and "app.example" not in repr(settings)
+    local = webhook_settings(tmp_path, "http://127.0.0.1:8080/hooks", WHSEC_A)
+    assert local.webhook_url == "http://127.0.0.1:8080/hooks"
+
+
+@pytest.mark.parametrize(
+    ("url", "secret", "says"),
+    [
+        ("http://app.example/hooks?key=sekrit", WHSEC_A, "must be an https URL"),
+        ("https://app.example/hooks", None, "TOKENSYNC_WEBHOOK_SECRET is not"),
+        ("https://app.example/hooks", "sekrit-not-whsec", "secret 1 is not a Standard Webhooks"),
+        ("https://app.example/hooks", f"{WHSEC_A},whsec_c2hvcnQ=", "secret 2 is not"),
+    ],
+)
+def test_bad_webhook_settings_are_refused_without_echoing_them(
+    tmp_path: Path, url: str, secret: str | None, says: str
+) -> None:
+    with pytest.raises(ConfigError, match=says) as refused:
+        webhook_settings(tmp_path, url, secret)
+    for private in ("sekrit", WHSEC_A, "c2hvcnQ"):
+        assert private not in str(refused.value)
+
+
 def test_a_poll_interval_of_nine_seconds_is_fine(tmp_path: Path) -> None:
     config = tmp_path / "c.toml"
     config.write_text('poll_interval = "9"\nmax_wait = "0s"\nrefresh_window = 0\n')

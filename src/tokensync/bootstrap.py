@@ -23,6 +23,7 @@ from tokensync.jobs.deps import Deps
 from tokensync.jobs.options import JobOptions
 from tokensync.jobs.results import JobResult, Reportable
 from tokensync.jobs.run_record import new_run_id
+from tokensync.jobs.stop import StopSignal
 from tokensync.output.monitoring import Monitoring
 from tokensync.settings import Settings
 from tokensync.store import Store, open_store
@@ -31,6 +32,7 @@ from tokensync.store.spool import Spool, url_fingerprint
 Notice = Callable[[str], None]
 Opts = TypeVar("Opts", bound=JobOptions)
 R = TypeVar("R", bound=JobResult)
+T = TypeVar("T")
 Job = Callable[[Deps, Opts], Awaitable[R]]
 # The client-side bound on a statement waits a little past the server's statement timeout, so
 # that a server that is alive answers with its own error first.
@@ -242,3 +244,24 @@ def run_job(
         result = asyncio.run(run())
     monitoring.summarise(result)
     return result
+
+
+def run_events(
+    settings: Settings,
+    operation: Callable[[Deps, StopSignal], Awaitable[T]],
+    *,
+    max_duration: float | None,
+    progress: Callable[[Reportable], None],
+) -> T:
+    """Run an events command (deliver, replay): the store and HTTP client, no keys (events hold
+    no token), a stop on SIGTERM, SIGINT and `max_duration`."""
+
+    async def run() -> T:
+        async with job_deps(
+            settings, owner=new_run_id("events"), concurrency=16, keyring=None, progress=progress
+        ) as deps:
+            stop = StopSignal(deps.clock, max_duration)
+            with stop.on_signals():
+                return await operation(deps, stop)
+
+    return asyncio.run(run())

@@ -39,7 +39,7 @@ from tokensync.settings import load_settings
 # Each command imports the rest of what it needs when it runs: `tokensync --version` stays fast.
 if TYPE_CHECKING:
     from tokensync.bootstrap import Job, Opts, R
-    from tokensync.jobs.options import Keep
+    from tokensync.jobs.options import FailOn, Keep
     from tokensync.jobs.results import Reportable
     from tokensync.settings import Settings
     from tokensync.store import Connection, Store
@@ -183,6 +183,14 @@ ForceOpt = Annotated[
         help="Act on the selected connections now, whatever window, back-off or interval.",
     ),
 ]
+FailOnOpt = Annotated[
+    str,
+    typer.Option(
+        "--fail-on",
+        help="What exits 1: any failure, or only those an operator can act on (operator: a "
+        "user's dead grant is reported and evented, and the run succeeds).",
+    ),
+]
 
 
 class _JobFields(TypedDict):
@@ -194,6 +202,7 @@ class _JobFields(TypedDict):
     max_duration: float | None
     keep: Keep
     force: bool
+    fail_on: FailOn
 
 
 @dataclass(frozen=True)
@@ -209,14 +218,18 @@ class _JobArgs:
     metrics_file: Path | None
     ping_url: str | None
     force: bool
+    fail_on: str
 
     def common(self, settings: Settings, default_concurrency: int) -> _JobFields:
         """The JobOptions fields, checked."""
-        from tokensync.jobs.options import KEEP
+        from tokensync.jobs.options import FAIL_ON, KEEP
 
         keep = next((k for k in KEEP if k == self.results), None)
         if keep is None:
             raise UsageError(f"--results must be one of {', '.join(KEEP)}")
+        fail_on = next((f for f in FAIL_ON if f == self.fail_on), None)
+        if fail_on is None:
+            raise UsageError(f"--fail-on must be one of {', '.join(FAIL_ON)}")
         if self.ping_url is not None:
             _check_ping_url(self.ping_url)
         return {
@@ -226,6 +239,7 @@ class _JobArgs:
             "max_duration": _duration(self.max_duration, "--max-duration"),
             "keep": keep,
             "force": self.force,
+            "fail_on": fail_on,
         }
 
 
@@ -282,6 +296,7 @@ def refresh_tokens(
     metrics_file: MetricsOpt = None,
     ping_url: PingOpt = None,
     force: ForceOpt = False,
+    fail_on: FailOnOpt = "any",
 ) -> None:
     """Refresh every active token that expires within the window."""
     from tokensync.jobs.options import RefreshOptions
@@ -297,6 +312,7 @@ def refresh_tokens(
         metrics_file,
         ping_url,
         force,
+        fail_on,
     )
 
     def work(settings: Settings) -> tuple[Document, int]:
@@ -321,6 +337,7 @@ def poll_platforms(
     metrics_file: MetricsOpt = None,
     ping_url: PingOpt = None,
     force: ForceOpt = False,
+    fail_on: FailOnOpt = "any",
 ) -> None:
     """Poll each active connection's platform endpoints and store what is new."""
     from tokensync.jobs.options import PollOptions
@@ -336,6 +353,7 @@ def poll_platforms(
         metrics_file,
         ping_url,
         force,
+        fail_on,
     )
 
     def work(settings: Settings) -> tuple[Document, int]:
@@ -592,8 +610,10 @@ def status(
     def read(settings: Settings) -> StatusReport:
         if output not in ("json", "table"):
             raise UsageError("--format must be json or table")
+        from tokensync.jobs.clock import SystemClock
+
         with bootstrap.database(settings, read_only=True) as store:
-            return read_status(store)
+            return read_status(store, settings, SystemClock().now())
 
     report = _guarded(ctx, read)
     if output == "json":
@@ -674,6 +694,12 @@ def keys_rotate(ctx: typer.Context) -> None:
         return rotation_document(result), EXIT_OK if result.success else EXIT_FAILURES
 
     _finish(ctx, work)
+
+
+# `events` lives in a module of its own, which takes the helpers above.
+from tokensync.cli_events import events_app  # noqa: E402
+
+app.add_typer(events_app, name="events")
 
 
 def main(argv: list[str] | None = None) -> NoReturn:

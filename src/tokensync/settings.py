@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 import ipaddress
 import os
 import re
@@ -23,6 +25,9 @@ from tokensync.platforms.catalog import (
 from tokensync.redaction import redact
 
 _NAME = re.compile(r"[a-z][a-z0-9_]{0,63}")
+# Standard Webhooks: a secret is 24 to 64 random bytes, base64 after the whsec_ prefix.
+_SECRET_PREFIX = "whsec_"
+_SECRET_BYTES = (24, 64)
 # A poll holds its platform slot for every page of a connection: fewer at once than refreshes.
 POLL_CONCURRENCY = 16
 
@@ -51,6 +56,19 @@ class Settings:
     reconcile_interval: float = 86400.0
     backoff_base: float = 60.0
     backoff_max: float = 6 * 3600.0
+    # Lifecycle events: where they are delivered, signed with which secrets (the first is the
+    # current one; several sign in parallel while a receiver rotates).
+    webhook_url: str | None = field(default=None, repr=False)
+    webhook_secrets: tuple[str, ...] = field(default=(), repr=False)
+    webhook_timeout: float = 10.0
+    # How long, at most, a job run delivers events at its end (never past --max-duration).
+    deliver_within: float = 30.0
+    # Refresh failures for this long make connection.failing; a grant ending within this makes
+    # connection.expiring.
+    failing_after: float = 6 * 3600.0
+    expiring_within: float = 7 * 86400.0
+    # Delivered and dead events are kept this long (events list, replay), then removed.
+    event_retention: float = 30 * 86400.0
 
     @property
     def poll_concurrency(self) -> int:
@@ -76,11 +94,19 @@ _GLOBAL_KEYS: dict[str, str] = {
     "max_wait": "duration",
     "poll_interval": "duration",
     "reconcile_interval": "duration",
+    "webhook_url": "str",
+    "webhook_timeout": "duration",
+    "deliver_within": "duration",
+    "failing_after": "duration",
+    "expiring_within": "duration",
+    "event_retention": "duration",
 }
 # Duration settings that zero would break (durations.py bounds the longest): a timeout of zero
 # fails every request, a lease of zero lets every run take every row, a staleness of zero
-# refreshes every token at every run.
-_POSITIVE = frozenset({"refresh_stale_after", "request_timeout", "lease", "database_timeout"})
+# refreshes every token at every run; a webhook_timeout of zero fails every delivery.
+_POSITIVE = frozenset(
+    {"refresh_stale_after", "request_timeout", "lease", "database_timeout", "webhook_timeout"}
+)
 # The largest whole number each setting takes: a run starts `concurrency` workers, and claims
 # `batch_size` rows in one statement.
 _LARGEST = {"concurrency": 1024, "batch_size": 10_000, "max_pages": 1000}
@@ -152,6 +178,14 @@ def load_settings(
     if "lease" in values:
         values["lease_seconds"] = values.pop("lease")
     platforms = _platforms(doc.get("platforms", {}), env)
+    if "webhook_url" in values:
+        values["webhook_url"] = check_url(values["webhook_url"], "webhook_url", echo=False)
+    secrets = webhook_secrets(env.get("TOKENSYNC_WEBHOOK_SECRET", ""))
+    if values.get("webhook_url") and not secrets:
+        raise ConfigError(
+            "webhook_url is set but TOKENSYNC_WEBHOOK_SECRET is not: set it to the receiver's "
+            "secret (whsec_...)"
+        )
     settings = Settings(
         database_url=url,
         database_is_default=is_default,
@@ -159,11 +193,29 @@ def load_settings(
         encryption_keys=keys,
         encryption_keys_file=Path(keys_file).expanduser() if keys_file else None,
         data_dir=data_dir,
+        webhook_secrets=secrets,
         **values,
     )
     if settings.lease_seconds < 3 * settings.request_timeout:
         raise ConfigError("lease must be at least three times request_timeout")
     return settings
+
+
+def webhook_secrets(text: str) -> tuple[str, ...]:
+    """TOKENSYNC_WEBHOOK_SECRET: whsec_ secrets, comma-separated, each checked (never echoed)."""
+    found = tuple(part.strip() for part in text.split(",") if part.strip())
+    for number, secret in enumerate(found, start=1):
+        try:
+            key = base64.b64decode(secret.removeprefix(_SECRET_PREFIX), validate=True)
+        except (binascii.Error, ValueError):
+            key = b""
+        low, high = _SECRET_BYTES
+        if not secret.startswith(_SECRET_PREFIX) or not low <= len(key) <= high:
+            raise ConfigError(
+                f"TOKENSYNC_WEBHOOK_SECRET: secret {number} is not a Standard Webhooks secret "
+                f"(whsec_ then the base64 of {low} to {high} bytes)"
+            )
+    return found
 
 
 def check_database_url(url: str, source: str = "the database URL") -> None:
@@ -191,17 +243,18 @@ def check_database_url(url: str, source: str = "the database URL") -> None:
     )
 
 
-def check_url(url: str, what: str) -> str:
-    """Require https, or plain http to a loopback host (tests and stand-ins)."""
+def check_url(url: str, what: str, *, echo: bool = True) -> str:
+    """Require https, or plain http to a loopback host (tests and stand-ins). `echo=False` for a
+    URL that may hold a secret of its own (webhook_url): the error does not repeat it."""
     parts = urlsplit(url)
-    shown = redact(url, url)
+    shown = f": {redact(url, url)!r}" if echo else ""
     if not parts.hostname:
-        raise ConfigError(f"{what} is not a URL: {shown!r}")
+        raise ConfigError(f"{what} is not a URL{shown}")
     if parts.scheme == "https":
         return url.rstrip("/")
     if parts.scheme == "http" and _is_loopback(parts.hostname):
         return url.rstrip("/")
-    raise ConfigError(f"{what} must be an https URL (http only to loopback hosts): {shown!r}")
+    raise ConfigError(f"{what} must be an https URL (http only to loopback hosts){shown}")
 
 
 def _is_loopback(host: str) -> bool:

@@ -121,7 +121,14 @@ async def remove_connection(
             revocation = Revocation(True, endpoint=endpoint, already_invalid=True)
         else:
             revocation = await _revoke(deps, platform, leased)
-        deleted = await db.call(db.store.delete_connection, leased, deps.owner, keep_data=keep_data)
+        deleted = await db.call(
+            db.store.delete_connection,
+            leased,
+            deps.owner,
+            keep_data=keep_data,
+            revoked=revocation.revoked,
+            now=deps.clock.now(),
+        )
     except BaseException:
         with contextlib.suppress(StorageError):
             await db.call(db.store.release, [leased.id], deps.owner)

@@ -5,11 +5,17 @@ Each connection goes as `tokens disconnect` takes it (the same code). One whose 
 keeps everything of its own; the rest of the user's rows are removed only once no connection is
 left, so that running the erase again finishes it. An unknown or already erased user is erased
 with zeros.
+
+Events: the user's earlier events go with their rows (delivered or not: the connection.disconnected
+events of this very erase too), and one user.erased event, written in the transaction that removes
+the last of them, holds the user id alone, until it is delivered or dead (README, "Erasing a
+user"): the application is told, and nothing else of the user stays.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from tokensync.errors import StorageError, TokensyncError, TransientError
 from tokensync.jobs.deps import Deps
@@ -18,6 +24,7 @@ from tokensync.jobs.lifecycle import apply_spool
 from tokensync.jobs.stop import StopSignal
 from tokensync.store import Connection
 from tokensync.store.models import TableCounts
+from tokensync.store.outbox import DELIVERY_WINDOW
 from tokensync.store.removal import USER_TABLES
 
 
@@ -38,7 +45,13 @@ class Erasure:
     dry_run: bool = False
     connections: list[Disconnection] = field(default_factory=list)
     failures: list[EraseFailure] = field(default_factory=list)
-    deleted: TableCounts = field(default_factory=lambda: dict.fromkeys((*USER_TABLES, "spool"), 0))
+    deleted: TableCounts = field(
+        default_factory=lambda: dict.fromkeys((*USER_TABLES, "events", "spool"), 0)
+    )
+    # The user.erased event this erase wrote, and when at the latest it lets go of the user id
+    # (sooner, once delivered).
+    event_id: str | None = None
+    event_holds_until: datetime | None = None
 
     @property
     def success(self) -> bool:
@@ -59,6 +72,7 @@ async def erase_user(
     receipt = Erasure(user_id, dry_run=dry_run)
     if dry_run:
         receipt.add(await db.call(db.store.count_user_rows, user_id))
+        receipt.add({"events": await db.call(db.store.count_user_events, user_id)})
         spooled = len(spool.of_user(user_id))
     else:
         spooled = sum(1 for _, entry in spool.pending() if entry.user_id == user_id)
@@ -82,12 +96,19 @@ async def erase_user(
     if dry_run or receipt.failures:
         receipt.add({"spool": spooled})
         return receipt
-    receipt.add(await db.call(db.store.delete_user_rows, user_id))
-    await db.call(db.store.scrub_deleted)
     removed = spool.of_user(user_id)
     for path in removed:
         spool.done(path)
     receipt.add({"spool": spooled + len(removed)})
+    before = len(receipt.connections) + receipt.deleted["spool"]
+    now = deps.clock.now()
+    counts, receipt.event_id = await db.call(
+        db.store.finish_erasure, user_id, erased_before=before, now=now
+    )
+    receipt.add(counts)
+    await db.call(db.store.scrub_deleted)
+    if receipt.event_id is not None:
+        receipt.event_holds_until = now + DELIVERY_WINDOW
     await _nothing_left(deps, receipt)
     return receipt
 

@@ -1,5 +1,6 @@
 """What both jobs do around their work: stop on a signal or a deadline, apply the spool first,
-refresh through one Refresher; or, for a dry run, page through what is due."""
+refresh through one Refresher, and at the end write the events time has made and deliver what is
+pending (for a bounded time); or, for a dry run, page through what is due."""
 
 from __future__ import annotations
 
@@ -7,7 +8,10 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from datetime import datetime
 from typing import TypeVar
 
+from tokensync.errors import StorageError
+from tokensync.jobs.delivery import deliver
 from tokensync.jobs.deps import Deps
+from tokensync.jobs.notices import announce
 from tokensync.jobs.options import JobOptions
 from tokensync.jobs.refresher import Refresher
 from tokensync.jobs.results import JobResult
@@ -40,9 +44,26 @@ async def run_job(
                 refresher = Refresher(deps, stop)
                 await work(refresher, stop)
                 result.error = result.error or refresher.storage_error
+                if result.error is None:
+                    await _events(deps, stop, result)
         result.stopped = stop.reason
         result.finished_at = deps.clock.now()
     return result
+
+
+async def _events(deps: Deps, stop: StopSignal, result: JobResult) -> None:
+    """Announce what has become due (failing streaks, ending grants), then deliver events for
+    at most deliver_within, never past --max-duration; a run stopped by a signal sends nothing."""
+    try:
+        result.notices = await announce(deps)
+        if stop.reason in ("sigterm", "sigint"):
+            return
+        budget, remaining = deps.settings.deliver_within, stop.remaining()
+        if remaining is not None:
+            budget = min(budget, remaining)
+        result.deliveries = await deliver(deps, budget=budget, stop=stop)
+    except StorageError as exc:
+        result.error = exc
 
 
 async def apply_spool(deps: Deps) -> int:

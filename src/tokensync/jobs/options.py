@@ -10,6 +10,10 @@ from tokensync.store import Filters
 # What the document's results array holds.
 Keep = Literal["all", "failures", "none"]
 KEEP: tuple[Keep, ...] = get_args(Keep)
+# What makes a run exit 1: any failure, or only those an operator can act on (a user's dead
+# grant is the application's business: reported and evented, not a failed run).
+FailOn = Literal["any", "operator"]
+FAIL_ON: tuple[FailOn, ...] = get_args(FailOn)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -25,6 +29,7 @@ class JobOptions:
     keep: Keep = "all"
     # Act on the selected connections now, whatever the window, back-off or poll_interval.
     force: bool = False
+    fail_on: FailOn = "any"
 
     def keeps(self, success: bool) -> bool:
         """Whether an item that ended so belongs in the results array."""

@@ -47,6 +47,7 @@ async def run_poll(deps: Deps, options: PollOptions) -> PollResult:
         run_id=deps.owner,
         started_at=deps.clock.now(),
         dry_run=options.dry_run,
+        fail_on=options.fail_on,
         keep=options.keep,
     )
     chosen = options.filters.platforms

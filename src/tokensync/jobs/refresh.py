@@ -54,6 +54,7 @@ async def run_refresh(deps: Deps, options: RefreshOptions) -> RefreshResult:
         run_id=deps.owner,
         started_at=deps.clock.now(),
         dry_run=options.dry_run,
+        fail_on=options.fail_on,
         keep=options.keep,
     )
     if options.filters.users:

@@ -10,11 +10,19 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import Enum
-from typing import ClassVar, Protocol
+from typing import TYPE_CHECKING, ClassVar, Protocol
 
 from tokensync.errors import EXIT_FAILURES, EXIT_OK, StorageError, TokensyncError, exit_code_for
-from tokensync.jobs.options import Keep, PollOptions, RefreshOptions
+from tokensync.jobs.options import FailOn, Keep, PollOptions, RefreshOptions
 from tokensync.store import Connection
+
+if TYPE_CHECKING:  # both import this module (through the refresher), which only names them
+    from tokensync.jobs.delivery import DeliveryReport
+    from tokensync.jobs.notices import Notices
+
+# Why a connection's poll failed when the grant itself is dead (or the connection was disabled):
+# the user's to fix, not the operator's.
+DEAD_GRANT_CODES = frozenset({"needs_reauth", "disabled"})
 
 
 class Reportable(Protocol):
@@ -65,6 +73,10 @@ class JobResult:
     # connection must not hold or read them all.
     acted_on: set[int] | None = None
     skipped: list[Skipped] | None = None
+    fail_on: FailOn = "any"
+    # What the run's end did with lifecycle events: announced (failing, expiring), delivered.
+    notices: Notices | None = None
+    deliveries: DeliveryReport | None = None
 
     def acted(self, ids: Iterable[int]) -> None:
         """Note connections the run acted on (claimed, or a dry run found due)."""
@@ -77,9 +89,30 @@ class JobResult:
         raise NotImplementedError
 
     @property
+    def operator_failures(self) -> int:
+        """How many items failed for a reason an operator can act on (not a user's dead grant)."""
+        raise NotImplementedError
+
+    @property
+    def fully_succeeded(self) -> bool:
+        """Nothing failed at all."""
+        return self.failures == 0 and self.error is None and not self.webhook_failed
+
+    @property
+    def completed(self) -> bool:
+        """Nothing failed that an operator can act on: dead grants (users') may have."""
+        return self.operator_failures == 0 and self.error is None and not self.webhook_failed
+
+    @property
+    def webhook_failed(self) -> bool:
+        """The webhook endpoint failed this run's deliveries (an operator's to fix)."""
+        return self.deliveries is not None and self.deliveries.endpoint_failed
+
+    @property
     def success(self) -> bool:
-        """True when nothing failed."""
-        return self.failures == 0 and self.error is None
+        """What the document's `success` and the exit code say, by --fail-on: nothing failed
+        (any), or nothing an operator can act on (operator)."""
+        return self.completed if self.fail_on == "operator" else self.fully_succeeded
 
     @property
     def exit_code(self) -> int:
@@ -176,6 +209,11 @@ class RefreshResult(JobResult):
         """Connections whose refresh failed (dead grants included)."""
         return self.failed
 
+    @property
+    def operator_failures(self) -> int:
+        """Failed refreshes other than dead grants."""
+        return self.failed - self.needs_reauth
+
     def counts(self) -> dict[str, int]:
         """tokensChecked, tokensRefreshed, tokensFailed, needsReauth."""
         return {
@@ -232,6 +270,14 @@ class ConnectionPoll:
         """Every endpoint succeeded."""
         return self.error_code is None and all(e.success for e in self.endpoints)
 
+    @property
+    def dead_grant(self) -> bool:
+        """It failed only because the grant is dead (found so in this poll, or before)."""
+        codes = {e.error_code for e in self.endpoints if not e.success}
+        if self.error_code is not None:
+            codes.add(self.error_code)
+        return bool(codes) and codes <= DEAD_GRANT_CODES
+
     def log_fields(self) -> dict[str, object]:
         """What a log line says of this poll: ids, counts, outcome; never a secret or a user
         id (Reportable)."""
@@ -256,6 +302,7 @@ class PollResult(JobResult):
     connections: int = 0
     successful: int = 0
     failed: int = 0
+    dead_grants: int = 0  # of the failed, those that failed only on a dead grant
     fetched: int = 0
     stored: int = 0
     deleted: int = 0
@@ -267,6 +314,11 @@ class PollResult(JobResult):
     def failures(self) -> int:
         """Connections whose poll failed."""
         return self.failed
+
+    @property
+    def operator_failures(self) -> int:
+        """Failed polls other than those of dead grants."""
+        return self.failed - self.dead_grants
 
     def counts(self) -> dict[str, int]:
         """userCount, platformCount, pollsSuccessful, pollsFailed, itemsFetched, itemsStored,
@@ -288,6 +340,7 @@ class PollResult(JobResult):
         self.connections += 1
         self.successful += poll.success
         self.failed += not poll.success
+        self.dead_grants += poll.dead_grant
         self.fetched += sum(e.fetched for e in poll.endpoints)
         self.stored += sum(e.stored for e in poll.endpoints)
         self.deleted += sum(e.deleted for e in poll.endpoints)

@@ -4,10 +4,21 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 from tokensync.jobs.options import PollOptions, RefreshOptions
+from tokensync.settings import Settings
 from tokensync.store import Store
-from tokensync.store.models import Erring, Expiring, RunRecord, StatusCount
+from tokensync.store.models import (
+    Endpoint,
+    Erring,
+    EventCounts,
+    Expiring,
+    RunRecord,
+    StatusCount,
+    StoredEvent,
+)
+from tokensync.webhook import url_key
 
 JOB_COMMANDS = (RefreshOptions.command, PollOptions.command)
 
@@ -24,6 +35,14 @@ class StatusReport:
     failing_count: int
     failing: Sequence[Erring]
     last_runs: Sequence[RunRecord]
+    # Grants (refresh tokens with a known end) ending within expiring_within, soonest first.
+    expiring_within: float
+    grants_ending_count: int
+    grants_ending: Sequence[Expiring]
+    events: EventCounts
+    dead_events: Sequence[StoredEvent]
+    webhook_configured: bool
+    endpoint: Endpoint | None  # what deliveries taught of the configured webhook_url
 
     def by_status(self) -> dict[str, int]:
         """Connections counted by status, over every platform."""
@@ -40,9 +59,15 @@ class StatusReport:
         return table
 
 
-def read_status(store: Store, *, limit: int = 20) -> StatusReport:
-    """Counts by platform and status, soonest expiries, connections needing attention, last runs."""
+def read_status(
+    store: Store, settings: Settings, now: datetime, *, limit: int = 20
+) -> StatusReport:
+    """Counts by platform and status, soonest expiries, connections needing attention, grants
+    ending soon, last runs, and the events and their webhook."""
     failing_count, failing = store.failing(limit)
+    ends_before = now + timedelta(seconds=settings.expiring_within)
+    grants_count, grants = store.grant_ends(ends_before, limit)
+    url = settings.webhook_url
     return StatusReport(
         engine=store.engine,
         schema_version=store.schema_version(),
@@ -52,4 +77,11 @@ def read_status(store: Store, *, limit: int = 20) -> StatusReport:
         failing_count=failing_count,
         failing=failing,
         last_runs=store.last_runs(JOB_COMMANDS),
+        expiring_within=settings.expiring_within,
+        grants_ending_count=grants_count,
+        grants_ending=grants,
+        events=store.event_counts(),
+        dead_events=store.dead_events(5),
+        webhook_configured=url is not None,
+        endpoint=store.endpoint(url_key(url)) if url is not None else None,
     )

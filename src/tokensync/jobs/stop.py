@@ -34,6 +34,12 @@ class StopSignal:
             self.set("max_duration")
         return self._event.is_set()
 
+    def remaining(self) -> float | None:
+        """Seconds until --max-duration ends the run (None: no deadline; 0 once past it)."""
+        if self._deadline is None:
+            return None
+        return max((self._deadline - self._clock.now()).total_seconds(), 0.0)
+
     async def wait(self) -> None:
         """Return once stopped."""
         await self._event.wait()

@@ -19,6 +19,7 @@ import orjson
 from tokensync.crypto import Keyring, binding
 from tokensync.errors import ImportFormatError
 from tokensync.oauth import MAX_EXPIRES_IN
+from tokensync.platforms.catalog import Platform
 from tokensync.store import NewTokens, Store
 from tokensync.store.models import ImportCounts
 from tokensync.times import LATEST, describe_range, in_range
@@ -44,6 +45,7 @@ _OPTIONAL = (
     "tokenType",
     "refreshTokenExpiresAt",
     "refreshTokenExpiresIn",
+    "authorizedAt",
 )
 _FIELDS = frozenset(_REQUIRED + _OPTIONAL)
 _TEXT = ("userId", "platform", "accessToken", "scope", "tokenType")
@@ -64,7 +66,11 @@ GRANT_FIELDS = {
 
 
 def import_tokens(
-    store: Store, stream: BinaryIO, platforms: Mapping[str, object], keyring: Keyring, now: datetime
+    store: Store,
+    stream: BinaryIO,
+    platforms: Mapping[str, Platform],
+    keyring: Keyring,
+    now: datetime,
 ) -> ImportCounts:
     """Read, check, encrypt and upsert every line of `stream`; all or nothing."""
     return store.upsert_connections(parse_lines(read_lines(stream), platforms, keyring, now), now)
@@ -93,7 +99,7 @@ def _read_line(stream: BinaryIO, number: int) -> bytes:
 
 def parse_lines(
     lines: Iterable[tuple[int, bytes]],
-    platforms: Mapping[str, object],
+    platforms: Mapping[str, Platform],
     keyring: Keyring,
     now: datetime,
 ) -> Iterator[NewTokens]:
@@ -116,17 +122,19 @@ def grant_row(
     user_id: str,
     platform: str,
     grant: Mapping[str, object],
-    platforms: Mapping[str, object],
+    platforms: Mapping[str, Platform],
     keyring: Keyring,
     now: datetime,
 ) -> NewTokens:
     """A provider's token response for (user, platform), checked and encrypted as an import
     line would be. `expires_in` may be a numeric string, as some providers send it; a response
-    without a refresh token (Google's, after the first consent) keeps the stored one."""
+    without a refresh token (Google's, after the first consent) keeps the stored one. The user
+    authorised it just now (an OAuth callback), which dates the grant's end on platforms with a
+    rule for it."""
     access = grant.get("access_token")
     if not isinstance(access, str) or not access.strip():
         raise ImportFormatError("the grant has no access_token (a non-empty string)")
-    record: dict[str, object] = {"userId": user_id, "platform": platform}
+    record: dict[str, object] = {"userId": user_id, "platform": platform, "authorizedAt": now}
     for name, field in GRANT_FIELDS.items():
         value = grant.get(name)
         if field in ("expiresIn", "refreshTokenExpiresIn"):
@@ -148,7 +156,7 @@ def _number(value: object) -> object:
 def _row(
     where: str,
     record: Any,
-    platforms: Mapping[str, object],
+    platforms: Mapping[str, Platform],
     keyring: Keyring,
     now: datetime,
     *,
@@ -190,6 +198,14 @@ def _row(
         )
     if refresh is not None and len(refresh) > LIMITS["refreshToken"]:
         raise bad(f"refreshToken is longer than {LIMITS['refreshToken']} characters")
+    grant_end = _expiry(record, now, bad, "refreshTokenExpires")
+    authorized = _time(record, "authorizedAt", bad)
+    if grant_end is None and authorized is not None and refresh:
+        grant_end = platforms[platform].grant_end(authorized)
+        if grant_end is not None and not in_range(grant_end):
+            raise bad(
+                f"authorizedAt dates the grant's end past the times stored ({describe_range()})"
+            )
     return NewTokens(
         user_id=user,
         platform=platform,
@@ -200,7 +216,7 @@ def _row(
         token_type=record.get("tokenType") or "Bearer",
         scope=record.get("scope"),
         expires_at=_expiry(record, now, bad, "expires"),
-        refresh_token_expires_at=_expiry(record, now, bad, "refreshTokenExpires"),
+        refresh_token_expires_at=grant_end,
         line=line,
         keep_refresh=keep_refresh,
     )
@@ -217,20 +233,7 @@ def _expiry(
     if at is not None and seconds is not None:
         raise bad(f"give {at_name} or {in_name}, not both")
     if at is not None:
-        try:
-            parsed = datetime.fromisoformat(at) if isinstance(at, str) else None
-        except ValueError:
-            parsed = None
-        if parsed is None:
-            raise bad(f"{at_name} must be an ISO 8601 time such as 2026-11-28T15:00:00Z")
-        parsed = parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
-        try:
-            in_utc = parsed.astimezone(UTC)
-        except OverflowError:  # 9999-12-31T23:59:59-14:00 is in year 10000 in UTC
-            in_utc = None
-        if in_utc is None or not in_range(in_utc):
-            raise bad(f"{at_name} must be a time {describe_range()}")
-        return in_utc
+        return _time(record, at_name, bad)
     if seconds is not None:
         # Up to ten years (a bigger lifetime is not one), and never past the sane range.
         longest = min(MAX_EXPIRES_IN, (LATEST - now).total_seconds())
@@ -243,6 +246,30 @@ def _expiry(
             raise bad(f"{in_name} must be a number of seconds from 0 to {int(longest)}")
         return now + timedelta(seconds=seconds)
     return None
+
+
+def _time(
+    record: Mapping[str, Any], name: str, bad: Callable[[str], ImportFormatError]
+) -> datetime | None:
+    """An ISO 8601 time field (a datetime when the caller put one there), in UTC and within the
+    sane range."""
+    value = record.get(name)
+    if value is None:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value) if isinstance(value, str) else value
+    except ValueError:
+        parsed = None
+    if not isinstance(parsed, datetime):
+        raise bad(f"{name} must be an ISO 8601 time such as 2026-11-28T15:00:00Z")
+    parsed = parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    try:
+        in_utc = parsed.astimezone(UTC)
+    except OverflowError:  # 9999-12-31T23:59:59-14:00 is in year 10000 in UTC
+        in_utc = None
+    if in_utc is None or not in_range(in_utc):
+        raise bad(f"{name} must be a time {describe_range()}")
+    return in_utc
 
 
 def _shown(value: object) -> str:

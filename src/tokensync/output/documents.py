@@ -25,9 +25,11 @@ from tokensync.jobs.results import (
 )
 from tokensync.jobs.skipped import reasons
 from tokensync.jobs.status import StatusReport
-from tokensync.output.stdout import Document, error_body, iso
+from tokensync.output.event_documents import outbox_document, run_events, webhook_document
+from tokensync.output.stdout import Document, error_body
 from tokensync.store import Connection
 from tokensync.store.models import Erring, ImportCounts
+from tokensync.timestamps import iso
 
 # At most this many failures are listed by `keys rotate`; the count says how many there were.
 ROTATION_FAILURES_SHOWN = 100
@@ -47,6 +49,8 @@ def job_document(result: JobResult) -> Document:
     }
     if result.dry_run:
         doc["dryRun"] = True
+    if result.fail_on != "any":
+        doc["failOn"] = result.fail_on
     if isinstance(result, RefreshResult):
         doc["results"] = (
             [_due(c, wouldRefresh=True, expiresAt=iso(c.expires_at)) for c in result.due]
@@ -76,6 +80,9 @@ def job_document(result: JobResult) -> Document:
         doc["leasesLost"] = result.leases_lost
     if result.stopped:
         doc["stopped"] = result.stopped
+    events = run_events(result)
+    if events:
+        doc["events"] = events
     if result.error is not None:
         doc["error"] = error_body(result.error.code, result.error.message)
     return doc
@@ -265,6 +272,12 @@ def erase_document(receipt: Erasure) -> Document:
         for f in receipt.failures
     ]
     doc["wouldDelete" if receipt.dry_run else "deleted"] = dict(receipt.deleted)
+    if receipt.event_id is not None:
+        doc["event"] = {
+            "id": receipt.event_id,
+            "type": "user.erased",
+            "holdsUserIdUntil": iso(receipt.event_holds_until),
+        }
     return doc
 
 
@@ -376,6 +389,21 @@ def status_document(report: StatusReport) -> Document:
                 for r in report.failing
             ],
         },
+        "grantsEnding": {
+            "withinSeconds": int(report.expiring_within),
+            "count": report.grants_ending_count,
+            "connections": [
+                {
+                    "connectionId": e.connection_id,
+                    "userId": e.user_id,
+                    "platform": e.platform,
+                    "refreshTokenExpiresAt": iso(e.expires_at),
+                }
+                for e in report.grants_ending
+            ],
+        },
+        "events": outbox_document(report),
+        "webhook": webhook_document(report.endpoint) if report.webhook_configured else None,
         "lastRuns": {
             r.command: {
                 "runId": r.run_id,

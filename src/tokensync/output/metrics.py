@@ -21,10 +21,16 @@ HELP = {
     "tokensync_last_run_timestamp_seconds": ("gauge", "When the job last ran (Unix time)."),
     "tokensync_last_success_timestamp_seconds": (
         "gauge",
-        "When the job last succeeded (Unix time).",
+        "When a run of the job last fully succeeded: nothing failed (Unix time).",
+    ),
+    "tokensync_last_completed_timestamp_seconds": (
+        "gauge",
+        "When a run of the job last completed: nothing failed that an operator can act on; "
+        "users' dead grants may have (Unix time).",
     ),
     "tokensync_last_run_duration_seconds": ("gauge", "How long the job's last run took."),
-    "tokensync_last_run_success": ("gauge", "1 if the job's last run succeeded, else 0."),
+    "tokensync_last_run_success": ("gauge", "1 if the job's last run fully succeeded, else 0."),
+    "tokensync_last_run_completed": ("gauge", "1 if the job's last run completed, else 0."),
     "tokensync_last_run_items": ("gauge", "Items of the job's last run, by outcome."),
     "tokensync_connections_needs_reauth": (
         "gauge",
@@ -62,15 +68,22 @@ def write_metrics(
 
 def _this_run(existing: Series, job: str, result: JobResult, now: datetime) -> Series:
     stamp = now.timestamp()
-    success_key = _key("tokensync_last_success_timestamp_seconds", job=job)
+    # Whatever --fail-on says: a staleness alert watches `completed`, which users revoking access
+    # every day does not hold back; `success` is nothing failed at all.
     series: Series = {
         _key("tokensync_last_run_timestamp_seconds", job=job): stamp,
-        _key("tokensync_last_run_success", job=job): 1.0 if result.success else 0.0,
+        _key("tokensync_last_run_success", job=job): float(result.fully_succeeded),
+        _key("tokensync_last_run_completed", job=job): float(result.completed),
         _key("tokensync_last_run_duration_seconds", job=job): result.duration_ms / 1000,
     }
-    success_time = stamp if result.success else existing.get(success_key)
-    if success_time is not None:
-        series[success_key] = success_time
+    for name, held in (
+        ("tokensync_last_success_timestamp_seconds", result.fully_succeeded),
+        ("tokensync_last_completed_timestamp_seconds", result.completed),
+    ):
+        key = _key(name, job=job)
+        when = stamp if held else existing.get(key)
+        if when is not None:
+            series[key] = when
     for outcome, value in outcomes(result).items():
         series[_key("tokensync_last_run_items", job=job, outcome=outcome)] = float(value)
     return series

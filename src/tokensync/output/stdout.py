@@ -7,24 +7,17 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import TextIO
 
 from tokensync.errors import Interrupted, TokensyncError
+from tokensync.timestamps import iso
 
 Document = dict[str, object]
 # The job commands, and the cronType their documents carry (their error documents too); the job
 # results say the same (test_output_discipline checks that they agree).
 CRON_TYPES = {"refresh-tokens": "token-refresh", "poll-platforms": "platform-polling"}
-
-
-def iso(value: datetime | None) -> str | None:
-    """A UTC timestamp as the documents write it: 2026-11-28T14:07:30Z (isoformat: the year
-    always has four digits)."""
-    if value is None:
-        return None
-    return value.astimezone(UTC).replace(microsecond=0, tzinfo=None).isoformat() + "Z"
 
 
 def emit(document: Mapping[str, object], stream: TextIO | None = None) -> None:
@@ -38,6 +31,14 @@ def emit(document: Mapping[str, object], stream: TextIO | None = None) -> None:
 def error_document(error: TokensyncError, command: str | None = None) -> Document:
     """The document of a command that failed as a whole: dated, and a job's with its cronType."""
     return failure_document(error.code, error.message, command)
+
+
+def emit_lines(items: Iterable[Mapping[str, object]], stream: TextIO | None = None) -> None:
+    """Write JSON Lines, a line per item as it comes (`events list`)."""
+    out = stream or sys.stdout
+    for item in items:
+        out.write(json.dumps(item, ensure_ascii=False) + "\n")
+    out.flush()
 
 
 def interrupted_document(signal: Interrupted, command: str | None = None) -> Document:

@@ -10,8 +10,8 @@ from rich.markup import escape
 from rich.table import Table
 
 from tokensync.jobs.status import StatusReport
-from tokensync.output.stdout import iso
 from tokensync.store.models import STATUSES, Erring
+from tokensync.timestamps import iso
 
 
 def render_status(report: StatusReport, stream: TextIO) -> None:
@@ -60,6 +60,36 @@ def render_status(report: StatusReport, stream: TextIO) -> None:
         failing, report.failing, lambda r: [str(r.failure_count), iso(r.next_attempt_at) or "-"]
     )
     console.print(failing)
+
+    days = report.expiring_within / 86400
+    grants = _table(
+        f"Grants ending within {days:g} days ({report.grants_ending_count})",
+        "connection",
+        "platform",
+        "user",
+        "ends at",
+    )
+    for e in report.grants_ending:
+        grants.add_row(
+            str(e.connection_id), escape(e.platform), escape(e.user_id), iso(e.expires_at) or "-"
+        )
+    console.print(grants)
+
+    endpoint = report.endpoint
+    if not report.webhook_configured:
+        webhook = "no webhook_url configured"
+    elif endpoint is None:
+        webhook = "nothing delivered yet"
+    elif endpoint.disabled_at is not None:
+        webhook = f"{endpoint.host}: DISABLED since {iso(endpoint.disabled_at)} (410 Gone)"
+    else:
+        webhook = f"{endpoint.host}: last success {iso(endpoint.last_success_at) or '-'}"
+        if endpoint.last_error:
+            webhook += f", last error {endpoint.last_error} at {iso(endpoint.last_failure_at)}"
+    console.print(
+        f"Events: {report.events.pending} pending, {report.events.dead} dead; "
+        f"webhook: {escape(webhook)}"
+    )
 
     runs = _table("Last runs", "job", "started", "finished", "success", "exit", "summary")
     for run in sorted(report.last_runs, key=lambda r: r.command):

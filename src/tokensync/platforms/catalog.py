@@ -6,7 +6,9 @@ credentials; settings.py fills in the configuration (credentials, overrides) wit
 
 from __future__ import annotations
 
+import calendar
 from dataclasses import dataclass, field
+from datetime import datetime
 
 AUTH_METHODS = ("client_secret_basic", "client_secret_post")
 # How a platform revokes a grant (PLATFORMS.md, Revocation): Google's own endpoint, RFC 7009, or
@@ -41,11 +43,24 @@ class Platform:
     # Why a grant cannot be revoked here, for the disconnect receipt (Spotify: where the user
     # removes the app instead).
     no_revocation: str | None = None
+    # A grant's documented lifetime from the user's authorization, which refreshing does not
+    # extend (Spotify: six months); None: no such rule.
+    grant_lifetime_months: int | None = None
 
     @property
     def has_credentials(self) -> bool:
         """Whether both halves of the client credentials are configured."""
         return bool(self.client_id and self.client_secret)
+
+    def grant_end(self, authorized_at: datetime) -> datetime | None:
+        """When a grant authorised at `authorized_at` ends by the platform's rule (None: no
+        rule): the same day of the month that many months later, or that month's last day."""
+        if self.grant_lifetime_months is None:
+            return None
+        months = authorized_at.month - 1 + self.grant_lifetime_months
+        year, month = authorized_at.year + months // 12, months % 12 + 1
+        day = min(authorized_at.day, calendar.monthrange(year, month)[1])
+        return authorized_at.replace(year=year, month=month, day=day)
 
 
 def _google(name: str, api_base: str) -> Platform:
@@ -70,6 +85,9 @@ BUILTIN_PLATFORMS: dict[str, Platform] = {
             no_revocation="Spotify has no revocation endpoint: the user removes the app at "
             "https://www.spotify.com/account/apps (an access token keeps working until it "
             "expires, within the hour)",
+            # developer.spotify.com, "Refreshing tokens": six months from the authorization, not
+            # extended by refreshing (from 2026-07-20 for apps registered before 2026-06-18).
+            grant_lifetime_months=6,
         ),
         _google("youtube", "https://www.googleapis.com/youtube/v3"),
         _google("google_gmail", "https://gmail.googleapis.com/gmail/v1"),

@@ -13,6 +13,8 @@ from datetime import datetime
 from importlib import resources
 
 from tokensync.errors import NoDatabaseError, SchemaTooNewError, SchemaTooOldError
+from tokensync.store import outbox
+from tokensync.store.deliveries import DeliveryMixin
 from tokensync.store.engine import Row, filter_params, time_or_none
 from tokensync.store.importing import ImportMixin
 from tokensync.store.models import (
@@ -23,6 +25,7 @@ from tokensync.store.models import (
     RunRecord,
     StatusCount,
 )
+from tokensync.store.outbox import OutboxMixin
 from tokensync.store.polling import PollingMixin
 from tokensync.store.removal import RemovalMixin
 
@@ -38,8 +41,8 @@ def migrations(engine: str) -> list[tuple[int, str]]:
     return sorted(found)
 
 
-class Store(ImportMixin, PollingMixin, RemovalMixin):
-    """One database of connections, polled data, sync state and runs."""
+class Store(ImportMixin, PollingMixin, RemovalMixin, OutboxMixin, DeliveryMixin):
+    """One database of connections, polled data, sync state, runs and events."""
 
     # -- schema ------------------------------------------------------------------------------
 
@@ -52,13 +55,16 @@ class Store(ImportMixin, PollingMixin, RemovalMixin):
         """Apply the missing migrations in order; refuse a schema newer than this program."""
         known = migrations(self.engine)
         latest = known[-1][0] if known else 0
-        current = self.schema_version()
+        applied = set(self._applied_versions())
+        current = max(applied, default=0)
         if current > latest:
             raise SchemaTooNewError(
                 f"the database schema is version {current}, newer than this tokensync "
                 f"(which knows up to {latest}): upgrade tokensync"
             )
-        return [v for v, script in known if v > current and self._apply(v, script, now)]
+        # Every one not applied, a lower number that landed after a higher one too (branches
+        # number their migrations apart).
+        return [v for v, script in known if v not in applied and self._apply(v, script, now)]
 
     def require_schema(self, where: str) -> None:
         """For a command that only reads: the schema must be this program's, since only a
@@ -66,7 +72,8 @@ class Store(ImportMixin, PollingMixin, RemovalMixin):
         database in the message."""
         known = migrations(self.engine)
         latest = known[-1][0] if known else 0
-        current = self.schema_version()
+        applied = set(self._applied_versions())
+        current = max(applied, default=0)
         if current == 0:
             raise NoDatabaseError(
                 f"{where} holds no tokensync schema: check the database URL, or create the "
@@ -77,10 +84,16 @@ class Store(ImportMixin, PollingMixin, RemovalMixin):
                 f"the database schema is version {current}, newer than this tokensync "
                 f"(which knows up to {latest}): upgrade tokensync"
             )
-        if current < latest:
+        missing = [v for v, _ in known if v not in applied]
+        if missing:
+            older = (
+                f"version {current}, older than this tokensync ({latest})"
+                if current < latest
+                else f"without migration {', '.join(map(str, missing))} of this tokensync"
+            )
             raise SchemaTooOldError(
-                f"the database schema is version {current}, older than this tokensync "
-                f"({latest}): run `tokensync db migrate` (or let a job run, which migrates)"
+                f"the database schema is {older}: run `tokensync db migrate` (or let a job run, "
+                "which migrates)"
             )
 
     def database_id(self) -> str:
@@ -279,7 +292,13 @@ class Store(ImportMixin, PollingMixin, RemovalMixin):
             "issued_at": issued_at,
             "now": now,
         }
-        return self._rowcount("apply_spooled", params) == 1
+        with self.transaction():
+            before = self._run("lock_connection", {"id": connection_id})
+            after = self._run("apply_spooled", params)
+            # Tokens issued after the grant was marked dead prove it alive: a recovery.
+            if before and after and before[0]["status"] != after[0]["status"] == "active":
+                self._emit(outbox.recovered(before[0], before[0]["status"]), now)
+        return bool(after)
 
     def record_failure(
         self,
@@ -313,16 +332,22 @@ class Store(ImportMixin, PollingMixin, RemovalMixin):
         message: str,
         now: datetime,
     ) -> bool:
-        """Mark a dead grant, only if the refresh token stored is still the one that failed."""
+        """Mark a dead grant, only if the refresh token stored is still the one that failed;
+        connection.needs_reauth says so in the same transaction."""
+        message = message[:500]
         params = {
             "id": connection_id,
             "owner": owner,
             "refresh_token_enc": refresh_token_enc,
             "code": code,
-            "message": message[:500],
+            "message": message,
             "now": now,
         }
-        return self._rowcount("mark_needs_reauth", params) == 1
+        with self.transaction():
+            marked = self._run("mark_needs_reauth", params)
+            for row in marked:
+                self._emit(outbox.needs_reauth(row, code, message), now)
+        return bool(marked)
 
     def confirm_lease(
         self,
@@ -409,6 +434,16 @@ class Store(ImportMixin, PollingMixin, RemovalMixin):
         count = int(self._run("count_failing", {})[0]["n"])
         rows = self._run("failing", {"limit": limit}) if count else []
         return count, [_erring(r) for r in rows]
+
+    def grant_ends(self, before: datetime, limit: int) -> tuple[int, list[Expiring]]:
+        """How many active grants end before `before`, and those that end first."""
+        params = {"ends_before": before, "limit": limit}
+        count = int(self._run("count_grant_ends", params)[0]["n"])
+        rows = self._run("grant_ends", params) if count else []
+        return count, [
+            Expiring(r["id"], r["user_id"], r["platform"], r["refresh_token_expires_at"])
+            for r in rows
+        ]
 
     def needs_reauth(self, limit: int) -> list[Erring]:
         """Connections waiting for their user to reconnect, newest first."""

@@ -97,6 +97,7 @@ class Engine(ABC):
     def close(self) -> None:
         """Close the connection."""
 
+    @abstractmethod
     def scrub_deleted(self) -> None:
         """Overwrite what deleted rows left in the database's files, where the engine lets a
         client do so (an erased user's items must not stay readable in free pages)."""

@@ -3,14 +3,16 @@
 Rows arrive from an iterator (the import parses, checks and encrypts each line as it is read)
 and are written in chunks: each chunk is staged in a temporary table (PostgreSQL: COPY; SQLite:
 one prepared insert), checked for a connection named twice (within the chunk, and against the
-keys of earlier chunks, kept in a second temporary table), then one UPDATE replaces the
-connections that exist and, if some did not, one INSERT adds those. A worker thread does the
-database's part of chunk k while the caller's thread prepares chunk k+1: encryption (about 17 us
-a line) and the upsert (about 14 us a line on PostgreSQL) then overlap on two cores instead of
-adding up, and at most three chunks are in memory however long the file.
+keys of earlier chunks, kept in a second temporary table); then one INSERT writes a
+connection.recovered event for each connection that exists and was not active (the outbox,
+store/outbox.py), one UPDATE replaces the connections that exist and, if some did not, one INSERT
+adds those. A worker thread does the database's part of chunk k while the caller's thread
+prepares chunk k+1: encryption (about 17 us a line) and the upsert (about 14 us a line on
+PostgreSQL) then overlap on two cores instead of adding up, and at most three chunks are in
+memory however long the file.
 
 Everything runs in one transaction: a bad line, a duplicate or a signal at any row rolls it
-back, and nothing is written.
+back, and nothing is written, no event either.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from tokensync import interrupts
 from tokensync.errors import ImportFormatError, StorageError
 from tokensync.store.engine import Engine
 from tokensync.store.models import ImportCounts, NewTokens
+from tokensync.store.outbox import DELIVERY_WINDOW
 
 # Rows per chunk: 5,000 rows are about 4 MB of objects; three chunks at most are alive at once.
 CHUNK_ROWS = 5000
@@ -66,6 +69,10 @@ class ImportMixin(Engine):
                 f"lines {row['first']} and {row['line']} are both user {row['user_id']!r} "
                 f"on {row['platform']}: a file may name each connection once"
             )
+        # A dead grant connected again is a recovery: its event is written before the UPDATE
+        # sets it active, in this same transaction (a refused import writes none).
+        give_up_at = now + DELIVERY_WINDOW
+        self._rowcount("import_recovered", {"now": now, "give_up_at": give_up_at})
         updated = self._rowcount("import_update", {"now": now})
         inserted = 0
         if updated < len(chunk):

@@ -38,6 +38,7 @@ class Connection:
     refresh_token_expires_at: datetime | None = None  # when the grant itself ends, if known
     next_poll_at: datetime | None = None
     poll_lease_expires_at: datetime | None = None
+    streak_started_at: datetime | None = None  # the first failure of the current streak
     # Columns whose stored value could not be read (engine.UNREADABLE): such a row fails alone.
     unreadable: tuple[str, ...] = ()
 
@@ -149,7 +150,8 @@ class StatusCount:
 
 @dataclass(frozen=True)
 class Expiring:
-    """An active connection and when its access token expires (None: stored unreadably)."""
+    """An active connection and when something of it ends: its access token, or its grant
+    (None: stored unreadably)."""
 
     connection_id: int
     user_id: str
@@ -182,3 +184,71 @@ class RunRecord:
     success: bool | None
     exit_code: int | None
     summary: dict[str, object] | None
+
+
+# -- lifecycle events (store/outbox.py writes them, store/deliveries.py delivers them) -------------
+
+EVENT_TYPES = (
+    "connection.needs_reauth",
+    "connection.recovered",
+    "connection.failing",
+    "connection.expiring",
+    "connection.disconnected",
+    "user.erased",
+)
+# pending: to be delivered (or waiting for its next attempt); delivered: a 2xx answered it;
+# dead: not delivered within the delivery window.
+EVENT_STATUSES = ("pending", "delivered", "dead")
+
+
+@dataclass(frozen=True)
+class NewEvent:
+    """A lifecycle event, to be written in the transaction of the change it reports."""
+
+    type: str
+    user_id: str
+    connection_id: int | None
+    data: dict[str, object]
+
+
+@dataclass(frozen=True)
+class StoredEvent:
+    """An event of the outbox and its delivery state. `seq` is its published position (None
+    until published); `event_id` is what the webhook-id header carries."""
+
+    id: int
+    seq: int | None
+    event_id: str
+    type: str
+    user_id: str | None
+    connection_id: int | None
+    data: dict[str, object]
+    created_at: datetime
+    status: str
+    attempts: int
+    next_attempt_at: datetime
+    give_up_at: datetime
+    last_attempt_at: datetime | None
+    last_error: str | None
+    delivered_at: datetime | None
+
+
+@dataclass(frozen=True)
+class EventCounts:
+    """The outbox at a glance: events waiting for delivery, and events that died."""
+
+    pending: int
+    dead: int
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """What tokensync knows of a webhook endpoint (named by a hash of its URL)."""
+
+    url_key: str
+    host: str
+    disabled_at: datetime | None = None  # it answered 410 Gone
+    resumes_at: datetime | None = None  # it answered 429
+    last_success_at: datetime | None = None
+    last_failure_at: datetime | None = None
+    last_error: str | None = None

@@ -28,6 +28,7 @@ from tokensync.store.polling import lease_lost
 _PARAM = re.compile(r"(?<![:\w]):([a-z_]+)")
 # Any constant works: it only has to be the same for every tokensync that migrates.
 _MIGRATION_LOCK = 0x746F6B656E73
+_EVENT_ORDER_LOCK = 0x6576656E7473
 
 
 class PostgresStore(Store):
@@ -52,6 +53,15 @@ class PostgresStore(Store):
         # Emptying a table: DELETE would leave every row dead in it, chunk after chunk.
         "truncate": "TRUNCATE",
         "greatest": "GREATEST",
+        "type_in": "type = ANY(CAST(:types AS text[]))",
+        "for_update": "FOR UPDATE",
+        # One publisher of events at a time (store/deliveries.py), until its transaction ends.
+        "event_order_lock": f"SELECT pg_advisory_xact_lock({_EVENT_ORDER_LOCK})",
+        # An import's recoveries: the connections it replaces, held until it commits.
+        "for_update_of_c": "FOR UPDATE OF c",
+        # An event id made in SQL, like outbox.new_event_id's: evt_ and 32 hex digits.
+        "new_event_id": "'evt_' || replace(CAST(gen_random_uuid() AS text), '-', '')",
+        "json_object": "jsonb_build_object",
     }
 
     def __init__(self, url: str, *, connect_timeout: int = 10) -> None:
@@ -90,6 +100,10 @@ class PostgresStore(Store):
         if self._conn.closed or self._conn.broken:
             self._conn = self._connect()
         return self._conn
+
+    def scrub_deleted(self) -> None:
+        """Nothing a client can do: dead rows stay in their pages until the table is vacuumed
+        (autovacuum, or VACUUM, which cannot run in the transaction a job may hold)."""
 
     def close(self) -> None:
         """Close the connection."""

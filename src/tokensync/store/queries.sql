@@ -13,7 +13,7 @@
 id, user_id, platform, access_token_enc, refresh_token_enc, token_type, scope, expires_at,
 status, tokens_updated_at, last_refreshed_at, last_error_code, last_error_message,
 failure_count, next_attempt_at, lease_owner, lease_expires_at, last_sync_at, created_at,
-updated_at, refresh_token_expires_at, next_poll_at, poll_lease_expires_at
+updated_at, refresh_token_expires_at, next_poll_at, poll_lease_expires_at, streak_started_at
 
 -- fragment: due_refresh
 -- A connection due for a token refresh, not leased, and not refreshed already in this run.
@@ -93,6 +93,14 @@ SELECT version FROM tokensync_schema ORDER BY version
 -- Note that a migration was applied.
 INSERT INTO tokensync_schema (version, applied_at) VALUES (:version, :now)
 
+-- fragment: streak_ended
+-- A refresh failure streak is over (a success, a new grant, a dead grant): the next one is new.
+streak_started_at = NULL, failing_noticed_at = NULL
+
+-- name: lock_connection
+-- A connection's names and status before a change that may revive it, its row held.
+SELECT id, user_id, platform, status FROM connections WHERE id = :id {for_update}
+
 -- name: import_nested_loops
 -- PostgreSQL only: an import's joins are a small chunk probing a unique index (postgres.py).
 SET LOCAL enable_hashjoin = off; SET LOCAL enable_mergejoin = off
@@ -141,10 +149,29 @@ FROM import_staging AS s JOIN import_seen AS seen
     ON seen.user_id = s.user_id AND seen.platform = s.platform AND seen.line <> s.line
 ORDER BY s.line LIMIT 1
 
+-- name: import_recovered
+-- Before import_update, in the chunk's transaction: a connection.recovered event for each staged
+-- connection that exists and is not active (a dead grant connected again), in line order. Every
+-- staged connection that exists is locked first (PostgreSQL), so that one marked dead meanwhile
+-- is seen as such; a new connection is no recovery.
+WITH existing AS MATERIALIZED (
+    SELECT c.id, c.user_id, c.platform, c.status, s.line
+    FROM import_staging AS s JOIN connections AS c
+        ON c.user_id = s.user_id AND c.platform = s.platform
+    ORDER BY c.id {for_update_of_c})
+INSERT INTO events (event_id, type, user_id, connection_id, data, created_at, status,
+    attempts, next_attempt_at, give_up_at)
+SELECT {new_event_id}, 'connection.recovered', user_id, id,
+    {json_object}('connectionId', id, 'userId', user_id, 'platform', platform,
+        'previousStatus', status),
+    :now, 'pending', 0, :now, :give_up_at
+FROM existing WHERE status <> 'active' ORDER BY line
+
 -- name: import_update
 -- Replace the tokens of the staged connections that exist and set them active again; a line
 -- without refreshToken keeps the stored one, and the grant's end stored with it unless the line
--- gives one.
+-- gives one. A new grant ends any failure streak, and its end is yet to be announced (a kept
+-- refresh token keeps its grant's notice, unless the line gives another end).
 UPDATE connections SET
     access_token_enc = s.access_token_enc,
     refresh_token_enc = CASE WHEN s.keep_refresh THEN connections.refresh_token_enc
@@ -162,6 +189,11 @@ UPDATE connections SET
     last_error_message = NULL,
     failure_count = 0,
     next_attempt_at = NULL,
+    {streak_ended},
+    grant_end_noticed_at = CASE
+        WHEN s.keep_refresh AND connections.refresh_token_expires_at IS NOT DISTINCT FROM
+            COALESCE(s.refresh_token_expires_at, connections.refresh_token_expires_at)
+        THEN connections.grant_end_noticed_at END,
     updated_at = :now
 FROM import_staging AS s
 WHERE connections.user_id = s.user_id AND connections.platform = s.platform
@@ -268,14 +300,19 @@ RETURNING {connection_columns}
 
 -- name: save_refreshed
 -- Store a new token set and end the lease, while the lease or the refresh token used still holds.
+-- A grant end the refresh reports anew is yet to be announced.
 UPDATE connections SET
     access_token_enc = :access_token_enc,
     refresh_token_enc = COALESCE(:refresh_token_enc, refresh_token_enc),
     expires_at = :expires_at,
     refresh_token_expires_at = COALESCE(:refresh_token_expires_at, refresh_token_expires_at),
+    grant_end_noticed_at = CASE
+        WHEN refresh_token_expires_at IS NOT DISTINCT FROM
+            COALESCE(:refresh_token_expires_at, refresh_token_expires_at)
+        THEN grant_end_noticed_at END,
     tokens_updated_at = :now, last_refreshed_at = :now,
     last_error_code = NULL, last_error_message = NULL,
-    failure_count = 0, next_attempt_at = NULL, updated_at = :now,
+    failure_count = 0, next_attempt_at = NULL, {streak_ended}, updated_at = :now,
     lease_owner = NULL, lease_expires_at = NULL
 WHERE id = :id AND (lease_owner = :owner OR refresh_token_enc = :previous_refresh_enc)
 
@@ -289,17 +326,20 @@ UPDATE connections SET
     last_error_code = CASE WHEN {dead_since_issued} THEN last_error_code END,
     last_error_message = CASE WHEN {dead_since_issued} THEN last_error_message END,
     failure_count = CASE WHEN {dead_since_issued} THEN failure_count ELSE 0 END,
-    next_attempt_at = NULL,
+    next_attempt_at = NULL, {streak_ended},
     status = CASE WHEN {dead_since_issued} THEN status ELSE 'active' END,
     updated_at = :now
 WHERE id = :id AND user_id = :user_id AND platform = :platform
   AND tokens_updated_at < :issued_at
+RETURNING status
 
 -- name: record_failure
--- Count a transient failure, set the back-off and end the lease; return the new count.
+-- Count a transient failure, set the back-off and end the lease; return the new count. The first
+-- failure of a streak dates it.
 UPDATE connections SET
     last_error_code = :code, last_error_message = :message,
     failure_count = failure_count + 1, next_attempt_at = :next_attempt_at,
+    streak_started_at = COALESCE(streak_started_at, :now),
     updated_at = :now, lease_owner = NULL, lease_expires_at = NULL
 WHERE id = :id AND lease_owner = :owner
 RETURNING failure_count
@@ -308,10 +348,11 @@ RETURNING failure_count
 -- Mark a dead grant, only while the refresh token stored is still the one that failed.
 UPDATE connections SET
     status = 'needs_reauth', last_error_code = :code, last_error_message = :message,
-    failure_count = failure_count + 1, next_attempt_at = NULL, updated_at = :now,
+    failure_count = failure_count + 1, next_attempt_at = NULL, {streak_ended}, updated_at = :now,
     lease_owner = NULL, lease_expires_at = NULL
 WHERE id = :id AND lease_owner = :owner AND status = 'active'
   AND refresh_token_enc = :refresh_token_enc
+RETURNING id, user_id, platform
 
 -- name: confirm_lease
 -- Just before a refresh token is sent: this run still holds the lease, and the token it is
@@ -360,6 +401,16 @@ DELETE FROM sync_state WHERE {user_rows}
 -- name: delete_items
 -- A user's polled items (of some platforms).
 DELETE FROM user_platform_data WHERE {user_rows}
+
+-- name: count_user_events
+-- How many events name a user (an erase's dry run), from events_user; an earlier erase's own
+-- user.erased is not theirs to remove.
+SELECT COUNT(*) AS n FROM events WHERE user_id = :user_id AND type <> 'user.erased'
+
+-- name: delete_user_events
+-- Every event of a user, delivered or not, but the user.erased of an erase (this one's, or an
+-- earlier one's not delivered yet): an erase leaves only that.
+DELETE FROM events WHERE user_id = :user_id AND type <> 'user.erased'
 
 -- name: token_page
 -- A page of connections by id, for re-encryption.
@@ -539,3 +590,179 @@ FROM runs r
 WHERE r.id IN (SELECT (SELECT MAX(id) FROM runs r2 WHERE r2.command = c.command)
                FROM ({commands}) AS c)
 ORDER BY r.command
+
+-- name: count_grant_ends
+-- How many active grants end before :ends_before (status), from connections_grant_end.
+SELECT COUNT(*) AS n FROM connections
+WHERE status = 'active' AND refresh_token_expires_at IS NOT NULL
+  AND refresh_token_expires_at <= :ends_before
+
+-- name: grant_ends
+-- The active grants that end first, before :ends_before (status), from connections_grant_end.
+SELECT id, user_id, platform, refresh_token_expires_at FROM connections
+WHERE status = 'active' AND refresh_token_expires_at IS NOT NULL
+  AND refresh_token_expires_at <= :ends_before
+ORDER BY refresh_token_expires_at, id LIMIT :limit
+
+-- == lifecycle events ===========================================================================
+
+-- fragment: event_columns
+-- Every column of a StoredEvent (models.py), in its order.
+id, seq, event_id, type, user_id, connection_id, data, created_at, status, attempts,
+next_attempt_at, give_up_at, last_attempt_at, last_error, delivered_at
+
+-- fragment: scrub_erased
+-- A user.erased event holds its user id only until it is delivered or dead (README, erasure).
+user_id = CASE WHEN type = 'user.erased' THEN NULL ELSE user_id END,
+data = CASE WHEN type = 'user.erased' THEN :scrubbed ELSE data END
+
+-- name: insert_event
+-- Write an event, in the transaction of the change it reports; due at once, and for the
+-- delivery window.
+INSERT INTO events (event_id, type, user_id, connection_id, data, created_at, status,
+    attempts, next_attempt_at, give_up_at)
+VALUES (:event_id, :type, :user_id, :connection_id, :data, :now, 'pending', 0, :now,
+    :give_up_at)
+
+-- name: notice_failing
+-- Announce, once a streak, the active connections whose refreshes have failed since before
+-- :failing_before, from connections_streak_start. The outer conditions are checked again on the
+-- row as it is when locked: a success meanwhile ended the streak.
+UPDATE connections SET failing_noticed_at = :now
+WHERE id IN (
+    SELECT id FROM connections
+    WHERE status = 'active' AND streak_started_at IS NOT NULL AND failing_noticed_at IS NULL
+      AND streak_started_at <= :failing_before
+    ORDER BY streak_started_at LIMIT :limit {skip_locked})
+  AND status = 'active' AND failing_noticed_at IS NULL AND streak_started_at <= :failing_before
+RETURNING id, user_id, platform, streak_started_at, failure_count, next_attempt_at,
+    last_error_code, last_error_message
+
+-- name: notice_expiring
+-- Announce, once an end, the active grants that end before :ends_before, from
+-- connections_grant_end (a range of the grants ending within expiring_within).
+UPDATE connections SET grant_end_noticed_at = :now
+WHERE id IN (
+    SELECT id FROM connections
+    WHERE status = 'active' AND refresh_token_expires_at IS NOT NULL
+      AND refresh_token_expires_at <= :ends_before AND grant_end_noticed_at IS NULL
+    ORDER BY refresh_token_expires_at LIMIT :limit {skip_locked})
+  AND status = 'active' AND grant_end_noticed_at IS NULL
+  AND refresh_token_expires_at <= :ends_before
+RETURNING id, user_id, platform, refresh_token_expires_at
+
+-- name: lock_event_order
+-- Taken before publishing: one publisher at a time, so that positions are given in the order
+-- their publishers commit (SQLite's BEGIN IMMEDIATE is that lock already).
+{event_order_lock}
+
+-- name: publish_events
+-- Number the events committed and not yet numbered, in the order they were written, after the
+-- last number given (from events_unpublished and the seq index).
+UPDATE events SET seq = numbered.seq
+FROM (
+    SELECT id, (SELECT COALESCE(MAX(seq), 0) FROM events) + ROW_NUMBER() OVER (ORDER BY id) AS seq
+    FROM events WHERE seq IS NULL ORDER BY id LIMIT :limit) AS numbered
+WHERE events.id = numbered.id
+
+-- name: claim_event_heads
+-- Lease up to :limit events due for delivery, each the oldest pending event of its user: a user's
+-- later events wait until it is delivered or dead (in order per user, so per connection). From
+-- events_due, each head checked in events_stream; the outer conditions are checked again on the
+-- row as it is when locked.
+UPDATE events SET lease_owner = :owner, lease_expires_at = :lease_until
+WHERE id IN (
+    SELECT e.id FROM events e
+    WHERE e.status = 'pending' AND e.next_attempt_at <= :now AND e.seq IS NOT NULL
+      AND (e.lease_expires_at IS NULL OR e.lease_expires_at <= :now)
+      AND NOT EXISTS (
+          SELECT 1 FROM events h
+          WHERE h.status = 'pending' AND h.user_id = e.user_id AND h.seq < e.seq)
+    ORDER BY e.next_attempt_at, e.seq LIMIT :limit {skip_locked})
+  AND status = 'pending' AND (lease_expires_at IS NULL OR lease_expires_at <= :now)
+RETURNING {event_columns}
+
+-- name: event_delivered
+-- A 2xx answered it.
+UPDATE events SET status = 'delivered', delivered_at = :now, last_attempt_at = :now,
+    attempts = attempts + 1, last_error = NULL, lease_owner = NULL, lease_expires_at = NULL,
+    {scrub_erased}
+WHERE id = :id AND lease_owner = :owner
+
+-- name: event_failed
+-- An attempt failed: try again at :next_attempt_at (give_up_events ends it past its window).
+UPDATE events SET attempts = attempts + 1, last_attempt_at = :now, last_error = :error,
+    next_attempt_at = :next_attempt_at, lease_owner = NULL, lease_expires_at = NULL
+WHERE id = :id AND lease_owner = :owner
+
+-- name: release_events
+-- Give back the leases of events this pass claimed and did not send.
+UPDATE events SET lease_owner = NULL, lease_expires_at = NULL
+WHERE lease_owner = :owner AND {id_in}
+
+-- name: give_up_events
+-- The pending events whose delivery window has passed are dead (none in flight), from
+-- events_give_up.
+UPDATE events SET status = 'dead', lease_owner = NULL, lease_expires_at = NULL, {scrub_erased}
+WHERE id IN (
+    SELECT id FROM events WHERE status = 'pending' AND give_up_at <= :now
+    ORDER BY give_up_at LIMIT :limit)
+  AND status = 'pending' AND give_up_at <= :now
+  AND (lease_expires_at IS NULL OR lease_expires_at <= :now)
+
+-- name: prune_events
+-- Remove up to :limit events done (delivered or dead) before :before, oldest first, from
+-- events_finished.
+DELETE FROM events WHERE id IN (
+    SELECT id FROM events WHERE status <> 'pending' AND created_at < :before
+    ORDER BY created_at LIMIT :limit)
+
+-- name: list_events
+-- A page of published events after :after, of the types asked for, from the seq index.
+SELECT {event_columns} FROM events
+WHERE seq > :after AND (:all_types OR {type_in})
+ORDER BY seq LIMIT :limit
+
+-- name: replay_events
+-- Deliver again the events after :after (of the types asked for) that are done, each with a new
+-- window; a user.erased event whose user id is gone already is not sent again.
+UPDATE events SET status = 'pending', attempts = 0, next_attempt_at = :now,
+    give_up_at = :give_up_at, last_error = NULL, delivered_at = NULL,
+    lease_owner = NULL, lease_expires_at = NULL
+WHERE seq > :after AND status <> 'pending' AND (:all_types OR {type_in})
+  AND user_id IS NOT NULL
+
+-- name: event_counts
+-- The events waiting for delivery and those that died (events_due, events_dead).
+SELECT (SELECT COUNT(*) FROM events WHERE status = 'pending') AS pending,
+    (SELECT COUNT(*) FROM events WHERE status = 'dead') AS dead
+
+-- name: dead_events
+-- The latest events that died undelivered (status), from events_dead.
+SELECT {event_columns} FROM events WHERE status = 'dead'
+ORDER BY created_at DESC LIMIT :limit
+
+-- name: get_endpoint
+-- What is known of a webhook endpoint.
+SELECT url_key, host, disabled_at, resumes_at, last_success_at, last_failure_at, last_error
+FROM webhook_endpoints WHERE url_key = :url_key
+
+-- name: note_endpoint
+-- Record how a delivery went: each time given (not null) is set; a disabling stays until
+-- enable_endpoint; the error goes with its failure.
+INSERT INTO webhook_endpoints (url_key, host, disabled_at, resumes_at, last_success_at,
+    last_failure_at, last_error)
+VALUES (:url_key, :host, :disabled_at, :resumes_at, :last_success_at, :last_failure_at,
+    :last_error)
+ON CONFLICT (url_key) DO UPDATE SET
+    host = excluded.host,
+    disabled_at = COALESCE(webhook_endpoints.disabled_at, excluded.disabled_at),
+    resumes_at = COALESCE(excluded.resumes_at, webhook_endpoints.resumes_at),
+    last_success_at = COALESCE(excluded.last_success_at, webhook_endpoints.last_success_at),
+    last_failure_at = COALESCE(excluded.last_failure_at, webhook_endpoints.last_failure_at),
+    last_error = CASE WHEN excluded.last_failure_at IS NULL THEN webhook_endpoints.last_error
+        ELSE excluded.last_error END
+
+-- name: enable_endpoint
+-- Deliver to an endpoint again after it answered 410 Gone (events deliver --reenable).
+UPDATE webhook_endpoints SET disabled_at = NULL, resumes_at = NULL WHERE url_key = :url_key

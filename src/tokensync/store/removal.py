@@ -1,17 +1,21 @@
-"""What disconnect and erase ask of the store: a user's rows, counted and deleted."""
+"""What disconnect and erase ask of the store: a user's rows, counted and deleted, and the events
+that say so (connection.disconnected, user.erased), written in the same transactions."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 
-from tokensync.store.engine import Engine, filter_params
+from tokensync.store import outbox
+from tokensync.store.engine import filter_params
 from tokensync.store.models import Connection, Filters, TableCounts
+from tokensync.store.outbox import OutboxMixin
 
 # The tables that name a user, as a receipt lists them.
 USER_TABLES = ("connections", "sync_state", "user_platform_data")
 
 
-class RemovalMixin(Engine):
+class RemovalMixin(OutboxMixin):
     """Counting and deleting a user's rows, shared by both engines."""
 
     def count_user_rows(self, user_id: str, platforms: Sequence[str] = ()) -> TableCounts:
@@ -19,12 +23,17 @@ class RemovalMixin(Engine):
         (row,) = self._run("count_user_rows", _params(user_id, platforms))
         return {table: int(row[table]) for table in USER_TABLES}
 
+    def count_user_events(self, user_id: str) -> int:
+        """How many events name this user (what an erase would remove of them)."""
+        return int(self._run("count_user_events", {"user_id": user_id})[0]["n"])
+
     def delete_connection(
-        self, conn: Connection, owner: str, *, keep_data: bool
+        self, conn: Connection, owner: str, *, keep_data: bool, revoked: bool, now: datetime
     ) -> TableCounts | None:
         """Delete a connection leased to `owner`, with its cursors and (unless `keep_data`) its
-        items, in one transaction; None, and nothing deleted, when the lease was lost or the
-        tokens changed since `conn` was read (a re-import is a new grant, and stays)."""
+        items, and say connection.disconnected, in one transaction; None, and nothing deleted,
+        when the lease was lost or the tokens changed since `conn` was read (a re-import is a new
+        grant, and stays)."""
         params = {
             "id": conn.id,
             "owner": owner,
@@ -35,6 +44,8 @@ class RemovalMixin(Engine):
         with self.transaction():
             if self._rowcount("delete_connection", params) != 1:
                 return None
+            event = outbox.disconnected(conn.id, conn.user_id, conn.platform, revoked)
+            self._emit(event, now)
             return {
                 "connections": 1,
                 "sync_state": self._rowcount("delete_sync_state", params),
@@ -52,6 +63,26 @@ class RemovalMixin(Engine):
                 "sync_state": self._rowcount("delete_sync_state", params),
                 "user_platform_data": self._rowcount("delete_items", params),
             }
+
+    def finish_erasure(
+        self, user_id: str, *, erased_before: int, now: datetime
+    ) -> tuple[TableCounts, str | None]:
+        """The last of an erase, once no connection of the user is left: their cursors, items and
+        events go, and user.erased says so, in one transaction; the rows removed per table, and
+        the event's id. The event is written when this erase removed anything (`erased_before`:
+        what it removed already, connections and spool files): an unknown or already erased
+        user gets none."""
+        params = _params(user_id, ())
+        event_id = None
+        with self.transaction():
+            counts: TableCounts = {
+                "sync_state": self._rowcount("delete_sync_state", params),
+                "user_platform_data": self._rowcount("delete_items", params),
+                "events": self._rowcount("delete_user_events", {"user_id": user_id}),
+            }
+            if erased_before or any(counts.values()):
+                event_id = self._emit(outbox.user_erased(user_id), now)
+        return counts, event_id
 
 
 def _params(user_id: str, platforms: Sequence[str]) -> dict[str, object]:

@@ -23,7 +23,7 @@ _JSON_COLUMNS = frozenset({"data", "extra", "summary"})
 _UNWRITABLE = ("SQLITE_READONLY", "SQLITE_CANTOPEN", "SQLITE_PERM")
 _BOOL_COLUMNS = frozenset({"success", "inserted", "touched"})
 # Lists travel as JSON text and are read back with json_each().
-_LIST_PARAMS = frozenset({"platforms", "users", "ids", "keys", "commands", "statuses"})
+_LIST_PARAMS = frozenset({"platforms", "users", "ids", "keys", "commands", "types", "statuses"})
 
 
 def to_text(value: datetime) -> str:
@@ -68,6 +68,14 @@ class SQLiteStore(Store):
         # Emptying a table: DELETE without WHERE is SQLite's truncate.
         "truncate": "DELETE FROM",
         "greatest": "max",  # max() of two arguments is SQLite's GREATEST
+        "type_in": "type IN (SELECT value FROM json_each(:types))",
+        # BEGIN IMMEDIATE holds the write lock already: a row read is held, publishers take turns.
+        "for_update": "",
+        "event_order_lock": "SELECT 1",
+        # An import's recoveries: SQLite's BEGIN IMMEDIATE holds every row already.
+        "for_update_of_c": "",
+        "new_event_id": "'evt_' || lower(hex(randomblob(16)))",
+        "json_object": "json_object",
     }
 
     def __init__(self, path: Path, *, busy_timeout: float = 30.0, create: bool = True) -> None:
