@@ -130,10 +130,8 @@ class Database:
             conn.execute(sql)
 
     def reset(self) -> None:
-        self.execute(
-            "DROP TABLE IF EXISTS connections, user_platform_data, sync_state, runs, "
-            "events, webhook_endpoints, tokensync_schema, tokensync_database CASCADE"
-        )
+        """An empty database: the whole schema goes, whatever tables later migrations add."""
+        self.execute("DROP SCHEMA public CASCADE; CREATE SCHEMA public")
 
     def expire_all(self) -> None:
         self.execute("UPDATE connections SET expires_at = now() + interval '1 minute'")

@@ -23,7 +23,7 @@ from typing import Any
 import psycopg
 from tests.processes import ProviderProcess
 
-from bench.run import discord_records, median, run_tokensync, seed
+from bench.run import Database, discord_records, median, run_tokensync, seed
 from tokensync.store import Filters, open_store
 from tokensync.store.sqlite import sqlite_path, to_text
 
@@ -199,11 +199,7 @@ def measure_scale(
         rows = []
         for total in (DUE, large):
             if engine == "postgres":
-                with psycopg.connect(postgres_url, autocommit=True) as conn:
-                    conn.execute(
-                        "DROP TABLE IF EXISTS connections, user_platform_data, sync_state, runs, "
-                        "tokensync_schema, tokensync_database CASCADE"
-                    )
+                Database(postgres_url).reset()
                 url = postgres_url
             else:
                 url = f"sqlite:///{data / f'scale-{total}.db'}"
