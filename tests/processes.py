@@ -14,6 +14,7 @@ from typing import Any
 
 import httpx
 
+from tests.contract import check_output
 from tests.provider import CLIENT_ID, CLIENT_SECRET
 
 
@@ -92,9 +93,17 @@ def tokensync(args: Sequence[str], env: dict[str, str], **popen: Any) -> subproc
 
 
 def finish(process: subprocess.Popen[str], timeout: float = 120) -> tuple[int, Any, str]:
-    """Wait for a tokensync process; return (exit code, its JSON document, stderr)."""
+    """Wait for a tokensync process; return (exit code, its JSON document, stderr). The document
+    is validated against its schema (tests/contract.py)."""
     out, err = process.communicate(timeout=timeout)
+    check_output(tokensync_args(process), out)
     return process.returncode, json.loads(out), err
+
+
+def tokensync_args(process: subprocess.Popen[str]) -> list[str]:
+    """The command line of a `python -m tokensync` process, past `-m tokensync`."""
+    argv = [str(a) for a in process.args]  # type: ignore[union-attr]
+    return argv[argv.index("tokensync") + 1 :] if "tokensync" in argv else argv[1:]
 
 
 def discord_grants(provider: ProviderProcess, n: int, *, expires_in: int = 60) -> str:

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.contract import check_output
 from tokensync import __version__
 
 
@@ -17,7 +18,7 @@ def tokensync(tmp_path: Path, *args: str, stdin: str = "") -> subprocess.Complet
     env = {k: v for k, v in os.environ.items() if not k.startswith("TOKENSYNC_")}
     env.pop("PYTHONUNBUFFERED", None)  # stdout block-buffered, as under cron
     env["TOKENSYNC_DATA_DIR"] = str(tmp_path)
-    return subprocess.run(
+    done = subprocess.run(
         [sys.executable, "-m", "tokensync", *args],
         input=stdin,
         env=env,
@@ -26,6 +27,8 @@ def tokensync(tmp_path: Path, *args: str, stdin: str = "") -> subprocess.Complet
         timeout=60,
         check=False,
     )
+    check_output(args, done.stdout)
+    return done
 
 
 def test_version_and_a_usage_error_keep_their_exit_codes(tmp_path: Path) -> None:

@@ -25,7 +25,7 @@ from standardwebhooks.webhooks import WebhookVerificationError
 
 from tests.processes import tokensync, wait_for
 from tests.support import CLIENT_ENV, Cli, connection, seed
-from tests.webhook_receiver import SECRET
+from tests.webhook_receiver import SECRET, broken_body
 from tokensync.platforms.catalog import BUILTIN_PLATFORMS
 from tokensync.store.sqlite import sqlite_path, to_text
 
@@ -41,6 +41,7 @@ class Hooks:
     attempts: list[str] = field(default_factory=list)
     accepted: dict[str, Any] = field(default_factory=dict)
     rejected: int = 0
+    broken: list[str] = field(default_factory=list)  # bodies that webhook-event.json refuses
     held: threading.Event = field(default_factory=threading.Event)
     release: threading.Event = field(default_factory=threading.Event)
     url: str = ""
@@ -66,6 +67,7 @@ def hooks() -> Iterator[Hooks]:
             event_id = self.headers["webhook-id"]
             state.attempts.append(event_id)
             state.accepted.setdefault(event_id, json.loads(body))  # dedupe by webhook-id
+            state.broken.extend(broken_body(body))
             if state.hold_next:
                 state.hold_next = False
                 state.held.set()
@@ -93,6 +95,7 @@ def hooks() -> Iterator[Hooks]:
         state.release.set()
         server.shutdown()
         server.server_close()
+    assert not state.broken, "\n".join(state.broken)
 
 
 def configure(tmp_path: Path, hooks: Hooks, *, webhook: bool) -> dict[str, str]:

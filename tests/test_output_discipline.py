@@ -15,6 +15,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from tests.contract import check_output
 from tests.support import Cli, query_value, seed
 from tokensync.errors import Interrupted, StorageError
 from tokensync.store.base import Store
@@ -45,9 +46,11 @@ def shell(command: str, env: dict[str, str], stdin: str = "") -> subprocess.Comp
 TOKENSYNC = f"{sys.executable} -m tokensync"
 
 
-def one_document(stdout: str) -> dict[str, object]:
+def one_document(stdout: str, args: str) -> dict[str, object]:
+    """The one document of `tokensync ARGS`, checked against its schema."""
     document: dict[str, object] = json.loads(stdout)
     assert stdout.count("\n") == 1, "exactly one line: one document"
+    check_output(args.split(), stdout)
     return document
 
 
@@ -61,7 +64,7 @@ def test_a_closed_stderr_changes_nothing(env: dict[str, str], args: str) -> None
     line = '{"userId": "u", "platform": "github", "accessToken": "a"}'
     done = shell(f"{TOKENSYNC} {args} 2>&-", env, stdin=line)
     assert done.returncode == 0, done.stdout
-    assert one_document(done.stdout)["success"] is True
+    assert one_document(done.stdout, args)["success"] is True
 
 
 # A bug, simulated: the traceback -v asks for goes to stderr, and nowhere if stderr is closed.
@@ -77,7 +80,7 @@ _BROKEN = (
 def test_a_bug_with_v_never_puts_a_traceback_on_stdout(env: dict[str, str], stderr: str) -> None:
     done = shell(f'{sys.executable} -c "{_BROKEN}" -v status {stderr}', env)
     assert done.returncode == 1
-    document = one_document(done.stdout)
+    document = one_document(done.stdout, "status")
     assert document["error"] == {
         "code": "internal_error",
         "message": "unexpected RuntimeError; run with -v for the traceback",
@@ -167,7 +170,7 @@ def test_a_signal_during_an_import_writes_nothing(
     process.send_signal(sig)
     out, err = process.communicate(timeout=60)
     assert process.returncode == code, err
-    document = one_document(out.decode())
+    document = one_document(out.decode(), "tokens import")
     assert document["success"] is False and document["timestamp"]
     assert document["error"] == {
         "code": "interrupted",

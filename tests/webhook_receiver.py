@@ -22,6 +22,7 @@ from aiohttp import web
 from standardwebhooks import Webhook
 from standardwebhooks.webhooks import WebhookVerificationError
 
+from tests.contract import ContractBroken, validate
 from tests.support import FakeClock
 
 # A Standard Webhooks secret: whsec_ and the base64 of 24 bytes (a test's own, not a real one).
@@ -49,6 +50,7 @@ class Receiver:
     accepted: dict[str, dict[str, Any]] = field(default_factory=dict)
     bodies: list[bytes] = field(default_factory=list)
     rejected: list[str] = field(default_factory=list)
+    broken: list[str] = field(default_factory=list)  # bodies that webhook-event.json refuses
     held: asyncio.Event = field(default_factory=asyncio.Event)
     release: asyncio.Event = field(default_factory=asyncio.Event)
     url: str = ""
@@ -72,6 +74,7 @@ class Receiver:
             return web.Response(status=401)
         event_id = request.headers["webhook-id"]
         self.attempts.append(event_id)
+        self.broken.extend(broken_body(body))
         reply = self.script.pop(0) if self.script else Reply()
         if reply.hang:
             # Processed, then the sender dies before it hears the answer: the event was seen.
@@ -103,6 +106,17 @@ async def serving(receiver: Receiver) -> AsyncIterator[Receiver]:
     finally:
         receiver.release.set()
         await runner.cleanup()
+    if receiver.broken:  # the test that made tokensync send it fails
+        raise ContractBroken("\n".join(receiver.broken))
+
+
+def broken_body(body: bytes) -> list[str]:
+    """What webhook-event.json says is wrong with a delivery's body (nothing: it is valid)."""
+    try:
+        validate(json.loads(body), "webhook-event.json")
+    except ContractBroken as exc:
+        return [str(exc)]
+    return []
 
 
 @contextmanager
