@@ -202,3 +202,12 @@ def test_a_delivered_user_erased_event_lists_with_its_data_scrubbed(cli: Cli, ho
     assert (event["type"], event["data"]) == ("user.erased", {})  # event.json allows it
     (body,) = [json.loads(b) for b in hooks.bodies]
     assert body["data"] == {"userId": "u9"}
+
+
+def test_the_generated_reference_pages_are_current() -> None:
+    """docs/reference/cli.md and schemas.md say what the app and the schemas say (CI checks it
+    too: `python scripts/reference.py --check`)."""
+    from scripts import reference
+
+    for path, text in reference.pages().items():
+        assert path.read_text("utf-8") == text, f"{path} is stale: run scripts/reference.py"

@@ -12,7 +12,7 @@ runs them on a loop of its own, so it must not be called from inside a running e
 client is meant to be shared between threads (give each thread its own).
 
 Every method either returns a typed result or raises a `tokensync.errors.TokensyncError` whose
-`code` says what went wrong (README: "Using tokensync from your application"). An operation is
+`code` says what went wrong (docs/application.md). An operation is
 shielded from its caller's cancellation: a refresh already sent completes and is stored even if
 the caller gives up, since a rotated refresh token that nobody stores is a lost grant.
 """

@@ -8,8 +8,8 @@ with zeros.
 
 Events: the user's earlier events go with their rows (delivered or not: the connection.disconnected
 events of this very erase too), and one user.erased event, written in the transaction that removes
-the last of them, holds the user id alone, until it is delivered or dead (README, "Erasing a
-user"): the application is told, and nothing else of the user stays.
+the last of them, holds the user id alone, until it is delivered or dead (docs/application.md,
+"Erasing a user"): the application is told, and nothing else of the user stays.
 """
 
 from __future__ import annotations

@@ -612,7 +612,7 @@ id, seq, event_id, type, user_id, connection_id, data, created_at, status, attem
 next_attempt_at, give_up_at, last_attempt_at, last_error, delivered_at
 
 -- fragment: scrub_erased
--- A user.erased event holds its user id only until it is delivered or dead (README, erasure).
+-- A user.erased event holds its user id only until it is delivered or dead (docs/application.md, erasure).
 user_id = CASE WHEN type = 'user.erased' THEN NULL ELSE user_id END,
 data = CASE WHEN type = 'user.erased' THEN :scrubbed ELSE data END
 
