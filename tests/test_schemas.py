@@ -13,6 +13,7 @@ import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -143,11 +144,13 @@ def test_every_schema_describes_what_a_session_of_every_command_prints(
     mock_http.get(f"{p.DISCORD}/users/@me/guilds").respond(200, json=[p.discord_guild(1)])
     mock_http.route(host="127.0.0.1").pass_through()  # the webhook receiver
     used: list[str] = []
+    printed: list[tuple[tuple[str, ...], str]] = []
     webhook = {"TOKENSYNC_WEBHOOK_SECRET": SECRET}
 
     def run(*args: str, stdin: str = "", extra_env: dict[str, str] | None = None) -> CliResult:
         result = cli(*args, stdin=stdin, extra_env={**webhook, **(extra_env or {})})
         used.extend(check_output(args, result.out))  # cli validated it too
+        printed.append((args, result.out))
         return result
 
     def line(user: str, platform: str, expires_in: int) -> str:
@@ -190,6 +193,24 @@ def test_every_schema_describes_what_a_session_of_every_command_prints(
     used.extend(validate(body, "webhook-event.json") for body in bodies)
     assert {b["type"] for b in bodies} >= {"connection.needs_reauth", "user.erased"}
     assert sorted(set(used)) == DOCUMENT_SCHEMAS, "every schema used against real output"
+    assert_closed(printed, [(body, "webhook-event.json") for body in bodies])
+
+
+def assert_closed(printed: list[tuple[tuple[str, ...], str]], bodies: list[Any]) -> None:
+    """Each real document with one field more (at its top, or in its first item) is refused."""
+    for args, out in printed:
+        if not out.strip():
+            continue
+        for text in out.splitlines() if out.lstrip().startswith("{") else [out]:
+            document = json.loads(text)
+            target = document[0] if isinstance(document, list) and document else document
+            if isinstance(target, dict):
+                target["undocumented"] = 1
+                with pytest.raises(ContractBroken, match="undocumented"):
+                    check_output(args, json.dumps(document))
+    for body, name in bodies:
+        with pytest.raises(ContractBroken, match="undocumented"):
+            validate({**body, "undocumented": 1}, name)
 
 
 def test_a_delivered_user_erased_event_lists_with_its_data_scrubbed(cli: Cli, hooks: Hooks) -> None:
