@@ -40,6 +40,13 @@ def leased(store: Store, user: str, owner: str = "run-1", now: datetime = NOW) -
     return conn.id
 
 
+def generation(store: Store, conn_id: int) -> int:
+    """The grant a connection holds now."""
+    conn = store.get_connection(conn_id)
+    assert conn is not None
+    return conn.grant_generation
+
+
 def kill(store: Store, user: str, now: datetime = NOW) -> int:
     conn_id = leased(store, user, now=now)
     assert store.mark_needs_reauth(
@@ -49,6 +56,7 @@ def kill(store: Store, user: str, now: datetime = NOW) -> int:
         code="invalid_grant",
         message="refresh token revoked",
         now=now,
+        grant_generation=generation(store, conn_id),
     )
     return conn_id
 
@@ -86,7 +94,13 @@ def test_a_dead_grant_and_its_event_commit_together(
     monkeypatch.setattr(store, "_emit", broken)
     with pytest.raises(RuntimeError):
         store.mark_needs_reauth(
-            other, "run-1", refresh_token_enc="enc-r-u2", code="invalid_grant", message="x", now=NOW
+            other,
+            "run-1",
+            refresh_token_enc="enc-r-u2",
+            code="invalid_grant",
+            message="x",
+            now=NOW,
+            grant_generation=1,
         )
     monkeypatch.undo()
     (u2,) = store.iter_connections(Filters(users=("u2",)))
@@ -95,7 +109,13 @@ def test_a_dead_grant_and_its_event_commit_together(
 
     # A refresh token rotated meanwhile: nothing is marked, so nothing is said.
     assert not store.mark_needs_reauth(
-        other, "run-1", refresh_token_enc="enc-r-stale", code="invalid_grant", message="x", now=NOW
+        other,
+        "run-1",
+        refresh_token_enc="enc-r-stale",
+        code="invalid_grant",
+        message="x",
+        now=NOW,
+        grant_generation=1,
     )
     assert len(events(store)) == 1
     assert_tokenless(events(store))
@@ -133,6 +153,7 @@ def test_a_failure_streak_is_announced_once_past_failing_after(store: Store) -> 
             message="HTTP 503",
             next_attempt_at=at + timedelta(hours=1),
             now=at,
+            grant_generation=1,
         )
 
     def announce(at: datetime) -> int:
@@ -160,6 +181,7 @@ def test_a_failure_streak_is_announced_once_past_failing_after(store: Store) -> 
         previous_refresh_enc="enc-r-u1",
         expires_at=NOW + timedelta(hours=11),
         now=NOW + timedelta(hours=10),
+        grant_generation=1,
     )
     later = NOW + timedelta(days=1)
     fail(later)
@@ -196,6 +218,7 @@ def test_a_grant_end_is_announced_once_an_end(store: Store) -> None:
         expires_at=NOW + timedelta(days=4, hours=8),
         now=NOW + timedelta(days=4),
         refresh_token_expires_at=NOW + timedelta(days=20),
+        grant_generation=1,
     )
     assert announce(NOW + timedelta(days=5)) == 0
     assert announce(NOW + timedelta(days=13, seconds=1)) == 1
@@ -251,7 +274,7 @@ def test_spooled_tokens_issued_after_a_grant_was_marked_dead_recover_it(store: S
 
     def apply(user: str, issued: datetime) -> bool:
         (conn,) = store.iter_connections(Filters(users=(user,)))
-        return store.apply_spooled(
+        return "applied" == store.apply_spooled(
             conn.id,
             user,
             "discord",

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import time
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 
-from tests.support import stored_items
+from tests.support import run_sql, stored_items
 from tokensync.errors import ConfigError, SchemaTooNewError, StorageError
 from tokensync.store import Filters, NewTokens, Store, open_store
 from tokensync.store.base import migrations
@@ -21,6 +23,32 @@ NOW = datetime(2026, 11, 28, 14, 0, tzinfo=UTC)
 def tokens(user: str, platform: str = "spotify", minutes: float | None = 5) -> NewTokens:
     expires = NOW + timedelta(minutes=minutes) if minutes is not None else None
     return NewTokens(user, platform, f"enc-a-{user}", f"enc-r-{user}", "Bearer", None, expires)
+
+
+@contextlib.contextmanager
+def live(db_url: str, *owners: str) -> Iterator[None]:
+    """These lease owners live meanwhile, in another process's stead (another store, another
+    connection): their sent rows are never taken over."""
+    other = open_store(db_url)
+    try:
+        for owner in owners:
+            other.hold_lease_owner(owner)
+        yield
+    finally:
+        other.close()
+
+
+def end_leases(db_url: str, owner: str) -> int:
+    """The owner's leases lapsed long ago, by any clock."""
+    return run_sql(
+        db_url,
+        "UPDATE connections SET lease_expires_at = ? WHERE lease_owner = ?",
+        "2000-01-01T00:00:00.000000Z" if db_url.startswith("sqlite") else LONG_AGO,
+        owner,
+    )
+
+
+LONG_AGO = datetime(2000, 1, 1, tzinfo=UTC)
 
 
 def claim(store: Store, owner: str, now: datetime = NOW, limit: int = 100, **kw):
@@ -119,18 +147,20 @@ def test_iter_connections_pages_and_filters(store: Store) -> None:
     assert [c.user_id for c in store.iter_connections(Filters(users=("u3", "u4")))] == ["u3", "u4"]
 
 
-def test_claim_takes_due_rows_once(store: Store) -> None:
+def test_claim_takes_due_rows_once(store: Store, db_url: str) -> None:
     store.upsert_connections(
         [tokens("soon", minutes=5), tokens("later", minutes=120), tokens("never", minutes=None)],
         NOW,
     )
-    first = claim(store, "run-a")
-    assert [c.user_id for c in first] == ["soon"]
-    assert first[0].lease_owner == "run-a"
-    assert claim(store, "run-b") == []
-    # An expired lease is claimable again.
-    again = claim(store, "run-b", now=NOW + timedelta(minutes=6))
-    assert [c.user_id for c in again] == ["soon"]
+    with live(db_url, "run-a"):
+        first = claim(store, "run-a")
+        assert [c.user_id for c in first] == ["soon"]
+        assert first[0].lease_owner == "run-a"
+        assert claim(store, "run-b") == []
+        # A lapsed lease on a row not sent yet is claimable again.
+        assert end_leases(db_url, "run-a") == 1
+        again = claim(store, "run-b")
+        assert [c.user_id for c in again] == ["soon"]
 
 
 def test_stale_tokens_are_due(store: Store) -> None:
@@ -149,13 +179,20 @@ def test_claim_respects_back_off_filters_and_status(store: Store) -> None:
             message="503",
             next_attempt_at=NOW + timedelta(hours=1),
             now=NOW,
+            grant_generation=1,
         )
         == 1
     )
     (b,) = claim(store, "r2", filters=Filters(platforms=("spotify",)))
     assert b.user_id == "b"
     assert store.mark_needs_reauth(
-        b.id, "r2", refresh_token_enc="enc-r-b", code="invalid_grant", message="revoked", now=NOW
+        b.id,
+        "r2",
+        refresh_token_enc="enc-r-b",
+        code="invalid_grant",
+        message="revoked",
+        now=NOW,
+        grant_generation=1,
     )
     assert [c.user_id for c in claim(store, "r3")] == ["c"]
 
@@ -164,8 +201,12 @@ def test_writes_need_the_lease(store: Store) -> None:
     store.upsert_connections([tokens("a")], NOW)
     (conn,) = claim(store, "owner")
     common = dict(access_token_enc="new-a", refresh_token_enc=None, expires_at=NOW, now=NOW)
-    assert not store.save_refreshed(conn.id, "intruder", previous_refresh_enc="other", **common)
-    assert store.save_refreshed(conn.id, "owner", previous_refresh_enc="enc-r-a", **common)
+    assert not store.save_refreshed(
+        conn.id, "intruder", previous_refresh_enc="other", **common, grant_generation=1
+    )
+    assert store.save_refreshed(
+        conn.id, "owner", previous_refresh_enc="enc-r-a", **common, grant_generation=1
+    )
     saved = store.get_connection(conn.id)
     assert saved is not None
     assert saved.access_token_enc == "new-a"
@@ -173,10 +214,11 @@ def test_writes_need_the_lease(store: Store) -> None:
     assert saved.lease_owner is None and saved.last_refreshed_at == NOW
 
 
-def test_lapsed_lease_writes_only_if_nobody_refreshed(store: Store) -> None:
+def test_lapsed_lease_writes_only_if_nobody_refreshed(store: Store, db_url: str) -> None:
     store.upsert_connections([tokens("a")], NOW)
     (conn,) = claim(store, "slow")
     later = NOW + timedelta(minutes=6)
+    end_leases(db_url, "slow")
     (taken,) = claim(store, "fast", now=later)
     assert store.save_refreshed(
         taken.id,
@@ -186,6 +228,7 @@ def test_lapsed_lease_writes_only_if_nobody_refreshed(store: Store) -> None:
         previous_refresh_enc="enc-r-a",
         expires_at=later,
         now=later,
+        grant_generation=1,
     )
     assert not store.save_refreshed(
         conn.id,
@@ -195,6 +238,7 @@ def test_lapsed_lease_writes_only_if_nobody_refreshed(store: Store) -> None:
         previous_refresh_enc="enc-r-a",
         expires_at=later,
         now=later,
+        grant_generation=1,
     )
     assert store.get_connection(conn.id).refresh_token_enc == "R2"  # type: ignore[union-attr]
 
@@ -203,29 +247,38 @@ def test_needs_reauth_only_if_token_unchanged(store: Store) -> None:
     store.upsert_connections([tokens("a")], NOW)
     (conn,) = claim(store, "r")
     assert not store.mark_needs_reauth(
-        conn.id, "r", refresh_token_enc="something-else", code="invalid_grant", message="x", now=NOW
+        conn.id,
+        "r",
+        refresh_token_enc="something-else",
+        code="invalid_grant",
+        message="x",
+        now=NOW,
+        grant_generation=1,
     )
     assert store.get_connection(conn.id).status == "active"  # type: ignore[union-attr]
 
 
-def test_release_and_claim_one(store: Store) -> None:
+def test_release_and_claim_one(store: Store, db_url: str) -> None:
     store.upsert_connections([tokens("a")], NOW)
-    (conn,) = claim(store, "r")
-    assert (
-        store.claim_one(conn.id, "other", now=NOW, lease_until=NOW + timedelta(minutes=1)) is None
-    )
-    assert store.claim_one(conn.id, "r", now=NOW, lease_until=NOW + timedelta(minutes=9))
-    store.release([conn.id], "r")
-    assert store.claim_one(conn.id, "other", now=NOW, lease_until=NOW + timedelta(minutes=1))
+    with live(db_url, "r"):
+        (conn,) = claim(store, "r")
+        assert (
+            store.claim_one(conn.id, "other", now=NOW, lease_until=NOW + timedelta(minutes=1))
+            is None
+        )
+        assert store.claim_one(conn.id, "r", now=NOW, lease_until=NOW + timedelta(minutes=9))
+        store.release([conn.id], "r")
+        assert store.claim_one(conn.id, "other", now=NOW, lease_until=NOW + timedelta(minutes=1))
 
 
 def test_apply_spooled_only_when_newer(store: Store) -> None:
     store.upsert_connections([tokens("a")], NOW)
     conn = next(store.iter_connections(Filters()))
     common = dict(access_token_enc="S-A", refresh_token_enc="S-R", expires_at=NOW, now=NOW)
-    assert not store.apply_spooled(conn.id, "a", "spotify", issued_at=NOW, **common)
-    assert store.apply_spooled(
-        conn.id, "a", "spotify", issued_at=NOW + timedelta(seconds=1), **common
+    assert store.apply_spooled(conn.id, "a", "spotify", issued_at=NOW, **common) == "stale"
+    assert (
+        store.apply_spooled(conn.id, "a", "spotify", issued_at=NOW + timedelta(seconds=1), **common)
+        == "applied"
     )
     assert store.get_connection(conn.id).refresh_token_enc == "S-R"  # type: ignore[union-attr]
 
@@ -250,24 +303,26 @@ def test_replace_ciphertexts_is_compare_and_set(store: Store) -> None:
     assert store.replace_ciphertexts([(conn.id, "enc-a-a", "enc-r-a", "x", "y")]) == 1
 
 
-def _claim_all(url: str, owner: str, queue: Any, start: Any) -> None:
+def _claim_all(url: str, owner: str, queue: Any, start: Any, done: Any) -> None:
     store = open_store(url)
+    store.hold_lease_owner(owner)  # a live run: its leases are not taken from it
     got: list[int] = []
     start.wait(60)  # a barrier: every worker claims from the same moment
     while batch := claim(store, owner, limit=7):
         got.extend(c.id for c in batch)
         time.sleep(0.005)  # a worker does something with its batch; let the others in
-    store.close()
     queue.put((owner, got))
+    done.wait(60)  # every run lives until all are done (a finished run's leases are free)
+    store.close()
 
 
 @pytest.mark.slow
 def test_processes_claiming_at_once_never_share_a_row(store: Store, db_url: str) -> None:
     store.upsert_connections([tokens(f"u{i}") for i in range(300)], NOW)
     ctx = multiprocessing.get_context("spawn")
-    queue, start = ctx.Queue(), ctx.Barrier(4)
+    queue, start, done = ctx.Queue(), ctx.Barrier(4), ctx.Barrier(4)
     workers = [
-        ctx.Process(target=_claim_all, args=(db_url, f"w{i}", queue, start)) for i in range(4)
+        ctx.Process(target=_claim_all, args=(db_url, f"w{i}", queue, start, done)) for i in range(4)
     ]
     for w in workers:
         w.start()
@@ -301,6 +356,7 @@ def test_a_run_never_claims_what_it_renewed(store: Store) -> None:
         previous_refresh_enc="enc-r-a",
         expires_at=later + timedelta(minutes=5),
         now=later,
+        grant_generation=1,
     )
     again = store.claim_due_refreshes(
         "run",
@@ -341,32 +397,51 @@ def test_save_batch_counts_new_and_changed_and_moves_the_cursor(store: Store, db
     assert store.known_keys("u2", "spotify", "plays", ["a"]) == set()
 
 
-def test_confirm_lease_is_a_compare_and_set(store: Store) -> None:
+def test_confirm_lease_is_a_compare_and_set(store: Store, db_url: str) -> None:
     store.upsert_connections([tokens("a")], NOW)
     (conn,) = claim(store, "slow")
     until = NOW + timedelta(minutes=20)
     assert store.confirm_lease(
-        conn.id, "slow", refresh_token_enc="enc-r-a", now=NOW, lease_until=until
+        conn.id, "slow", refresh_token_enc="enc-r-a", now=NOW, lease_until=until, grant_generation=1
     )
-    assert store.get_connection(conn.id).lease_expires_at == until  # type: ignore[union-attr]
+    confirmed = store.get_connection(conn.id)
+    assert confirmed is not None and confirmed.lease_sent_at is not None, "marked sent"
+    if store.engine == "sqlite":
+        assert confirmed.lease_expires_at == until
+    else:  # twenty minutes by the server's clock, whatever `now` the caller's clock said
+        assert confirmed.lease_expires_at > datetime.now(UTC) + timedelta(minutes=19)
     assert not store.confirm_lease(
-        conn.id, "other", refresh_token_enc="enc-r-a", now=NOW, lease_until=until
+        conn.id,
+        "other",
+        refresh_token_enc="enc-r-a",
+        now=NOW,
+        lease_until=until,
+        grant_generation=1,
     ), "another run's lease"
     assert not store.confirm_lease(
-        conn.id, "slow", refresh_token_enc="enc-r-stale", now=NOW, lease_until=until
+        conn.id,
+        "slow",
+        refresh_token_enc="enc-r-stale",
+        now=NOW,
+        lease_until=until,
+        grant_generation=1,
     ), "the stored token is not the one about to be sent"
-    lapsed = until + timedelta(seconds=1)
     assert not store.confirm_lease(
-        conn.id, "slow", refresh_token_enc="enc-r-a", now=lapsed, lease_until=lapsed
-    ), "a lapsed lease is not held, even if nobody took it yet"
-    (taken,) = claim(store, "fast", now=lapsed)
-    assert taken.lease_owner == "fast"
+        conn.id, "slow", refresh_token_enc="enc-r-a", now=NOW, lease_until=until, grant_generation=2
+    ), "another grant"
+    end_leases(db_url, "slow")
+    assert store.confirm_lease(
+        conn.id, "slow", refresh_token_enc="enc-r-a", now=NOW, lease_until=until, grant_generation=1
+    ), "a lapsed lease nobody took over is still its holder's"
+    end_leases(db_url, "slow")
+    (taken,) = claim(store, "fast")
+    assert taken.lease_owner == "fast" and taken.lease_sent_at is None
     assert not store.confirm_lease(
-        conn.id, "slow", refresh_token_enc="enc-r-a", now=lapsed, lease_until=lapsed
+        conn.id, "slow", refresh_token_enc="enc-r-a", now=NOW, lease_until=until, grant_generation=1
     )
 
 
-def test_renew_leases_returns_only_the_leases_still_held(store: Store) -> None:
+def test_renew_leases_returns_only_the_leases_still_held(store: Store, db_url: str) -> None:
     store.upsert_connections([tokens(u) for u in ("a", "b", "c")], NOW)
     rows = {c.user_id: c for c in claim(store, "run")}
     until = NOW + timedelta(minutes=5)
@@ -379,8 +454,14 @@ def test_renew_leases_returns_only_the_leases_still_held(store: Store) -> None:
     }
     assert store.renew_leases(ids, "other", now=later, lease_until=until) == set()
     assert store.renew_leases([], "run", now=later, lease_until=until) == set()
-    gone = NOW + timedelta(minutes=9)
-    assert store.renew_leases(ids, "run", now=gone, lease_until=gone) == set(), "lapsed"
+    end_leases(db_url, "run")
+    assert store.renew_leases(ids, "run", now=later, lease_until=until) == {
+        rows["a"].id,
+        rows["b"].id,
+    }, "lapsed, but nobody took them over"
+    end_leases(db_url, "run")
+    claim(store, "other", filters=Filters(users=("a",)))
+    assert store.renew_leases(ids, "run", now=later, lease_until=until) == {rows["b"].id}
 
 
 def test_the_database_holds_its_own_identity(db_url: str) -> None:
@@ -406,17 +487,21 @@ def test_a_spooled_token_set_does_not_revive_a_grant_refused_after_it(store: Sto
             code="invalid_grant",
             message="revoked",
             now=when,
+            grant_generation=1,
         )
     for user in ("a", "b"):
-        assert store.apply_spooled(
-            rows[user].id,
-            user,
-            "spotify",
-            access_token_enc=f"spooled-a-{user}",
-            refresh_token_enc=f"spooled-r-{user}",
-            expires_at=NOW + timedelta(hours=1),
-            issued_at=issued,
-            now=NOW + timedelta(minutes=5),
+        assert (
+            store.apply_spooled(
+                rows[user].id,
+                user,
+                "spotify",
+                access_token_enc=f"spooled-a-{user}",
+                refresh_token_enc=f"spooled-r-{user}",
+                expires_at=NOW + timedelta(hours=1),
+                issued_at=issued,
+                now=NOW + timedelta(minutes=5),
+            )
+            == "applied"
         )
     a, b = (store.get_connection(rows[u].id) for u in ("a", "b"))
     assert a is not None and b is not None

@@ -192,6 +192,9 @@ async def job_deps(
     db = AsyncStore(store, timeout=settings.database_timeout + _CLIENT_MARGIN)
     try:
         await db.call(store.set_statement_timeout, settings.database_timeout)
+        # Every other process sees this run as alive for as long as it is: a lease it holds on a
+        # row whose refresh token is in flight is never taken over, whatever the clocks say.
+        await db.call(store.hold_lease_owner, owner)
         spool = await db.call(open_spool, settings, store)
         client = http_client(settings.request_timeout, concurrency, transport)
         try:

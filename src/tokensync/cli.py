@@ -613,7 +613,8 @@ def status(
         from tokensync.jobs.clock import SystemClock
 
         with bootstrap.database(settings, read_only=True) as store:
-            return read_status(store, settings, SystemClock().now())
+            clock = SystemClock()
+            return read_status(store, settings, clock.now(), clock=clock.now)
 
     report = _guarded(ctx, read)
     if output == "json":

@@ -31,6 +31,7 @@ import httpx
 
 from tokensync import bootstrap
 from tokensync.crypto import Keyring
+from tokensync.errors import StorageError
 from tokensync.jobs.clock import Clock
 from tokensync.jobs.deps import Deps
 from tokensync.jobs.disconnect import Disconnection, disconnect
@@ -211,10 +212,16 @@ class AsyncTokenClient:
 
         async def guarded() -> T:
             stop = StopSignal(deps.clock, None)
-            if not self._signals:
-                return await op(deps, stop)
-            with stop.on_signals():
-                return await op(deps, stop)
+            # The operation's leases belong to a live owner until it ends (store: lease owners).
+            await deps.db.call(deps.db.store.hold_lease_owner, deps.owner)
+            try:
+                if not self._signals:
+                    return await op(deps, stop)
+                with stop.on_signals():
+                    return await op(deps, stop)
+            finally:
+                with contextlib.suppress(StorageError):
+                    await deps.db.call(deps.db.store.drop_lease_owner, deps.owner)
 
         task = asyncio.ensure_future(guarded())
         self._pending.add(task)

@@ -69,6 +69,9 @@ class Settings:
     expiring_within: float = 7 * 86400.0
     # Delivered and dead events are kept this long (events list, replay), then removed.
     event_retention: float = 30 * 86400.0
+    # A host whose clock is further than this from the database's gets a warning in each job's
+    # document (leases go by the database's clock; stored times and due windows by this host's).
+    clock_skew_warning: float = 30.0
 
     @property
     def poll_concurrency(self) -> int:
@@ -100,6 +103,7 @@ _GLOBAL_KEYS: dict[str, str] = {
     "failing_after": "duration",
     "expiring_within": "duration",
     "event_retention": "duration",
+    "clock_skew_warning": "duration",
 }
 # Duration settings that zero would break (durations.py bounds the longest): a timeout of zero
 # fails every request, a lease of zero lets every run take every row, a staleness of zero
@@ -119,6 +123,7 @@ _PLATFORM_KEYS = {
     "concurrency",
     "default_expires_in",
     "revocation_url",
+    "revoke_superseded",
 }
 
 
@@ -348,6 +353,12 @@ def _platforms(table: Any, env: Mapping[str, str]) -> dict[str, Platform]:
                 raise ConfigError(f"[platforms.{name}] {key} must be a string")
         api_base = conf.get("api_base", builtin.api_base)
         revocation = _revocation(name, conf, builtin)
+        # A platform of your own revokes one grant's tokens by RFC 7009: its superseded tokens
+        # are revoked unless the section says otherwise.
+        own = name not in BUILTIN_PLATFORMS and revocation.get("revocation") == "rfc7009"
+        revoke_superseded = conf.get("revoke_superseded", own or builtin.revoke_superseded)
+        if not isinstance(revoke_superseded, bool):
+            raise ConfigError(f"[platforms.{name}] revoke_superseded must be true or false")
         result[name] = replace(
             builtin,
             token_url=check_url(
@@ -359,6 +370,7 @@ def _platforms(table: Any, env: Mapping[str, str]) -> dict[str, Platform]:
             client_secret=client_secret,
             concurrency=concurrency,
             default_expires_in=expires,
+            revoke_superseded=revoke_superseded,
             **revocation,
         )
     return result

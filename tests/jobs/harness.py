@@ -179,6 +179,7 @@ def store_refreshed(job: Job, owner: str, access: str, refresh: str) -> None:
             previous_refresh_enc=conn.refresh_token_enc,
             expires_at=job.clock.now() + timedelta(days=7),
             now=job.clock.now(),
+            grant_generation=1,
         )
     finally:
         store.close()

@@ -5,19 +5,24 @@ pending (for a bounded time); or, for a dry run, page through what is due."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import TypeVar
 
-from tokensync.errors import StorageError
+from tokensync.crypto import binding
+from tokensync.errors import CryptoError, StorageError
 from tokensync.jobs.delivery import deliver
 from tokensync.jobs.deps import Deps
 from tokensync.jobs.notices import announce
 from tokensync.jobs.options import JobOptions
-from tokensync.jobs.refresher import Refresher
+from tokensync.jobs.refresher import Refresher, revoke_superseded
 from tokensync.jobs.results import JobResult
 from tokensync.jobs.run_record import RunRecorder
+from tokensync.jobs.skew import clock_skew
 from tokensync.jobs.stop import StopSignal
+from tokensync.revocation import GrantTokens
 from tokensync.store import Connection
+from tokensync.store.spool import SpoolEntry
 
 R = TypeVar("R", bound=JobResult)
 Work = Callable[[Refresher, StopSignal], Awaitable[None]]
@@ -40,7 +45,13 @@ async def run_job(
             else:
                 # Tokens spooled by a run that lost the database go in first: both jobs refresh,
                 # and must never present a refresh token that the spool has already replaced.
-                result.spool_applied = await apply_spool(deps)
+                skew = await deps.db.call(
+                    clock_skew, deps.db.store, deps.clock.now, deps.settings.clock_skew_warning
+                )
+                if skew is not None and skew.too_far:
+                    result.warnings.append(skew.warning())
+                spooled = await apply_spool(deps)
+                result.spool_applied, result.spool_superseded = spooled.applied, spooled.superseded
                 refresher = Refresher(deps, stop)
                 await work(refresher, stop)
                 result.error = result.error or refresher.storage_error
@@ -66,11 +77,20 @@ async def _events(deps: Deps, stop: StopSignal, result: JobResult) -> None:
         result.error = exc
 
 
-async def apply_spool(deps: Deps) -> int:
-    """Store the token sets a previous run could not; return how many were applied."""
-    db, applied = deps.db, 0
+@dataclass(frozen=True)
+class SpoolReport:
+    """What applying the spool did: token sets stored, and those of grants the application
+    replaced since (revoked where the platform allows, never stored)."""
+
+    applied: int = 0
+    superseded: int = 0
+
+
+async def apply_spool(deps: Deps) -> SpoolReport:
+    """Store the token sets a previous run could not."""
+    db, applied, superseded = deps.db, 0, 0
     for path, entry in deps.spool.pending():
-        stored = await db.call(
+        became = await db.call(
             db.store.apply_spooled,
             entry.connection_id,
             entry.user_id,
@@ -80,10 +100,35 @@ async def apply_spool(deps: Deps) -> int:
             expires_at=datetime.fromisoformat(entry.expires_at) if entry.expires_at else None,
             issued_at=datetime.fromisoformat(entry.issued_at),
             now=deps.clock.now(),
+            grant_generation=entry.grant_generation,
         )
-        applied += stored
+        if became == "superseded":
+            superseded += 1
+            await _revoke_spooled(deps, entry)
+        applied += became == "applied"
         deps.spool.done(path)
-    return applied
+    return SpoolReport(applied, superseded)
+
+
+async def _revoke_spooled(deps: Deps, entry: SpoolEntry) -> None:
+    """The spooled tokens of a replaced grant: revoked where the platform allows (their fate is
+    counted in the document, not itemised: the run that spooled them reported the row)."""
+    platform = deps.settings.platforms.get(entry.platform)
+    if platform is None or not platform.revoke_superseded or entry.refresh_token_enc is None:
+        return
+    keyring = deps.require_keyring()
+    try:
+        grant = GrantTokens(
+            keyring.decrypt(
+                entry.access_token_enc, binding(entry.user_id, entry.platform, "access"), "spool"
+            ),
+            keyring.decrypt(
+                entry.refresh_token_enc, binding(entry.user_id, entry.platform, "refresh"), "spool"
+            ),
+        )
+    except CryptoError:
+        return  # a key since removed: nothing can be presented
+    await revoke_superseded(deps, platform, grant)
 
 
 async def due_pages(

@@ -27,7 +27,8 @@ from tokensync.jobs.deps import Deps
 from tokensync.jobs.results import Outcome, Refreshed
 from tokensync.jobs.stop import StopSignal
 from tokensync.oauth import TokenSet, refresh_grant
-from tokensync.platforms.catalog import Platform
+from tokensync.platforms.catalog import BUILTIN_PLATFORMS, USER_WIDE_REVOCATION, Platform
+from tokensync.revocation import GrantTokens, Revocation, plan, revoke
 from tokensync.store import Connection
 from tokensync.times import describe_range
 
@@ -98,7 +99,7 @@ class Refresher:
         if isinstance(sent, TokenSet):
             # Stored after the slots are given back: a slot stands for a request in flight, and
             # the next row's request need not wait for this row's write.
-            return await self._store(conn, platform, sent)
+            return await self._store(conn, platform, sent, refresh_token)
         return sent
 
     async def _exchange_in_slot(
@@ -166,6 +167,7 @@ class Refresher:
                 conn.id,
                 self._owner,
                 refresh_token_enc=conn.refresh_token_enc,
+                grant_generation=conn.grant_generation,
                 now=now,
                 lease_until=now + timedelta(seconds=self._settings.lease_seconds),
             )
@@ -208,7 +210,9 @@ class Refresher:
             return True
         return await self.stop.sleep((until - self._clock.now()).total_seconds())
 
-    async def _store(self, conn: Connection, platform: Platform, tokens: TokenSet) -> Outcome:
+    async def _store(
+        self, conn: Connection, platform: Platform, tokens: TokenSet, sent: str
+    ) -> Outcome:
         now = self._clock.now()
         seconds, warning = tokens.expires_in, tokens.warning
         if seconds is None or not 0 <= seconds <= _MAX_LIFETIME:
@@ -231,6 +235,15 @@ class Refresher:
             else None
         )
         saved, error = await self._save(conn, access_enc, refresh_enc, expires_at, now, grant_end)
+        if not saved and error is None:
+            # Not stored: is a newer grant there? (Or, read again, the very grant this refresh
+            # rotated, written again by the application: then these tokens are its own.)
+            fresh, saved, error = await self._adopted_by_newer_write(
+                conn, sent, access_enc, refresh_enc, expires_at, now, grant_end
+            )
+            newer = fresh is None or fresh.grant_generation != conn.grant_generation
+            if newer and not saved and error is None:
+                return await self._superseded(conn, platform, tokens, sent)
         if saved:
             return Outcome(
                 conn,
@@ -258,6 +271,7 @@ class Refresher:
                 refresh_token_enc=refresh_enc,
                 expires_at=expires_at,
                 issued_at=now,
+                grant_generation=conn.grant_generation,
             )
         except OSError as exc:
             return Outcome(
@@ -283,6 +297,45 @@ class Refresher:
             access_token=tokens.access_token,
         )
 
+    async def _adopted_by_newer_write(
+        self,
+        conn: Connection,
+        sent: str,
+        access_enc: str,
+        refresh_enc: str | None,
+        expires_at: datetime | None,
+        now: datetime,
+        grant_end: datetime | None,
+    ) -> tuple[Connection | None, bool, StorageError | None]:
+        """After a save that matched nothing: the row as it is now, and whether the tokens were
+        stored after all, because the grant written meanwhile holds the refresh token this
+        refresh sent (the application saved the same grant again)."""
+        try:
+            fresh = await self._db.call(self._db.store.get_connection, conn.id)
+        except StorageError as exc:
+            return conn, False, exc
+        if (
+            fresh is None
+            or fresh.grant_generation == conn.grant_generation
+            or fresh.refresh_token_enc is None
+            or not self._same_refresh(fresh, sent)
+        ):
+            return fresh, False, None
+        saved, error = await self._save(fresh, access_enc, refresh_enc, expires_at, now, grant_end)
+        return fresh, saved, error
+
+    async def _superseded(
+        self, conn: Connection, platform: Platform, tokens: TokenSet, sent: str
+    ) -> Outcome:
+        """The application wrote a newer grant (or removed the connection) while this refresh
+        of the older one ran: its tokens are not stored, and are revoked where that ends the
+        older grant alone. The connection is fine: this is no failure."""
+        # A provider that did not rotate gave no new refresh token: the one sent is the older
+        # grant's, still alive, and it is what ends that grant.
+        grant = GrantTokens(tokens.access_token, tokens.refresh_token or sent)
+        revocation = await revoke_superseded(self._deps, platform, grant)
+        return Outcome(conn, SUPERSEDED, revocation=revocation)
+
     async def _save(
         self,
         conn: Connection,
@@ -302,6 +355,7 @@ class Refresher:
                     access_token_enc=access_enc,
                     refresh_token_enc=refresh_enc,
                     previous_refresh_enc=conn.refresh_token_enc,
+                    grant_generation=conn.grant_generation,
                     expires_at=expires_at,
                     now=now,
                     refresh_token_expires_at=grant_end,
@@ -316,13 +370,19 @@ class Refresher:
     async def _dead_grant(self, conn: Connection, used: str, exc: PermanentError) -> Outcome:
         # Re-read first: if another run rotated the token meanwhile, this refusal means nothing.
         fresh = await self._db.call(self._db.store.get_connection, conn.id)
-        if fresh is None or fresh.refresh_token_enc is None or not self._same_refresh(fresh, used):
+        if (
+            fresh is None
+            or fresh.refresh_token_enc is None
+            or fresh.grant_generation != conn.grant_generation
+            or not self._same_refresh(fresh, used)
+        ):
             return Outcome(conn, SUPERSEDED)
         marked = await self._db.call(
             self._db.store.mark_needs_reauth,
             conn.id,
             self._owner,
             refresh_token_enc=fresh.refresh_token_enc,
+            grant_generation=fresh.grant_generation,
             code=exc.code,
             message=exc.message,
             now=self._clock.now(),
@@ -362,6 +422,7 @@ class Refresher:
             message=exc.message,
             next_attempt_at=next_attempt,
             now=now,
+            grant_generation=conn.grant_generation,
         )
         return Outcome(
             conn,
@@ -369,6 +430,26 @@ class Refresher:
             error_code=exc.code,
             error_message=exc.message,
             next_attempt_at=next_attempt,
+        )
+
+
+async def revoke_superseded(deps: Deps, platform: Platform, grant: GrantTokens) -> Revocation:
+    """Revoke tokens of a grant the application replaced (never stored), where that ends the
+    older grant alone (`revoke_superseded`); best effort: a failure is reported, not raised."""
+    if not platform.revoke_superseded:
+        reason = (
+            platform.no_revocation or USER_WIDE_REVOCATION
+            if platform.revocation is None or platform.name in BUILTIN_PLATFORMS
+            else f"[platforms.{platform.name}] revoke_superseded is false"
+        )
+        return Revocation(False, reason=reason)
+    try:
+        return await revoke(deps.http, platform, grant, timeout=deps.settings.request_timeout)
+    except ProviderError as exc:
+        return Revocation(
+            False,
+            endpoint=plan(platform, platform.name).endpoint,
+            reason=f"the revocation failed ({exc.code}): {exc.message}",
         )
 
 

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, ClassVar, Protocol
 
 from tokensync.errors import EXIT_FAILURES, EXIT_OK, StorageError, TokensyncError, exit_code_for
 from tokensync.jobs.options import FailOn, Keep, PollOptions, RefreshOptions
+from tokensync.revocation import Revocation
 from tokensync.store import Connection
 
 if TYPE_CHECKING:  # both import this module (through the refresher), which only names them
@@ -66,6 +67,10 @@ class JobResult:
     # --results: what the document holds of items, and (`none`) of what providers said.
     keep: Keep = "all"
     spool_applied: int = 0
+    spool_superseded: int = 0  # spooled token sets of grants replaced since: not stored
+    # What the reader of the document should know that is no failure (a clock far off the
+    # database's, say).
+    warnings: list[str] = field(default_factory=list)
     stopped: str | None = None
     error: StorageError | None = None
     # For a run selected by --user only (a handful of rows): the ids it acted on, and the rest
@@ -141,7 +146,10 @@ class Refreshed(Enum):
     REFRESHED = "refreshed"
     FAILED = "failed"
     NEEDS_REAUTH = "needs_reauth"
-    SUPERSEDED = "superseded"  # another run refreshed it meanwhile: nothing to do
+    # Nothing to store: another run refreshed it meanwhile (revocation None), or the application
+    # wrote a newer grant while this refresh of the older one ran (revocation says what became of
+    # the older grant's new tokens, which were not stored).
+    SUPERSEDED = "superseded"
 
 
 @dataclass(frozen=True)
@@ -159,11 +167,17 @@ class Outcome:
     warning: str | None = None
     access_token: str | None = field(default=None, repr=False)
     elapsed_ms: int = 0
+    revocation: Revocation | None = None  # SUPERSEDED by a newer grant: the older one's tokens
 
     @classmethod
     def failed(cls, conn: Connection, error: TokensyncError) -> Outcome:
         """A failure, with the error's code and message."""
         return cls(conn, Refreshed.FAILED, error_code=error.code, error_message=error.message)
+
+    @property
+    def newer_grant(self) -> bool:
+        """Superseded by a grant the application wrote while this refresh ran."""
+        return self.revocation is not None
 
     def log_fields(self) -> dict[str, object]:
         """What a log line says of this outcome: ids, outcome, timing; never a secret or a user
@@ -174,6 +188,8 @@ class Outcome:
             "outcome": self.kind.value,
             "durationMs": self.elapsed_ms,
         }
+        if self.revocation is not None:
+            fields["revoked"] = self.revocation.revoked
         if self.error_code:
             fields["error"] = self.error_code
         return fields
@@ -200,6 +216,7 @@ class RefreshResult(JobResult):
     refreshed: int = 0
     failed: int = 0
     needs_reauth: int = 0
+    superseded: int = 0  # refreshes of a grant the application replaced meanwhile
     leases_lost: int = 0
     outcomes: list[Outcome] = field(default_factory=list)
     due: list[Connection] = field(default_factory=list)  # a dry run's connections
@@ -215,12 +232,13 @@ class RefreshResult(JobResult):
         return self.failed - self.needs_reauth
 
     def counts(self) -> dict[str, int]:
-        """tokensChecked, tokensRefreshed, tokensFailed, needsReauth."""
+        """tokensChecked, tokensRefreshed, tokensFailed, needsReauth, tokensSuperseded."""
         return {
             "tokensChecked": self.checked,
             "tokensRefreshed": self.refreshed,
             "tokensFailed": self.failed,
             "needsReauth": self.needs_reauth,
+            "tokensSuperseded": self.superseded,
         }
 
     def count(self, outcome: Outcome, keep: bool) -> None:
@@ -229,6 +247,7 @@ class RefreshResult(JobResult):
         self.acted((outcome.connection.id,))
         self.refreshed += outcome.kind is Refreshed.REFRESHED
         self.needs_reauth += outcome.kind is Refreshed.NEEDS_REAUTH
+        self.superseded += outcome.newer_grant
         self.failed += outcome.kind in (Refreshed.FAILED, Refreshed.NEEDS_REAUTH)
         if keep:
             self.outcomes.append(outcome)

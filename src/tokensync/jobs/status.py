@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from tokensync.jobs.options import PollOptions, RefreshOptions
+from tokensync.jobs.skew import ClockSkew, clock_skew
 from tokensync.settings import Settings
 from tokensync.store import Store
 from tokensync.store.models import (
@@ -43,6 +44,7 @@ class StatusReport:
     dead_events: Sequence[StoredEvent]
     webhook_configured: bool
     endpoint: Endpoint | None  # what deliveries taught of the configured webhook_url
+    clock_skew: ClockSkew | None = None  # None: the database shares this host's clock
 
     def by_status(self) -> dict[str, int]:
         """Connections counted by status, over every platform."""
@@ -60,10 +62,17 @@ class StatusReport:
 
 
 def read_status(
-    store: Store, settings: Settings, now: datetime, *, limit: int = 20
+    store: Store,
+    settings: Settings,
+    now: datetime,
+    *,
+    limit: int = 20,
+    clock: Callable[[], datetime] | None = None,
 ) -> StatusReport:
     """Counts by platform and status, soonest expiries, connections needing attention, grants
-    ending soon, last runs, and the events and their webhook."""
+    ending soon, last runs, the events and their webhook, and (with `clock`, this host's) how
+    far this host's clock is from the database's."""
+    skew = clock_skew(store, clock, settings.clock_skew_warning) if clock else None
     failing_count, failing = store.failing(limit)
     ends_before = now + timedelta(seconds=settings.expiring_within)
     grants_count, grants = store.grant_ends(ends_before, limit)
@@ -84,4 +93,5 @@ def read_status(
         dead_events=store.dead_events(5),
         webhook_configured=url is not None,
         endpoint=store.endpoint(url_key(url)) if url is not None else None,
+        clock_skew=skew,
     )

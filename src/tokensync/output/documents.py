@@ -27,6 +27,7 @@ from tokensync.jobs.skipped import reasons
 from tokensync.jobs.status import StatusReport
 from tokensync.output.event_documents import outbox_document, run_events, webhook_document
 from tokensync.output.stdout import Document, error_body
+from tokensync.revocation import Revocation
 from tokensync.store import Connection
 from tokensync.store.models import Erring, ImportCounts
 from tokensync.timestamps import iso
@@ -75,6 +76,9 @@ def job_document(result: JobResult) -> Document:
         doc["skipped"] = _skipped(result.skipped, ids=result.keep != "none")
     if result.spool_applied:
         doc["spoolApplied"] = result.spool_applied
+    if result.spool_superseded:
+        # Spooled token sets of grants the application replaced since: revoked, not stored.
+        doc["spoolSuperseded"] = result.spool_superseded
     if isinstance(result, RefreshResult) and result.leases_lost:
         # Rows another run took over before this one reached them: nothing was sent for them.
         doc["leasesLost"] = result.leases_lost
@@ -83,6 +87,8 @@ def job_document(result: JobResult) -> Document:
     events = run_events(result)
     if events:
         doc["events"] = events
+    if result.warnings:
+        doc["warnings"] = list(result.warnings)
     if result.error is not None:
         doc["error"] = error_body(result.error.code, result.error.message)
     return doc
@@ -98,7 +104,9 @@ def refresh_entry(outcome: Outcome) -> Document:
         "success": outcome.success,
     }
     if outcome.success:
-        if outcome.new_expiry is not None or outcome.rotated is not None:
+        if outcome.revocation is not None:
+            entry["superseded"] = _superseded(outcome.revocation)
+        elif outcome.new_expiry is not None or outcome.rotated is not None:
             entry["newExpiry"] = iso(outcome.new_expiry)
             entry["rotated"] = bool(outcome.rotated)
         else:
@@ -114,6 +122,17 @@ def refresh_entry(outcome: Outcome) -> Document:
     if outcome.next_attempt_at is not None:
         entry["nextAttemptAt"] = iso(outcome.next_attempt_at)
     return entry
+
+
+def _superseded(revocation: Revocation) -> Document:
+    """A refresh of a grant the application replaced while it ran: its tokens were not stored;
+    were they revoked?"""
+    doc: Document = {"revoked": revocation.revoked}
+    if revocation.already_invalid:
+        doc["alreadyInvalid"] = True
+    if revocation.reason:
+        doc["reason"] = revocation.reason
+    return doc
 
 
 def _skipped(skipped: Sequence[Skipped], *, ids: bool) -> Document:
@@ -404,6 +423,16 @@ def status_document(report: StatusReport) -> Document:
         },
         "events": outbox_document(report),
         "webhook": webhook_document(report.endpoint) if report.webhook_configured else None,
+        # null: the database is a file on this host, whose clock it shares.
+        "clockSkew": (
+            {
+                "seconds": round(report.clock_skew.seconds, 3),
+                "warningAfter": report.clock_skew.threshold,
+                "tooFar": report.clock_skew.too_far,
+            }
+            if report.clock_skew is not None
+            else None
+        ),
         "lastRuns": {
             r.command: {
                 "runId": r.run_id,

@@ -46,6 +46,10 @@ class Platform:
     # A grant's documented lifetime from the user's authorization, which refreshing does not
     # extend (Spotify: six months); None: no such rule.
     grant_lifetime_months: int | None = None
+    # Whether the tokens a refresh of a superseded grant returned (the application wrote a newer
+    # grant meanwhile) are revoked. Only where revoking them ends that older grant alone: Google,
+    # Discord and GitHub end every grant of the user for the app, the new one included.
+    revoke_superseded: bool = False
 
     @property
     def has_credentials(self) -> bool:
@@ -61,6 +65,13 @@ class Platform:
         year, month = authorized_at.year + months // 12, months % 12 + 1
         day = min(authorized_at.day, calendar.monthrange(year, month)[1])
         return authorized_at.replace(year=year, month=month, day=day)
+
+
+# Why a platform's superseded tokens are not revoked by default (the refresh document says so).
+USER_WIDE_REVOCATION = (
+    "its revocation ends every grant of the user for this app, the newer one included; the "
+    "older grant's tokens were not stored, and are not revoked"
+)
 
 
 def _google(name: str, api_base: str) -> Platform:

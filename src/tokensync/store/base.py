@@ -11,6 +11,7 @@ import re
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime
 from importlib import resources
+from typing import Literal
 
 from tokensync.errors import NoDatabaseError, SchemaTooNewError, SchemaTooOldError
 from tokensync.store import outbox
@@ -28,6 +29,10 @@ from tokensync.store.models import (
 from tokensync.store.outbox import OutboxMixin
 from tokensync.store.polling import PollingMixin
 from tokensync.store.removal import RemovalMixin
+
+# What became of a spooled token set: stored, older than what the row holds, or of a grant the
+# application replaced since (its tokens are to be revoked, never stored).
+SpoolApplied = Literal["applied", "stale", "superseded"]
 
 
 def migrations(engine: str) -> list[tuple[int, str]]:
@@ -184,6 +189,7 @@ class Store(ImportMixin, PollingMixin, RemovalMixin, OutboxMixin, DeliveryMixin)
             "run_started": run_started or now,
             "retry_before": retry_before or now,
             "lease_until": lease_until,
+            "lease_seconds": _seconds(lease_until, now),
             "due_before": due_before,
             "stale_before": stale_before,
             "limit": limit,
@@ -206,6 +212,7 @@ class Store(ImportMixin, PollingMixin, RemovalMixin, OutboxMixin, DeliveryMixin)
     ) -> list[Connection]:
         """What a claim would take, without taking it (for --dry-run), a page at a time."""
         params = {
+            "owner": "",
             "now": now,
             "run_started": now,
             "retry_before": retry_before or now,
@@ -233,6 +240,7 @@ class Store(ImportMixin, PollingMixin, RemovalMixin, OutboxMixin, DeliveryMixin)
             "owner": owner,
             "now": now,
             "lease_until": lease_until,
+            "lease_seconds": _seconds(lease_until, now),
             "any_status": any_status,
         }
         with self.claiming():
@@ -247,19 +255,22 @@ class Store(ImportMixin, PollingMixin, RemovalMixin, OutboxMixin, DeliveryMixin)
         access_token_enc: str,
         refresh_token_enc: str | None,
         previous_refresh_enc: str | None,
+        grant_generation: int,
         expires_at: datetime | None,
         now: datetime,
         refresh_token_expires_at: datetime | None = None,
     ) -> bool:
         """Store a new token set and end the lease, committed at once.
 
-        Written while `owner` holds the lease, or, if the lease lapsed, while the stored refresh
-        token is still the one that was used: then nobody else has refreshed meanwhile. The
-        grant's end is kept unless the refresh reported a new one.
+        Written only while the row holds the grant `grant_generation` the refresh started from
+        (a newer grant the application wrote always wins), and while `owner` holds the lease or,
+        if it lapsed, the stored refresh token is still the one that was used: then nobody else
+        has refreshed meanwhile. The grant's end is kept unless the refresh reported a new one.
         """
         params = {
             "id": connection_id,
             "owner": owner,
+            "grant_generation": grant_generation,
             "previous_refresh_enc": previous_refresh_enc,
             "access_token_enc": access_token_enc,
             "refresh_token_enc": refresh_token_enc,
@@ -280,8 +291,11 @@ class Store(ImportMixin, PollingMixin, RemovalMixin, OutboxMixin, DeliveryMixin)
         expires_at: datetime | None,
         issued_at: datetime,
         now: datetime,
-    ) -> bool:
-        """Store spooled tokens unless the row got newer tokens since they were issued."""
+        grant_generation: int | None = None,
+    ) -> SpoolApplied:
+        """Store spooled tokens unless the row got newer tokens since they were issued or holds
+        a newer grant than `grant_generation` (None: an entry spooled before schema 8, which
+        named none); say which."""
         params = {
             "id": connection_id,
             "user_id": user_id,
@@ -291,6 +305,7 @@ class Store(ImportMixin, PollingMixin, RemovalMixin, OutboxMixin, DeliveryMixin)
             "expires_at": expires_at,
             "issued_at": issued_at,
             "now": now,
+            "grant_generation": grant_generation,
         }
         with self.transaction():
             before = self._run("lock_connection", {"id": connection_id})
@@ -298,7 +313,15 @@ class Store(ImportMixin, PollingMixin, RemovalMixin, OutboxMixin, DeliveryMixin)
             # Tokens issued after the grant was marked dead prove it alive: a recovery.
             if before and after and before[0]["status"] != after[0]["status"] == "active":
                 self._emit(outbox.recovered(before[0], before[0]["status"]), now)
-        return bool(after)
+        if after:
+            return "applied"
+        if (
+            before
+            and grant_generation is not None
+            and int(before[0]["grant_generation"]) != grant_generation
+        ):
+            return "superseded"
+        return "stale"
 
     def record_failure(
         self,
@@ -309,11 +332,14 @@ class Store(ImportMixin, PollingMixin, RemovalMixin, OutboxMixin, DeliveryMixin)
         message: str,
         next_attempt_at: datetime | None,
         now: datetime,
+        grant_generation: int,
     ) -> int | None:
-        """Count a transient failure and set the back-off; return the new failure count."""
+        """Count a transient failure of the grant `grant_generation` and set the back-off;
+        return the new failure count (None: the row holds another grant or lease now)."""
         params = {
             "id": connection_id,
             "owner": owner,
+            "grant_generation": grant_generation,
             "code": code,
             "message": message[:500],
             "next_attempt_at": next_attempt_at,
@@ -328,16 +354,18 @@ class Store(ImportMixin, PollingMixin, RemovalMixin, OutboxMixin, DeliveryMixin)
         owner: str,
         *,
         refresh_token_enc: str,
+        grant_generation: int,
         code: str,
         message: str,
         now: datetime,
     ) -> bool:
-        """Mark a dead grant, only if the refresh token stored is still the one that failed;
-        connection.needs_reauth says so in the same transaction."""
+        """Mark a dead grant, only if the refresh token stored is still the one that failed, of
+        the same grant; connection.needs_reauth says so in the same transaction."""
         message = message[:500]
         params = {
             "id": connection_id,
             "owner": owner,
+            "grant_generation": grant_generation,
             "refresh_token_enc": refresh_token_enc,
             "code": code,
             "message": message,
@@ -355,17 +383,21 @@ class Store(ImportMixin, PollingMixin, RemovalMixin, OutboxMixin, DeliveryMixin)
         owner: str,
         *,
         refresh_token_enc: str,
+        grant_generation: int,
         now: datetime,
         lease_until: datetime,
     ) -> bool:
         """Compare and set, just before a refresh token is sent: `owner` still holds the lease
-        and the token is still the stored one. Extends the lease to `lease_until`."""
+        and the token is still the stored one, of the same grant. Extends the lease to
+        `lease_until` (by the engine's lease clock) and marks the row as sent."""
         params = {
             "id": connection_id,
             "owner": owner,
             "refresh_token_enc": refresh_token_enc,
+            "grant_generation": grant_generation,
             "now": now,
             "lease_until": lease_until,
+            "lease_seconds": _seconds(lease_until, now),
         }
         return self._rowcount("confirm_lease", params) == 1
 
@@ -380,6 +412,7 @@ class Store(ImportMixin, PollingMixin, RemovalMixin, OutboxMixin, DeliveryMixin)
             "ids": list(connection_ids),
             "now": now,
             "lease_until": lease_until,
+            "lease_seconds": _seconds(lease_until, now),
         }
         return {int(r["id"]) for r in self._run("renew_leases", params)}
 
@@ -490,6 +523,11 @@ class Store(ImportMixin, PollingMixin, RemovalMixin, OutboxMixin, DeliveryMixin)
         ]
 
     # -- helpers -------------------------------------------------------------------------------
+
+
+def _seconds(until: datetime, now: datetime) -> float:
+    """A lease's length, for the engine that counts it from its own clock (PostgreSQL)."""
+    return (until - now).total_seconds()
 
 
 def _expiry_order(c: Connection) -> tuple[int, str, int]:

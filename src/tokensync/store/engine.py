@@ -102,6 +102,20 @@ class Engine(ABC):
         """Overwrite what deleted rows left in the database's files, where the engine lets a
         client do so (an erased user's items must not stay readable in free pages)."""
 
+    @abstractmethod
+    def hold_lease_owner(self, owner: str) -> None:
+        """Show every other process that `owner` lives until this store closes or drops it: a
+        lease of a live owner is never taken over while its row is in flight."""
+
+    @abstractmethod
+    def drop_lease_owner(self, owner: str) -> None:
+        """`owner` is done: the leases it left unsent may be taken over at once."""
+
+    def database_now(self) -> datetime | None:
+        """The database server's own clock, where it has one apart from this host's (None: the
+        database is a file on this host, whose clock it shares)."""
+        return None
+
     def claiming(self) -> contextlib.AbstractContextManager[None]:
         """The transaction a claim runs in (SQLite takes the write lock first)."""
         return self.transaction()

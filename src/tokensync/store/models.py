@@ -39,6 +39,11 @@ class Connection:
     next_poll_at: datetime | None = None
     poll_lease_expires_at: datetime | None = None
     streak_started_at: datetime | None = None  # the first failure of the current streak
+    # How many grants the application wrote for this connection: refreshed tokens are stored only
+    # under the generation they were refreshed from (a newer grant always wins).
+    grant_generation: int = 1
+    # When the lease holder sent the refresh token (None: nothing in flight).
+    lease_sent_at: datetime | None = None
     # Columns whose stored value could not be read (engine.UNREADABLE): such a row fails alone.
     unreadable: tuple[str, ...] = ()
 

@@ -62,6 +62,14 @@ class PostgresStore(Store):
         # An event id made in SQL, like outbox.new_event_id's: evt_ and 32 hex digits.
         "new_event_id": "'evt_' || replace(CAST(gen_random_uuid() AS text), '-', '')",
         "json_object": "jsonb_build_object",
+        # Leases by the server's clock, the one every worker shares, never a host's. A lease
+        # whose holder's session is gone (it holds no advisory lock on its owner: it exited,
+        # crashed, or the server restarted) is free at once while its row was not sent.
+        "lease_now": "statement_timestamp()",
+        "lease_until": "statement_timestamp() + make_interval(secs => :lease_seconds)",
+        "lease_free": "(lease_expires_at IS NULL OR lease_expires_at <= statement_timestamp()"
+        " OR (lease_sent_at IS NULL AND lease_owner <> :owner"
+        " AND pg_try_advisory_xact_lock(hashtextextended(lease_owner, 0))))",
     }
 
     def __init__(self, url: str, *, connect_timeout: int = 10) -> None:
@@ -106,8 +114,22 @@ class PostgresStore(Store):
         (autovacuum, or VACUUM, which cannot run in the transaction a job may hold)."""
 
     def close(self) -> None:
-        """Close the connection."""
+        """Close the connection (which ends the advisory locks of the owners it held)."""
         self._conn.close()
+
+    def hold_lease_owner(self, owner: str) -> None:
+        """Show every other worker that `owner` lives: a session advisory lock on its name,
+        held until this connection ends (a restarted server ends it too)."""
+        self._run("hold_lease_owner", {"owner": owner})
+
+    def drop_lease_owner(self, owner: str) -> None:
+        """`owner` is done: its unsent leases may be taken over at once."""
+        self._run("drop_lease_owner", {"owner": owner})
+
+    def database_now(self) -> datetime | None:
+        """The server's clock, which judges every lease."""
+        rows = self._run("database_now", {})
+        return rows[0]["now"] if rows and isinstance(rows[0]["now"], datetime) else None
 
     def set_statement_timeout(self, seconds: float) -> None:
         """The server cancels a statement (a lock wait included) that runs longer than this."""

@@ -13,16 +13,19 @@
 id, user_id, platform, access_token_enc, refresh_token_enc, token_type, scope, expires_at,
 status, tokens_updated_at, last_refreshed_at, last_error_code, last_error_message,
 failure_count, next_attempt_at, lease_owner, lease_expires_at, last_sync_at, created_at,
-updated_at, refresh_token_expires_at, next_poll_at, poll_lease_expires_at, streak_started_at
+updated_at, refresh_token_expires_at, next_poll_at, poll_lease_expires_at, streak_started_at,
+grant_generation, lease_sent_at
 
 -- fragment: due_refresh
 -- A connection due for a token refresh, not leased, and not refreshed already in this run.
 -- :retry_before is :now, unless --force looks past every back-off (and the window) at once.
+-- Whether a lease is free is the engine's {lease_free}: judged by the clock every worker shares
+-- (PostgreSQL's own), and by whether its holder still lives.
 status = 'active' AND refresh_token_enc IS NOT NULL
 AND ((expires_at IS NOT NULL AND expires_at <= :due_before)
      OR tokens_updated_at <= :stale_before)
 AND (next_attempt_at IS NULL OR next_attempt_at <= :retry_before)
-AND (lease_expires_at IS NULL OR lease_expires_at <= :now)
+AND {lease_free}
 AND tokens_updated_at <= :run_started
 AND (:all_platforms OR {platform_in})
 AND (:all_users OR {user_in})
@@ -98,8 +101,9 @@ INSERT INTO tokensync_schema (version, applied_at) VALUES (:version, :now)
 streak_started_at = NULL, failing_noticed_at = NULL
 
 -- name: lock_connection
--- A connection's names and status before a change that may revive it, its row held.
-SELECT id, user_id, platform, status FROM connections WHERE id = :id {for_update}
+-- A connection's names, status and grant before a change that may revive it, its row held.
+SELECT id, user_id, platform, status, grant_generation FROM connections
+WHERE id = :id {for_update}
 
 -- name: import_nested_loops
 -- PostgreSQL only: an import's joins are a small chunk probing a unique index (postgres.py).
@@ -171,7 +175,9 @@ FROM existing WHERE status <> 'active' ORDER BY line
 -- Replace the tokens of the staged connections that exist and set them active again; a line
 -- without refreshToken keeps the stored one, and the grant's end stored with it unless the line
 -- gives one. A new grant ends any failure streak, and its end is yet to be announced (a kept
--- refresh token keeps its grant's notice, unless the line gives another end).
+-- refresh token keeps its grant's notice, unless the line gives another end). A line with a
+-- refresh token is a new grant: its generation is one more, and the lease any run holds on the
+-- older grant ends (that run can store nothing of the older grant here any more).
 UPDATE connections SET
     access_token_enc = s.access_token_enc,
     refresh_token_enc = CASE WHEN s.keep_refresh THEN connections.refresh_token_enc
@@ -194,6 +200,11 @@ UPDATE connections SET
         WHEN s.keep_refresh AND connections.refresh_token_expires_at IS NOT DISTINCT FROM
             COALESCE(s.refresh_token_expires_at, connections.refresh_token_expires_at)
         THEN connections.grant_end_noticed_at END,
+    grant_generation = CASE WHEN s.keep_refresh THEN connections.grant_generation
+                            ELSE connections.grant_generation + 1 END,
+    lease_owner = CASE WHEN s.keep_refresh THEN connections.lease_owner END,
+    lease_expires_at = CASE WHEN s.keep_refresh THEN connections.lease_expires_at END,
+    lease_sent_at = CASE WHEN s.keep_refresh THEN connections.lease_sent_at END,
     updated_at = :now
 FROM import_staging AS s
 WHERE connections.user_id = s.user_id AND connections.platform = s.platform
@@ -283,7 +294,8 @@ ORDER BY id
 -- age. Each stream is an index scan that stops at :limit rows (skipping rows another claim holds).
 WITH by_expiry AS ({refresh_by_expiry} ORDER BY due, id LIMIT :limit {skip_locked}),
 by_age AS ({refresh_by_age} ORDER BY due, id LIMIT :limit {skip_locked})
-UPDATE connections SET lease_owner = :owner, lease_expires_at = :lease_until
+UPDATE connections SET lease_owner = :owner, lease_expires_at = {lease_until},
+    lease_sent_at = NULL
 WHERE id IN (
     SELECT id FROM (SELECT id, stream, due FROM by_expiry
                     UNION ALL SELECT id, stream, due FROM by_age) AS due_rows
@@ -293,14 +305,16 @@ RETURNING {connection_columns}
 -- name: claim_one
 -- Lease one active connection that nobody else holds (or extend :owner's own lease). A disconnect
 -- leases it whatever its status (:any_status): a dead grant is still revoked and deleted.
-UPDATE connections SET lease_owner = :owner, lease_expires_at = :lease_until
+UPDATE connections SET lease_owner = :owner, lease_expires_at = {lease_until},
+    lease_sent_at = CASE WHEN lease_owner = :owner THEN lease_sent_at END
 WHERE id = :id AND (:any_status OR status = 'active')
-  AND (lease_owner = :owner OR lease_expires_at IS NULL OR lease_expires_at <= :now)
+  AND (lease_owner = :owner OR {lease_free})
 RETURNING {connection_columns}
 
 -- name: save_refreshed
--- Store a new token set and end the lease, while the lease or the refresh token used still holds.
--- A grant end the refresh reports anew is yet to be announced.
+-- Store a new token set and end the lease, while the lease or the refresh token used still holds,
+-- and only under the grant it was refreshed from: once the application wrote a newer grant, no
+-- refresh of the older one is stored. A grant end the refresh reports anew is yet to be announced.
 UPDATE connections SET
     access_token_enc = :access_token_enc,
     refresh_token_enc = COALESCE(:refresh_token_enc, refresh_token_enc),
@@ -313,11 +327,14 @@ UPDATE connections SET
     tokens_updated_at = :now, last_refreshed_at = :now,
     last_error_code = NULL, last_error_message = NULL,
     failure_count = 0, next_attempt_at = NULL, {streak_ended}, updated_at = :now,
-    lease_owner = NULL, lease_expires_at = NULL
-WHERE id = :id AND (lease_owner = :owner OR refresh_token_enc = :previous_refresh_enc)
+    lease_owner = NULL, lease_expires_at = NULL, lease_sent_at = NULL
+WHERE id = :id AND grant_generation = :grant_generation
+  AND (lease_owner = :owner OR refresh_token_enc = :previous_refresh_enc)
 
 -- name: apply_spooled
--- Store spooled tokens unless the row got newer tokens since they were issued.
+-- Store spooled tokens unless the row got newer tokens since they were issued, or a newer grant
+-- (:grant_generation, NULL in entries spooled before schema 8). The lease the spooling run held
+-- ends: the outcome of its request is known now.
 UPDATE connections SET
     access_token_enc = :access_token_enc,
     refresh_token_enc = COALESCE(:refresh_token_enc, refresh_token_enc),
@@ -328,9 +345,10 @@ UPDATE connections SET
     failure_count = CASE WHEN {dead_since_issued} THEN failure_count ELSE 0 END,
     next_attempt_at = NULL, {streak_ended},
     status = CASE WHEN {dead_since_issued} THEN status ELSE 'active' END,
-    updated_at = :now
+    updated_at = :now, lease_owner = NULL, lease_expires_at = NULL, lease_sent_at = NULL
 WHERE id = :id AND user_id = :user_id AND platform = :platform
   AND tokens_updated_at < :issued_at
+  AND (CAST(:grant_generation AS BIGINT) IS NULL OR grant_generation = :grant_generation)
 RETURNING status
 
 -- name: record_failure
@@ -340,8 +358,8 @@ UPDATE connections SET
     last_error_code = :code, last_error_message = :message,
     failure_count = failure_count + 1, next_attempt_at = :next_attempt_at,
     streak_started_at = COALESCE(streak_started_at, :now),
-    updated_at = :now, lease_owner = NULL, lease_expires_at = NULL
-WHERE id = :id AND lease_owner = :owner
+    updated_at = :now, lease_owner = NULL, lease_expires_at = NULL, lease_sent_at = NULL
+WHERE id = :id AND lease_owner = :owner AND grant_generation = :grant_generation
 RETURNING failure_count
 
 -- name: mark_needs_reauth
@@ -349,31 +367,47 @@ RETURNING failure_count
 UPDATE connections SET
     status = 'needs_reauth', last_error_code = :code, last_error_message = :message,
     failure_count = failure_count + 1, next_attempt_at = NULL, {streak_ended}, updated_at = :now,
-    lease_owner = NULL, lease_expires_at = NULL
+    lease_owner = NULL, lease_expires_at = NULL, lease_sent_at = NULL
 WHERE id = :id AND lease_owner = :owner AND status = 'active'
-  AND refresh_token_enc = :refresh_token_enc
+  AND refresh_token_enc = :refresh_token_enc AND grant_generation = :grant_generation
 RETURNING id, user_id, platform
 
 -- name: confirm_lease
--- Just before a refresh token is sent: this run still holds the lease, and the token it is
--- about to present is still the stored one. The lease is extended to cover the request.
-UPDATE connections SET lease_expires_at = :lease_until
-WHERE id = :id AND lease_owner = :owner AND lease_expires_at > :now
+-- Just before a refresh token is sent: this run still holds the lease (nobody took it over, on
+-- whatever clock), and the token it is about to present is still the stored one, of the same
+-- grant. The lease is extended to cover the request, and the row marked sent: from now on only
+-- the lease's end by the shared clock frees it, never its holder's absence.
+UPDATE connections SET lease_expires_at = {lease_until}, lease_sent_at = {lease_now}
+WHERE id = :id AND lease_owner = :owner AND grant_generation = :grant_generation
   AND status = 'active' AND refresh_token_enc = :refresh_token_enc
 
 -- name: renew_leases
--- Extend the live leases :owner holds on these connections; return the ids renewed.
-UPDATE connections SET lease_expires_at = :lease_until
-WHERE lease_owner = :owner AND lease_expires_at > :now AND {id_in}
+-- Extend the leases :owner still holds on these connections; return the ids renewed. A lease is
+-- its holder's until another takes it over: one that lapsed untaken is renewed too.
+UPDATE connections SET lease_expires_at = {lease_until}
+WHERE lease_owner = :owner AND {id_in}
 RETURNING id
 
 -- name: database_id
 -- The identity this database holds (migration 2).
 SELECT database_id FROM tokensync_database
 
+-- name: hold_lease_owner
+-- PostgreSQL only: a session advisory lock on a lease owner's name, which shows every other
+-- worker that it lives (lease_free in postgres.py) until its connection ends.
+SELECT pg_try_advisory_lock(hashtextextended(:owner, 0)) AS held
+
+-- name: drop_lease_owner
+-- PostgreSQL only: the lease owner is done.
+SELECT pg_advisory_unlock(hashtextextended(:owner, 0)) AS dropped
+
+-- name: database_now
+-- PostgreSQL only: the server's clock, which judges every lease.
+SELECT statement_timestamp() AS now
+
 -- name: release
 -- Give back the leases :owner holds on these connections.
-UPDATE connections SET lease_owner = NULL, lease_expires_at = NULL
+UPDATE connections SET lease_owner = NULL, lease_expires_at = NULL, lease_sent_at = NULL
 WHERE lease_owner = :owner AND {id_in}
 
 -- fragment: user_rows

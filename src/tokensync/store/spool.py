@@ -32,6 +32,9 @@ class SpoolEntry:
     refresh_token_enc: str | None = field(repr=False)
     expires_at: str | None
     issued_at: str
+    # The grant the tokens were refreshed from (None in entries written before schema 8): a newer
+    # grant written since wins, and these tokens are revoked instead of stored.
+    grant_generation: int | None = None
 
 
 def url_fingerprint(url: str) -> str:
@@ -57,6 +60,7 @@ class Spool:
         refresh_token_enc: str | None,
         expires_at: datetime | None,
         issued_at: datetime,
+        grant_generation: int | None = None,
     ) -> Path:
         """Keep a token set on disk, durably, before anything else happens."""
         entry = SpoolEntry(
@@ -68,6 +72,7 @@ class Spool:
             refresh_token_enc=refresh_token_enc,
             expires_at=expires_at.isoformat() if expires_at else None,
             issued_at=issued_at.isoformat(),
+            grant_generation=grant_generation,
         )
         self.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
         name = f"{issued_at.strftime('%Y%m%dT%H%M%S%f')}-{uuid.uuid4().hex}.json"

@@ -17,6 +17,7 @@ from tokensync.errors import ConfigError, NoDatabaseError, StorageError
 from tokensync.jsoncodec import dumps
 from tokensync.store.base import Store
 from tokensync.store.engine import UNREADABLE, Row, Unreadable, checked_time
+from tokensync.store.lease_owners import OwnerLocks, owner_lock_dir
 from tokensync.store.models import NewTokens
 
 _JSON_COLUMNS = frozenset({"data", "extra", "summary"})
@@ -76,6 +77,17 @@ class SQLiteStore(Store):
         "for_update_of_c": "",
         "new_event_id": "'evt_' || lower(hex(randomblob(16)))",
         "json_object": "json_object",
+        # Leases on one host: by this host's clock, except that a live holder (one that still
+        # holds its lock file, store/lease_owners.py) never loses a row it sent, however the
+        # clock jumps; a row it has not sent yet is its own only until the lease lapses (the
+        # check before sending finds it taken and sends nothing). A gone holder's unsent rows
+        # are free at once.
+        "lease_now": ":now",
+        "lease_until": ":lease_until",
+        "lease_free": "(lease_expires_at IS NULL"
+        " OR (lease_sent_at IS NULL AND lease_expires_at <= :now)"
+        " OR (NOT tokensync_owner_alive(lease_owner)"
+        " AND (lease_sent_at IS NULL OR lease_expires_at <= :now)))",
     }
 
     def __init__(self, path: Path, *, busy_timeout: float = 30.0, create: bool = True) -> None:
@@ -96,6 +108,10 @@ class SQLiteStore(Store):
                 uri, uri=True, isolation_level=None, timeout=busy_timeout, check_same_thread=False
             )
             self._db.row_factory = sqlite3.Row
+            self._owners = OwnerLocks(owner_lock_dir(path))
+            self._db.create_function(
+                "tokensync_owner_alive", 1, self._owners.alive, deterministic=False
+            )
             self._db.execute("PRAGMA journal_mode = WAL")
             self._db.execute("PRAGMA synchronous = NORMAL")
             # A deleted row's bytes are zeroed, not left in a free page: erase means erased.
@@ -113,8 +129,22 @@ class SQLiteStore(Store):
         self._in_tx = False
 
     def close(self) -> None:
-        """Close the file."""
+        """Close the file (and give up the lease owners this store holds)."""
+        self._owners.drop_all()
         self._db.close()
+
+    def hold_lease_owner(self, owner: str) -> None:
+        """Show every other process that `owner` lives, for as long as this store is open."""
+        try:
+            self._owners.hold(owner)
+        except OSError as exc:
+            raise StorageError(
+                f"cannot write the lease lock directory {self._owners.directory}: {_reason(exc)}"
+            ) from None
+
+    def drop_lease_owner(self, owner: str) -> None:
+        """`owner` is done: its leases may be taken over."""
+        self._owners.drop(owner)
 
     def scrub_deleted(self) -> None:
         """Copy the zeroed pages into the database file and empty the write-ahead log, which
