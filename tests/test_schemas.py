@@ -22,10 +22,14 @@ from jsonschema import Draft202012Validator
 
 from tests.contract import ContractBroken, check_output, validate
 from tests.platforms import payloads as p
-from tests.support import TOKEN_URLS, Cli, CliResult
+from tests.support import START, TOKEN_URLS, Cli, CliResult
 from tests.webhook_receiver import SECRET
 from tokensync import schemas
 from tokensync.crypto import generate_key
+from tokensync.jobs.results import Outcome, Refreshed, RefreshResult
+from tokensync.output.documents import job_document
+from tokensync.revocation import Revocation
+from tokensync.store import Connection
 
 DOCUMENT_SCHEMAS = sorted(set(schemas.names()) - {"common.json"})
 
@@ -232,3 +236,23 @@ def test_the_generated_reference_pages_are_current() -> None:
 
     for path, text in reference.pages().items():
         assert path.read_text("utf-8") == text, f"{path} is stale: run scripts/reference.py"
+
+
+def test_a_superseded_refresh_and_a_job_warning_fit_the_refresh_schema() -> None:
+    """What no CLI test here can stage (a grant written while its older one is refreshed, a
+    clock off the database's), rendered by the job document's own code."""
+    conn = Connection(
+        id=7, user_id="u1", platform="discord", access_token_enc="x", refresh_token_enc="y",
+        token_type="Bearer", scope=None, expires_at=START, status="active",
+        tokens_updated_at=START, last_refreshed_at=None, last_error_code=None,
+        last_error_message=None, failure_count=0, next_attempt_at=None, lease_owner=None,
+        lease_expires_at=None, last_sync_at=None, created_at=START, updated_at=START,
+    )  # fmt: skip
+    revoked = Revocation(True, endpoint="https://discord.com/api/oauth2/token/revoke")
+    result = RefreshResult(run_id="r", started_at=START, spool_superseded=1, warnings=["clock"])
+    result.count(Outcome(conn, Refreshed.SUPERSEDED, revocation=revoked), keep=True)
+    gone = Revocation(False, already_invalid=True, reason="gone")
+    result.count(Outcome(conn, Refreshed.SUPERSEDED, revocation=gone), keep=True)
+    document = job_document(result)
+    assert check_output(["refresh-tokens"], json.dumps(document)) == ["refresh-tokens.json"]
+    assert document["tokensSuperseded"] == 2 and document["warnings"] == ["clock"]
