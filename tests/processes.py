@@ -29,13 +29,34 @@ class ProviderProcess:
     def add_grants(self, refresh_tokens: Sequence[str]) -> None:
         httpx.post(f"{self.url}/admin/grants", json=list(refresh_tokens), timeout=30)
 
+    def hold(self, held: bool) -> None:
+        """Hold every token request in flight (answer none) until hold(False)."""
+        httpx.post(f"{self.url}/admin/hold", json={"hold": held}, timeout=30)
+
+    def live(self) -> set[str]:
+        """The refresh tokens alive at the provider now: one per grant not revoked."""
+        return set(httpx.get(f"{self.url}/admin/live", timeout=30).json())
+
     def config(
-        self, path: Path, *, discord: dict[str, object] | None = None, **settings: object
+        self,
+        path: Path,
+        *,
+        discord: dict[str, object] | None = None,
+        revocation: bool = False,
+        **settings: object,
     ) -> Path:
         """A tokensync config sending discord, spotify and github requests here.
 
-        `discord` adds settings of that platform's section (its concurrency, say).
+        `discord` adds settings of that platform's section (its concurrency, say). `revocation`:
+        discord revokes here too, and, since this provider ends only the grant a token belongs
+        to (not every grant of the user, as Discord does), revokes superseded grants' tokens.
         """
+        if revocation:
+            discord = {
+                "revocation_url": f"{self.url}/revoke",
+                "revoke_superseded": True,
+                **(discord or {}),
+            }
         lines = [f"{key} = {json.dumps(value)}" for key, value in settings.items()]
         for platform, base in (
             ("discord", "/discord/api/v10"),
