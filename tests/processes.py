@@ -100,10 +100,13 @@ def running_provider(*args: str, node: bool = False) -> Iterator[ProviderProcess
         process.wait(timeout=10)
 
 
-def tokensync(args: Sequence[str], env: dict[str, str], **popen: Any) -> subprocess.Popen[str]:
-    """Start `python -m tokensync ARGS` with this environment."""
+def tokensync(
+    args: Sequence[str], env: dict[str, str], *, wrapper: Sequence[str] = (), **popen: Any
+) -> subprocess.Popen[str]:
+    """Start `python -m tokensync ARGS` with this environment (under `wrapper`, a command that
+    runs another, such as faketime)."""
     return subprocess.Popen(
-        [sys.executable, "-m", "tokensync", *args],
+        [*wrapper, sys.executable, "-m", "tokensync", *args],
         env={**os.environ, **env} if "PATH" not in env else env,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
