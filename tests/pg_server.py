@@ -42,6 +42,30 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+# The servers this process started, by the address in their URLs: what restart() needs.
+_STARTED: dict[str, tuple[list[str], Path, Path]] = {}
+
+
+def restartable(url: str) -> bool:
+    """Whether the server of this URL is one this process started (and so may restart)."""
+    return _address(url) in _STARTED
+
+
+def restart(url: str) -> None:
+    """`pg_ctl restart -m fast` on a server this process started: every session ends, the
+    server comes back on the same port."""
+    command, data, log = _STARTED[_address(url)]
+    subprocess.run(
+        [*command, "-D", str(data), "-l", str(log), "-m", "fast", "-w", "-t", "60", "restart"],
+        check=True,
+        capture_output=True,
+    )
+
+
+def _address(url: str) -> str:
+    return url.split("@", 1)[-1].split("/", 1)[0]
+
+
 @contextlib.contextmanager
 def running_postgres() -> Iterator[str]:
     """Start a server, yield its URL, stop it and delete its files."""
@@ -72,6 +96,7 @@ def running_postgres() -> Iterator[str]:
             check=True,
             capture_output=True,
         )
+        _STARTED[f"127.0.0.1:{port}"] = ([*run_as, str(bindir / "pg_ctl")], data, log)
         yield f"postgresql://postgres@127.0.0.1:{port}/postgres"
     finally:
         if (data / "postmaster.pid").exists():

@@ -30,13 +30,34 @@ class ProviderProcess:
     def add_grants(self, refresh_tokens: Sequence[str]) -> None:
         httpx.post(f"{self.url}/admin/grants", json=list(refresh_tokens), timeout=30)
 
+    def hold(self, held: bool) -> None:
+        """Hold every token request in flight (answer none) until hold(False)."""
+        httpx.post(f"{self.url}/admin/hold", json={"hold": held}, timeout=30)
+
+    def live(self) -> set[str]:
+        """The refresh tokens alive at the provider now: one per grant not revoked."""
+        return set(httpx.get(f"{self.url}/admin/live", timeout=30).json())
+
     def config(
-        self, path: Path, *, discord: dict[str, object] | None = None, **settings: object
+        self,
+        path: Path,
+        *,
+        discord: dict[str, object] | None = None,
+        revocation: bool = False,
+        **settings: object,
     ) -> Path:
         """A tokensync config sending discord, spotify and github requests here.
 
-        `discord` adds settings of that platform's section (its concurrency, say).
+        `discord` adds settings of that platform's section (its concurrency, say). `revocation`:
+        discord revokes here too, and, since this provider ends only the grant a token belongs
+        to (not every grant of the user, as Discord does), revokes superseded grants' tokens.
         """
+        if revocation:
+            discord = {
+                "revocation_url": f"{self.url}/revoke",
+                "revoke_superseded": True,
+                **(discord or {}),
+            }
         lines = [f"{key} = {json.dumps(value)}" for key, value in settings.items()]
         for platform, base in (
             ("discord", "/discord/api/v10"),
@@ -80,10 +101,13 @@ def running_provider(*args: str, node: bool = False) -> Iterator[ProviderProcess
         process.wait(timeout=10)
 
 
-def tokensync(args: Sequence[str], env: dict[str, str], **popen: Any) -> subprocess.Popen[str]:
-    """Start `python -m tokensync ARGS` with this environment."""
+def tokensync(
+    args: Sequence[str], env: dict[str, str], *, wrapper: Sequence[str] = (), **popen: Any
+) -> subprocess.Popen[str]:
+    """Start `python -m tokensync ARGS` with this environment (under `wrapper`, a command that
+    runs another, such as faketime)."""
     return subprocess.Popen(
-        [sys.executable, "-m", "tokensync", *args],
+        [*wrapper, sys.executable, "-m", "tokensync", *args],
         env={**os.environ, **env} if "PATH" not in env else env,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,

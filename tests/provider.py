@@ -62,6 +62,7 @@ class Stats:
     api_unauthorized: int = 0
     api_failures_injected: int = 0
     not_modified: int = 0
+    revocations: int = 0
 
 
 @dataclass
@@ -79,13 +80,16 @@ class Provider:
     current: dict[str, int] = field(default_factory=dict)
     spent: dict[str, int] = field(default_factory=dict)
     revoked: set[int] = field(default_factory=set)
-    access: set[str] = field(default_factory=set)
+    access: dict[str, int] = field(default_factory=dict)  # access token -> its grant
     issued: int = 0
 
     def __post_init__(self) -> None:
         # Two generators: the token failures do not shift when the API traffic changes.
         self._rng = random.Random(self.seed)
         self._api_rng = random.Random(self.seed + 1)
+        # Token requests wait here while a test holds them in flight (/admin/hold).
+        self.gate = asyncio.Event()
+        self.gate.set()
 
     def add_grant(self, refresh_token: str) -> None:
         """A grant whose current refresh token is this one."""
@@ -107,7 +111,7 @@ class Provider:
         self.issued += 1
         self.stats.refreshes += 1
         access = f"bench-at-{grant_id}-{self.issued}"
-        self.access.add(access)
+        self.access[access] = grant_id
         body: dict[str, Any] = {
             "access_token": access,
             "token_type": "Bearer",
@@ -121,6 +125,17 @@ class Provider:
             self.current[new] = grant_id
             body["refresh_token"] = new
         return 200, body
+
+    def revoke(self, token: str) -> None:
+        """RFC 7009: end the grant this token (refresh, spent refresh or access) belongs to;
+        any other token is ignored (the answer is 200 all the same)."""
+        grant = self.current.get(token) or self.spent.get(token) or self.access.get(token)
+        if grant is not None:
+            self.revoked.add(grant)
+
+    def live(self) -> list[str]:
+        """The refresh tokens that would refresh now: the current one of each grant alive."""
+        return sorted(t for t, grant in self.current.items() if grant not in self.revoked)
 
     def _invalid_grant(self) -> tuple[int, dict[str, Any]]:
         self.stats.invalid_grant += 1
@@ -187,6 +202,7 @@ def build_app(provider: Provider) -> web.Application:
         try:
             form = await request.post()
             await asyncio.sleep(provider.delay)
+            await provider.gate.wait()
             if provider.inject_failure():
                 return _unavailable()
             if not _client_ok(request, form):
@@ -201,6 +217,25 @@ def build_app(provider: Provider) -> web.Application:
 
     async def get_stats(request: web.Request) -> web.Response:
         return web.json_response(asdict(stats))
+
+    async def revoke(request: web.Request) -> web.Response:
+        form = await request.post()
+        if not _client_ok(request, form):
+            stats.invalid_client += 1
+            return web.json_response({"error": "invalid_client"}, status=401)
+        stats.revocations += 1
+        provider.revoke(str(form.get("token", "")))
+        return web.json_response({})
+
+    async def hold(request: web.Request) -> web.Response:
+        if (await request.json())["hold"]:
+            provider.gate.clear()
+        else:
+            provider.gate.set()
+        return web.json_response({"held": not provider.gate.is_set()})
+
+    async def live(request: web.Request) -> web.Response:
+        return web.json_response(provider.live())
 
     async def grants(request: web.Request) -> web.Response:
         for refresh_token in await request.json():
@@ -269,6 +304,9 @@ def build_app(provider: Provider) -> web.Application:
     app.router.add_post("/token", token)
     app.router.add_get("/stats", get_stats)
     app.router.add_post("/admin/grants", grants)
+    app.router.add_post("/admin/hold", hold)
+    app.router.add_get("/admin/live", live)
+    app.router.add_post("/revoke", revoke)
     app.router.add_get("/discord/api/v10/users/@me/guilds", route(guilds))
     app.router.add_get("/spotify/v1/me/player/recently-played", route(recently_played))
     app.router.add_get("/spotify/v1/me/top/tracks", route(top_tracks))

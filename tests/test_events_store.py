@@ -274,15 +274,18 @@ def test_spooled_tokens_issued_after_a_grant_was_marked_dead_recover_it(store: S
 
     def apply(user: str, issued: datetime) -> bool:
         (conn,) = store.iter_connections(Filters(users=(user,)))
-        return "applied" == store.apply_spooled(
-            conn.id,
-            user,
-            "discord",
-            access_token_enc=f"enc-a-{user}-spooled",
-            refresh_token_enc=f"enc-r-{user}-spooled",
-            expires_at=issued + timedelta(hours=1),
-            issued_at=issued,
-            now=NOW + timedelta(minutes=5),
+        return (
+            store.apply_spooled(
+                conn.id,
+                user,
+                "discord",
+                access_token_enc=f"enc-a-{user}-spooled",
+                refresh_token_enc=f"enc-r-{user}-spooled",
+                expires_at=issued + timedelta(hours=1),
+                issued_at=issued,
+                now=NOW + timedelta(minutes=5),
+            )
+            == "applied"
         )
 
     # u1's tokens were issued after it was marked: the grant lives. u2's before: it stays dead.

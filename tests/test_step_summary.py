@@ -130,6 +130,7 @@ def test_refresh_summary_has_heading_counts_and_escaped_failures() -> None:
         "| tokensRefreshed | 2 |",
         "| tokensFailed | 1 |",
         "| needsReauth | 1 |",
+        "| tokensSuperseded | 0 |",
         "| durationMs | 1840 |",
     ]
     assert table_rows(text, FAILURES) == [

@@ -19,7 +19,7 @@ from tokensync.crypto import Keyring, binding, generate_key
 from tokensync.jobs.deps import Deps
 from tokensync.jobs.results import Reportable
 from tokensync.settings import Settings, load_settings
-from tokensync.store import Connection, open_store
+from tokensync.store import Connection, Store, open_store
 from tokensync.store.models import NewTokens
 
 # Real seconds after which a job under test counts as hung (it takes a fraction of one).
@@ -151,18 +151,30 @@ class TimedClock(FakeClock):
             self._action()
 
 
+# The stores of the other processes a test stands in for: open (so their owners live) until the
+# test process ends.
+_OTHER_PROCESSES: list[Store] = []
+
+
 def hold_lease(job: Job, owner: str, minutes: float = 5) -> int:
-    """Another process (`owner`) takes the token lease of u1's discord connection."""
+    """Another live process (`owner`) takes the token lease of u1's discord connection and sends
+    its refresh token (the check before sending marks the row sent)."""
     conn = job.connection("u1", "discord")
     store = open_store(job.url)
-    try:
-        now = job.clock.now()
-        leased = store.claim_one(
-            conn.id, owner, now=now, lease_until=now + timedelta(minutes=minutes)
-        )
-        assert leased is not None
-    finally:
-        store.close()
+    _OTHER_PROCESSES.append(store)
+    store.hold_lease_owner(owner)
+    now = job.clock.now()
+    until = now + timedelta(minutes=minutes)
+    leased = store.claim_one(conn.id, owner, now=now, lease_until=until)
+    assert leased is not None and leased.refresh_token_enc is not None
+    assert store.confirm_lease(
+        conn.id,
+        owner,
+        refresh_token_enc=leased.refresh_token_enc,
+        grant_generation=leased.grant_generation,
+        now=now,
+        lease_until=until,
+    )
     return conn.id
 
 

@@ -78,6 +78,7 @@ def test_a_due_token_is_refreshed_stored_and_recorded(tmp_path: Path) -> None:
         "tokensRefreshed": 1,
         "tokensFailed": 0,
         "needsReauth": 0,
+        "tokensSuperseded": 0,
         "durationMs": 0,
     }
 

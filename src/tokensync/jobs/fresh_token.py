@@ -22,6 +22,7 @@ from tokensync.jobs.lifecycle import apply_spool
 from tokensync.jobs.refresher import Refresher, unreadable_row
 from tokensync.jobs.stop import StopSignal
 from tokensync.jobs.token_source import ConnectionTokens
+from tokensync.revocation import Revocation
 
 # The default --min-ttl: a token handed out lives at least this long, or is refreshed first.
 DEFAULT_MIN_TTL = 300.0
@@ -39,6 +40,9 @@ class AccessToken:
     scope: str | None
     expires_at: datetime | None  # None: the token does not expire
     refreshed: bool  # this call refreshed it (not another process it waited for)
+    # This call refreshed a grant the application replaced meanwhile: the token is the newer
+    # grant's, and this says what became of the older grant's new tokens.
+    superseded: Revocation | None = None
 
     @property
     def success(self) -> bool:
@@ -110,4 +114,5 @@ async def get_token(
         scope=row.scope,
         expires_at=expires_at,
         refreshed=tokens.issued_here,
+        superseded=tokens.superseded,
     )

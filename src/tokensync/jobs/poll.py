@@ -215,7 +215,7 @@ class _Poller:
                 self.result.error = self.result.error or exc
                 results.append(EndpointResult.failed(endpoint.name, exc))
                 break
-        return ConnectionPoll(conn, results)
+        return ConnectionPoll(conn, results, superseded=tokens.superseded)
 
     async def _endpoint(
         self, conn: Connection, api: Api, endpoint: Endpoint, stored: SyncCursor

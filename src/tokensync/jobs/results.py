@@ -283,6 +283,9 @@ class ConnectionPoll:
     endpoints: Sequence[EndpointResult]
     error_code: str | None = None
     error_message: str | None = None
+    # Its token's refresh was of a grant the application replaced meanwhile (the newer grant's
+    # token polled): what became of the older grant's new tokens.
+    superseded: Revocation | None = None
 
     @property
     def success(self) -> bool:
@@ -325,6 +328,7 @@ class PollResult(JobResult):
     fetched: int = 0
     stored: int = 0
     deleted: int = 0
+    superseded: int = 0  # refreshes of grants the application replaced meanwhile
     polls: list[ConnectionPoll] = field(default_factory=list)
     due: list[Connection] = field(default_factory=list)  # a dry run's connections
     platform_errors: dict[str, TokensyncError] = field(default_factory=dict)
@@ -363,6 +367,7 @@ class PollResult(JobResult):
         self.fetched += sum(e.fetched for e in poll.endpoints)
         self.stored += sum(e.stored for e in poll.endpoints)
         self.deleted += sum(e.deleted for e in poll.endpoints)
+        self.superseded += poll.superseded is not None
         if keep:
             self.polls.append(poll)
 

@@ -22,6 +22,7 @@ from tokensync.errors import (
 from tokensync.jobs.deps import Deps
 from tokensync.jobs.refresher import NEEDS_REAUTH, REFRESHED, SUPERSEDED, Refresher
 from tokensync.jobs.stop import StopSignal
+from tokensync.revocation import Revocation
 from tokensync.store import Connection
 
 EXPIRY_MARGIN = timedelta(minutes=1)
@@ -93,6 +94,9 @@ class ConnectionTokens:
         self.refreshed = False
         # This process's own refresh issued it.
         self.issued_here = False
+        # This process refreshed a grant the application replaced meanwhile: what became of the
+        # older grant's tokens (the newer grant's token is the one in use).
+        self.superseded: Revocation | None = None
 
     @property
     def connection(self) -> Connection:
@@ -177,6 +181,7 @@ class ConnectionTokens:
                 outcome.error_message or "needs re-authorisation", code="needs_reauth"
             )
         if outcome.kind == SUPERSEDED:
+            self.superseded = outcome.revocation
             fresh = await self._db.call(self._db.store.get_connection, self._conn.id)
             if fresh is not None:
                 await self._db.call(self._db.store.release, [fresh.id], self._owner)

@@ -64,6 +64,9 @@ def job_document(result: JobResult) -> Document:
             if result.dry_run
             else [_poll_entry(p) for p in result.polls]
         )
+        if result.superseded:
+            # Tokens refreshed for a poll, of grants the application replaced meanwhile.
+            doc["tokensSuperseded"] = result.superseded
         if result.platform_errors:
             # With --results none the document is counts only: a platform's code, not the
             # provider's own words (a public repository publishes the document).
@@ -173,6 +176,8 @@ def _poll_entry(poll: ConnectionPoll) -> Document:
     }
     if poll.error_code:
         entry["error"] = error_body(poll.error_code, poll.error_message)
+    if poll.superseded is not None:
+        entry["superseded"] = _superseded(poll.superseded)
     return entry
 
 
@@ -248,6 +253,7 @@ def token_document(token: AccessToken) -> Document:
         "expiresAt": iso(token.expires_at),
         "scope": token.scope,
         "refreshed": token.refreshed,
+        **({"superseded": _superseded(token.superseded)} if token.superseded else {}),
     }
 
 

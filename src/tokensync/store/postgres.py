@@ -63,13 +63,16 @@ class PostgresStore(Store):
         "new_event_id": "'evt_' || replace(CAST(gen_random_uuid() AS text), '-', '')",
         "json_object": "jsonb_build_object",
         # Leases by the server's clock, the one every worker shares, never a host's. A lease
-        # whose holder's session is gone (it holds no advisory lock on its owner: it exited,
-        # crashed, or the server restarted) is free at once while its row was not sent.
+        # whose holder's session is gone (no session holds the advisory lock on its owner's
+        # name: it exited, crashed, or the server restarted) is free at once while its row was
+        # not sent. pg_locks, not a try-lock: a session must see its own owners as alive too.
         "lease_now": "statement_timestamp()",
         "lease_until": "statement_timestamp() + make_interval(secs => :lease_seconds)",
         "lease_free": "(lease_expires_at IS NULL OR lease_expires_at <= statement_timestamp()"
-        " OR (lease_sent_at IS NULL AND lease_owner <> :owner"
-        " AND pg_try_advisory_xact_lock(hashtextextended(lease_owner, 0))))",
+        " OR (lease_sent_at IS NULL AND lease_owner <> :owner AND NOT EXISTS ("
+        "SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND granted AND objsubid = 1"
+        " AND classid = CAST((hashtextextended(lease_owner, 0) >> 32) & 4294967295 AS oid)"
+        " AND objid = CAST(hashtextextended(lease_owner, 0) & 4294967295 AS oid))))",
     }
 
     def __init__(self, url: str, *, connect_timeout: int = 10) -> None:
