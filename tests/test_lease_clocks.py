@@ -163,3 +163,31 @@ def test_after_the_database_restarts_the_next_run_refreshes_what_was_never_sent(
         assert document.get("spoolApplied", 0) == first["tokensRefreshed"], "in flight: spooled"
         assert first["tokensRefreshed"] + document["tokensRefreshed"] == n
         assert_each_refreshed_once(provider, db_url, key, n)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(
+    FAKETIME is None and os.environ.get("CI") != "true",
+    reason="needs libfaketime (Debian package faketime)",
+)
+def test_a_host_far_off_the_databases_clock_is_shown_and_warned_of(
+    env: dict[str, str],
+    db_url: str,  # type: ignore[no-untyped-def]
+) -> None:
+    ahead = {**env, "FAKETIME_DONT_FAKE_MONOTONIC": "1"}
+    wrapper = [FAKETIME or "", "-f", "+10m"]
+    code, job, err = finish(tokensync(["refresh-tokens"], ahead, wrapper=wrapper))
+    assert code == 0, (job, err)
+    code, status, err = finish(tokensync(["status"], ahead, wrapper=wrapper))
+    assert code == 0, (status, err)
+    code, on_time, err = finish(tokensync(["status"], env))
+    assert code == 0, (on_time, err)
+
+    if db_url.startswith("sqlite"):
+        # A file on this host shares its clock, whatever that says.
+        assert status["clockSkew"] is None and "warnings" not in job
+        return
+    assert 590 < status["clockSkew"]["seconds"] < 610 and status["clockSkew"]["tooFar"] is True
+    (warning,) = job["warnings"]
+    assert "ahead of the database's" in warning and "clock_skew_warning" in warning
+    assert abs(on_time["clockSkew"]["seconds"]) < 5 and on_time["clockSkew"]["tooFar"] is False
