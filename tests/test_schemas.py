@@ -8,6 +8,7 @@ here, whatever else the suite does.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 from collections.abc import Iterator
@@ -20,7 +21,7 @@ import pytest
 import respx
 from jsonschema import Draft202012Validator
 
-from tests.contract import ContractBroken, check_output, validate
+from tests.contract import DOCUMENTS, ERROR, ContractBroken, check_output, validate
 from tests.platforms import payloads as p
 from tests.support import START, TOKEN_URLS, Cli, CliResult
 from tests.webhook_receiver import SECRET
@@ -256,3 +257,33 @@ def test_a_superseded_refresh_and_a_job_warning_fit_the_refresh_schema() -> None
     document = job_document(result)
     assert check_output(["refresh-tokens"], json.dumps(document)) == ["refresh-tokens.json"]
     assert document["tokensSuperseded"] == 2 and document["warnings"] == ["clock"]
+
+
+def documents_shown(text: str) -> Iterator[object]:
+    """The JSON values of a page's ```json blocks: each block whole, or each of its lines."""
+    for block in text.split("```json\n")[1:]:
+        body = block.split("```", 1)[0]
+        try:
+            yield json.loads(body)
+        except ValueError:
+            for line in body.splitlines():
+                with contextlib.suppress(ValueError):
+                    yield json.loads(line)
+
+
+def test_every_document_the_docs_show_fits_a_schema() -> None:
+    """The examples in README.md and docs/ are documents tokensync could print: each one with a
+    `success` satisfies the schema of some command (or the error document's)."""
+    root = Path(__file__).resolve().parent.parent
+    pages = [root / "README.md", *sorted((root / "docs").rglob("*.md"))]
+    shown = 0
+    for page in pages:
+        for document in documents_shown(page.read_text("utf-8")):
+            if isinstance(document, dict) and "success" in document:
+                names = [*DOCUMENTS.values(), ERROR]
+                try:
+                    validate(document, *names)
+                except ContractBroken as exc:
+                    raise AssertionError(f"{page.relative_to(root)}: {exc}") from None
+                shown += 1
+    assert shown >= 7, "the docs show the documents of the main commands"
