@@ -75,7 +75,7 @@ def validate(document: object, *names: str) -> str:
         said[name] = found
     lines = [f"{name}: {p}" for name, found in said.items() for p in found[:10]]
     raise ContractBroken(
-        "tokensync printed a document that its schema refuses:\n  "
+        "a document of tokensync that its schema refuses:\n  "
         + "\n  ".join(lines)
         + f"\ndocument: {json.dumps(document)[:2000]}"
     )
