@@ -102,9 +102,10 @@ def command_of(argv: Sequence[str]) -> tuple[str, list[str]] | None:
 
 
 def _is_flag(arg: str) -> bool:
-    """A global option that takes no value of its own argument (-v, -vv, --database-url=URL)."""
+    """A global option that takes no value of its own argument (-v, -vv, -q, --database-url=URL)."""
     with_value = arg.startswith(tuple(f"{o}=" for o in _GLOBAL_WITH_VALUE))
-    return with_value or arg == "--verbose" or (arg.startswith("-v") and set(arg[1:]) == {"v"})
+    counted = arg.startswith("-v") and set(arg[1:]) == {"v"}
+    return with_value or counted or arg in ("--verbose", "-q", "--quiet")
 
 
 def _format(args: Sequence[str]) -> str | None:
