@@ -3,16 +3,13 @@ for anything built from a URL or a driver error, and PostgreSQL URLs split by us
 
 from __future__ import annotations
 
-import base64
-import json
-import re
 from collections.abc import Callable
-from urllib.parse import quote, quote_plus, urlencode
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from tests.hostile import SPELLINGS, echo, leaks, secret_runs
 from tests.support import Cli
 from tokensync.errors import ConfigError
 from tokensync.redaction import (
@@ -161,45 +158,14 @@ ACCESS = "ya29.a0AfB_byC-access.token~value"
 IN_PLAY = NO_SECRETS.plus(REFRESH, CLIENT_SECRET, ACCESS)
 
 
-def _b64(data: str, *, pad: bool = True, urlsafe: bool = False) -> str:
-    encoded = (base64.urlsafe_b64encode if urlsafe else base64.b64encode)(data.encode()).decode()
-    return encoded if pad else encoded.rstrip("=")
-
-
-def _lower_hex(text: str) -> str:
-    return re.sub(r"%[0-9A-F]{2}", lambda m: m.group(0).lower(), text)
-
-
-# Every spelling of a secret a server may echo: (name, spell(secret)).
-SPELLINGS: list[tuple[str, Callable[[str], str]]] = [
-    ("raw", lambda s: s),
-    ("percent", lambda s: quote(s, safe="")),
-    ("percent-lower", lambda s: _lower_hex(quote(s, safe=""))),
-    ("percent-slash-kept", lambda s: quote(s)),
-    ("plus-for-space", lambda s: quote_plus(s, safe="")),
-    ("form", lambda s: urlencode({"grant_type": "refresh_token", "refresh_token": s})),
-    ("json", lambda s: json.dumps(s)),
-    ("json-ascii-slashes", lambda s: json.dumps(s).replace("/", "\\/")),
-    ("json-unicode", lambda s: "".join(f"\\u{ord(c):04x}" for c in s)),
-    ("basic", lambda s: "Basic " + _b64(f"the-client:{quote(s, safe='')}")),
-    ("basic-unpadded", lambda s: _b64(f"id:{quote(s, safe='')}", pad=False)),
-    ("base64-urlsafe", lambda s: _b64(s, urlsafe=True, pad=False)),
-    ("line-broken", lambda s: s[:13] + "\n" + s[13:]),
-    ("zero-width", lambda s: s[:5] + "\u200b" + s[5:]),
-]
-
-
 def runs_of(secret: str, length: int = RUN) -> set[str]:
     """Every run of `length` characters of `secret`."""
     return {secret[i : i + length] for i in range(len(secret) - length + 1)}
 
 
 def assert_clean(text: str, *secrets: str) -> None:
-    """No run of RUN characters of any secret, in any spelling, is in `text`."""
-    for secret in secrets:
-        for name, spell in SPELLINGS:
-            for run in runs_of(spell(secret)) & runs_of(secret) or runs_of(spell(secret)):
-                assert run not in text, (name, run, text)
+    """No run of RUN characters of any secret, in any of its forms, is in `text`."""
+    assert leaks(text, secret_runs(*secrets)) == [], text
 
 
 @pytest.mark.parametrize(("name", "spell"), SPELLINGS, ids=[n for n, _ in SPELLINGS])

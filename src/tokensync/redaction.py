@@ -19,7 +19,6 @@ from __future__ import annotations
 import base64
 import re
 import unicodedata
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
 from urllib.parse import parse_qsl, quote, quote_plus, unquote, unquote_plus
@@ -91,7 +90,8 @@ MAX_MESSAGE = 500
 # Any run of this many characters of a secret is masked, wherever the rest of it went.
 RUN = 12
 # Text past this is not looked at (nor kept): a body of megabytes is cut before it is read.
-_SCAN = 16 * 1024
+# What it leaves of a secret at the cut is under RUN characters, and lies far past MAX_MESSAGE.
+_SCAN = 4 * 1024
 _SAFE_CODE = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 # Credentials by their shape, whoever's they are: a field of a form, a query or a JSON object,
 # and the value of an Authorization header (a credential is not one lowercase word).
@@ -188,6 +188,12 @@ def scrub_error(error: object, secrets: Secrets) -> dict[str, str | None]:
     }
 
 
+def stored_error(code: str, message: str) -> tuple[str, str]:
+    """An error as the store keeps it, whoever made it: a short code, a bounded printable
+    message (the secrets were masked where the text came in, before any cut)."""
+    return safe_code(code, NO_SECRETS) or "provider_error", bounded(printable(message), MAX_MESSAGE)
+
+
 def printable(text: str) -> str:
     """`text` on one line: line breaks and tabs become spaces; control, format (bidirectional
     overrides, zero-width) and unassigned characters go."""
@@ -216,11 +222,13 @@ def _scheme_value(match: re.Match[str]) -> str:
 
 def _spellings(secret: str) -> set[bytes]:
     """A secret as a server may echo it, less what `_views` decode (percent and JSON escapes):
-    as sent, decoded once more, normalised like the text around it, and in base64 (the Basic
-    header's `id:secret`, padded or not, standard or URL alphabet) at each of its 3 alignments."""
-    forms = {secret, printable(secret), unquote_plus(secret)}
+    as sent, decoded once more, percent-encoded (so that a view decodes a second encoding),
+    normalised like the text around it, and in base64 (the Basic header's `id:secret`, padded or
+    not, standard or URL alphabet) at each of its 3 alignments."""
+    encoded = {secret, quote(secret, safe=""), quote_plus(secret, safe="")}
+    forms = {*encoded, printable(secret), unquote_plus(secret)}
     found = {form.encode() for form in forms if form}
-    for form in {secret, quote(secret, safe=""), quote_plus(secret, safe="")}:
+    for form in encoded:
         data = form.encode()
         for shift in range(3):
             encoded = base64.b64encode(b"\0" * shift + data)
@@ -264,57 +272,60 @@ def _mask_runs(text: str, secrets: Secrets) -> str:
 
 
 View = tuple[bytes, list[int], list[int]]
+_PERCENT = re.compile(r"%[0-9A-Fa-f]{2}|\+")
+_JSON = re.compile(
+    r'\\(?:u[dD][89abAB][0-9A-Fa-f]{2}\\u[dD][c-fC-F][0-9A-Fa-f]{2}|u[0-9A-Fa-f]{4}|["\\/bfnrt])'
+)
 
 
 def _views(text: str) -> list[View]:
-    """`text` as bytes three ways: as written, percent-decoded (`+` a space), JSON-unescaped;
-    each byte with the span of the characters that wrote it."""
-    return [_view(text, None), _view(text, _percent), _view(text, _json)]
+    """`text` as bytes in each way it may be read: as written, percent-decoded (`+` a space),
+    JSON-unescaped; each byte with the span of the characters that wrote it."""
+    views = [_view(text, None)]
+    if "%" in text or "+" in text:
+        views.append(_view(text, _PERCENT))
+    if "\\" in text:
+        views.append(_view(text, _JSON))
+    return views
 
 
-def _view(text: str, decode: _Decoder | None) -> View:
+def _view(text: str, escape: re.Pattern[str] | None) -> View:
     data, starts, ends = bytearray(), [], []
-    i = 0
-    while i < len(text):
-        got = decode(text, i) if decode is not None else None
-        chunk, j = got if got is not None else (text[i].encode("utf-8", "surrogatepass"), i + 1)
-        data += chunk
-        starts += [i] * len(chunk)
-        ends += [j] * len(chunk)
-        i = j
+
+    def literal(start: int, end: int) -> None:
+        part = text[start:end]
+        if part.isascii():
+            data.extend(part.encode())
+            starts.extend(range(start, end))
+            ends.extend(range(start + 1, end + 1))
+            return
+        for i, char in enumerate(part, start):
+            chunk = char.encode("utf-8", "surrogatepass")
+            data.extend(chunk)
+            starts.extend([i] * len(chunk))
+            ends.extend([i + 1] * len(chunk))
+
+    last = 0
+    for match in escape.finditer(text) if escape is not None else ():
+        literal(last, match.start())
+        chunk = _decoded(match.group())
+        data.extend(chunk)
+        starts.extend([match.start()] * len(chunk))
+        ends.extend([match.end()] * len(chunk))
+        last = match.end()
+    literal(last, len(text))
     return bytes(data), starts, ends
 
 
-_Decoder = Callable[[str, int], "tuple[bytes, int] | None"]
-_HEX = frozenset("0123456789abcdefABCDEF")
-
-
-def _percent(text: str, i: int) -> tuple[bytes, int] | None:
-    if text[i] == "+":
-        return b" ", i + 1
-    if text[i] == "%" and len(text) > i + 2 and text[i + 1] in _HEX and text[i + 2] in _HEX:
-        return bytes([int(text[i + 1 : i + 3], 16)]), i + 3
-    return None
-
-
-def _json(text: str, i: int) -> tuple[bytes, int] | None:
-    if text[i] != "\\" or i + 1 >= len(text):
-        return None
-    escaped = text[i + 1]
-    if escaped in _JSON_ESCAPES:
-        return _JSON_ESCAPES[escaped].encode(), i + 2
-    code = _unicode_escape(text, i)
-    if code is None:
-        return None
-    low = _unicode_escape(text, i + 6) if 0xD800 <= code < 0xDC00 else None
-    if low is not None and 0xDC00 <= low < 0xE000:
-        pair = 0x10000 + ((code - 0xD800) << 10) + (low - 0xDC00)
-        return chr(pair).encode(), i + 12
-    return chr(code).encode("utf-8", "surrogatepass"), i + 6
-
-
-def _unicode_escape(text: str, i: int) -> int | None:
-    digits = text[i + 2 : i + 6]
-    if text[i : i + 2] != "\\u" or len(digits) != 4 or not set(digits) <= _HEX:
-        return None
-    return int(digits, 16)
+def _decoded(escape: str) -> bytes:
+    """The bytes one escape (`%2F`, `+`, `\\n`, `\\u00e9`, a `\\ud83d\\ude00` pair) stands for."""
+    if escape == "+":
+        return b" "
+    if escape[0] == "%":
+        return bytes([int(escape[1:], 16)])
+    if escape[1] != "u":
+        return _JSON_ESCAPES[escape[1]].encode()
+    if len(escape) == 12:
+        high, low = int(escape[2:6], 16), int(escape[8:12], 16)
+        return chr(0x10000 + ((high - 0xD800) << 10) + (low - 0xDC00)).encode()
+    return chr(int(escape[2:6], 16)).encode("utf-8", "surrogatepass")

@@ -13,6 +13,7 @@ from datetime import datetime
 from importlib import resources
 
 from tokensync.errors import NoDatabaseError, SchemaTooNewError, SchemaTooOldError
+from tokensync.redaction import stored_error
 from tokensync.store import outbox
 from tokensync.store.deliveries import DeliveryMixin
 from tokensync.store.engine import Row, filter_params, time_or_none
@@ -311,11 +312,12 @@ class Store(ImportMixin, PollingMixin, RemovalMixin, OutboxMixin, DeliveryMixin)
         now: datetime,
     ) -> int | None:
         """Count a transient failure and set the back-off; return the new failure count."""
+        code, message = stored_error(code, message)
         params = {
             "id": connection_id,
             "owner": owner,
             "code": code,
-            "message": message[:500],
+            "message": message,
             "next_attempt_at": next_attempt_at,
             "now": now,
         }
@@ -334,7 +336,7 @@ class Store(ImportMixin, PollingMixin, RemovalMixin, OutboxMixin, DeliveryMixin)
     ) -> bool:
         """Mark a dead grant, only if the refresh token stored is still the one that failed;
         connection.needs_reauth says so in the same transaction."""
-        message = message[:500]
+        code, message = stored_error(code, message)
         params = {
             "id": connection_id,
             "owner": owner,
