@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tests.hostile import SPELLINGS, echo, leaks, secret_runs
+from tests.hostile import SPELLINGS, leaks, secret_runs
 from tests.support import Cli
 from tokensync.errors import ConfigError
 from tokensync.redaction import (

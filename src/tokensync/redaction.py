@@ -231,8 +231,8 @@ def _spellings(secret: str) -> set[bytes]:
     for form in encoded:
         data = form.encode()
         for shift in range(3):
-            encoded = base64.b64encode(b"\0" * shift + data)
-            core = encoded[-(-8 * shift // 6) : 8 * (shift + len(data)) // 6]
+            b64 = base64.b64encode(b"\0" * shift + data)
+            core = b64[-(-8 * shift // 6) : 8 * (shift + len(data)) // 6]
             found |= {core, core.translate(_URLSAFE)}
     return found
 
@@ -290,7 +290,9 @@ def _views(text: str) -> list[View]:
 
 
 def _view(text: str, escape: re.Pattern[str] | None) -> View:
-    data, starts, ends = bytearray(), [], []
+    data = bytearray()
+    starts: list[int] = []
+    ends: list[int] = []
 
     def literal(start: int, end: int) -> None:
         part = text[start:end]
