@@ -202,9 +202,14 @@ def test_credentials_are_masked_by_their_shape_too() -> None:
     cleaned = scrub(text, NO_SECRETS)
     for secret in ("abc123", "zzz.yyy", "eyJ0eXAi", "dXNlcjpwYXNz", "ghp_0123456789abcdef"):
         assert secret not in cleaned, cleaned
-    assert scrub("Invalid refresh_token. Bearer token expired", NO_SECRETS) == (
-        "Invalid refresh_token. Bearer token expired"
-    )
+    for benign in (
+        "Invalid refresh_token. Bearer token expired",
+        "Invalid token: the token is expired; Basic authentication failed",
+        'Invalid "refresh_token" in request',
+    ):
+        assert scrub(benign, NO_SECRETS) == benign
+    masked = scrub('token=abc.def&secret=s3 {"token": "t0k", "secret":"x"}', NO_SECRETS)
+    assert masked == 'token=***&secret=*** {"token": "***", "secret":"***"}', masked
 
 
 def test_error_codes_are_kept_only_when_they_are_short_words_without_a_secret() -> None:

@@ -96,8 +96,8 @@ _SAFE_CODE = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 # Credentials by their shape, whoever's they are: a field of a form, a query or a JSON object,
 # and the value of an Authorization header (a credential is not one lowercase word).
 _FIELD = re.compile(
-    r"(?P<head>\b(?:client_secret|refresh_token|access_token|id_token|code_verifier|token|"
-    r"password|secret)[\"']?\s*[=:]\s*[\"']?)[^\s&,;\"'<>]+",
+    r"(?P<head>(?:\b(?:client_secret|refresh_token|access_token|id_token|code_verifier|password)"
+    r"[\"']?\s*[=:]\s*[\"']?|\b(?:token|secret)=|\"(?:token|secret)\"\s*:\s*\"))[^\s&,;\"'<>]+",
     re.I,
 )
 _SCHEME = re.compile(
