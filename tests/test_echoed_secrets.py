@@ -76,6 +76,17 @@ async def test_a_token_endpoint_echo_at_any_offset_leaves_nothing(basic: bool) -
                 assert error.code == "provider_error" and error.status == 400
 
 
+async def test_a_bad_expires_in_echoing_the_new_tokens_is_shown_masked() -> None:
+    """A success whose expires_in repeats the tokens it issues: the warning names the value,
+    masked (the new tokens are secrets of this request too)."""
+    issued = {"access_token": ACCESS, "refresh_token": REFRESH}
+    for offset in (0, 5, 30, 39, 40, 41):
+        body = json.dumps({**issued, "expires_in": echo([ACCESS, REFRESH], offset)}).encode()
+        tokens = classify("acme", 200, {"content-type": "application/json"}, body)
+        assert tokens.warning is not None and "invalid expires_in" in tokens.warning
+        assert leaks(tokens.warning, secret_runs(ACCESS, REFRESH)) == [], tokens.warning
+
+
 async def test_an_unsafe_code_becomes_ours_and_a_safe_one_is_kept() -> None:
     def code_of(error: object) -> str:
         body = json.dumps({"error": error}).encode()

@@ -183,7 +183,7 @@ def scrub_error(error: object, secrets: Secrets) -> dict[str, str | None]:
     code = given.get("code")
     message = given.get("message")
     return {
-        "code": safe_code(code, secrets) or "provider_error" if code is not None else None,
+        "code": (safe_code(code, secrets) or "provider_error") if code is not None else None,
         "message": scrub(message, secrets, MAX_MESSAGE) if message is not None else None,
     }
 
@@ -233,7 +233,8 @@ def _spellings(secret: str) -> set[bytes]:
         for shift in range(3):
             b64 = base64.b64encode(b"\0" * shift + data)
             core = b64[-(-8 * shift // 6) : 8 * (shift + len(data)) // 6]
-            found |= {core, core.translate(_URLSAFE)}
+            if len(core) >= RUN:  # a shorter one would mask innocent words
+                found |= {core, core.translate(_URLSAFE)}
     return found
 
 
