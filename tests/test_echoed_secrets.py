@@ -214,7 +214,7 @@ def _dump(db_url: str) -> str:
             )
         ]
         for name in names:
-            rows += [repr(row) for row in conn.execute(f'SELECT * FROM "{name}"')]  # type: ignore[arg-type]
+            rows += [repr(row) for row in conn.execute(f'SELECT * FROM "{name}"')]
     return "\n".join(rows)
 
 
@@ -305,8 +305,8 @@ def test_the_migration_cleans_what_an_earlier_version_stored(
         DIRTY_CODE,
         DIRTY_MESSAGE,
     )
-    data = {"connectionId": 1, "userId": "u", "platform": "discord"}
-    data["error"] = {"code": DIRTY_CODE, "message": DIRTY_MESSAGE}  # type: ignore[assignment]
+    data: dict[str, object] = {"connectionId": 1, "userId": "u", "platform": "discord"}
+    data["error"] = {"code": DIRTY_CODE, "message": DIRTY_MESSAGE}
     kept = {**data, "error": {"code": "invalid_grant", "message": DIRTY_MESSAGE}}
     for event_id, payload in (("evt_dirty", data), ("evt_kept_code", kept)):
         run_sql(
