@@ -192,8 +192,11 @@ def _access(user: str) -> str:
 
 
 @pytest.fixture
-def hostile() -> Iterator[Hostile]:
-    with serving(Hostile()) as server:
+def hostile(request: pytest.FixtureRequest) -> Iterator[Hostile]:
+    """The hostile side; its padding before each echo is the test's `offset` parameter, if any."""
+    callspec = getattr(request.node, "callspec", None)
+    offset = callspec.params.get("offset", 189) if callspec is not None else 189
+    with serving(Hostile(offset=offset)) as server:
         yield server
 
 
@@ -218,8 +221,9 @@ def _dump(db_url: str) -> str:
     return "\n".join(rows)
 
 
+@pytest.mark.parametrize("offset", [0, 189, 295, 498])
 def test_no_surface_shows_what_the_other_side_echoed(
-    cli: Cli, db_url: str, tmp_path: Path, hostile: Hostile, key: str
+    cli: Cli, db_url: str, tmp_path: Path, hostile: Hostile, key: str, offset: int
 ) -> None:
     config = tmp_path / "tokensync.toml"
     config.write_text(
