@@ -101,7 +101,7 @@ class Hostile:
     pings: list[bytes] = field(default_factory=list)
     webhooks: list[bytes] = field(default_factory=list)
     token_requests: int = 0
-    api_requests: int = 0
+    api_paths: list[str] = field(default_factory=list)
     url: str = ""
 
     async def token(self, request: web.Request) -> web.Response:
@@ -124,10 +124,14 @@ class Hostile:
         return web.json_response(body, status=400)
 
     async def api(self, request: web.Request) -> web.Response:
-        self.api_requests += 1
+        """403 with a JSON message of echoes; an HTML page of them for a path with `repos`."""
+        self.api_paths.append(request.path)
         header = request.headers.get("Authorization", "")
         bearer = header.removeprefix("Bearer ")
         said = echo([header, bearer], self.offset)
+        if "repos" in request.path:
+            page = f"<html><body><p>token {header} has no scope</p><pre>{said}</pre></body></html>"
+            return web.Response(status=403, text=page, content_type="text/html")
         body = {"message": f"token {header} has no scope: {said}", "error": said}
         return web.json_response(body, status=403)
 

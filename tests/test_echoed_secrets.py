@@ -267,7 +267,8 @@ def test_no_surface_shows_what_the_other_side_echoed(
     assert by_user["u-grant"]["status"] == "needs_reauth"
     assert by_user["u-grant"]["error"]["code"] == "invalid_grant"
     assert by_user["u-html"]["error"]["code"] == "malformed_response"
-    assert hostile.token_requests >= 4 and hostile.api_requests >= 1
+    assert hostile.token_requests >= 4
+    assert {"/github/user", "/github/user/repos"} <= set(hostile.api_paths)  # JSON and HTML
     assert poll.json["success"] is False and "http_403" in poll.out
     assert summary.read_text() and all(metrics_texts) and len(hostile.pings) >= 2
     assert any(b"connection.needs_reauth" in body for body in hostile.webhooks)
