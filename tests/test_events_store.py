@@ -314,6 +314,7 @@ def test_what_the_store_keeps_of_an_error_is_a_short_code_and_a_bounded_printabl
         message=message,
         next_attempt_at=NOW,
         now=NOW,
+        grant_generation=1,
     )
     store.mark_needs_reauth(
         leased(store, "u2"),
@@ -322,6 +323,7 @@ def test_what_the_store_keeps_of_an_error_is_a_short_code_and_a_bounded_printabl
         code="x" * 65,
         message=message,
         now=NOW,
+        grant_generation=1,
     )
     rows = {c.user_id: c for c in store.iter_connections(Filters())}
     (event,) = events(store)
