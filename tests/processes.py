@@ -33,6 +33,10 @@ class ProviderProcess:
         """Hold every token request in flight (answer none) until hold(False)."""
         httpx.post(f"{self.url}/admin/hold", json={"hold": held}, timeout=30)
 
+    def wait_in_flight(self, count: int) -> None:
+        """Wait until at least `count` token requests are in flight here (held, say)."""
+        wait_for(lambda: self.stats()["in_flight"] >= count, f"{count} refreshes in flight")
+
     def live(self) -> set[str]:
         """The refresh tokens alive at the provider now: one per grant not revoked."""
         return set(httpx.get(f"{self.url}/admin/live", timeout=30).json())

@@ -10,7 +10,6 @@ the next run at once.
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 from datetime import UTC, datetime, timedelta
@@ -20,7 +19,13 @@ from urllib.parse import urlsplit, urlunsplit
 import pytest
 
 from tests import pg_server
-from tests.processes import ProviderProcess, finish, running_provider, tokensync, wait_for
+from tests.processes import (
+    ProviderProcess,
+    discord_grants,
+    finish,
+    running_provider,
+    tokensync,
+)
 from tests.support import connection, run_sql, tokens
 from tests.tcp_proxy import freezable_proxy
 
@@ -28,22 +33,8 @@ FAKETIME = shutil.which("faketime")
 
 
 def due_grants(provider: ProviderProcess, run_cli, env: dict[str, str], n: int) -> None:  # type: ignore[no-untyped-def]
-    """n grants at the provider and in the database, expiring in a minute and last renewed an
-    hour ago (so that even a worker whose clock runs behind finds them due)."""
-    provider.add_grants([f"RT-{i}" for i in range(n)])
-    lines = "\n".join(
-        json.dumps(
-            {
-                "userId": f"u{i}",
-                "platform": "discord",
-                "accessToken": f"AT-{i}",
-                "refreshToken": f"RT-{i}",
-                "expiresIn": 60,
-            }
-        )
-        for i in range(n)
-    )
-    imported = run_cli("tokens", "import", stdin=lines, extra_env=env)
+    """n grants at the provider and in the database (users u0..), expiring in a minute."""
+    imported = run_cli("tokens", "import", stdin=discord_grants(provider, n), extra_env=env)
     assert imported.code == 0, imported.out
 
 
@@ -53,10 +44,6 @@ def renewed_an_hour_ago(db_url: str) -> None:
     run_sql(
         db_url, "UPDATE connections SET tokens_updated_at = ?", text if "sqlite" in db_url else when
     )
-
-
-def in_flight(provider: ProviderProcess, count: int) -> None:
-    wait_for(lambda: provider.stats()["in_flight"] >= count, f"{count} refreshes in flight")
 
 
 def assert_each_refreshed_once(provider: ProviderProcess, db_url: str, key: str, n: int) -> None:
@@ -92,12 +79,12 @@ def test_workers_with_clocks_ten_minutes_off_never_send_a_token_twice(
         provider.hold(True)
         try:
             first = tokensync(job, env)
-            in_flight(provider, 4)
+            provider.wait_in_flight(4)
             # The monotonic clock stays the host's: libfaketime moves what the wall clock says.
             skewed = {**env, "FAKETIME_DONT_FAKE_MONOTONIC": "1"}
             ahead = tokensync(job, skewed, wrapper=[FAKETIME or "", "-f", "+10m"])
             behind = tokensync(job, skewed, wrapper=[FAKETIME or "", "-f", "-10m"])
-            in_flight(provider, 12)  # each of the three has its requests in flight
+            provider.wait_in_flight(12)  # each of the three has its requests in flight
         finally:
             provider.hold(False)
         documents = []
@@ -143,7 +130,7 @@ def test_after_the_database_restarts_the_next_run_refreshes_what_was_never_sent(
         provider.hold(True)
         try:
             failing = tokensync(job, {**env, "TOKENSYNC_DATABASE_URL": through})
-            in_flight(provider, 4)
+            provider.wait_in_flight(4)
             leased = [
                 c for i in range(n) if (c := connection(db_url, f"u{i}", "discord")).lease_owner
             ]
@@ -163,3 +150,31 @@ def test_after_the_database_restarts_the_next_run_refreshes_what_was_never_sent(
         assert document.get("spoolApplied", 0) == first["tokensRefreshed"], "in flight: spooled"
         assert first["tokensRefreshed"] + document["tokensRefreshed"] == n
         assert_each_refreshed_once(provider, db_url, key, n)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(
+    FAKETIME is None and os.environ.get("CI") != "true",
+    reason="needs libfaketime (Debian package faketime)",
+)
+def test_a_host_far_off_the_databases_clock_is_shown_and_warned_of(
+    env: dict[str, str],
+    db_url: str,  # type: ignore[no-untyped-def]
+) -> None:
+    ahead = {**env, "FAKETIME_DONT_FAKE_MONOTONIC": "1"}
+    wrapper = [FAKETIME or "", "-f", "+10m"]
+    code, job, err = finish(tokensync(["refresh-tokens"], ahead, wrapper=wrapper))
+    assert code == 0, (job, err)
+    code, status, err = finish(tokensync(["status"], ahead, wrapper=wrapper))
+    assert code == 0, (status, err)
+    code, on_time, err = finish(tokensync(["status"], env))
+    assert code == 0, (on_time, err)
+
+    if db_url.startswith("sqlite"):
+        # A file on this host shares its clock, whatever that says.
+        assert status["clockSkew"] is None and "warnings" not in job
+        return
+    assert 590 < status["clockSkew"]["seconds"] < 610 and status["clockSkew"]["tooFar"] is True
+    (warning,) = job["warnings"]
+    assert "ahead of the database's" in warning and "clock_skew_warning" in warning
+    assert abs(on_time["clockSkew"]["seconds"]) < 5 and on_time["clockSkew"]["tooFar"] is False

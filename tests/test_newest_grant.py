@@ -18,7 +18,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.processes import ProviderProcess, finish, running_provider, tokensync, wait_for
+from tests.processes import ProviderProcess, finish, running_provider, tokensync
 from tests.provider import CLIENT_ID, CLIENT_SECRET
 from tests.support import CliResult, connection, expire_all, tokens
 from tokensync.client import open_client
@@ -58,11 +58,6 @@ def setup(
     imported: CliResult = run_cli("tokens", "import", stdin=grants("old", n), extra_env=env)
     assert imported.code == 0, imported.out
     return env
-
-
-def in_flight(provider: ProviderProcess, count: int) -> None:
-    """Wait until `count` token requests are held at the provider."""
-    wait_for(lambda: provider.stats()["in_flight"] >= count, f"{count} refreshes in flight")
 
 
 def assert_new_grants_win(
@@ -106,7 +101,7 @@ def test_a_new_grant_written_during_the_old_grants_refresh_wins(
         provider.hold(True)
         run = tokensync(["refresh-tokens", "--concurrency", str(N)], env)
         try:
-            in_flight(provider, N)
+            provider.wait_in_flight(N)
             if writer == "tokens import":
                 written = run_cli("tokens", "import", stdin=grants("new", expires_in=3600))
                 assert written.code == 0, written.out
@@ -161,7 +156,7 @@ def test_a_poll_refreshing_the_old_grant_polls_with_the_new_one(
         provider.hold(True)
         run = tokensync(["poll-platforms", "--platform", "discord", "--concurrency", "5"], env)
         try:
-            in_flight(provider, n)
+            provider.wait_in_flight(n)
             written = run_cli("tokens", "import", stdin=grants("new", n, expires_in=3600))
             assert written.code == 0, written.out
         finally:
@@ -187,7 +182,7 @@ def test_tokens_get_refreshing_the_old_grant_answers_with_the_new_one(
         provider.hold(True)
         get = tokensync(["tokens", "get", "--user", "u0", "--platform", "discord"], env)
         try:
-            in_flight(provider, 1)
+            provider.wait_in_flight(1)
             written = run_cli("tokens", "import", stdin=grants("new", 1, expires_in=3600))
             assert written.code == 0, written.out
         finally:
@@ -270,7 +265,7 @@ def test_the_same_grant_written_again_keeps_the_refresh_in_flight(
         provider.hold(True)
         run = tokensync(["refresh-tokens", "--concurrency", str(n)], env)
         try:
-            in_flight(provider, n)
+            provider.wait_in_flight(n)
             written = run_cli("tokens", "import", stdin=grants("old", n, expires_in=3600))
             assert written.code == 0, written.out
         finally:

@@ -27,6 +27,7 @@ PARAMS: dict[str, object] = {
     "now": NOW,
     "run_started": NOW,
     "lease_until": NOW + timedelta(minutes=5),
+    "lease_seconds": 300.0,
     "due_before": NOW + timedelta(minutes=10),
     "stale_before": NOW - timedelta(days=1),
     "retry_before": NOW,

@@ -71,19 +71,23 @@ def test_a_killed_worker_leaves_only_leases_that_expire(
 
         at_kill = rows(db_url)
         leased = [c for c in at_kill if c.lease_owner]
-        assert leased, "the killed worker held leases"
+        sent = [c for c in leased if c.lease_sent_at is not None]
+        assert len(leased) > len(sent) >= 8, "the killed worker claimed more than it sent"
         (owner,) = {c.lease_owner for c in leased}
         # Stored before the kill, so no longer due: none, unless the machine stalled for longer
         # than the provider's delay between seeing the requests and the kill.
         done = sum(c.last_refreshed_at is not None for c in at_kill)
         code, right_after, _ = finish(tokensync(["refresh-tokens"], env))
         assert code == 0
-        assert right_after["tokensRefreshed"] == count - len(leased) - done, "live leases are kept"
+        # The killed worker is gone (its session's advisory lock with it): what it claimed and
+        # never sent is refreshed at once; what it sent keeps its lease (its answer may be
+        # somewhere) until the lease ends.
+        assert right_after["tokensRefreshed"] == count - len(sent) - done, "sent rows are kept"
 
         # Time passing would end them: here it is the test, at a moment it chooses.
-        assert lapse_leases(db_url, owner) == len(leased), "the other run left them alone"
+        assert lapse_leases(db_url, owner) == len(sent), "the other run left them alone"
         code, later, _ = finish(tokensync(["refresh-tokens"], env))
-        assert code == 0 and later["tokensRefreshed"] == len(leased)
+        assert code == 0 and later["tokensRefreshed"] == len(sent)
     after = rows(db_url)
     assert all(c.last_refreshed_at is not None for c in after), "nothing left undone"
     assert all(c.lease_owner is None for c in after)
