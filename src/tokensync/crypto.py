@@ -56,6 +56,8 @@ class Keyring:
         self._sealer = FernetSealer(keys[0].strip().encode("ascii"))
         self._all = MultiFernet(fernets)
         self.size = len(fernets)
+        # For the redaction of what a provider answers (a key is never sent, nor shown).
+        self.secrets = tuple(key.strip() for key in keys)
 
     def encrypt(self, plaintext: str, bound_to: bytes) -> str:
         """Encrypt a token for one row and column."""

@@ -23,7 +23,8 @@
     Interrupted (a BaseException, like KeyboardInterrupt)  SIGTERM or SIGINT stopped a command
                                  that is not a job (exit 128 + the signal: 143, 130)
 
-Messages never carry a secret: callers build them from ids, codes and provider descriptions only.
+Messages never carry a secret: callers build them from ids and codes, and any text of a provider's
+or a platform's passes tokensync.redaction.scrub first (with the secrets of its request).
 The exit code of each branch is in one table, EXIT_CODES, read by `exit_code_for`.
 """
 

@@ -22,7 +22,7 @@ from tokensync.platforms.catalog import (
     DEFAULT_CONCURRENCY,
     Platform,
 )
-from tokensync.redaction import redact
+from tokensync.redaction import bare_url, url_secrets
 
 _NAME = re.compile(r"[a-z][a-z0-9_]{0,63}")
 # Standard Webhooks: a secret is 24 to 64 random bytes, base64 after the whsec_ prefix.
@@ -77,6 +77,14 @@ class Settings:
     def poll_concurrency(self) -> int:
         """Connections polled at once when --concurrency is not given."""
         return min(self.concurrency, POLL_CONCURRENCY)
+
+    @property
+    def secrets(self) -> tuple[str, ...]:
+        """Every configured secret, for the redaction of what the other side answers: the
+        client secrets, the webhook secrets, the encryption keys, the database password."""
+        clients = (p.client_secret for p in self.platforms.values() if p.client_secret)
+        database = url_secrets(self.database_url)
+        return (*clients, *self.webhook_secrets, *self.encryption_keys, *database)
 
     @property
     def spool_dir(self) -> Path:
@@ -250,9 +258,10 @@ def check_database_url(url: str, source: str = "the database URL") -> None:
 
 def check_url(url: str, what: str, *, echo: bool = True) -> str:
     """Require https, or plain http to a loopback host (tests and stand-ins). `echo=False` for a
-    URL that may hold a secret of its own (webhook_url): the error does not repeat it."""
+    URL that may hold a secret of its own (webhook_url): the error does not repeat it; otherwise
+    it shows the URL without its user-info, query and fragment."""
     parts = urlsplit(url)
-    shown = f": {redact(url, url)!r}" if echo else ""
+    shown = f": {bare_url(url)!r}" if echo else ""
     if not parts.hostname:
         raise ConfigError(f"{what} is not a URL{shown}")
     if parts.scheme == "https":

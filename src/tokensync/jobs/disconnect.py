@@ -189,7 +189,11 @@ async def _revoke(deps: Deps, platform: Platform | None, conn: Connection) -> Re
         else None
     )
     return await revoke(
-        deps.http, platform, GrantTokens(access, refresh), timeout=deps.settings.request_timeout
+        deps.http,
+        platform,
+        GrantTokens(access, refresh),
+        timeout=deps.settings.request_timeout,
+        secrets=deps.secrets,
     )
 
 

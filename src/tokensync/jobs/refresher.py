@@ -134,6 +134,7 @@ class Refresher:
                     platform,
                     refresh_token,
                     timeout=self._settings.request_timeout,
+                    secrets=self._deps.secrets,
                 )
             except RateLimitedError as exc:
                 wait = exc.retry_after if exc.retry_after is not None else 60.0

@@ -14,6 +14,7 @@ from importlib import resources
 from typing import Literal
 
 from tokensync.errors import NoDatabaseError, SchemaTooNewError, SchemaTooOldError
+from tokensync.redaction import stored_error
 from tokensync.store import outbox
 from tokensync.store.deliveries import DeliveryMixin
 from tokensync.store.engine import Row, filter_params, time_or_none
@@ -336,12 +337,13 @@ class Store(ImportMixin, PollingMixin, RemovalMixin, OutboxMixin, DeliveryMixin)
     ) -> int | None:
         """Count a transient failure of the grant `grant_generation` and set the back-off;
         return the new failure count (None: the row holds another grant or lease now)."""
+        code, message = stored_error(code, message)
         params = {
             "id": connection_id,
             "owner": owner,
             "grant_generation": grant_generation,
             "code": code,
-            "message": message[:500],
+            "message": message,
             "next_attempt_at": next_attempt_at,
             "now": now,
         }
@@ -361,7 +363,7 @@ class Store(ImportMixin, PollingMixin, RemovalMixin, OutboxMixin, DeliveryMixin)
     ) -> bool:
         """Mark a dead grant, only if the refresh token stored is still the one that failed, of
         the same grant; connection.needs_reauth says so in the same transaction."""
-        message = message[:500]
+        code, message = stored_error(code, message)
         params = {
             "id": connection_id,
             "owner": owner,
