@@ -15,6 +15,7 @@ from functools import cache
 from typing import Any
 
 from jsonschema import Draft202012Validator
+from jsonschema.exceptions import best_match
 from referencing import Registry, Resource
 
 from tokensync import schemas
@@ -61,6 +62,8 @@ def validator(name: str) -> Draft202012Validator:
 def problems(document: object, name: str) -> list[str]:
     """What the schema `name` says is wrong with the document (nothing: valid)."""
     errors = sorted(validator(name).iter_errors(document), key=lambda e: list(e.absolute_path))
+    # Of a oneOf or anyOf that nothing satisfied, the error of the closest branch says more.
+    errors = [best_match(e.context) if e.context else e for e in errors]
     return [f"{'/'.join(map(str, e.absolute_path)) or '(top)'}: {e.message}" for e in errors]
 
 

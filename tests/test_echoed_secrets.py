@@ -313,7 +313,8 @@ def test_the_migration_cleans_what_an_earlier_version_stored(
     data: dict[str, object] = {"connectionId": 1, "userId": "u", "platform": "discord"}
     data["error"] = {"code": DIRTY_CODE, "message": DIRTY_MESSAGE}
     kept = {**data, "error": {"code": "invalid_grant", "message": DIRTY_MESSAGE}}
-    for event_id, payload in (("evt_dirty", data), ("evt_kept_code", kept)):
+    ids = ("evt_" + "d" * 32, "evt_" + "e" * 32)  # shaped as tokensync makes them (event.json)
+    for event_id, payload in zip(ids, (data, kept), strict=True):
         run_sql(
             db_url,
             "INSERT INTO events (event_id, type, user_id, connection_id, data, created_at, "
