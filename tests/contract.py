@@ -15,7 +15,7 @@ from functools import cache
 from typing import Any
 
 from jsonschema import Draft202012Validator
-from jsonschema.exceptions import best_match
+from jsonschema.exceptions import ValidationError
 from referencing import Registry, Resource
 
 from tokensync import schemas
@@ -62,9 +62,19 @@ def validator(name: str) -> Draft202012Validator:
 def problems(document: object, name: str) -> list[str]:
     """What the schema `name` says is wrong with the document (nothing: valid)."""
     errors = sorted(validator(name).iter_errors(document), key=lambda e: list(e.absolute_path))
-    # Of a oneOf or anyOf that nothing satisfied, the error of the closest branch says more.
-    errors = [best_match(e.context) if e.context else e for e in errors]
-    return [f"{'/'.join(map(str, e.absolute_path)) or '(top)'}: {e.message}" for e in errors]
+    found = [e for error in errors for e in _closest(error)]
+    return [f"{'/'.join(map(str, e.absolute_path)) or '(top)'}: {e.message}" for e in found]
+
+
+def _closest(error: ValidationError) -> list[ValidationError]:
+    """An error; for a oneOf or anyOf that no branch satisfied, the errors of the branch that
+    came closest (the fewest), which say more than "not valid under any"."""
+    if not error.context:
+        return [error]
+    branches: dict[object, list[ValidationError]] = {}
+    for sub in error.context:
+        branches.setdefault(sub.relative_schema_path[0], []).append(sub)
+    return [e for sub in min(branches.values(), key=len) for e in _closest(sub)]
 
 
 def validate(document: object, *names: str) -> str:
