@@ -39,6 +39,7 @@ from tokensync.settings import load_settings
 # Each command imports the rest of what it needs when it runs: `tokensync --version` stays fast.
 if TYPE_CHECKING:
     from tokensync.bootstrap import Job, Opts, R
+    from tokensync.client import TokenClient
     from tokensync.jobs.options import FailOn, Keep
     from tokensync.jobs.results import Reportable
     from tokensync.settings import Settings
@@ -417,6 +418,7 @@ def _import(settings: Settings, stream: BinaryIO) -> tuple[Document, int]:
     keyring = bootstrap.load_keyring(settings)
     now = SystemClock().now()
     with bootstrap.database(settings) as store:
+        bootstrap.check_keyring(store, keyring)
         counts = import_tokens(store, stream, settings.platforms, keyring, now)
     return import_document(counts), EXIT_OK
 
@@ -444,7 +446,6 @@ def tokens_get(
     ] = False,
 ) -> None:
     """A fresh access token (refreshed first when due): the one command that prints a secret."""
-    from tokensync.client import TokenClient
     from tokensync.output.documents import connection_error_document, token_document
 
     def work(settings: Settings) -> tuple[Document, int]:
@@ -453,7 +454,7 @@ def tokens_get(
         try:
             with (
                 interrupts.restored(),
-                TokenClient(settings, progress=_logger(ctx, "get"), handle_signals=True) as client,
+                _client(settings, _logger(ctx, "get")) as client,
             ):
                 token = client.get_token(user, platform, min_ttl=ttl, force_refresh=force_refresh)
         except TokensyncError as exc:
@@ -479,7 +480,6 @@ def tokens_disconnect(
     ] = False,
 ) -> None:
     """Revoke the grant at the provider, then delete the tokens, sync state and items."""
-    from tokensync.client import TokenClient
     from tokensync.output.documents import connection_error_document, disconnect_document
 
     def work(settings: Settings) -> tuple[Document, int]:
@@ -488,7 +488,7 @@ def tokens_disconnect(
         try:
             with (
                 interrupts.restored(),
-                TokenClient(settings, progress=progress, handle_signals=True) as client,
+                _client(settings, progress) as client,
             ):
                 done = client.disconnect(
                     user, platform, revoke=not no_revoke, keep_data=keep_data, dry_run=dry_run
@@ -512,19 +512,25 @@ def users_erase(
     ] = False,
 ) -> None:
     """Disconnect every connection of a user, then remove every row naming them; a receipt."""
-    from tokensync.client import TokenClient
     from tokensync.output.documents import erase_document
 
     def work(settings: Settings) -> tuple[Document, int]:
         progress = _logger(ctx, "erase")
         with (
             interrupts.restored(),
-            TokenClient(settings, progress=progress, handle_signals=True) as client,
+            _client(settings, progress) as client,
         ):
             receipt = client.erase_user(user, revoke=not no_revoke, dry_run=dry_run)
         return erase_document(receipt), EXIT_OK if receipt.success else EXIT_FAILURES
 
     _finish(ctx, work)
+
+
+def _client(settings: Settings, progress: Callable[[Reportable], None]) -> TokenClient:
+    """The client of a command: it stops on signals, and never creates a database."""
+    from tokensync.client import TokenClient
+
+    return TokenClient(settings, progress=progress, handle_signals=True, create_database=False)
 
 
 def _logger(ctx: typer.Context, event: str) -> Callable[[Reportable], None]:
@@ -636,7 +642,10 @@ def db_migrate(ctx: typer.Context) -> None:
 
     def work(settings: Settings) -> tuple[Document, int]:
         with bootstrap.database(settings, migrate=False) as store:
+            new = store.schema_version() == 0
             applied = store.migrate(SystemClock().now())
+            if new and applied:
+                warn(f"created a new tokensync database: {bootstrap.describe_database(settings)}")
             return migrate_document(store.engine, applied, store.schema_version()), EXIT_OK
 
     _finish(ctx, work)
@@ -666,7 +675,7 @@ def data_prune(
     def work(settings: Settings) -> tuple[Document, int]:
         age = _duration(deleted_before, "--deleted-before") or 0.0
         before = SystemClock().now() - timedelta(seconds=age)
-        with bootstrap.database(settings) as store:
+        with bootstrap.database(settings, create=False) as store:
             return prune_document(prune(store, before=before, dry_run=dry_run)), EXIT_OK
 
     _finish(ctx, work)
@@ -688,8 +697,8 @@ def keys_rotate(ctx: typer.Context) -> None:
     from tokensync.output.documents import rotation_document
 
     def work(settings: Settings) -> tuple[Document, int]:
-        keyring = bootstrap.load_keyring(settings)
-        with bootstrap.database(settings) as store:
+        with bootstrap.database(settings, create=False) as store:
+            keyring = bootstrap.load_keyring(settings)
             result = rotate_keys(store, keyring, batch_size=settings.batch_size)
         return rotation_document(result), EXIT_OK if result.success else EXIT_FAILURES
 

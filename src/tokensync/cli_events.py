@@ -45,7 +45,7 @@ def events_list(
 
     def open_log(settings: Settings) -> tuple[Store, Iterator[StoredEvent]]:
         types = check_types(event_type or [])
-        store = bootstrap.open_database(settings)
+        store = bootstrap.open_database(settings, create=False)
         try:
             return store, published_events(store, after=after, types=types)
         except BaseException:

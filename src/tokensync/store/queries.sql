@@ -241,6 +241,11 @@ ORDER BY status, id LIMIT :limit
 -- Whether the database holds any connection (and so tokens encrypted with some key).
 SELECT EXISTS (SELECT 1 FROM connections) AS present
 
+-- name: newest_ciphertexts
+-- The access-token ciphertexts of the newest connections, by the primary key: the sample a
+-- keyring is checked against before anything is written (a LIMIT on an index, not a scan).
+SELECT access_token_enc FROM connections ORDER BY id DESC LIMIT :limit
+
 -- name: get_connection
 -- One connection by id.
 SELECT {connection_columns} FROM connections WHERE id = :id
