@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 import typer
 
 from tokensync import __version__, interrupts
+from tokensync.cli_options import examples, group, help_when_bare, hoist_global_options
 from tokensync.errors import (
     EXIT_FAILURES,
     EXIT_OK,
@@ -51,18 +52,14 @@ T = TypeVar("T")
 app = typer.Typer(
     name="tokensync",
     help="Keep your users' OAuth tokens alive and poll their platform data, on a schedule.",
-    no_args_is_help=True,
-    add_completion=False,
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
 )
-tokens_app = typer.Typer(
-    help="Connections: import, list, get a fresh token, disconnect.", no_args_is_help=True
-)
-keys_app = typer.Typer(help="Encryption keys.", no_args_is_help=True)
-db_app = typer.Typer(help="The database schema.", no_args_is_help=True)
-users_app = typer.Typer(help="Users: erase one, everywhere.", no_args_is_help=True)
-data_app = typer.Typer(help="The polled data.", no_args_is_help=True)
+tokens_app = group("Connections: import, list, get a fresh token, disconnect.")
+keys_app = group("Encryption keys.")
+db_app = group("The database schema.")
+users_app = group("Users: erase one, everywhere.")
+data_app = group("The polled data.")
 app.add_typer(tokens_app, name="tokens")
 app.add_typer(users_app, name="users")
 app.add_typer(keys_app, name="keys")
@@ -77,6 +74,7 @@ class Globals:
     database_url: str | None
     config: Path | None
     verbose: int
+    quiet: bool = False
 
 
 def _version(value: bool) -> None:
@@ -85,7 +83,7 @@ def _version(value: bool) -> None:
         raise typer.Exit(0)
 
 
-@app.callback()
+@app.callback(invoke_without_command=True)
 def _global(
     ctx: typer.Context,
     database_url: Annotated[
@@ -108,8 +106,18 @@ def _global(
     verbose: Annotated[
         int, typer.Option("-v", "--verbose", count=True, help="Log each item on stderr.")
     ] = 0,
+    quiet: Annotated[
+        bool,
+        typer.Option(
+            "-q", "--quiet", help="Say a failure by the document and exit code only, not on stderr."
+        ),
+    ] = False,
 ) -> None:
-    ctx.obj = Globals(database_url=database_url, config=config, verbose=verbose)
+    """Global options go before or after the command. Shell completion: tokensync
+    --install-completion."""
+    ending.set_quiet(quiet)
+    ctx.obj = Globals(database_url=database_url, config=config, verbose=verbose, quiet=quiet)
+    help_when_bare(ctx)
 
 
 def _settings(ctx: typer.Context) -> Settings:
@@ -288,8 +296,13 @@ def refresh_tokens(
     platform: PlatformOpt = None,
     user: UserOpt = None,
     window: Annotated[
-        str, typer.Option("--window", help="Refresh tokens that expire within this.")
-    ] = "10m",
+        str | None,
+        typer.Option(
+            "--window",
+            help="Refresh tokens that expire within this [default: refresh_window, 10m].",
+            show_default=False,
+        ),
+    ] = None,
     dry_run: DryRunOpt = False,
     concurrency: ConcurrencyOpt = None,
     max_duration: MaxDurationOpt = None,
@@ -382,24 +395,39 @@ def _run_job(
 # -- the store ----------------------------------------------------------------------------------
 
 
-@tokens_app.command("import")
+@tokens_app.command(
+    "import",
+    epilog=examples(
+        "tokensync tokens import connections.jsonl",
+        "tokensync tokens import --dry-run < connections.jsonl",
+    ),
+)
 def tokens_import(
     ctx: typer.Context,
     file: Annotated[
         Path | None, typer.Argument(help="JSON Lines file; stdin when absent or '-'.")
     ] = None,
+    dry_run: Annotated[
+        bool,
+        typer.Option(
+            "--dry-run",
+            help="Check every line and count the connections; write nothing, create nothing.",
+        ),
+    ] = False,
 ) -> None:
     """Upsert connections from JSON Lines, encrypting the tokens; all or nothing."""
 
     def work(settings: Settings) -> tuple[Document, int]:
         if file is None or str(file) == "-":
-            return _import(settings, _stdin_bytes())
+            if sys.stdin.isatty():
+                warn("reading JSON Lines from stdin (the terminal); end with Ctrl-D")
+            return _import(settings, _stdin_bytes(), dry_run=dry_run)
         try:
             handle = file.open("rb")
         except OSError as exc:
             raise UsageError(f"cannot read {file}: {exc.strerror}") from None
         with handle:
-            return _import(settings, handle)
+            return _import(settings, handle, dry_run=dry_run)
 
     _finish(ctx, work)
 
@@ -409,17 +437,22 @@ def _stdin_bytes() -> BinaryIO:
     return sys.stdin.buffer
 
 
-def _import(settings: Settings, stream: BinaryIO) -> tuple[Document, int]:
+def _import(settings: Settings, stream: BinaryIO, *, dry_run: bool) -> tuple[Document, int]:
     from tokensync import bootstrap
     from tokensync.jobs.clock import SystemClock
-    from tokensync.jobs.token_import import import_tokens
+    from tokensync.jobs.token_import import check_import, import_tokens
     from tokensync.output.documents import import_document
+    from tokensync.output.progress import counter
 
-    keyring = bootstrap.load_keyring(settings)
     now = SystemClock().now()
-    with bootstrap.database(settings) as store:
-        bootstrap.check_keyring(store, keyring)
-        counts = import_tokens(store, stream, settings.platforms, keyring, now)
+    with counter("tokens import") as progress:
+        if dry_run:
+            found = check_import(stream, settings.platforms, now, progress)
+            return {"success": True, "dryRun": True, "connections": found}, EXIT_OK
+        keyring = bootstrap.load_keyring(settings)
+        with bootstrap.database(settings) as store:
+            bootstrap.check_keyring(store, keyring)
+            counts = import_tokens(store, stream, settings.platforms, keyring, now, progress)
     return import_document(counts), EXIT_OK
 
 
@@ -695,11 +728,15 @@ def keys_rotate(ctx: typer.Context) -> None:
     from tokensync import bootstrap
     from tokensync.jobs.key_rotation import rotate_keys
     from tokensync.output.documents import rotation_document
+    from tokensync.output.progress import counter
 
     def work(settings: Settings) -> tuple[Document, int]:
-        with bootstrap.database(settings, create=False) as store:
+        with (
+            bootstrap.database(settings, create=False) as store,
+            counter("keys rotate", every=1) as progress,
+        ):
             keyring = bootstrap.load_keyring(settings)
-            result = rotate_keys(store, keyring, batch_size=settings.batch_size)
+            result = rotate_keys(store, keyring, settings.batch_size, progress)
         return rotation_document(result), EXIT_OK if result.success else EXIT_FAILURES
 
     _finish(ctx, work)
@@ -715,10 +752,11 @@ def main(argv: list[str] | None = None) -> NoReturn:
     """The console script: usage errors too end as a JSON document and exit 2; SIGTERM and
     SIGINT end a command that is not a job as one too, with 143 or 130."""
     command = typer.main.get_command(app)
+    args = hoist_global_options(command, sys.argv[1:] if argv is None else argv)
     ending.begin()
     with interrupts.raising_on_signals():
         try:
-            code = command.main(args=argv, prog_name="tokensync", standalone_mode=False)
+            code = command.main(args=args, prog_name="tokensync", standalone_mode=False)
         except typer.Exit as done:  # raised outside a command's own handling (the document
             code = done.exit_code  # was printed already)
         except Interrupted as exc:  # before a command began, or after its guard

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from tokensync.cli import MaxDurationOpt, _duration, _finish, _guarded, _logger
+from tokensync.cli_options import group
 from tokensync.errors import EXIT_FAILURES, EXIT_OK
 
 if TYPE_CHECKING:
@@ -18,10 +19,7 @@ if TYPE_CHECKING:
     from tokensync.store import Store
     from tokensync.store.models import StoredEvent
 
-events_app = typer.Typer(
-    help="Lifecycle events: list them, deliver them to webhook_url, replay them.",
-    no_args_is_help=True,
-)
+events_app = group("Lifecycle events: list them, deliver them to webhook_url, replay them.")
 
 TypeOpt = Annotated[
     list[str] | None,
