@@ -16,7 +16,16 @@ from urllib.parse import urlsplit
 import typer
 
 from tokensync import __version__, interrupts
-from tokensync.cli_options import examples, group, help_when_bare, hoist_global_options
+from tokensync.cli_options import (
+    FailOnChoice,
+    ListFormat,
+    ReportFormat,
+    Results,
+    examples,
+    group,
+    help_when_bare,
+    hoist_global_options,
+)
 from tokensync.errors import (
     EXIT_FAILURES,
     EXIT_OK,
@@ -176,7 +185,7 @@ MaxDurationOpt = Annotated[
     typer.Option("--max-duration", help="Stop claiming work after this long (90s, 4m, 1h)."),
 ]
 ResultsOpt = Annotated[
-    str, typer.Option("--results", help="What the results array holds: all, failures or none.")
+    Results, typer.Option("--results", help="What the results array holds: all, failures or none.")
 ]
 MetricsOpt = Annotated[
     Path | None,
@@ -193,7 +202,7 @@ ForceOpt = Annotated[
     ),
 ]
 FailOnOpt = Annotated[
-    str,
+    FailOnChoice,
     typer.Option(
         "--fail-on",
         help="What exits 1: any failure, or only those an operator can act on (operator: a "
@@ -223,22 +232,14 @@ class _JobArgs:
     dry_run: bool
     concurrency: int | None
     max_duration: str | None
-    results: str
+    results: Results
     metrics_file: Path | None
     ping_url: str | None
     force: bool
-    fail_on: str
+    fail_on: FailOnChoice
 
     def common(self, settings: Settings, default_concurrency: int) -> _JobFields:
         """The JobOptions fields, checked."""
-        from tokensync.jobs.options import FAIL_ON, KEEP
-
-        keep = next((k for k in KEEP if k == self.results), None)
-        if keep is None:
-            raise UsageError(f"--results must be one of {', '.join(KEEP)}")
-        fail_on = next((f for f in FAIL_ON if f == self.fail_on), None)
-        if fail_on is None:
-            raise UsageError(f"--fail-on must be one of {', '.join(FAIL_ON)}")
         if self.ping_url is not None:
             _check_ping_url(self.ping_url)
         return {
@@ -246,9 +247,9 @@ class _JobArgs:
             "dry_run": self.dry_run,
             "concurrency": self.concurrency or default_concurrency,
             "max_duration": _duration(self.max_duration, "--max-duration"),
-            "keep": keep,
+            "keep": self.results,
             "force": self.force,
-            "fail_on": fail_on,
+            "fail_on": self.fail_on,
         }
 
 
@@ -592,18 +593,18 @@ def tokens_list(
         typer.Option("--after-id", min=0, help="Only ids above this (the next page's start)."),
     ] = 0,
     output: Annotated[
-        str, typer.Option("--format", help="json (one array, the default) or jsonl (a line each).")
+        ListFormat,
+        typer.Option(
+            "--format", help="json (one array), jsonl (a line each) or table (for a person)."
+        ),
     ] = "json",
 ) -> None:
-    """Connections by id, streamed: a JSON array or JSON Lines (never a secret)."""
+    """Connections by id, streamed: a JSON array, JSON Lines or a table (never a secret)."""
     from tokensync import bootstrap
-    from tokensync.output.listing import FORMATS, Cut, Format, peeked, write_listing
+    from tokensync.output.listing import Cut, peeked, write_listing
     from tokensync.store.models import STATUSES
 
-    def open_listing(settings: Settings) -> tuple[Store, Iterable[Connection], Format]:
-        fmt = next((f for f in FORMATS if f == output), None)
-        if fmt is None:
-            raise UsageError(f"--format must be one of {', '.join(FORMATS)}")
+    def open_listing(settings: Settings) -> tuple[Store, Iterable[Connection]]:
         statuses = tuple(dict.fromkeys(status or []))
         unknown = [s for s in statuses if s not in STATUSES]
         if unknown:
@@ -616,15 +617,15 @@ def tokens_list(
             rows = store.iter_connections(
                 filters, statuses=statuses, after_id=after_id, limit=limit
             )
-            return store, peeked(rows), fmt
+            return store, peeked(rows)
         except BaseException:
             store.close()
             raise
 
-    store, rows, fmt = _guarded(ctx, open_listing)
+    store, rows = _guarded(ctx, open_listing)
     code = EXIT_OK
     try:
-        write_listing(rows, fmt, sys.stdout)
+        write_listing(rows, output, sys.stdout)
     except Cut as cut:
         code = cut_short(cut.written, cut.cause, "tokens list")
     except OSError as exc:
@@ -638,7 +639,7 @@ def tokens_list(
 def status(
     ctx: typer.Context,
     output: Annotated[
-        str, typer.Option("--format", help="json (the default) or table, for a person.")
+        ReportFormat, typer.Option("--format", help="json (the default) or table, for a person.")
     ] = "json",
 ) -> None:
     """Counts by platform and status, soonest expiry, re-authorisation list, last runs."""
@@ -647,8 +648,6 @@ def status(
     from tokensync.output.documents import status_document
 
     def read(settings: Settings) -> StatusReport:
-        if output not in ("json", "table"):
-            raise UsageError("--format must be json or table")
         from tokensync.jobs.clock import SystemClock
 
         with bootstrap.database(settings, read_only=True) as store:

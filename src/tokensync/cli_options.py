@@ -6,12 +6,19 @@ from __future__ import annotations
 import re
 import sys
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 import typer
 
 if TYPE_CHECKING:
     from typer._click import Command
+
+# The choices of options, shown in --help (jobs/options.py holds the same two for the jobs, and
+# test_first_hour.py checks that they agree: importing it here would slow every start).
+Results = Literal["all", "failures", "none"]
+FailOnChoice = Literal["any", "operator"]
+ListFormat = Literal["json", "jsonl", "table"]
+ReportFormat = Literal["json", "table"]
 
 # The global options: those taking a value, and the flags (-v counts; -q is quiet).
 GLOBAL_WITH_VALUE = frozenset({"--database-url", "--config"})
