@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import sys
 import traceback
@@ -791,7 +792,7 @@ def run() -> NoReturn:
     """
     from tokensync.stdio import ensure_standard_streams
 
-    ensure_standard_streams()
+    closed = ensure_standard_streams()
     code: object = 0
     try:
         main()
@@ -801,6 +802,8 @@ def run() -> NoReturn:
         if code is not None:
             sys.stderr.write(f"{code}\n")
         code = 0 if code is None else 1
+    if 1 in closed:  # `>&-`: what was written went to /dev/null, so the output is lost
+        code = stdout_failed(OSError(errno.EBADF, "stdout was closed"), code)
     import logging
 
     logging.shutdown()

@@ -101,7 +101,10 @@ def events_replay(
     event_type: TypeOpt = None,
     max_duration: MaxDurationOpt = None,
 ) -> None:
-    """Send again the delivered and dead events after a position, in order, with their ids."""
+    """Send again the delivered and dead events after a position, in order, with their ids.
+
+    Events of a user erased since (user.erased among them) no longer name the user and are not
+    sent again: the document counts them in notReplayed."""
     from tokensync import bootstrap
     from tokensync.jobs.event_log import check_types, replay
     from tokensync.output.event_documents import deliver_document
@@ -116,6 +119,9 @@ def events_replay(
             progress=_logger(ctx, "replay"),
         )
         code = EXIT_OK if done.report.success else EXIT_FAILURES
-        return deliver_document(done.report, replayed=done.replayed), code
+        document = deliver_document(
+            done.report, replayed=done.replayed, not_replayed=done.not_replayed
+        )
+        return document, code
 
     _finish(ctx, work)

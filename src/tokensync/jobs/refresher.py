@@ -27,7 +27,7 @@ from tokensync.jobs.deps import Deps
 from tokensync.jobs.results import Outcome, Refreshed
 from tokensync.jobs.stop import StopSignal
 from tokensync.oauth import TokenSet, refresh_grant
-from tokensync.platforms.catalog import Platform
+from tokensync.platforms.catalog import Platform, credential_variables
 from tokensync.store import Connection
 from tokensync.times import describe_range
 
@@ -193,10 +193,8 @@ class Refresher:
             )
             return None
         if not platform.has_credentials:
-            upper = name.upper()
             self.broken[name] = ClientConfigError(
-                f"no client credentials for {name}: set TOKENSYNC_{upper}_CLIENT_ID and "
-                f"TOKENSYNC_{upper}_CLIENT_SECRET",
+                f"no client credentials for {name}: set {credential_variables(name)}",
                 code="missing_client_credentials",
             )
             return None

@@ -404,6 +404,10 @@ def status_document(report: StatusReport) -> Document:
         },
         "events": outbox_document(report),
         "webhook": webhook_document(report.endpoint) if report.webhook_configured else None,
+        # Configuration that will make the jobs fail; empty when there is none.
+        "problems": [
+            {"code": p.code, "platform": p.platform, "message": p.message} for p in report.problems
+        ],
         "lastRuns": {
             r.command: {
                 "runId": r.run_id,

@@ -19,6 +19,8 @@ def render_status(report: StatusReport, stream: TextIO) -> None:
     """Print the tables of a status report."""
     console = Console(file=stream, width=120)
     console.print(f"[bold]tokensync[/bold] on {report.engine}, schema {report.schema_version}")
+    for problem in report.problems:
+        console.print(f"[bold red]problem[/bold red] {problem.code}: {escape(problem.message)}")
 
     counts = _table("Connections by platform and status", "platform", *STATUSES, "total")
     for platform, by_status in sorted(report.by_platform().items()):

@@ -737,6 +737,13 @@ UPDATE events SET status = 'pending', attempts = 0, next_attempt_at = :now,
 WHERE seq > :after AND status <> 'pending' AND (:all_types OR {type_in})
   AND user_id IS NOT NULL
 
+-- name: unreplayable_events
+-- The done events after :after (of the types asked for) that replay_events leaves alone: those
+-- naming a user who was erased since (user.erased among them), whose user id is gone.
+SELECT COUNT(*) AS n FROM events
+WHERE seq > :after AND status <> 'pending' AND (:all_types OR {type_in})
+  AND user_id IS NULL
+
 -- name: event_counts
 -- The events waiting for delivery and those that died (events_due, events_dead).
 SELECT (SELECT COUNT(*) FROM events WHERE status = 'pending') AS pending,
