@@ -292,7 +292,13 @@ def check_filters(settings: Settings, platforms: Iterable[str], users: Iterable[
     return Filters(platforms=platforms, users=tuple(dict.fromkeys(users)))
 
 
-@app.command("refresh-tokens")
+@app.command(
+    "refresh-tokens",
+    epilog=examples(
+        "tokensync refresh-tokens --window 30m --results failures",
+        "tokensync refresh-tokens --platform spotify --dry-run | jq .tokensChecked",
+    ),
+)
 def refresh_tokens(
     ctx: typer.Context,
     platform: PlatformOpt = None,
@@ -341,7 +347,13 @@ def refresh_tokens(
     _finish(ctx, work)
 
 
-@app.command("poll-platforms")
+@app.command(
+    "poll-platforms",
+    epilog=examples(
+        "tokensync poll-platforms --max-duration 25m",
+        "tokensync poll-platforms --user u_1 --force",
+    ),
+)
 def poll_platforms(
     ctx: typer.Context,
     platform: PlatformOpt = None,
@@ -468,7 +480,13 @@ StatusOpt = Annotated[
 ]
 
 
-@tokens_app.command("get")
+@tokens_app.command(
+    "get",
+    epilog=examples(
+        "tokensync tokens get --user u_1 --platform spotify | jq -er .accessToken",
+        "tokensync tokens get --user u_1 --platform github --min-ttl 30m",
+    ),
+)
 def tokens_get(
     ctx: typer.Context,
     user: Annotated[str, typer.Option("--user", help="The user id.", show_default=False)],
@@ -499,7 +517,13 @@ def tokens_get(
     _finish(ctx, work)
 
 
-@tokens_app.command("disconnect")
+@tokens_app.command(
+    "disconnect",
+    epilog=examples(
+        "tokensync tokens disconnect --user u_1 --platform discord",
+        "tokensync tokens disconnect --user u_1 --platform spotify --keep-data --dry-run",
+    ),
+)
 def tokens_disconnect(
     ctx: typer.Context,
     user: Annotated[str, typer.Option("--user", help="The user id.", show_default=False)],
@@ -535,7 +559,13 @@ def tokens_disconnect(
     _finish(ctx, work)
 
 
-@users_app.command("erase")
+@users_app.command(
+    "erase",
+    epilog=examples(
+        "tokensync users erase u_1 --dry-run",
+        "tokensync users erase u_1",
+    ),
+)
 def users_erase(
     ctx: typer.Context,
     user: Annotated[str, typer.Argument(help="The user id.", show_default=False)],
@@ -579,7 +609,13 @@ def _logger(ctx: typer.Context, event: str) -> Callable[[Reportable], None]:
     return log
 
 
-@tokens_app.command("list")
+@tokens_app.command(
+    "list",
+    epilog=examples(
+        "tokensync tokens list --status needs_reauth --format table",
+        "tokensync tokens list --format jsonl --limit 1000 --after-id 5000",
+    ),
+)
 def tokens_list(
     ctx: typer.Context,
     platform: PlatformOpt = None,
@@ -636,7 +672,13 @@ def tokens_list(
     raise typer.Exit(code)
 
 
-@app.command("status")
+@app.command(
+    "status",
+    epilog=examples(
+        "tokensync status --format table",
+        "tokensync status | jq .problems",
+    ),
+)
 def status(
     ctx: typer.Context,
     output: Annotated[
@@ -666,7 +708,13 @@ def status(
     raise typer.Exit(EXIT_OK)
 
 
-@db_app.command("migrate")
+@db_app.command(
+    "migrate",
+    epilog=examples(
+        "tokensync db migrate",
+        "tokensync db migrate --database-url postgresql://tokensync@db/tokensync",
+    ),
+)
 def db_migrate(ctx: typer.Context) -> None:
     """Create or upgrade the schema (idempotent)."""
     from tokensync import bootstrap
@@ -684,7 +732,13 @@ def db_migrate(ctx: typer.Context) -> None:
     _finish(ctx, work)
 
 
-@data_app.command("prune")
+@data_app.command(
+    "prune",
+    epilog=examples(
+        "tokensync data prune --deleted-before 30d --dry-run",
+        "tokensync data prune --deleted-before 90d",
+    ),
+)
 def data_prune(
     ctx: typer.Context,
     deleted_before: Annotated[
@@ -714,7 +768,13 @@ def data_prune(
     _finish(ctx, work)
 
 
-@keys_app.command("generate")
+@keys_app.command(
+    "generate",
+    epilog=examples(
+        "export TOKENSYNC_ENCRYPTION_KEYS=$(tokensync keys generate)",
+        "TOKENSYNC_ENCRYPTION_KEYS=$(tokensync keys generate),$OLD_KEY tokensync keys rotate",
+    ),
+)
 def keys_generate() -> None:
     """Print a new key, bare: TOKENSYNC_ENCRYPTION_KEYS=$(tokensync keys generate)."""
     from tokensync.crypto import generate_key
@@ -722,7 +782,13 @@ def keys_generate() -> None:
     sys.stdout.write(generate_key() + "\n")
 
 
-@keys_app.command("rotate")
+@keys_app.command(
+    "rotate",
+    epilog=examples(
+        "TOKENSYNC_ENCRYPTION_KEYS=$NEW_KEY,$OLD_KEY tokensync keys rotate",
+        "tokensync keys rotate | jq .failures",
+    ),
+)
 def keys_rotate(ctx: typer.Context) -> None:
     """Re-encrypt every stored token with the primary (first) key."""
     from tokensync import bootstrap
