@@ -113,7 +113,8 @@ def test_a_key_list_of_separators_is_refused(cli: Cli, value: str) -> None:
 @pytest.mark.parametrize("engine", ["sqlite"])  # the embedded default, which lives there
 @pytest.mark.parametrize(
     # (keys rotate creates nothing: it finds no database there, test_first_hour.py)
-    "command", [("refresh-tokens",), ("db", "migrate"), ("tokens", "import")]
+    "command",
+    [("refresh-tokens",), ("db", "migrate"), ("tokens", "import")],
 )
 def test_an_unwritable_data_directory_is_named(
     run_cli: Cli, unwritable: Path, tmp_path: Path, command: tuple[str, ...], engine: str
