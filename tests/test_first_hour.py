@@ -220,3 +220,48 @@ def finish_text(process: subprocess.Popen[str]) -> tuple[int, str, str]:
     """(exit code, stdout, stderr) of a process whose stdout is no JSON document."""
     out, err = process.communicate(timeout=60)
     return process.returncode, out, err
+
+
+def on_a_terminal(env: dict[str, str], *args: str, stdin: str) -> tuple[int, str, str]:
+    """Run tokensync with stderr on a terminal; (exit code, stdout, what the terminal got)."""
+    primary, secondary = pty.openpty()
+    try:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "tokensync", *args],
+            env={**env, "COLUMNS": "120"},
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=secondary,
+            text=True,
+        )
+        os.close(secondary)
+        out, _ = process.communicate(stdin, timeout=120)
+        shown = b""
+        with contextlib.suppress(OSError):  # EIO once the terminal's last writer is gone
+            while chunk := os.read(primary, 65536):
+                shown += chunk
+    finally:
+        os.close(primary)
+    return process.returncode, out, shown.decode(errors="replace")
+
+
+@pytest.mark.parametrize("engine", ["sqlite"])
+def test_progress_on_a_terminal_counts_the_import_and_the_rotation(
+    env: dict[str, str], engine: str
+) -> None:
+    lines = "\n".join(
+        json.dumps(
+            {"userId": f"u_{i}", "platform": "spotify", "accessToken": "a", "refreshToken": "r"}
+        )
+        for i in range(2500)
+    )
+    code, out, shown = on_a_terminal(env, "tokens", "import", stdin=lines)
+    assert code == 0 and json.loads(out)["imported"] == 2500
+    assert "tokens import: 2000" in shown
+    code, out, shown = on_a_terminal(env, "keys", "rotate", stdin="")
+    assert code == 0 and json.loads(out)["success"] is True
+    assert "keys rotate: 2500" in shown
+    # The jobs' line says how many succeeded and how many failed, never a sum to misread.
+    code, out, shown = on_a_terminal(env, "refresh-tokens", "--force", "--user", "u_1", stdin="")
+    assert code == 1 and json.loads(out)["tokensFailed"] == 1
+    assert "0 succeeded, 1 failed" in shown
