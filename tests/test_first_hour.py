@@ -12,11 +12,12 @@ import sqlite3
 import subprocess
 import sys
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 
 from tests.processes import tokensync
-from tests.support import CLIENT_ENV
+from tests.support import CLIENT_ENV, with_database
 
 LINE = json.dumps(
     {
@@ -265,3 +266,18 @@ def test_progress_on_a_terminal_counts_the_import_and_the_rotation(
     code, out, shown = on_a_terminal(env, "refresh-tokens", "--force", "--user", "u_1", stdin="")
     assert code == 1 and json.loads(out)["tokensFailed"] == 1
     assert "0 succeeded, 1 failed" in shown
+
+
+@pytest.mark.parametrize("engine", ["postgres"])
+@pytest.mark.parametrize("command", [("users", "erase", "u_1"), ("refresh-tokens",)], ids=" ".join)
+def test_a_mistyped_postgresql_database_is_named_without_its_password(
+    env: dict[str, str], postgres_url: str, command: tuple[str, ...], engine: str
+) -> None:
+    parts = urlsplit(with_database(postgres_url, "tokensync_typo"))
+    typo = urlunsplit(parts._replace(netloc=f"{parts.username}:pa55word@{parts.hostname}:{parts.port}"))
+    code, out, err = run(env, *command, "--database-url", typo)
+    assert code == 3, out + err
+    error = json.loads(out)["error"]
+    assert error["code"] == "no_database", error
+    assert "the PostgreSQL database tokensync_typo on" in error["message"]
+    assert "pa55word" not in out + err
