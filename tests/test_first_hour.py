@@ -274,7 +274,8 @@ def test_a_mistyped_postgresql_database_is_named_without_its_password(
     env: dict[str, str], postgres_url: str, command: tuple[str, ...], engine: str
 ) -> None:
     parts = urlsplit(with_database(postgres_url, "tokensync_typo"))
-    typo = urlunsplit(parts._replace(netloc=f"{parts.username}:pa55word@{parts.hostname}:{parts.port}"))
+    netloc = f"{parts.username}:pa55word@{parts.hostname}:{parts.port}"
+    typo = urlunsplit(parts._replace(netloc=netloc))
     code, out, err = run(env, *command, "--database-url", typo)
     assert code == 3, out + err
     error = json.loads(out)["error"]
