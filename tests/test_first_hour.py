@@ -139,6 +139,8 @@ def test_global_options_work_after_the_command(
     assert json.loads(out)["success"] is True
     code, out, err = run(env, "status", "--no-such-option")
     assert code == 2 and "No such option" in err
+    code, out, err = run(env, "status", "--no-such-option", "--quiet")
+    assert (code, err) == (2, "") and json.loads(out)["error"]["code"] == "usage_error"
 
 
 def test_a_bare_command_prints_its_help_on_stdout(env: dict[str, str]) -> None:

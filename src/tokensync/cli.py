@@ -831,7 +831,7 @@ def main(argv: list[str] | None = None) -> NoReturn:
             _last_words(failure_document("aborted", "aborted"), 130)
         except typer.TyperException as exc:  # click's usage errors, as typer ships them
             message = exc.format_message() if hasattr(exc, "format_message") else str(exc)
-            if hasattr(exc, "show"):
+            if hasattr(exc, "show") and not ending.is_quiet():
                 with interrupts.deferred():
                     exc.show()
             context = getattr(exc, "ctx", None)

@@ -68,6 +68,11 @@ def set_quiet(quiet: bool) -> None:
     _said.quiet = quiet
 
 
+def is_quiet() -> bool:
+    """Whether --quiet was given."""
+    return _said.quiet
+
+
 def stdout_failed(exc: OSError, code: int) -> int:
     """Say (once: the bytes still buffered fail again at the last flush) that stdout could not be
     written; the exit code becomes at least 1."""
