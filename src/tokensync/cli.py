@@ -18,11 +18,11 @@ import typer
 
 from tokensync import __version__, interrupts
 from tokensync.cli_options import (
+    EXAMPLES,
     FailOnChoice,
     ListFormat,
     ReportFormat,
     Results,
-    examples,
     group,
     help_when_bare,
     hoist_global_options,
@@ -84,7 +84,6 @@ class Globals:
     database_url: str | None
     config: Path | None
     verbose: int
-    quiet: bool = False
 
 
 def _version(value: bool) -> None:
@@ -123,10 +122,9 @@ def _global(
         ),
     ] = False,
 ) -> None:
-    """Global options go before or after the command. Shell completion: tokensync
-    --install-completion."""
+    """The global options (cli_options.py moves those typed after the command before it)."""
     ending.set_quiet(quiet)
-    ctx.obj = Globals(database_url=database_url, config=config, verbose=verbose, quiet=quiet)
+    ctx.obj = Globals(database_url=database_url, config=config, verbose=verbose)
     help_when_bare(ctx)
 
 
@@ -292,13 +290,7 @@ def check_filters(settings: Settings, platforms: Iterable[str], users: Iterable[
     return Filters(platforms=platforms, users=tuple(dict.fromkeys(users)))
 
 
-@app.command(
-    "refresh-tokens",
-    epilog=examples(
-        "tokensync refresh-tokens --window 30m --results failures",
-        "tokensync refresh-tokens --platform spotify --dry-run | jq .tokensChecked",
-    ),
-)
+@app.command("refresh-tokens", epilog=EXAMPLES["refresh-tokens"])
 def refresh_tokens(
     ctx: typer.Context,
     platform: PlatformOpt = None,
@@ -347,13 +339,7 @@ def refresh_tokens(
     _finish(ctx, work)
 
 
-@app.command(
-    "poll-platforms",
-    epilog=examples(
-        "tokensync poll-platforms --max-duration 25m",
-        "tokensync poll-platforms --user u_1 --force",
-    ),
-)
+@app.command("poll-platforms", epilog=EXAMPLES["poll-platforms"])
 def poll_platforms(
     ctx: typer.Context,
     platform: PlatformOpt = None,
@@ -409,13 +395,7 @@ def _run_job(
 # -- the store ----------------------------------------------------------------------------------
 
 
-@tokens_app.command(
-    "import",
-    epilog=examples(
-        "tokensync tokens import connections.jsonl",
-        "tokensync tokens import --dry-run < connections.jsonl",
-    ),
-)
+@tokens_app.command("import", epilog=EXAMPLES["tokens import"])
 def tokens_import(
     ctx: typer.Context,
     file: Annotated[
@@ -480,13 +460,7 @@ StatusOpt = Annotated[
 ]
 
 
-@tokens_app.command(
-    "get",
-    epilog=examples(
-        "tokensync tokens get --user u_1 --platform spotify | jq -er .accessToken",
-        "tokensync tokens get --user u_1 --platform github --min-ttl 30m",
-    ),
-)
+@tokens_app.command("get", epilog=EXAMPLES["tokens get"])
 def tokens_get(
     ctx: typer.Context,
     user: Annotated[str, typer.Option("--user", help="The user id.", show_default=False)],
@@ -517,13 +491,7 @@ def tokens_get(
     _finish(ctx, work)
 
 
-@tokens_app.command(
-    "disconnect",
-    epilog=examples(
-        "tokensync tokens disconnect --user u_1 --platform discord",
-        "tokensync tokens disconnect --user u_1 --platform spotify --keep-data --dry-run",
-    ),
-)
+@tokens_app.command("disconnect", epilog=EXAMPLES["tokens disconnect"])
 def tokens_disconnect(
     ctx: typer.Context,
     user: Annotated[str, typer.Option("--user", help="The user id.", show_default=False)],
@@ -559,13 +527,7 @@ def tokens_disconnect(
     _finish(ctx, work)
 
 
-@users_app.command(
-    "erase",
-    epilog=examples(
-        "tokensync users erase u_1 --dry-run",
-        "tokensync users erase u_1",
-    ),
-)
+@users_app.command("erase", epilog=EXAMPLES["users erase"])
 def users_erase(
     ctx: typer.Context,
     user: Annotated[str, typer.Argument(help="The user id.", show_default=False)],
@@ -609,13 +571,7 @@ def _logger(ctx: typer.Context, event: str) -> Callable[[Reportable], None]:
     return log
 
 
-@tokens_app.command(
-    "list",
-    epilog=examples(
-        "tokensync tokens list --status needs_reauth --format table",
-        "tokensync tokens list --format jsonl --limit 1000 --after-id 5000",
-    ),
-)
+@tokens_app.command("list", epilog=EXAMPLES["tokens list"])
 def tokens_list(
     ctx: typer.Context,
     platform: PlatformOpt = None,
@@ -672,13 +628,7 @@ def tokens_list(
     raise typer.Exit(code)
 
 
-@app.command(
-    "status",
-    epilog=examples(
-        "tokensync status --format table",
-        "tokensync status | jq .problems",
-    ),
-)
+@app.command("status", epilog=EXAMPLES["status"])
 def status(
     ctx: typer.Context,
     output: Annotated[
@@ -708,13 +658,7 @@ def status(
     raise typer.Exit(EXIT_OK)
 
 
-@db_app.command(
-    "migrate",
-    epilog=examples(
-        "tokensync db migrate",
-        "tokensync db migrate --database-url postgresql://tokensync@db/tokensync",
-    ),
-)
+@db_app.command("migrate", epilog=EXAMPLES["db migrate"])
 def db_migrate(ctx: typer.Context) -> None:
     """Create or upgrade the schema (idempotent)."""
     from tokensync import bootstrap
@@ -732,13 +676,7 @@ def db_migrate(ctx: typer.Context) -> None:
     _finish(ctx, work)
 
 
-@data_app.command(
-    "prune",
-    epilog=examples(
-        "tokensync data prune --deleted-before 30d --dry-run",
-        "tokensync data prune --deleted-before 90d",
-    ),
-)
+@data_app.command("prune", epilog=EXAMPLES["data prune"])
 def data_prune(
     ctx: typer.Context,
     deleted_before: Annotated[
@@ -768,13 +706,7 @@ def data_prune(
     _finish(ctx, work)
 
 
-@keys_app.command(
-    "generate",
-    epilog=examples(
-        "export TOKENSYNC_ENCRYPTION_KEYS=$(tokensync keys generate)",
-        "TOKENSYNC_ENCRYPTION_KEYS=$(tokensync keys generate),$OLD_KEY tokensync keys rotate",
-    ),
-)
+@keys_app.command("generate", epilog=EXAMPLES["keys generate"])
 def keys_generate() -> None:
     """Print a new key, bare: TOKENSYNC_ENCRYPTION_KEYS=$(tokensync keys generate)."""
     from tokensync.crypto import generate_key
@@ -782,13 +714,7 @@ def keys_generate() -> None:
     sys.stdout.write(generate_key() + "\n")
 
 
-@keys_app.command(
-    "rotate",
-    epilog=examples(
-        "TOKENSYNC_ENCRYPTION_KEYS=$NEW_KEY,$OLD_KEY tokensync keys rotate",
-        "tokensync keys rotate | jq .failures",
-    ),
-)
+@keys_app.command("rotate", epilog=EXAMPLES["keys rotate"])
 def keys_rotate(ctx: typer.Context) -> None:
     """Re-encrypt every stored token with the primary (first) key."""
     from tokensync import bootstrap

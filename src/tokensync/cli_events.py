@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from tokensync.cli import MaxDurationOpt, _duration, _finish, _guarded, _logger
-from tokensync.cli_options import examples, group
+from tokensync.cli_options import EXAMPLES, group
 from tokensync.errors import EXIT_FAILURES, EXIT_OK
 
 if TYPE_CHECKING:
@@ -27,13 +27,7 @@ TypeOpt = Annotated[
 ]
 
 
-@events_app.command(
-    "list",
-    epilog=examples(
-        "tokensync events list --after 1200 --type connection.needs_reauth",
-        "tokensync events list | jq -c '{seq, type}'",
-    ),
-)
+@events_app.command("list", epilog=EXAMPLES["events list"])
 def events_list(
     ctx: typer.Context,
     after: Annotated[
@@ -63,13 +57,7 @@ def events_list(
         store.close()
 
 
-@events_app.command(
-    "deliver",
-    epilog=examples(
-        "tokensync events deliver --max-duration 1m",
-        "tokensync events deliver --reenable",
-    ),
-)
+@events_app.command("deliver", epilog=EXAMPLES["events deliver"])
 def events_deliver(
     ctx: typer.Context,
     max_duration: MaxDurationOpt = None,
@@ -103,13 +91,7 @@ def events_deliver(
     _finish(ctx, work)
 
 
-@events_app.command(
-    "replay",
-    epilog=examples(
-        "tokensync events replay --after 1200",
-        "tokensync events replay --after 0 --type connection.needs_reauth",
-    ),
-)
+@events_app.command("replay", epilog=EXAMPLES["events replay"])
 def events_replay(
     ctx: typer.Context,
     after: Annotated[

@@ -100,3 +100,68 @@ def examples(*lines: str) -> str:
     """The epilog of a command's help: its examples, one a line, as typed."""
     # \b keeps click from rewrapping the paragraph into one line.
     return "Examples:\n\n\b\n" + "\n".join(f"  {line}" for line in lines)
+
+
+# Two examples of each command, shown at the end of its --help.
+EXAMPLES = {
+    "refresh-tokens": examples(
+        "tokensync refresh-tokens --window 30m --results failures",
+        "tokensync refresh-tokens --platform spotify --dry-run | jq .tokensChecked",
+    ),
+    "poll-platforms": examples(
+        "tokensync poll-platforms --max-duration 25m",
+        "tokensync poll-platforms --user u_1 --force",
+    ),
+    "tokens import": examples(
+        "tokensync tokens import connections.jsonl",
+        "tokensync tokens import --dry-run < connections.jsonl",
+    ),
+    "tokens get": examples(
+        "tokensync tokens get --user u_1 --platform spotify | jq -er .accessToken",
+        "tokensync tokens get --user u_1 --platform github --min-ttl 30m",
+    ),
+    "tokens disconnect": examples(
+        "tokensync tokens disconnect --user u_1 --platform discord",
+        "tokensync tokens disconnect --user u_1 --platform spotify --keep-data --dry-run",
+    ),
+    "users erase": examples(
+        "tokensync users erase u_1 --dry-run",
+        "tokensync users erase u_1",
+    ),
+    "tokens list": examples(
+        "tokensync tokens list --status needs_reauth --format table",
+        "tokensync tokens list --format jsonl --limit 1000 --after-id 5000",
+    ),
+    "status": examples(
+        "tokensync status --format table",
+        "tokensync status | jq .problems",
+    ),
+    "db migrate": examples(
+        "tokensync db migrate",
+        "tokensync db migrate --database-url postgresql://tokensync@db/tokensync",
+    ),
+    "data prune": examples(
+        "tokensync data prune --deleted-before 30d --dry-run",
+        "tokensync data prune --deleted-before 90d",
+    ),
+    "keys generate": examples(
+        "export TOKENSYNC_ENCRYPTION_KEYS=$(tokensync keys generate)",
+        "TOKENSYNC_ENCRYPTION_KEYS=$(tokensync keys generate),$OLD_KEY tokensync keys rotate",
+    ),
+    "keys rotate": examples(
+        "TOKENSYNC_ENCRYPTION_KEYS=$NEW_KEY,$OLD_KEY tokensync keys rotate",
+        "tokensync keys rotate | jq .failures",
+    ),
+    "events list": examples(
+        "tokensync events list --after 1200 --type connection.needs_reauth",
+        "tokensync events list | jq -c '{seq, type}'",
+    ),
+    "events deliver": examples(
+        "tokensync events deliver --max-duration 1m",
+        "tokensync events deliver --reenable",
+    ),
+    "events replay": examples(
+        "tokensync events replay --after 1200",
+        "tokensync events replay --after 0 --type connection.needs_reauth",
+    ),
+}
