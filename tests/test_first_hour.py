@@ -215,8 +215,17 @@ def test_shell_completion_completes_commands_and_choices(env: dict[str, str]) ->
 
     assert complete("tokensync tok") == ["tokens"]
     assert complete("tokensync tokens list --format ") == ["json", "jsonl", "table"]
-    shown = run(env, "--show-completion", "bash")
-    assert shown[0] == 0 and "_tokensync_completion" in shown[1]
+    # The shell is told from the parent process: a bash that does not exec its last command.
+    shown = subprocess.run(
+        ["bash", "-c", f"{sys.executable} -m tokensync --show-completion; exit $?"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert shown.returncode == 0, shown.stderr
+    assert "_tokensync_completion" in shown.stdout
 
 
 def finish_text(process: subprocess.Popen[str]) -> tuple[int, str, str]:
