@@ -299,7 +299,7 @@ def refresh_tokens(
         str | None,
         typer.Option(
             "--window",
-            help="Refresh tokens that expire within this [default: refresh_window, 10m].",
+            help="Refresh tokens that expire within this [default: the refresh_window setting].",
             show_default=False,
         ),
     ] = None,
