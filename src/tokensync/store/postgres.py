@@ -72,12 +72,14 @@ class PostgresStore(Store):
         self._params = connection_params(url)
         self._connect_timeout = connect_timeout
         self._statement_timeout_ms = 0
-        self._conn = self._connect()
+        self._conn = self._connect(first=True)
 
     def _compile(self, sql: str) -> str:
         return _PARAM.sub(r"%(\1)s", sql)
 
-    def _connect(self) -> psycopg.Connection[Row]:
+    def _connect(self, *, first: bool = False) -> psycopg.Connection[Row]:
+        """A connection; a database missing at the `first` one is NoDatabaseError (a typo in the
+        URL), while one gone at a reconnection mid-run stays a StorageError like any outage."""
         try:
             params = {
                 "connect_timeout": str(self._connect_timeout),
@@ -97,7 +99,7 @@ class PostgresStore(Store):
             name, host = self._params.get("dbname", ""), self._params.get("host", "")
             # A failed connection carries no SQLSTATE in psycopg: the server's words say it.
             missing = f'database "{name}" does not exist'
-            if exc.sqlstate == _NO_SUCH_DATABASE or (name and missing in str(exc)):
+            if first and (exc.sqlstate == _NO_SUCH_DATABASE or (name and missing in str(exc))):
                 raise NoDatabaseError(
                     f"the PostgreSQL database {name or '(default)'}"
                     + (f" on {host}" if host else "")
