@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
+import psycopg
 import pytest
 
 from tests.processes import tokensync
@@ -293,3 +294,28 @@ def test_a_mistyped_postgresql_database_is_named_without_its_password(
     assert error["code"] == "no_database", error
     assert "the PostgreSQL database tokensync_typo on" in error["message"]
     assert "pa55word" not in out + err
+
+
+@pytest.mark.parametrize("engine", ["postgres"])
+def test_an_empty_postgresql_database_is_no_database_and_stays_empty(
+    env: dict[str, str], pg_admin_url: str, engine: str
+) -> None:
+    name = f"tokensync_empty_{os.getpid()}"
+    with psycopg.connect(pg_admin_url, autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    url = with_database(pg_admin_url, name)
+    try:
+        for command in (("users", "erase", "u_1"), ("keys", "rotate"), ("status",)):
+            code, out, _ = run(env, *command, "--database-url", url)
+            assert code == 3, out
+            error = json.loads(out)["error"]
+            assert error["code"] == "no_database"
+            assert f"the PostgreSQL database {name} on" in error["message"]
+        with psycopg.connect(url) as db:
+            tables = db.execute(
+                "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'public'"
+            ).fetchone()
+        assert tables == (0,), "no schema created"
+    finally:
+        with psycopg.connect(pg_admin_url, autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
