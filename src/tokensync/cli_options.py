@@ -1,5 +1,6 @@
 """What the command line does that typer does not: global options typed after the command, help
-(not an error) for a bare command, and two examples in each command's help."""
+(not an error) for a bare command, the choices of options, and two examples in each command's
+help."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ if TYPE_CHECKING:
     from typer._click import Command
 
 # The choices of options, shown in --help (jobs/options.py holds the same two for the jobs, and
-# test_first_hour.py checks that they agree: importing it here would slow every start).
+# test_cli_conventions.py checks that they agree: importing it here would slow every start).
 Results = Literal["all", "failures", "none"]
 FailOnChoice = Literal["any", "operator"]
 ListFormat = Literal["json", "jsonl", "table"]
