@@ -243,8 +243,9 @@ SELECT EXISTS (SELECT 1 FROM connections) AS present
 
 -- name: newest_ciphertexts
 -- The access-token ciphertexts of the newest connections, by the primary key: the sample a
--- keyring is checked against before anything is written (a LIMIT on an index, not a scan).
-SELECT access_token_enc FROM connections ORDER BY id DESC LIMIT :limit
+-- keyring is checked against before anything is written: the primary key read backwards, a
+-- few rows whatever the table holds (`id > 0`, every id, lets SQLite's plan say so too).
+SELECT access_token_enc FROM connections WHERE id > 0 ORDER BY id DESC LIMIT :limit
 
 -- name: get_connection
 -- One connection by id.
