@@ -3,6 +3,7 @@
     TokensyncError
     ├── UsageError               bad option, configuration or input (exit 2)
     │   ├── ConfigError          settings, platform definitions, keys
+    │   │   └── WrongKeyError    no configured key opens the stored tokens (refused before writing)
     │   └── ImportFormatError    a bad line of `tokens import`
     ├── StorageError             the database is unreachable or failed (exit 3)
     │   ├── DatabaseTimeoutError the database stopped answering
@@ -60,6 +61,13 @@ class ConfigError(UsageError):
     """The settings, a platform definition or the encryption keys are wrong."""
 
     code = "config_error"
+
+
+class WrongKeyError(ConfigError):
+    """None of the configured keys opens a token the database holds: writing with them would
+    leave the database under two keys, so nothing is written."""
+
+    code = "wrong_key"
 
 
 class ImportFormatError(UsageError):

@@ -25,7 +25,7 @@ from tokensync.errors import (
     TransientError,
 )
 from tokensync.http import faults, responses
-from tokensync.platforms.catalog import Platform
+from tokensync.platforms.catalog import Platform, credential_variables
 from tokensync.redaction import NO_SECRETS, Secrets, safe_code, scrub
 
 _PERMANENT = {"invalid_grant", "bad_refresh_token", "expired_token", "invalid_token"}
@@ -178,7 +178,7 @@ def _classify(
         if status == 401:
             raise ClientConfigError(
                 f"{platform} token endpoint refused the client with HTTP 401: "
-                f"check TOKENSYNC_{platform.upper()}_CLIENT_ID and _CLIENT_SECRET",
+                f"check {credential_variables(platform)}",
                 status=status,
             )
         raise TransientError(
@@ -223,8 +223,8 @@ def _error(
         return PermanentError(f"{said}: the user must reconnect", code=code, status=status)
     if code in _CLIENT:
         return ClientConfigError(
-            f"{said}: the client credentials were refused; fix TOKENSYNC_{platform.upper()}"
-            "_CLIENT_ID / _CLIENT_SECRET (or the config file) and run again",
+            f"{said}: the client credentials were refused; fix "
+            f"{credential_variables(platform)} (or the config file) and run again",
             code=code,
             status=status,
         )

@@ -24,7 +24,7 @@ import httpx
 from tokensync.errors import ClientConfigError, ProviderError, RateLimitedError, TransientError
 from tokensync.http import faults, responses
 from tokensync.oauth import basic_auth, client_auth
-from tokensync.platforms.catalog import Platform
+from tokensync.platforms.catalog import Platform, credential_variables
 from tokensync.redaction import NO_SECRETS, Secrets, safe_code, scrub
 
 _MAX_BODY = 64 * 1024
@@ -75,10 +75,9 @@ async def revoke(
     if platform.revocation is None:
         return plan(platform, platform.name)
     if platform.revocation != "google" and not platform.has_credentials:
-        upper = platform.name.upper()
         raise ClientConfigError(
             f"no client credentials for {platform.name}, which revocation needs: set "
-            f"TOKENSYNC_{upper}_CLIENT_ID and TOKENSYNC_{upper}_CLIENT_SECRET",
+            f"{credential_variables(platform.name)}",
             code="missing_client_credentials",
         )
     url = _endpoint(platform, shown=False)
@@ -166,8 +165,8 @@ def _answer(
         return Revocation(True, endpoint=url, already_invalid=True)
     if code in _CLIENT or status == 401:
         raise ClientConfigError(
-            f"{said}: the client credentials were refused; fix TOKENSYNC_{name.upper()}"
-            "_CLIENT_ID / _CLIENT_SECRET (or the config file)",
+            f"{said}: the client credentials were refused; fix {credential_variables(name)} "
+            "(or the config file)",
             code=code or "invalid_client",
             status=status,
         )

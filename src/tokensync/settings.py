@@ -144,6 +144,19 @@ def default_data_dir(environ: Mapping[str, str]) -> Path:
     return Path(platformdirs.user_data_dir("tokensync", appauthor=False))
 
 
+def default_config_file(environ: Mapping[str, str]) -> Path | None:
+    """config.toml in the user's config directory (XDG_CONFIG_HOME, ~/.config/tokensync on
+    Linux), when it exists: read when neither --config nor TOKENSYNC_CONFIG names a file."""
+    import platformdirs
+
+    if environ.get("XDG_CONFIG_HOME"):  # the environment given, not only the process's
+        base = Path(environ["XDG_CONFIG_HOME"]).expanduser() / "tokensync"
+    else:
+        base = Path(platformdirs.user_config_dir("tokensync", appauthor=False))
+    path = base / "config.toml"
+    return path if path.is_file() else None
+
+
 def load_settings(
     environ: Mapping[str, str] | None = None,
     *,
@@ -152,7 +165,7 @@ def load_settings(
 ) -> Settings:
     """Read the environment and the TOML file (if any) and validate every value."""
     env = dict(os.environ if environ is None else environ)
-    config_path = config_path or env.get("TOKENSYNC_CONFIG") or None
+    config_path = config_path or env.get("TOKENSYNC_CONFIG") or default_config_file(env)
     doc = _read_toml(Path(config_path)) if config_path else {}
     unknown = set(doc) - set(_GLOBAL_KEYS) - {"platforms"}
     if unknown:
