@@ -125,6 +125,9 @@ def _param(param: Any, ctx: Context) -> str | None:
 def _value(param: Any) -> str:
     """What an option takes: TEXT, PATH, an integer range."""
     kind = param.type
+    choices = getattr(kind, "choices", None)
+    if choices:
+        return " \\| ".join(f"`{getattr(c, 'value', c)}`" for c in choices)
     low, high = getattr(kind, "min", None), getattr(kind, "max", None)
     if low is not None or high is not None:
         return f"integer {low if low is not None else ''}..{high if high is not None else ''}"
