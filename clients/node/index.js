@@ -1,0 +1,420 @@
+// tokensync from Node.js: save a grant, read a fresh access token, verify lifecycle events.
+//
+// No dependency beyond node:crypto (and node:fs, to read the SQLite statements this package
+// ships): the caller passes its own database client, a `pg` Client or Pool for PostgreSQL, or a
+// `better-sqlite3` Database for SQLite. The formats and the database interface are those of
+// docs/storage-format.md and docs/node.md; README.md beside this file shows the calls.
+
+import {
+  createCipheriv,
+  createDecipheriv,
+  createHash,
+  createHmac,
+  randomBytes,
+  randomUUID,
+  timingSafeEqual,
+} from "node:crypto";
+import { readFileSync } from "node:fs";
+
+const VERSION = 0x80;
+const MAGIC = Buffer.from("ts1\0", "latin1");
+const BINDING_BYTES = 16;
+const COLUMNS = new Set(["access", "refresh"]);
+// What tokens import accepts (src/tokensync/oauth.py: MAX_EXPIRES_IN): ten years at most.
+const MAX_EXPIRES_IN = 10 * 365 * 24 * 3600;
+// An event is retried for this long after it is written (src/tokensync/store/outbox.py).
+const DELIVERY_WINDOW_MS = 3 * 24 * 3600 * 1000;
+
+/** The default minimum lifetime of a token handed out, as `tokensync tokens get --min-ttl`. */
+export const DEFAULT_MIN_TTL = 300;
+/** How far a webhook-timestamp may be from now, in seconds (Standard Webhooks). */
+export const WEBHOOK_TOLERANCE = 5 * 60;
+
+/** A failure whose `code` says what went wrong (the codes of `tokensync tokens get`, mostly). */
+export class TokensyncError extends Error {
+  constructor(code, message) {
+    super(message);
+    this.name = "TokensyncError";
+    this.code = code;
+    // Worth trying again shortly: a refresh not done yet.
+    this.retryable = code === "retry";
+  }
+}
+
+// -- keys and ciphertexts (docs/storage-format.md) ----------------------------------------------
+
+/** The keys of a TOKENSYNC_ENCRYPTION_KEYS value (comma-separated), or of an array; first first. */
+export function parseKeys(keys = process.env.TOKENSYNC_ENCRYPTION_KEYS ?? "") {
+  const list = (Array.isArray(keys) ? keys : String(keys).split(","))
+    .map((key) => key.trim())
+    .filter((key) => key && !key.startsWith("#"));
+  const raw = list.map((key) => Buffer.from(key, "base64url"));
+  if (!raw.length || raw.some((key) => key.length !== 32)) {
+    throw new TokensyncError(
+      "bad_keys",
+      "the encryption keys must be 44-character URL-safe base64 keys (tokensync keys generate)",
+    );
+  }
+  return raw;
+}
+
+/** What a ciphertext is bound to: the first 16 bytes of SHA-256 of "user\x1fplatform\x1fcolumn". */
+export function binding(userId, platform, column) {
+  if (!COLUMNS.has(column)) throw new TypeError('column must be "access" or "refresh"');
+  const text = [userId, platform, column].join("\x1f");
+  return createHash("sha256").update(text, "utf8").digest().subarray(0, BINDING_BYTES);
+}
+
+/**
+ * The ciphertext of `token` for the column ("access" or "refresh") of the row of (userId,
+ * platform), with the first key: what tokensync itself would store there.
+ */
+export function encryptToken(token, { userId, platform, column }, keys) {
+  if (typeof token !== "string" || !token) throw new TypeError("a token is a non-empty string");
+  const [key] = parseKeys(keys);
+  const payload = Buffer.concat([MAGIC, binding(userId, platform, column), Buffer.from(token)]);
+  const iv = randomBytes(16);
+  const cipher = createCipheriv("aes-128-cbc", key.subarray(16), iv);
+  const stamp = Buffer.alloc(8);
+  stamp.writeBigUInt64BE(BigInt(Math.floor(Date.now() / 1000)));
+  const signed = Buffer.concat([
+    Buffer.from([VERSION]),
+    stamp,
+    iv,
+    cipher.update(payload),
+    cipher.final(),
+  ]);
+  const mac = createHmac("sha256", key.subarray(0, 16)).update(signed).digest();
+  // Fernet is URL-safe base64 with its padding, as Python's cryptography writes it.
+  return Buffer.concat([signed, mac]).toString("base64").replace(/\+/g, "-").replace(/\//g, "_");
+}
+
+/** The Fernet payload, with the first key whose HMAC matches; null when none does. */
+function fernetDecrypt(ciphertext, keys) {
+  const data = Buffer.from(String(ciphertext), "base64url");
+  // version (1) | timestamp (8) | IV (16) | ciphertext (a multiple of 16) | HMAC-SHA256 (32)
+  if (data.length < 1 + 8 + 16 + 16 + 32 || data[0] !== VERSION || (data.length - 57) % 16) {
+    return null;
+  }
+  const signed = data.subarray(0, data.length - 32);
+  const mac = data.subarray(data.length - 32);
+  for (const key of parseKeys(keys)) {
+    const expected = createHmac("sha256", key.subarray(0, 16)).update(signed).digest();
+    if (!timingSafeEqual(expected, mac)) continue;
+    const decipher = createDecipheriv("aes-128-cbc", key.subarray(16), data.subarray(9, 25));
+    return Buffer.concat([decipher.update(data.subarray(25, data.length - 32)), decipher.final()]);
+  }
+  return null;
+}
+
+/**
+ * The token in `ciphertext`, checked to belong to this row and column. Throws (code
+ * decrypt_failed) when no key opens it, or when it was made for another row or column.
+ */
+export function decryptToken(ciphertext, { userId, platform, column }, keys) {
+  const payload = fernetDecrypt(ciphertext, keys);
+  if (payload === null) {
+    throw new TokensyncError(
+      "decrypt_failed",
+      "no configured key opens this ciphertext (wrong TOKENSYNC_ENCRYPTION_KEYS?)",
+    );
+  }
+  const head = Buffer.concat([MAGIC, binding(userId, platform, column)]);
+  const found = payload.subarray(0, head.length);
+  if (found.length !== head.length || !timingSafeEqual(found, head)) {
+    throw new TokensyncError(
+      "decrypt_failed",
+      "this ciphertext belongs to another connection or column: refusing it",
+    );
+  }
+  return payload.subarray(head.length).toString("utf8");
+}
+
+// -- the database interface (docs/node.md) -------------------------------------------------------
+
+const SQLITE = sqliteStatements(
+  readFileSync(new URL("./sql/sqlite.sql", import.meta.url), "utf8"),
+);
+
+const PG_SAVE =
+  "SELECT connection_id, grant_generation, created " +
+  "FROM tokensync_save_grant($1, $2, $3, $4, $5, $6, $7, $8)";
+const PG_REQUEST = "SELECT tokensync_request_refresh($1, $2) AS outcome";
+const PG_READ =
+  "SELECT id, user_id, platform, status, access_token_enc, token_type, scope, expires_at, " +
+  "grant_generation FROM connections WHERE user_id = $1 AND platform = $2";
+
+/** The named statements of sql/sqlite.sql (`-- name: x` starts one; other comments are left). */
+function sqliteStatements(text) {
+  const out = {};
+  let name = null;
+  for (const line of text.split("\n")) {
+    const header = /^-- name: (\w+)/.exec(line);
+    if (header) {
+      name = header[1];
+      out[name] = "";
+    } else if (name && !line.startsWith("--")) {
+      out[name] += line + "\n";
+    }
+  }
+  return out;
+}
+
+/** better-sqlite3's Database has prepare(); pg's Client and Pool have query(). */
+function isSqlite(db) {
+  return typeof db?.prepare === "function" && typeof db?.query !== "function";
+}
+
+/** A time as tokensync writes it in SQLite: 2026-11-28T14:07:30.123000Z (it sorts as it reads). */
+function sqliteTime(date) {
+  return date.toISOString().replace("Z", "000Z");
+}
+
+function seconds(value, name) {
+  const number = typeof value === "string" ? Number(value.trim()) : value;
+  if (typeof number !== "number" || !Number.isFinite(number) || number < 0) {
+    throw new TokensyncError("invalid_grant", `${name} must be a number of seconds from 0`);
+  }
+  if (number > MAX_EXPIRES_IN) {
+    throw new TokensyncError("invalid_grant", `${name} must be at most ${MAX_EXPIRES_IN} seconds`);
+  }
+  return number;
+}
+
+function present(value) {
+  return value !== undefined && value !== null && value !== "";
+}
+
+/**
+ * Store the token response an OAuth callback received (`access_token`, `refresh_token`,
+ * `expires_in`, `scope`, `token_type`, `refresh_token_expires_in`, as the provider sent them) as
+ * the connection of (userId, platform): created, or replaced and active again, as tokensync's
+ * `save_grant` and `tokens import` do. A refresh token makes it a new grant, which wins over any
+ * refresh of the older grant in flight; a response without one keeps the stored refresh token.
+ * Returns { connectionId, grantGeneration, created }.
+ */
+export async function saveGrant(db, { userId, platform, grant, keys, now = new Date() }) {
+  if (typeof userId !== "string" || !userId.trim() || typeof platform !== "string" || !platform) {
+    throw new TokensyncError("invalid_grant", "userId and platform must be non-empty strings");
+  }
+  if (typeof grant?.access_token !== "string" || !grant.access_token.trim()) {
+    throw new TokensyncError("invalid_grant", "the grant has no access_token (a non-empty string)");
+  }
+  const at = (field) =>
+    present(grant[field]) ? new Date(now.getTime() + seconds(grant[field], field) * 1000) : null;
+  const refresh = present(grant.refresh_token) ? grant.refresh_token : null;
+  const row = {
+    user_id: userId,
+    platform,
+    access_token_enc: encryptToken(grant.access_token, { userId, platform, column: "access" }, keys),
+    refresh_token_enc:
+      refresh === null ? null : encryptToken(refresh, { userId, platform, column: "refresh" }, keys),
+    expires_at: at("expires_in"),
+    scope: present(grant.scope) ? String(grant.scope) : null,
+    token_type: present(grant.token_type) ? String(grant.token_type) : "Bearer",
+    refresh_token_expires_at: at("refresh_token_expires_in"),
+  };
+  if (isSqlite(db)) return saveSqlite(db, row, now);
+  const { rows } = await db.query(PG_SAVE, [
+    row.user_id,
+    row.platform,
+    row.access_token_enc,
+    row.refresh_token_enc,
+    row.expires_at,
+    row.scope,
+    row.token_type,
+    row.refresh_token_expires_at,
+  ]);
+  const [saved] = rows;
+  return {
+    connectionId: Number(saved.connection_id),
+    grantGeneration: Number(saved.grant_generation),
+    created: saved.created,
+  };
+}
+
+/** tokensync_save_grant's write, as sql/sqlite.sql's statements in one IMMEDIATE transaction. */
+function saveSqlite(db, row, now) {
+  const params = {
+    ...row,
+    keep: row.refresh_token_enc === null ? 1 : 0,
+    expires_at: row.expires_at && sqliteTime(row.expires_at),
+    refresh_token_expires_at: row.refresh_token_expires_at && sqliteTime(row.refresh_token_expires_at),
+    now: sqliteTime(now),
+  };
+  const write = db.transaction(() => {
+    const found = db.prepare(SQLITE.find_connection).get(params);
+    if (!found) {
+      const made = db.prepare(SQLITE.insert_grant).get(params);
+      return { connectionId: Number(made.id), grantGeneration: 1, created: true };
+    }
+    if (found.status !== "active") {
+      db.prepare(SQLITE.recovered_event).run({
+        event_id: `evt_${randomUUID().replaceAll("-", "")}`,
+        id: found.id,
+        user_id: row.user_id,
+        platform: row.platform,
+        previous_status: found.status,
+        now: params.now,
+        give_up_at: sqliteTime(new Date(now.getTime() + DELIVERY_WINDOW_MS)),
+      });
+    }
+    const saved = db.prepare(SQLITE.replace_grant).get({ ...params, id: found.id });
+    return {
+      connectionId: Number(found.id),
+      grantGeneration: Number(saved.grant_generation),
+      created: false,
+    };
+  });
+  return write.immediate();
+}
+
+/**
+ * Ask tokensync to refresh the connection's token first: the next refresh-tokens run, or a
+ * `tokens get` anywhere, refreshes it (under its lease; never refresh it yourself). Throws when
+ * it cannot be refreshed: not_found, needs_reauth or disabled (the user must connect again),
+ * not_refreshable (no refresh token stored).
+ */
+export async function requestRefresh(db, userId, platform, { now = new Date() } = {}) {
+  let outcome;
+  if (isSqlite(db)) {
+    const params = { user_id: userId, platform, now: sqliteTime(now) };
+    outcome = db.transaction(() => {
+      if (db.prepare(SQLITE.request_refresh).run(params).changes) return "requested";
+      const row = db.prepare(SQLITE.read_token).get(params);
+      if (!row) return "not_found";
+      return row.status !== "active" ? row.status : "not_refreshable";
+    }).immediate();
+  } else {
+    outcome = (await db.query(PG_REQUEST, [userId, platform])).rows[0].outcome;
+  }
+  if (outcome !== "requested") throw unusable(outcome, userId, platform);
+  return outcome;
+}
+
+function unusable(code, userId, platform) {
+  const messages = {
+    not_found: `no ${platform} connection for that user`,
+    needs_reauth: `the ${platform} connection needs re-authorisation: the user must connect again`,
+    disabled: `the ${platform} connection is disabled: the user must connect again`,
+    not_refreshable: `the ${platform} connection has no refresh token: the user must connect again`,
+  };
+  return new TokensyncError(code, messages[code] ?? `the ${platform} connection is ${code}`);
+}
+
+/** The documented columns of a connection (docs/storage-format.md), or null. */
+export async function readConnection(db, userId, platform) {
+  let row;
+  if (isSqlite(db)) {
+    row = db.prepare(SQLITE.read_token).get({ user_id: userId, platform }) ?? null;
+  } else {
+    row = (await db.query(PG_READ, [userId, platform])).rows[0] ?? null;
+  }
+  if (row === null) return null;
+  const expires = row.expires_at === null ? null : new Date(row.expires_at);
+  return { ...row, id: Number(row.id), grant_generation: Number(row.grant_generation), expires_at: expires };
+}
+
+function tokenOf(row, keys) {
+  const where = { userId: row.user_id, platform: row.platform, column: "access" };
+  return {
+    accessToken: decryptToken(row.access_token_enc, where, keys),
+    tokenType: row.token_type,
+    scope: row.scope,
+    expiresAt: row.expires_at,
+    connectionId: row.id,
+    grantGeneration: row.grant_generation,
+  };
+}
+
+function livesFor(row, minTtl, nowMs) {
+  return row.expires_at === null || row.expires_at.getTime() - nowMs >= minTtl * 1000;
+}
+
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/**
+ * An access token of (userId, platform) that lives at least `minTtl` seconds more (or does not
+ * expire): the stored one when it does; otherwise (or with `forceRefresh`, after a 401, say) a
+ * refresh is requested and the stored token watched for `waitMs` until tokensync has refreshed
+ * it. When it has not by then, throws TokensyncError with code "retry" (retryable: true): ask
+ * again shortly. Returns { accessToken, tokenType, scope, expiresAt, connectionId,
+ * grantGeneration }.
+ */
+export async function freshAccessToken(
+  db,
+  userId,
+  platform,
+  { keys, minTtl = DEFAULT_MIN_TTL, waitMs = 10_000, pollMs = 250, forceRefresh = false } = {},
+) {
+  const row = await readConnection(db, userId, platform);
+  if (row === null) throw unusable("not_found", userId, platform);
+  if (row.status !== "active") throw unusable(row.status, userId, platform);
+  if (!forceRefresh && livesFor(row, minTtl, Date.now())) return tokenOf(row, keys);
+  await requestRefresh(db, userId, platform);
+  const deadline = Date.now() + waitMs;
+  while (Date.now() < deadline) {
+    await sleep(Math.min(pollMs, Math.max(0, deadline - Date.now())));
+    const now = await readConnection(db, userId, platform);
+    if (now === null) throw unusable("not_found", userId, platform);
+    if (now.status !== "active") throw unusable(now.status, userId, platform);
+    const renewed = now.access_token_enc !== row.access_token_enc;
+    if (renewed && livesFor(now, minTtl, Date.now())) return tokenOf(now, keys);
+  }
+  throw new TokensyncError(
+    "retry",
+    `tokensync has not refreshed the ${platform} token yet (a refresh is requested): retry ` +
+      "shortly, once refresh-tokens has run",
+  );
+}
+
+// -- lifecycle events (Standard Webhooks) ---------------------------------------------------------
+
+function header(headers, name) {
+  if (typeof headers?.get === "function") return headers.get(name) ?? undefined;
+  for (const [key, value] of Object.entries(headers ?? {})) {
+    if (key.toLowerCase() === name) return Array.isArray(value) ? value[0] : value;
+  }
+  return undefined;
+}
+
+/**
+ * The event of a tokensync webhook delivery, checked: signed (HMAC-SHA256, Standard Webhooks) by
+ * one of `secrets` ("whsec_..." strings: both while the secret rotates), over the raw `body`
+ * (a string or the bytes received, never re-serialised JSON), with a webhook-timestamp within
+ * `toleranceSeconds` of now. Throws TokensyncError (code invalid_webhook) otherwise. Deduplicate
+ * by the webhook-id header: a delivery may come more than once.
+ */
+export function verifyWebhook(
+  headers,
+  body,
+  secrets,
+  { toleranceSeconds = WEBHOOK_TOLERANCE, nowSeconds = Date.now() / 1000 } = {},
+) {
+  const refuse = (message) => new TokensyncError("invalid_webhook", message);
+  const id = header(headers, "webhook-id");
+  const timestamp = header(headers, "webhook-timestamp");
+  const signatures = header(headers, "webhook-signature");
+  if (!id || !timestamp || !signatures) throw refuse("missing webhook headers");
+  if (!/^\d+$/.test(timestamp) || Math.abs(nowSeconds - Number(timestamp)) > toleranceSeconds) {
+    throw refuse("the timestamp is too old or too new (a replayed delivery?)");
+  }
+  const raw = Buffer.isBuffer(body) || body instanceof Uint8Array ? Buffer.from(body) : Buffer.from(String(body));
+  const signed = Buffer.concat([Buffer.from(`${id}.${timestamp}.`), raw]);
+  const list = (Array.isArray(secrets) ? secrets : [secrets]).filter(Boolean);
+  if (!list.length) throw new TypeError("give at least one webhook secret");
+  const expected = list.map((secret) =>
+    createHmac("sha256", Buffer.from(String(secret).replace(/^whsec_/, ""), "base64"))
+      .update(signed)
+      .digest(),
+  );
+  for (const entry of signatures.split(" ")) {
+    const [version, signature] = entry.split(",");
+    if (version !== "v1") continue;
+    const given = Buffer.from(signature ?? "", "base64");
+    if (expected.some((mac) => given.length === mac.length && timingSafeEqual(given, mac))) {
+      return JSON.parse(raw.toString("utf8"));
+    }
+  }
+  throw refuse("no matching signature");
+}
