@@ -33,6 +33,7 @@ try {
       userId: step.userId,
       platform: step.platform,
       grant: step.grant,
+      ...(step.now ? { now: new Date(step.now) } : {}),
     });
   } else if (step.op === "request") {
     result = await tokensync.requestRefresh(db.handle, step.userId, step.platform);

@@ -14,6 +14,7 @@ import os
 import shutil
 import subprocess
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -23,6 +24,7 @@ import pytest
 
 from tests.processes import ProviderProcess, finish, running_provider, tokensync
 from tests.support import Cli, connection, query_value, run_sql, tokens
+from tokensync.platforms.catalog import BUILTIN_PLATFORMS as PLATFORMS
 from tokensync.store.sqlite import sqlite_path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -376,6 +378,33 @@ def test_the_save_function_refuses_what_an_import_refuses(
             with pytest.raises(psycopg.errors.InvalidParameterValue):
                 app.execute("SELECT * FROM tokensync_save_grant(%s, %s, %s, NULL, NULL)", args)
     assert query_value(db_url, "SELECT count(*) FROM connections") == 0
+
+
+def test_a_grant_saved_from_node_ends_by_the_platforms_rule_as_in_python(
+    db_url: str, key: str, app_db: dict[str, str]
+) -> None:
+    authorized = datetime(2026, 8, 31, 10, 0, 0, 123000, tzinfo=UTC)
+    grant = callback_grant("u1", "node")
+    step = {"op": "save", "userId": "u1", "platform": "spotify", "grant": grant}
+    node({**step, "now": authorized.isoformat()}, key, app_db)
+    row = connection(db_url, "u1", "spotify")
+    assert row.refresh_token_expires_at == PLATFORMS["spotify"].grant_end(authorized)
+    assert row.expires_at == authorized + timedelta(seconds=3600)
+    # The Node package knows the rules the catalog has.
+    shown = subprocess.run(
+        [
+            str(NODE),
+            "--input-type=module",
+            "-e",
+            "import {GRANT_LIFETIME_MONTHS as m} from './index.js'; console.log(JSON.stringify(m))",
+        ],
+        cwd=PACKAGE,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    rules = {p.name: p.grant_lifetime_months for p in PLATFORMS.values() if p.grant_lifetime_months}
+    assert json.loads(shown.stdout) == rules
 
 
 def test_npm_test(db_url: str, key: str, app_db: dict[str, str]) -> None:

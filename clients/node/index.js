@@ -25,6 +25,10 @@ const MAX_EXPIRES_IN = 10 * 365 * 24 * 3600;
 // An event is retried for this long after it is written (src/tokensync/store/outbox.py).
 const DELIVERY_WINDOW_MS = 3 * 24 * 3600 * 1000;
 
+// Platforms whose grant ends by a rule, in months from the authorisation (src/tokensync/platforms/
+// catalog.py: grant_lifetime_months); saveGrant's grantLifetimeMonths covers platforms of your own.
+export const GRANT_LIFETIME_MONTHS = Object.freeze({ spotify: 6 });
+
 /** The default minimum lifetime of a token handed out, as `tokensync tokens get --min-ttl`. */
 export const DEFAULT_MIN_TTL = 300;
 /** How far a webhook-timestamp may be from now, in seconds (Standard Webhooks). */
@@ -191,9 +195,21 @@ function present(value) {
  * the connection of (userId, platform): created, or replaced and active again, as tokensync's
  * `save_grant` and `tokens import` do. A refresh token makes it a new grant, which wins over any
  * refresh of the older grant in flight; a response without one keeps the stored refresh token.
- * Returns { connectionId, grantGeneration, created }.
+ * The grant's end is refresh_token_expires_in when the provider says, else the platform's rule
+ * (grantLifetimeMonths: Spotify's six months by default). Returns { connectionId,
+ * grantGeneration, created }.
  */
-export async function saveGrant(db, { userId, platform, grant, keys, now = new Date() }) {
+export async function saveGrant(
+  db,
+  {
+    userId,
+    platform,
+    grant,
+    keys,
+    now = new Date(),
+    grantLifetimeMonths = GRANT_LIFETIME_MONTHS[platform] ?? null,
+  },
+) {
   if (typeof userId !== "string" || !userId.trim() || typeof platform !== "string" || !platform) {
     throw new TokensyncError("invalid_grant", "userId and platform must be non-empty strings");
   }
@@ -212,7 +228,9 @@ export async function saveGrant(db, { userId, platform, grant, keys, now = new D
     expires_at: at("expires_in"),
     scope: present(grant.scope) ? String(grant.scope) : null,
     token_type: present(grant.token_type) ? String(grant.token_type) : "Bearer",
-    refresh_token_expires_at: at("refresh_token_expires_in"),
+    refresh_token_expires_at:
+      at("refresh_token_expires_in") ??
+      (refresh !== null && grantLifetimeMonths !== null ? grantEnd(now, grantLifetimeMonths) : null),
   };
   if (isSqlite(db)) return saveSqlite(db, row, now);
   const { rows } = await db.query(PG_SAVE, [
@@ -231,6 +249,18 @@ export async function saveGrant(db, { userId, platform, grant, keys, now = new D
     grantGeneration: Number(saved.grant_generation),
     created: saved.created,
   };
+}
+
+/** The grant's end by a platform's rule: the same day of the month that many months after the
+ * authorisation (now), or that month's last day (as Platform.grant_end in tokensync). */
+function grantEnd(authorized, months) {
+  const index = authorized.getUTCMonth() + months;
+  const year = authorized.getUTCFullYear() + Math.floor(index / 12);
+  const month = index % 12;
+  const last = new Date(Date.UTC(year, month + 1, 0)).getUTCDate();
+  const end = new Date(authorized.getTime());
+  end.setUTCFullYear(year, month, Math.min(authorized.getUTCDate(), last));
+  return end;
 }
 
 /** tokensync_save_grant's write, as sql/sqlite.sql's statements in one IMMEDIATE transaction. */
