@@ -1,4 +1,4 @@
-// Types of @tokensync/client (index.js). The database client is the caller's: a `pg` Client or
+// Types of @tokensync/client (index.js); test/types.test.js compiles a program against them. The database client is the caller's: a `pg` Client or
 // Pool (anything with query(text, values) returning { rows }), or a `better-sqlite3` Database.
 
 /** What the package needs of a PostgreSQL client: pg's Client and Pool have it. */
