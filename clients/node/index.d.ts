@@ -1,5 +1,6 @@
-// Types of @tokensync/client (index.js); test/types.test.js compiles a program against them. The database client is the caller's: a `pg` Client or
-// Pool (anything with query(text, values) returning { rows }), or a `better-sqlite3` Database.
+// Types of @tokensync/client (index.js); test/types.test.js compiles a program against them.
+// The database client is the caller's: a `pg` Client or Pool (anything with query(text, values)
+// returning { rows }), or a `better-sqlite3` Database.
 
 /** What the package needs of a PostgreSQL client: pg's Client and Pool have it. */
 export interface PgQueryable {
