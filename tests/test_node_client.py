@@ -13,6 +13,7 @@ import json
 import os
 import shutil
 import subprocess
+import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -22,7 +23,7 @@ from urllib.parse import urlsplit, urlunsplit
 import psycopg
 import pytest
 
-from tests.processes import ProviderProcess, finish, running_provider, tokensync
+from tests.processes import ProviderProcess, finish, running_provider, tokensync, wait_for
 from tests.support import Cli, connection, query_value, run_sql, tokens
 from tokensync.platforms.catalog import BUILTIN_PLATFORMS as PLATFORMS
 from tokensync.store.sqlite import sqlite_path
@@ -378,6 +379,47 @@ def test_the_save_function_refuses_what_an_import_refuses(
             with pytest.raises(psycopg.errors.InvalidParameterValue):
                 app.execute("SELECT * FROM tokensync_save_grant(%s, %s, %s, NULL, NULL)", args)
     assert query_value(db_url, "SELECT count(*) FROM connections") == 0
+
+
+@pytest.mark.parametrize("engine", ["postgres"])
+def test_two_saves_of_a_new_connection_at_once_make_one_row_and_two_grants(
+    db_url: str, key: str, app_db: dict[str, str]
+) -> None:
+    """The second insert waits for the first to commit, finds the row, and replaces its grant."""
+    sealed = connection_ciphertexts(db_url, key, app_db)
+    save = "SELECT * FROM tokensync_save_grant('u9', 'discord', %s, %s, NULL)"
+    with psycopg.connect(app_db["pg"]) as first, psycopg.connect(app_db["pg"]) as second:
+        made = first.execute(save, sealed).fetchone()  # its transaction stays open
+        outcome: list[object] = []
+        waiting = threading.Thread(
+            target=lambda: outcome.append(second.execute(save, sealed).fetchone())
+        )
+        waiting.start()
+        wait_for(lambda: lock_waits(db_url) == 1, "the second save waiting on the first's row")
+        assert not outcome
+        first.commit()
+        waiting.join(timeout=60)
+        second.commit()
+    assert made is not None and made[1:] == (1, True)
+    assert outcome == [(made[0], 2, False)]
+    assert query_value(db_url, "SELECT count(*) FROM connections WHERE user_id = 'u9'") == 1
+
+
+def lock_waits(db_url: str) -> object:
+    return query_value(
+        db_url,
+        "SELECT count(*) FROM pg_stat_activity "
+        "WHERE datname = current_database() AND wait_event_type = 'Lock'",
+    )
+
+
+def connection_ciphertexts(db_url: str, key: str, app_db: dict[str, str]) -> tuple[str, str]:
+    """Ciphertexts saved from Node (for u1: whose row they were made for does not matter here)."""
+    grant = callback_grant("u1", "node")
+    node({"op": "save", "userId": "u1", "platform": "discord", "grant": grant}, key, app_db)
+    row = connection(db_url, "u1", "discord")
+    assert row.refresh_token_enc is not None
+    return row.access_token_enc, row.refresh_token_enc
 
 
 def test_a_grant_saved_from_node_ends_by_the_platforms_rule_as_in_python(
