@@ -111,6 +111,8 @@ def env(tmp_path: Path, key: str, db_url: str) -> dict[str, str]:
     environ.update(
         {
             "TOKENSYNC_DATA_DIR": str(tmp_path / "data"),
+            # The user's default config file (~/.config/tokensync/config.toml) is never read.
+            "XDG_CONFIG_HOME": str(tmp_path / "config"),
             "TOKENSYNC_DATABASE_URL": db_url,
             "TOKENSYNC_ENCRYPTION_KEYS": key,
         }

@@ -8,6 +8,7 @@ import shlex
 import stat
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -61,6 +62,11 @@ def test_crontab_lines_parse_and_run_tokensync() -> None:
     commands = " ".join(cmd for _, cmd in jobs)
     assert "flock -n" in commands and "/etc/tokensync/env" in commands and "logger" in commands
     assert "jq" in (ROOT / "crontab.example").read_text()
+    for _, cmd in jobs:
+        # A pipeline's status is tokensync's, and nothing tokensync says goes to cron's mail.
+        assert "set -o pipefail;" in cmd, cmd
+        assert re.search(r"tokensync [^|]* 2>>/var/log/tokensync/\S+\.err\.log \|", cmd), cmd
+    assert "tokensync data prune --deleted-before" in commands
 
 
 @pytest.mark.parametrize("name", ["ci.yml", "scheduled.yml"])
@@ -106,16 +112,23 @@ def test_scheduled_workflow_runs_both_jobs_safely() -> None:
             s for s in job["steps"] if str(s.get("uses", "")).startswith("actions/upload-artifact")
         ]
         assert uploads and uploads[0]["if"] == "always()"
-    env = doc["env"]
-    assert env["TOKENSYNC_DATABASE_URL"] == "${{ secrets.TOKENSYNC_DATABASE_URL }}"
-    assert env["TOKENSYNC_ENCRYPTION_KEYS"] == "${{ secrets.TOKENSYNC_ENCRYPTION_KEYS }}"
-    for name in ("SPOTIFY", "GOOGLE", "GITHUB", "DISCORD"):
-        for half in ("CLIENT_ID", "CLIENT_SECRET"):
-            key = f"TOKENSYNC_{name}_{half}"
-            assert env[key] == f"${{{{ secrets.{key} }}}}"
+    assert "env" not in doc, "a workflow-level env reaches every step: secrets go to one step"
     for job in doc["jobs"].values():
+        assert "env" not in job, "a job-level env reaches every step of the job"
         # an unset database secret must fail the run, not poll an empty SQLite file
-        assert any("TOKENSYNC_DATABASE_URL" in str(step.get("run", "")) for step in job["steps"])
+        (run,) = [s for s in job["steps"] if "tokensync " in str(s.get("run", ""))]
+        assert 'test -n "$TOKENSYNC_DATABASE_URL"' in run["run"].split("tokensync ")[0]
+        env = run["env"]
+        assert env["TOKENSYNC_DATABASE_URL"] == "${{ secrets.TOKENSYNC_DATABASE_URL }}"
+        assert env["TOKENSYNC_ENCRYPTION_KEYS"] == "${{ secrets.TOKENSYNC_ENCRYPTION_KEYS }}"
+        for name in ("SPOTIFY", "GOOGLE", "GITHUB", "DISCORD"):
+            for half in ("CLIENT_ID", "CLIENT_SECRET"):
+                key = f"TOKENSYNC_{name}_{half}"
+                assert env[key] == f"${{{{ secrets.{key} }}}}"
+        # No other step sees a secret: not the actions, not the installation.
+        for step in job["steps"]:
+            if step is not run:
+                assert "secrets." not in yaml.safe_dump(step), step
 
 
 def test_scheduled_workflow_publishes_counts_unless_asked() -> None:
@@ -153,23 +166,45 @@ def test_crontab_installation_works_without_etc_tokensync(tmp_path: Path) -> Non
     assert (tmp_path / "var" / "log" / "tokensync").is_dir()
 
 
-def dockerfile_instructions() -> list[tuple[str, str]]:
-    """(INSTRUCTION, arguments) of the Dockerfile's final stage, continuation lines joined."""
+def dockerfile_instructions(*, final_stage: bool = True) -> list[tuple[str, str]]:
+    """(INSTRUCTION, arguments) of the Dockerfile (its final stage by default), continuation
+    lines joined."""
     text = (ROOT / "Dockerfile").read_text().replace("\\\n", " ")
     instructions = [
         tuple(line.strip().split(None, 1))
         for line in text.splitlines()
         if line.strip() and not line.strip().startswith("#")
     ]
-    last_from = max(i for i, ins in enumerate(instructions) if ins[0] == "FROM")
-    return [(ins[0], ins[1] if len(ins) > 1 else "") for ins in instructions[last_from:]]
+    first = max(i for i, ins in enumerate(instructions) if ins[0] == "FROM") if final_stage else 0
+    return [(ins[0], ins[1] if len(ins) > 1 else "") for ins in instructions[first:]]
+
+
+def kubernetes_docs() -> list[dict[str, Any]]:
+    text = (ROOT / "deploy" / "kubernetes" / "cronjob.yaml").read_text()
+    return [d for d in yaml.safe_load_all(text) if d]
+
+
+def cronjobs() -> dict[str, dict[str, Any]]:
+    """The CronJobs of the Kubernetes example, by the command their container runs."""
+    found = {}
+    for doc in kubernetes_docs():
+        if doc["kind"] == "CronJob":
+            (container,) = doc["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"]
+            args = container["args"]
+            command = args[: next((i for i, a in enumerate(args) if a.startswith("-")), None)]
+            found[" ".join(command)] = doc
+    return found
+
+
+def worker_cronjobs() -> list[dict[str, Any]]:
+    return [job for name, job in cronjobs().items() if name in ("refresh-tokens", "poll-platforms")]
 
 
 def test_the_dockerfile_is_what_kubernetes_runs() -> None:
     """No container builder runs here (CI builds it): the final stage is checked for a slim
     Python base, tokensync as the entrypoint, and the numeric non-root user Kubernetes names."""
     final = dockerfile_instructions()
-    assert final[0][0] == "FROM" and re.fullmatch(r"python:3\.1[1-9]-slim", final[0][1])
+    assert final[0][0] == "FROM" and re.match(r"python:3\.1[1-9]\.\d+-slim", final[0][1])
     entrypoint = [json.loads(args) for op, args in final if op == "ENTRYPOINT"]
     assert entrypoint == [["tokensync"]]
     (user,) = [args for op, args in final if op == "USER"]
@@ -177,11 +212,12 @@ def test_the_dockerfile_is_what_kubernetes_runs() -> None:
     assert uid != 0
     env = " ".join(args for op, args in final if op == "ENV")
     data_dir = re.search(r"TOKENSYNC_DATA_DIR=(\S+)", env).group(1)  # type: ignore[union-attr]
-    docs = list(yaml.safe_load_all((ROOT / "deploy" / "kubernetes" / "cronjob.yaml").read_text()))
     assert "Dockerfile" in (ROOT / "deploy" / "kubernetes" / "cronjob.yaml").read_text()
-    for cronjob in (d for d in docs if d["kind"] == "CronJob"):
+    for cronjob in cronjobs().values():
         pod = cronjob["spec"]["jobTemplate"]["spec"]["template"]["spec"]
         assert pod["securityContext"]["runAsUser"] == uid
+    for cronjob in worker_cronjobs():
+        pod = cronjob["spec"]["jobTemplate"]["spec"]["template"]["spec"]
         (container,) = pod["containers"]
         # The container's args are tokensync's command line, after the entrypoint.
         assert container["args"][0] in ("refresh-tokens", "poll-platforms")
@@ -194,11 +230,29 @@ def test_the_dockerfile_is_what_kubernetes_runs() -> None:
     assert "--read-only" in image_runs
 
 
+def test_the_dockerfile_base_is_pinned_and_its_dependencies_locked() -> None:
+    """Both stages build on one base, named by its exact version and its digest; the
+    dependencies come from requirements.lock with hashes, and tokensync adds none of its own."""
+    everything = dockerfile_instructions(final_stage=False)
+    bases = [args.split()[0] for op, args in everything if op == "FROM"]
+    assert len(bases) == 2 and len(set(bases)) == 1, bases
+    assert re.fullmatch(r"python:3\.1[1-9]\.\d+-slim-[a-z]+@sha256:[0-9a-f]{64}", bases[0])
+    runs = [args for op, args in everything if op == "RUN" and "pip install" in args]
+    locked, own = runs
+    assert "--require-hashes" in locked and "-r requirements.lock" in locked
+    assert "--no-deps" in own and own.rstrip().endswith(" .")
+    # The lock is in the build context, and copied before the source (its layer survives edits).
+    copies = [args for op, args in everything if op == "COPY"]
+    assert copies.index("requirements.lock ./") < next(
+        i for i, c in enumerate(copies) if c.startswith("src ")
+    )
+    assert "!requirements.lock" in (ROOT / ".dockerignore").read_text().splitlines()
+
+
 def test_kubernetes_cronjobs_match_their_max_duration() -> None:
-    docs = list(yaml.safe_load_all((ROOT / "deploy" / "kubernetes" / "cronjob.yaml").read_text()))
-    cronjobs = [d for d in docs if d["kind"] == "CronJob"]
-    assert len(cronjobs) == 2
-    for cronjob in cronjobs:
+    workers = worker_cronjobs()
+    assert len(workers) == 2
+    for cronjob in workers:
         assert cronjob["apiVersion"] == "batch/v1"
         assert cronjob["spec"]["concurrencyPolicy"] in ("Allow", "Forbid", "Replace")
         job = cronjob["spec"]["jobTemplate"]["spec"]

@@ -21,6 +21,7 @@ from tokensync import bootstrap
 from tokensync.crypto import Keyring, binding, generate_key
 from tokensync.jobs.delivery import DeliveryReport, deliver
 from tokensync.jobs.deps import Deps
+from tokensync.jobs.erase import erase_user
 from tokensync.jobs.event_log import replay
 from tokensync.jobs.options import RefreshOptions
 from tokensync.jobs.refresh import run_refresh
@@ -388,3 +389,24 @@ def test_a_hanging_receiver_never_holds_a_run_past_its_max_duration(
         assert len(world.receiver.attempts) == 2
 
     scenario(db_url, tmp_path, story, settings_extra='webhook_timeout = "60s"\n')
+
+
+def test_replay_counts_what_it_cannot_send_again_an_erased_users_events(
+    db_url: str, tmp_path: Path
+) -> None:
+    async def story(world: World) -> None:
+        for user in ("u1", "u2"):
+            world.job.add(user, "discord")
+        await world.refresh()  # a connection.needs_reauth each, delivered
+        async with world.deps() as deps:
+            stop = StopSignal(deps.clock, None)
+            await erase_user(deps, stop, "u1", revoke=False, dry_run=False)
+        await world.deliver()  # user.erased, delivered: then it names the user no more
+        assert [e["type"] for e in world.receiver.events][-1] == "user.erased"
+        sent = len(world.receiver.attempts)
+        async with world.deps() as deps:
+            done = await replay(deps, StopSignal(deps.clock, None), after=0, types=(), budget=None)
+        assert (done.replayed, done.not_replayed) == (1, 1), "u2's event again; not user.erased"
+        assert len(world.receiver.attempts) == sent + 1
+
+    scenario(db_url, tmp_path, story)

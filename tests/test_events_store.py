@@ -298,3 +298,42 @@ def test_spooled_tokens_issued_after_a_grant_was_marked_dead_recover_it(store: S
         ("connection.recovered", "u1"),
     ]
     assert_tokenless(events(store))
+
+
+def test_what_the_store_keeps_of_an_error_is_a_short_code_and_a_bounded_printable_message(
+    store: Store,
+) -> None:
+    """Whoever built it: a code that is not a short word becomes provider_error, a message loses
+    its control and bidirectional characters and is cut to 500, in the row and in the event."""
+    store.upsert_connections([tokens("u1"), tokens("u2")], NOW)
+    message = "line\none \x1b[31m\u202eevil " + "y" * 900
+    store.record_failure(
+        leased(store, "u1"),
+        "run-1",
+        code="not a code\n",
+        message=message,
+        next_attempt_at=NOW,
+        now=NOW,
+        grant_generation=1,
+    )
+    store.mark_needs_reauth(
+        leased(store, "u2"),
+        "run-1",
+        refresh_token_enc="enc-r-u2",
+        code="x" * 65,
+        message=message,
+        now=NOW,
+        grant_generation=1,
+    )
+    rows = {c.user_id: c for c in store.iter_connections(Filters())}
+    (event,) = events(store)
+    error = event.data["error"]
+    assert isinstance(error, dict)
+    for code, said in (
+        (rows["u1"].last_error_code, rows["u1"].last_error_message),
+        (rows["u2"].last_error_code, rows["u2"].last_error_message),
+        (error["code"], error["message"]),
+    ):
+        assert code == "provider_error"
+        assert said is not None and len(said) == 500 and said.isprintable()
+        assert said.startswith("line one [31mevil yyy")

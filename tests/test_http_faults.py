@@ -35,6 +35,7 @@ from tokensync.http.transport import http_client
 from tokensync.oauth import MAX_TOKEN_RESPONSE_BYTES, TokenSet, classify, refresh_grant
 from tokensync.platforms.api import MAX_API_RESPONSE_BYTES, Api
 from tokensync.platforms.catalog import Platform
+from tokensync.redaction import NO_SECRETS
 from tokensync.settings import Settings
 
 pytestmark = pytest.mark.anyio
@@ -570,7 +571,7 @@ def test_classify_returns_a_token_set_or_raises_a_provider_error() -> None:
     @hypothesis.given(status=st.integers(0, 999), headers=headers, body=bodies)
     def check(status: int, headers: dict[str, str], body: bytes) -> None:
         try:
-            result = classify("acme", status, headers, body, secrets=(RT,))
+            result = classify("acme", status, headers, body, secrets=NO_SECRETS.plus(RT))
         except ProviderError:
             return
         assert isinstance(result, TokenSet)

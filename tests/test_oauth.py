@@ -17,6 +17,7 @@ from tokensync.errors import (
 )
 from tokensync.oauth import classify, request_parts
 from tokensync.platforms.catalog import Platform
+from tokensync.redaction import NO_SECRETS
 
 JSON = {"content-type": "application/json"}
 
@@ -215,7 +216,7 @@ def test_rate_limit_reads_retry_after() -> None:
 def test_descriptions_never_echo_secrets() -> None:
     payload = {"error": "invalid_grant", "error_description": "token RT-SECRET is revoked"}
     with pytest.raises(PermanentError) as info:
-        classify("acme", 400, JSON, body(payload), secrets=("RT-SECRET",))
+        classify("acme", 400, JSON, body(payload), secrets=NO_SECRETS.plus("RT-SECRET"))
     assert "RT-SECRET" not in info.value.message
 
 

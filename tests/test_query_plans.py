@@ -111,6 +111,10 @@ RECURRING = {
     "dead_events": {"events_dead"},
     "event_counts": set(),  # two partial indexes (pending, dead), whichever is smaller
     "list_events": set(),  # the unique seq index, whatever its name on each engine
+    "unreplayable_events": set(),  # what `events replay` counts: the same range of seq
+    # The keyring's sample before an import, save_grant or a job writes: the primary key read
+    # backwards, a few rows whatever the table holds.
+    "newest_ciphertexts": set(),
 }
 TABLES = ("connections", "runs", "user_platform_data", "events")
 # PostgreSQL's own statements (the other engine runs their parts one by one, planned above).

@@ -3,11 +3,25 @@ for anything built from a URL or a driver error, and PostgreSQL URLs split by us
 
 from __future__ import annotations
 
-import pytest
+from collections.abc import Callable
 
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from tests.hostile import SPELLINGS, leaks, secret_runs
 from tests.support import Cli
 from tokensync.errors import ConfigError
-from tokensync.redaction import redact, split_userinfo, url_secrets
+from tokensync.redaction import (
+    MAX_TEXT,
+    NO_SECRETS,
+    RUN,
+    redact,
+    safe_code,
+    scrub,
+    split_userinfo,
+    url_secrets,
+)
 from tokensync.store.postgres import connection_params
 
 # (URL as a person writes it, the password it means)
@@ -134,3 +148,90 @@ def test_a_wrong_password_at_a_live_server_is_not_printed(
     assert "no_such_db" in result.json["error"]["message"]
     for secret in ("pw@with@at", "pw%40with@at", "pw%40with", "with@at"):
         assert secret not in result.out + result.err
+
+
+# -- what a provider or a platform echoes back -----------------------------------------------------
+
+REFRESH = "1//0gAbCdEfGhIjKlMnOpQrStUvWxYz-_.~+/refresh"
+CLIENT_SECRET = "GOCSPX-cl1ent s3cret/+=%value"
+ACCESS = "ya29.a0AfB_byC-access.token~value"
+IN_PLAY = NO_SECRETS.plus(REFRESH, CLIENT_SECRET, ACCESS)
+
+
+def runs_of(secret: str, length: int = RUN) -> set[str]:
+    """Every run of `length` characters of `secret`."""
+    return {secret[i : i + length] for i in range(len(secret) - length + 1)}
+
+
+def assert_clean(text: str, *secrets: str) -> None:
+    """No run of RUN characters of any secret, in any of its forms, is in `text`."""
+    assert leaks(text, secret_runs(*secrets)) == [], text
+
+
+@pytest.mark.parametrize(("name", "spell"), SPELLINGS, ids=[n for n, _ in SPELLINGS])
+def test_every_spelling_of_every_secret_is_masked(name: str, spell: Callable[[str], str]) -> None:
+    for secret in (REFRESH, CLIENT_SECRET, ACCESS):
+        text = f"error: {spell(secret)} was refused"
+        cleaned = scrub(text, IN_PLAY, limit=10_000)
+        assert_clean(cleaned, secret)
+        assert cleaned.startswith("error: ") and cleaned.endswith(" was refused"), cleaned
+
+
+@pytest.mark.parametrize("offset", [*range(0, 260, 9), *range(185, 201)])
+def test_a_secret_near_the_cut_leaves_no_prefix(offset: int) -> None:
+    text = "x" * offset + REFRESH + " and more"
+    cleaned = scrub(text, IN_PLAY)
+    assert len(cleaned) <= MAX_TEXT
+    for run in runs_of(REFRESH, 4):  # not even 4 characters of it: the cut comes after the mask
+        assert run not in cleaned.replace("x", "")
+
+
+def test_messages_are_printable_and_bounded() -> None:
+    text = "bad\x00 \x1b[31mred\x1b[0m \u202eevil\u202c \u2066iso\u2069 line\nbreak\r\n" + "y" * 900
+    cleaned = scrub(text, NO_SECRETS)
+    assert cleaned.startswith("bad [31mred[0m evil iso line break yyy")
+    assert len(cleaned) == MAX_TEXT and cleaned.endswith("...")
+    assert all(c.isprintable() for c in cleaned)
+
+
+def test_credentials_are_masked_by_their_shape_too() -> None:
+    text = (
+        'client_secret=abc123 "refresh_token": "zzz.yyy" Authorization: Bearer eyJ0eXAi.x.y '
+        "Basic dXNlcjpwYXNz token ghp_0123456789abcdef"
+    )
+    cleaned = scrub(text, NO_SECRETS)
+    for secret in ("abc123", "zzz.yyy", "eyJ0eXAi", "dXNlcjpwYXNz", "ghp_0123456789abcdef"):
+        assert secret not in cleaned, cleaned
+    for benign in (
+        "Invalid refresh_token. Bearer token expired",
+        "Invalid token: the token is expired; Basic authentication failed",
+        'Invalid "refresh_token" in request',
+    ):
+        assert scrub(benign, NO_SECRETS) == benign
+    masked = scrub('token=abc.def&secret=s3 {"token": "t0k", "secret":"x"}', NO_SECRETS)
+    assert masked == 'token=***&secret=*** {"token": "***", "secret":"***"}', masked
+
+
+def test_error_codes_are_kept_only_when_they_are_short_words_without_a_secret() -> None:
+    assert safe_code("invalid_grant", IN_PLAY) == "invalid_grant"
+    assert safe_code("urn.example-1_x", IN_PLAY) == "urn.example-1_x"
+    for bad in ("", "a b", "x" * 65, "bad\ncode", "é", None, 7, ACCESS, f"pre{ACCESS[:14]}"):
+        assert safe_code(bad, IN_PLAY) is None, bad
+
+
+@given(
+    secret=st.text(st.characters(codec="utf-8", exclude_categories=["Cs"]), min_size=RUN),
+    spelling=st.sampled_from(SPELLINGS),
+    before=st.text(max_size=60),
+    after=st.text(max_size=60),
+)
+@settings(max_examples=400, deadline=None)
+def test_no_run_of_a_secret_survives_in_any_spelling_anywhere(
+    secret: str, spelling: tuple[str, Callable[[str], str]], before: str, after: str
+) -> None:
+    """For any secret and any of its spellings embedded anywhere in any text, the output holds
+    no run of RUN characters of the secret."""
+    _, spell = spelling
+    cleaned = scrub(before + spell(secret) + after, NO_SECRETS.plus(secret), limit=100_000)
+    for run in runs_of(secret):
+        assert run not in cleaned

@@ -15,7 +15,7 @@ import httpx
 
 from tokensync import interrupts
 from tokensync.crypto import Keyring, create_keys_file, read_keys_file
-from tokensync.errors import ConfigError, NoDatabaseError
+from tokensync.errors import ConfigError, NoDatabaseError, WrongKeyError
 from tokensync.http.transport import http_client
 from tokensync.jobs.clock import Clock, SystemClock
 from tokensync.jobs.database import AsyncStore
@@ -37,6 +37,8 @@ Job = Callable[[Deps, Opts], Awaitable[R]]
 # The client-side bound on a statement waits a little past the server's statement timeout, so
 # that a server that is alive answers with its own error first.
 _CLIENT_MARGIN = 5.0
+# Stored tokens a keyring is tried on before anything is written with it.
+KEY_SAMPLE = 5
 
 
 def _stderr(message: str) -> None:
@@ -45,31 +47,52 @@ def _stderr(message: str) -> None:
 
 @contextlib.contextmanager
 def database(
-    settings: Settings, *, migrate: bool = True, read_only: bool = False
+    settings: Settings,
+    *,
+    migrate: bool = True,
+    read_only: bool = False,
+    create: bool = True,
+    notice: Notice = _stderr,
 ) -> Iterator[Store]:
     """The store, its schema brought up to date (refusing one newer than this program); with
-    `read_only`, an existing database of this program's schema, never created nor migrated."""
-    store = open_database(settings, migrate=migrate, read_only=read_only)
+    `read_only`, an existing database of this program's schema, never created nor migrated;
+    with `create` False, an existing tokensync database (an older schema is migrated)."""
+    store = open_database(
+        settings, migrate=migrate, read_only=read_only, create=create, notice=notice
+    )
     try:
         yield store
     finally:
         store.close()
 
 
-def open_database(settings: Settings, *, migrate: bool = True, read_only: bool = False) -> Store:
+def open_database(
+    settings: Settings,
+    *,
+    migrate: bool = True,
+    read_only: bool = False,
+    create: bool = True,
+    notice: Notice = _stderr,
+) -> Store:
     """Connect, and bring the schema up to date; the caller closes the store.
 
-    `read_only` is for the commands that only read (status, tokens list): a database that does
-    not exist is reported (exit 3), not created, and the schema must be current already.
+    Only the jobs, `tokens import` and `db migrate` create a database (and say so through
+    `notice`). `read_only` is for the commands that only read (status, tokens list), `create`
+    False for those that remove or read (erase, disconnect, prune, events, keys rotate): a
+    database that does not exist, or holds no tokensync schema, is reported (exit 3), never
+    created; `read_only` also wants the schema current already.
     """
-    if settings.database_is_default and not read_only:
+    create = create and not read_only
+    if settings.database_is_default and create:
         make_private_dir(settings.data_dir, "the data directory")
-    store = open_store(settings.database_url, create=not read_only)
+    store = open_store(settings.database_url, create=create)
     try:
-        if read_only:
-            store.require_schema(_where(settings))
-        elif migrate:
-            store.migrate(SystemClock().now())
+        if not create:
+            store.require_schema(describe_database(settings), older_ok=not read_only)
+        if migrate and not read_only:
+            new = store.schema_version() == 0
+            if store.migrate(SystemClock().now()) and new:
+                notice(f"created a new tokensync database: {describe_database(settings)}")
     except BaseException:
         store.close()
         raise
@@ -87,7 +110,7 @@ def make_private_dir(path: Path, what: str) -> None:
         ) from None
 
 
-def _where(settings: Settings) -> str:
+def describe_database(settings: Settings) -> str:
     """How a message names the database: a SQLite file by its path, PostgreSQL by its name and
     host (never by its URL, which may hold a password)."""
     url = settings.database_url
@@ -159,9 +182,23 @@ def _refuse_a_new_key_for_old_tokens(settings: Settings, path: Path) -> None:
     if stored or spooled:
         what = "the database holds tokens" if stored else "the spool holds tokens"
         raise ConfigError(
-            f"the encryption key file {path} is missing, but {what} encrypted with it: restore "
-            "the file from your backup (or give its key in TOKENSYNC_ENCRYPTION_KEYS); a new key "
+            "no encryption key is configured (TOKENSYNC_ENCRYPTION_KEYS, or "
+            f"TOKENSYNC_ENCRYPTION_KEYS_FILE) and there is no key file at {path}, but {what} "
+            "encrypted with some key: give that key in TOKENSYNC_ENCRYPTION_KEYS (or, if this "
+            "database used the key file and it was lost, restore it from your backup); a new key "
             "would open none of them, so none was made"
+        )
+
+
+def check_keyring(store: Store, keyring: Keyring) -> None:
+    """Refuse a keyring that opens none of the newest stored tokens (WrongKeyError, before
+    anything is written): one indexed read of a few rows, whatever the table holds."""
+    sample = store.newest_ciphertexts(KEY_SAMPLE)
+    if sample and not any(keyring.opens(ciphertext) for ciphertext in sample):
+        raise WrongKeyError(
+            f"none of the {keyring.size} key(s) in {keyring.source} opens the tokens this "
+            f"database holds (the {len(sample)} newest were tried): they were encrypted with "
+            "another key; give that key (first in the list), and nothing was written"
         )
 
 
@@ -181,17 +218,21 @@ async def job_deps(
     progress: Callable[[Reportable], None],
     clock: Clock | None = None,
     transport: httpx.AsyncBaseTransport | None = None,
+    create: bool = True,
 ) -> AsyncIterator[Deps]:
-    """Everything a job run works with, closed when the block ends.
+    """Everything a job run works with, closed when the block ends; a `keyring` that opens none
+    of the stored tokens is refused first. `create` False: the database must exist already.
 
     `clock` and `transport` stand in for the real ones in tests (a fake clock, a mock transport).
     """
-    store = open_database(settings)
+    store = open_database(settings, create=create)
     # Every statement of the run goes through the timed database thread, the run's own record
     # included: a database that stops answering costs database_timeout, never the whole run.
     db = AsyncStore(store, timeout=settings.database_timeout + _CLIENT_MARGIN)
     try:
         await db.call(store.set_statement_timeout, settings.database_timeout)
+        if keyring is not None:
+            await db.call(check_keyring, store, keyring)
         # Every other process sees this run as alive for as long as it is: a lease it holds on a
         # row whose refresh token is in flight is never taken over, whatever the clocks say.
         await db.call(store.hold_lease_owner, owner)
@@ -261,7 +302,12 @@ def run_events(
 
     async def run() -> T:
         async with job_deps(
-            settings, owner=new_run_id("events"), concurrency=16, keyring=None, progress=progress
+            settings,
+            owner=new_run_id("events"),
+            concurrency=16,
+            keyring=None,
+            progress=progress,
+            create=False,
         ) as deps:
             stop = StopSignal(deps.clock, max_duration)
             with stop.on_signals():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import sys
 import traceback
@@ -16,6 +17,16 @@ from urllib.parse import urlsplit
 import typer
 
 from tokensync import __version__, interrupts
+from tokensync.cli_options import (
+    EXAMPLES,
+    FailOnChoice,
+    ListFormat,
+    ReportFormat,
+    Results,
+    group,
+    help_when_bare,
+    hoist_global_options,
+)
 from tokensync.errors import (
     EXIT_FAILURES,
     EXIT_OK,
@@ -39,6 +50,7 @@ from tokensync.settings import load_settings
 # Each command imports the rest of what it needs when it runs: `tokensync --version` stays fast.
 if TYPE_CHECKING:
     from tokensync.bootstrap import Job, Opts, R
+    from tokensync.client import TokenClient
     from tokensync.jobs.options import FailOn, Keep
     from tokensync.jobs.results import Reportable
     from tokensync.settings import Settings
@@ -50,18 +62,14 @@ T = TypeVar("T")
 app = typer.Typer(
     name="tokensync",
     help="Keep your users' OAuth tokens alive and poll their platform data, on a schedule.",
-    no_args_is_help=True,
-    add_completion=False,
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
 )
-tokens_app = typer.Typer(
-    help="Connections: import, list, get a fresh token, disconnect.", no_args_is_help=True
-)
-keys_app = typer.Typer(help="Encryption keys.", no_args_is_help=True)
-db_app = typer.Typer(help="The database schema.", no_args_is_help=True)
-users_app = typer.Typer(help="Users: erase one, everywhere.", no_args_is_help=True)
-data_app = typer.Typer(help="The polled data.", no_args_is_help=True)
+tokens_app = group("Connections: import, list, get a fresh token, disconnect.")
+keys_app = group("Encryption keys.")
+db_app = group("The database schema.")
+users_app = group("Users: erase one, everywhere.")
+data_app = group("The polled data.")
 app.add_typer(tokens_app, name="tokens")
 app.add_typer(users_app, name="users")
 app.add_typer(keys_app, name="keys")
@@ -84,7 +92,7 @@ def _version(value: bool) -> None:
         raise typer.Exit(0)
 
 
-@app.callback()
+@app.callback(invoke_without_command=True)
 def _global(
     ctx: typer.Context,
     database_url: Annotated[
@@ -107,8 +115,17 @@ def _global(
     verbose: Annotated[
         int, typer.Option("-v", "--verbose", count=True, help="Log each item on stderr.")
     ] = 0,
+    quiet: Annotated[
+        bool,
+        typer.Option(
+            "-q", "--quiet", help="Say a failure by the document and exit code only, not on stderr."
+        ),
+    ] = False,
 ) -> None:
+    """The global options (cli_options.py moves those typed after the command before it)."""
+    ending.set_quiet(quiet)
     ctx.obj = Globals(database_url=database_url, config=config, verbose=verbose)
+    help_when_bare(ctx)
 
 
 def _settings(ctx: typer.Context) -> Settings:
@@ -167,7 +184,7 @@ MaxDurationOpt = Annotated[
     typer.Option("--max-duration", help="Stop claiming work after this long (90s, 4m, 1h)."),
 ]
 ResultsOpt = Annotated[
-    str, typer.Option("--results", help="What the results array holds: all, failures or none.")
+    Results, typer.Option("--results", help="What the results array holds: all, failures or none.")
 ]
 MetricsOpt = Annotated[
     Path | None,
@@ -184,7 +201,7 @@ ForceOpt = Annotated[
     ),
 ]
 FailOnOpt = Annotated[
-    str,
+    FailOnChoice,
     typer.Option(
         "--fail-on",
         help="What exits 1: any failure, or only those an operator can act on (operator: a "
@@ -214,22 +231,14 @@ class _JobArgs:
     dry_run: bool
     concurrency: int | None
     max_duration: str | None
-    results: str
+    results: Results
     metrics_file: Path | None
     ping_url: str | None
     force: bool
-    fail_on: str
+    fail_on: FailOnChoice
 
     def common(self, settings: Settings, default_concurrency: int) -> _JobFields:
         """The JobOptions fields, checked."""
-        from tokensync.jobs.options import FAIL_ON, KEEP
-
-        keep = next((k for k in KEEP if k == self.results), None)
-        if keep is None:
-            raise UsageError(f"--results must be one of {', '.join(KEEP)}")
-        fail_on = next((f for f in FAIL_ON if f == self.fail_on), None)
-        if fail_on is None:
-            raise UsageError(f"--fail-on must be one of {', '.join(FAIL_ON)}")
         if self.ping_url is not None:
             _check_ping_url(self.ping_url)
         return {
@@ -237,9 +246,9 @@ class _JobArgs:
             "dry_run": self.dry_run,
             "concurrency": self.concurrency or default_concurrency,
             "max_duration": _duration(self.max_duration, "--max-duration"),
-            "keep": keep,
+            "keep": self.results,
             "force": self.force,
-            "fail_on": fail_on,
+            "fail_on": self.fail_on,
         }
 
 
@@ -281,14 +290,19 @@ def check_filters(settings: Settings, platforms: Iterable[str], users: Iterable[
     return Filters(platforms=platforms, users=tuple(dict.fromkeys(users)))
 
 
-@app.command("refresh-tokens")
+@app.command("refresh-tokens", epilog=EXAMPLES["refresh-tokens"])
 def refresh_tokens(
     ctx: typer.Context,
     platform: PlatformOpt = None,
     user: UserOpt = None,
     window: Annotated[
-        str, typer.Option("--window", help="Refresh tokens that expire within this.")
-    ] = "10m",
+        str | None,
+        typer.Option(
+            "--window",
+            help="Refresh tokens that expire within this [default: the refresh_window setting].",
+            show_default=False,
+        ),
+    ] = None,
     dry_run: DryRunOpt = False,
     concurrency: ConcurrencyOpt = None,
     max_duration: MaxDurationOpt = None,
@@ -325,7 +339,7 @@ def refresh_tokens(
     _finish(ctx, work)
 
 
-@app.command("poll-platforms")
+@app.command("poll-platforms", epilog=EXAMPLES["poll-platforms"])
 def poll_platforms(
     ctx: typer.Context,
     platform: PlatformOpt = None,
@@ -381,24 +395,33 @@ def _run_job(
 # -- the store ----------------------------------------------------------------------------------
 
 
-@tokens_app.command("import")
+@tokens_app.command("import", epilog=EXAMPLES["tokens import"])
 def tokens_import(
     ctx: typer.Context,
     file: Annotated[
         Path | None, typer.Argument(help="JSON Lines file; stdin when absent or '-'.")
     ] = None,
+    dry_run: Annotated[
+        bool,
+        typer.Option(
+            "--dry-run",
+            help="Check every line and count the connections; write nothing, create nothing.",
+        ),
+    ] = False,
 ) -> None:
     """Upsert connections from JSON Lines, encrypting the tokens; all or nothing."""
 
     def work(settings: Settings) -> tuple[Document, int]:
         if file is None or str(file) == "-":
-            return _import(settings, _stdin_bytes())
+            if sys.stdin.isatty():
+                warn("reading JSON Lines from stdin (the terminal); end with Ctrl-D")
+            return _import(settings, _stdin_bytes(), dry_run=dry_run)
         try:
             handle = file.open("rb")
         except OSError as exc:
             raise UsageError(f"cannot read {file}: {exc.strerror}") from None
         with handle:
-            return _import(settings, handle)
+            return _import(settings, handle, dry_run=dry_run)
 
     _finish(ctx, work)
 
@@ -408,16 +431,22 @@ def _stdin_bytes() -> BinaryIO:
     return sys.stdin.buffer
 
 
-def _import(settings: Settings, stream: BinaryIO) -> tuple[Document, int]:
+def _import(settings: Settings, stream: BinaryIO, *, dry_run: bool) -> tuple[Document, int]:
     from tokensync import bootstrap
     from tokensync.jobs.clock import SystemClock
-    from tokensync.jobs.token_import import import_tokens
+    from tokensync.jobs.token_import import check_import, import_tokens
     from tokensync.output.documents import import_document
+    from tokensync.output.progress import counter
 
-    keyring = bootstrap.load_keyring(settings)
     now = SystemClock().now()
-    with bootstrap.database(settings) as store:
-        counts = import_tokens(store, stream, settings.platforms, keyring, now)
+    with counter("tokens import") as progress:
+        if dry_run:
+            found = check_import(stream, settings.platforms, now, progress)
+            return {"success": True, "dryRun": True, "connections": found}, EXIT_OK
+        keyring = bootstrap.load_keyring(settings)
+        with bootstrap.database(settings) as store:
+            bootstrap.check_keyring(store, keyring)
+            counts = import_tokens(store, stream, settings.platforms, keyring, now, progress)
     return import_document(counts), EXIT_OK
 
 
@@ -431,7 +460,7 @@ StatusOpt = Annotated[
 ]
 
 
-@tokens_app.command("get")
+@tokens_app.command("get", epilog=EXAMPLES["tokens get"])
 def tokens_get(
     ctx: typer.Context,
     user: Annotated[str, typer.Option("--user", help="The user id.", show_default=False)],
@@ -444,7 +473,6 @@ def tokens_get(
     ] = False,
 ) -> None:
     """A fresh access token (refreshed first when due): the one command that prints a secret."""
-    from tokensync.client import TokenClient
     from tokensync.output.documents import connection_error_document, token_document
 
     def work(settings: Settings) -> tuple[Document, int]:
@@ -453,7 +481,7 @@ def tokens_get(
         try:
             with (
                 interrupts.restored(),
-                TokenClient(settings, progress=_logger(ctx, "get"), handle_signals=True) as client,
+                _client(settings, _logger(ctx, "get")) as client,
             ):
                 token = client.get_token(user, platform, min_ttl=ttl, force_refresh=force_refresh)
         except TokensyncError as exc:
@@ -463,7 +491,7 @@ def tokens_get(
     _finish(ctx, work)
 
 
-@tokens_app.command("disconnect")
+@tokens_app.command("disconnect", epilog=EXAMPLES["tokens disconnect"])
 def tokens_disconnect(
     ctx: typer.Context,
     user: Annotated[str, typer.Option("--user", help="The user id.", show_default=False)],
@@ -479,7 +507,6 @@ def tokens_disconnect(
     ] = False,
 ) -> None:
     """Revoke the grant at the provider, then delete the tokens, sync state and items."""
-    from tokensync.client import TokenClient
     from tokensync.output.documents import connection_error_document, disconnect_document
 
     def work(settings: Settings) -> tuple[Document, int]:
@@ -488,7 +515,7 @@ def tokens_disconnect(
         try:
             with (
                 interrupts.restored(),
-                TokenClient(settings, progress=progress, handle_signals=True) as client,
+                _client(settings, progress) as client,
             ):
                 done = client.disconnect(
                     user, platform, revoke=not no_revoke, keep_data=keep_data, dry_run=dry_run
@@ -500,7 +527,7 @@ def tokens_disconnect(
     _finish(ctx, work)
 
 
-@users_app.command("erase")
+@users_app.command("erase", epilog=EXAMPLES["users erase"])
 def users_erase(
     ctx: typer.Context,
     user: Annotated[str, typer.Argument(help="The user id.", show_default=False)],
@@ -512,19 +539,25 @@ def users_erase(
     ] = False,
 ) -> None:
     """Disconnect every connection of a user, then remove every row naming them; a receipt."""
-    from tokensync.client import TokenClient
     from tokensync.output.documents import erase_document
 
     def work(settings: Settings) -> tuple[Document, int]:
         progress = _logger(ctx, "erase")
         with (
             interrupts.restored(),
-            TokenClient(settings, progress=progress, handle_signals=True) as client,
+            _client(settings, progress) as client,
         ):
             receipt = client.erase_user(user, revoke=not no_revoke, dry_run=dry_run)
         return erase_document(receipt), EXIT_OK if receipt.success else EXIT_FAILURES
 
     _finish(ctx, work)
+
+
+def _client(settings: Settings, progress: Callable[[Reportable], None]) -> TokenClient:
+    """The client of a command: it stops on signals, and never creates a database."""
+    from tokensync.client import TokenClient
+
+    return TokenClient(settings, progress=progress, handle_signals=True, create_database=False)
 
 
 def _logger(ctx: typer.Context, event: str) -> Callable[[Reportable], None]:
@@ -538,7 +571,7 @@ def _logger(ctx: typer.Context, event: str) -> Callable[[Reportable], None]:
     return log
 
 
-@tokens_app.command("list")
+@tokens_app.command("list", epilog=EXAMPLES["tokens list"])
 def tokens_list(
     ctx: typer.Context,
     platform: PlatformOpt = None,
@@ -553,18 +586,18 @@ def tokens_list(
         typer.Option("--after-id", min=0, help="Only ids above this (the next page's start)."),
     ] = 0,
     output: Annotated[
-        str, typer.Option("--format", help="json (one array, the default) or jsonl (a line each).")
+        ListFormat,
+        typer.Option(
+            "--format", help="json (one array), jsonl (a line each) or table (for a person)."
+        ),
     ] = "json",
 ) -> None:
-    """Connections by id, streamed: a JSON array or JSON Lines (never a secret)."""
+    """Connections by id, streamed: a JSON array, JSON Lines or a table (never a secret)."""
     from tokensync import bootstrap
-    from tokensync.output.listing import FORMATS, Cut, Format, peeked, write_listing
+    from tokensync.output.listing import Cut, peeked, write_listing
     from tokensync.store.models import STATUSES
 
-    def open_listing(settings: Settings) -> tuple[Store, Iterable[Connection], Format]:
-        fmt = next((f for f in FORMATS if f == output), None)
-        if fmt is None:
-            raise UsageError(f"--format must be one of {', '.join(FORMATS)}")
+    def open_listing(settings: Settings) -> tuple[Store, Iterable[Connection]]:
         statuses = tuple(dict.fromkeys(status or []))
         unknown = [s for s in statuses if s not in STATUSES]
         if unknown:
@@ -577,15 +610,15 @@ def tokens_list(
             rows = store.iter_connections(
                 filters, statuses=statuses, after_id=after_id, limit=limit
             )
-            return store, peeked(rows), fmt
+            return store, peeked(rows)
         except BaseException:
             store.close()
             raise
 
-    store, rows, fmt = _guarded(ctx, open_listing)
+    store, rows = _guarded(ctx, open_listing)
     code = EXIT_OK
     try:
-        write_listing(rows, fmt, sys.stdout)
+        write_listing(rows, output, sys.stdout)
     except Cut as cut:
         code = cut_short(cut.written, cut.cause, "tokens list")
     except OSError as exc:
@@ -595,11 +628,11 @@ def tokens_list(
     raise typer.Exit(code)
 
 
-@app.command("status")
+@app.command("status", epilog=EXAMPLES["status"])
 def status(
     ctx: typer.Context,
     output: Annotated[
-        str, typer.Option("--format", help="json (the default) or table, for a person.")
+        ReportFormat, typer.Option("--format", help="json (the default) or table, for a person.")
     ] = "json",
 ) -> None:
     """Counts by platform and status, soonest expiry, re-authorisation list, last runs."""
@@ -608,8 +641,6 @@ def status(
     from tokensync.output.documents import status_document
 
     def read(settings: Settings) -> StatusReport:
-        if output not in ("json", "table"):
-            raise UsageError("--format must be json or table")
         from tokensync.jobs.clock import SystemClock
 
         with bootstrap.database(settings, read_only=True) as store:
@@ -628,7 +659,7 @@ def status(
     raise typer.Exit(EXIT_OK)
 
 
-@db_app.command("migrate")
+@db_app.command("migrate", epilog=EXAMPLES["db migrate"])
 def db_migrate(ctx: typer.Context) -> None:
     """Create or upgrade the schema (idempotent)."""
     from tokensync import bootstrap
@@ -637,13 +668,16 @@ def db_migrate(ctx: typer.Context) -> None:
 
     def work(settings: Settings) -> tuple[Document, int]:
         with bootstrap.database(settings, migrate=False) as store:
+            new = store.schema_version() == 0
             applied = store.migrate(SystemClock().now())
+            if new and applied:
+                warn(f"created a new tokensync database: {bootstrap.describe_database(settings)}")
             return migrate_document(store.engine, applied, store.schema_version()), EXIT_OK
 
     _finish(ctx, work)
 
 
-@data_app.command("prune")
+@data_app.command("prune", epilog=EXAMPLES["data prune"])
 def data_prune(
     ctx: typer.Context,
     deleted_before: Annotated[
@@ -667,13 +701,13 @@ def data_prune(
     def work(settings: Settings) -> tuple[Document, int]:
         age = _duration(deleted_before, "--deleted-before") or 0.0
         before = SystemClock().now() - timedelta(seconds=age)
-        with bootstrap.database(settings) as store:
+        with bootstrap.database(settings, create=False) as store:
             return prune_document(prune(store, before=before, dry_run=dry_run)), EXIT_OK
 
     _finish(ctx, work)
 
 
-@keys_app.command("generate")
+@keys_app.command("generate", epilog=EXAMPLES["keys generate"])
 def keys_generate() -> None:
     """Print a new key, bare: TOKENSYNC_ENCRYPTION_KEYS=$(tokensync keys generate)."""
     from tokensync.crypto import generate_key
@@ -681,17 +715,21 @@ def keys_generate() -> None:
     sys.stdout.write(generate_key() + "\n")
 
 
-@keys_app.command("rotate")
+@keys_app.command("rotate", epilog=EXAMPLES["keys rotate"])
 def keys_rotate(ctx: typer.Context) -> None:
     """Re-encrypt every stored token with the primary (first) key."""
     from tokensync import bootstrap
     from tokensync.jobs.key_rotation import rotate_keys
     from tokensync.output.documents import rotation_document
+    from tokensync.output.progress import counter
 
     def work(settings: Settings) -> tuple[Document, int]:
-        keyring = bootstrap.load_keyring(settings)
-        with bootstrap.database(settings) as store:
-            result = rotate_keys(store, keyring, batch_size=settings.batch_size)
+        with (
+            bootstrap.database(settings, create=False) as store,
+            counter("keys rotate", every=1) as progress,
+        ):
+            keyring = bootstrap.load_keyring(settings)
+            result = rotate_keys(store, keyring, settings.batch_size, progress)
         return rotation_document(result), EXIT_OK if result.success else EXIT_FAILURES
 
     _finish(ctx, work)
@@ -707,10 +745,11 @@ def main(argv: list[str] | None = None) -> NoReturn:
     """The console script: usage errors too end as a JSON document and exit 2; SIGTERM and
     SIGINT end a command that is not a job as one too, with 143 or 130."""
     command = typer.main.get_command(app)
+    args = hoist_global_options(command, sys.argv[1:] if argv is None else argv)
     ending.begin()
     with interrupts.raising_on_signals():
         try:
-            code = command.main(args=argv, prog_name="tokensync", standalone_mode=False)
+            code = command.main(args=args, prog_name="tokensync", standalone_mode=False)
         except typer.Exit as done:  # raised outside a command's own handling (the document
             code = done.exit_code  # was printed already)
         except Interrupted as exc:  # before a command began, or after its guard
@@ -719,7 +758,7 @@ def main(argv: list[str] | None = None) -> NoReturn:
             _last_words(failure_document("aborted", "aborted"), 130)
         except typer.TyperException as exc:  # click's usage errors, as typer ships them
             message = exc.format_message() if hasattr(exc, "format_message") else str(exc)
-            if hasattr(exc, "show"):
+            if hasattr(exc, "show") and not ending.is_quiet():
                 with interrupts.deferred():
                     exc.show()
             context = getattr(exc, "ctx", None)
@@ -746,7 +785,7 @@ def run() -> NoReturn:
     """
     from tokensync.stdio import ensure_standard_streams
 
-    ensure_standard_streams()
+    closed = ensure_standard_streams()
     code: object = 0
     try:
         main()
@@ -756,6 +795,8 @@ def run() -> NoReturn:
         if code is not None:
             sys.stderr.write(f"{code}\n")
         code = 0 if code is None else 1
+    if 1 in closed:  # `>&-`: what was written went to /dev/null, so the output is lost
+        code = stdout_failed(OSError(errno.EBADF, "stdout was closed"), code)
     import logging
 
     logging.shutdown()

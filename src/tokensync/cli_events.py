@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from tokensync.cli import MaxDurationOpt, _duration, _finish, _guarded, _logger
+from tokensync.cli_options import EXAMPLES, group
 from tokensync.errors import EXIT_FAILURES, EXIT_OK
 
 if TYPE_CHECKING:
@@ -18,10 +19,7 @@ if TYPE_CHECKING:
     from tokensync.store import Store
     from tokensync.store.models import StoredEvent
 
-events_app = typer.Typer(
-    help="Lifecycle events: list them, deliver them to webhook_url, replay them.",
-    no_args_is_help=True,
-)
+events_app = group("Lifecycle events: list them, deliver them to webhook_url, replay them.")
 
 TypeOpt = Annotated[
     list[str] | None,
@@ -29,7 +27,7 @@ TypeOpt = Annotated[
 ]
 
 
-@events_app.command("list")
+@events_app.command("list", epilog=EXAMPLES["events list"])
 def events_list(
     ctx: typer.Context,
     after: Annotated[
@@ -45,7 +43,7 @@ def events_list(
 
     def open_log(settings: Settings) -> tuple[Store, Iterator[StoredEvent]]:
         types = check_types(event_type or [])
-        store = bootstrap.open_database(settings)
+        store = bootstrap.open_database(settings, create=False)
         try:
             return store, published_events(store, after=after, types=types)
         except BaseException:
@@ -59,7 +57,7 @@ def events_list(
         store.close()
 
 
-@events_app.command("deliver")
+@events_app.command("deliver", epilog=EXAMPLES["events deliver"])
 def events_deliver(
     ctx: typer.Context,
     max_duration: MaxDurationOpt = None,
@@ -93,7 +91,7 @@ def events_deliver(
     _finish(ctx, work)
 
 
-@events_app.command("replay")
+@events_app.command("replay", epilog=EXAMPLES["events replay"])
 def events_replay(
     ctx: typer.Context,
     after: Annotated[
@@ -103,7 +101,10 @@ def events_replay(
     event_type: TypeOpt = None,
     max_duration: MaxDurationOpt = None,
 ) -> None:
-    """Send again the delivered and dead events after a position, in order, with their ids."""
+    """Send again the delivered and dead events after a position, in order, with their ids.
+
+    Events of a user erased since (user.erased among them) no longer name the user and are not
+    sent again: the document counts them in notReplayed."""
     from tokensync import bootstrap
     from tokensync.jobs.event_log import check_types, replay
     from tokensync.output.event_documents import deliver_document
@@ -118,6 +119,9 @@ def events_replay(
             progress=_logger(ctx, "replay"),
         )
         code = EXIT_OK if done.report.success else EXIT_FAILURES
-        return deliver_document(done.report, replayed=done.replayed), code
+        document = deliver_document(
+            done.report, replayed=done.replayed, not_replayed=done.not_replayed
+        )
+        return document, code
 
     _finish(ctx, work)

@@ -31,7 +31,7 @@ import httpx
 
 from tokensync import bootstrap
 from tokensync.crypto import Keyring
-from tokensync.errors import StorageError
+from tokensync.errors import StorageError, UsageError
 from tokensync.jobs.clock import Clock
 from tokensync.jobs.deps import Deps
 from tokensync.jobs.disconnect import Disconnection, disconnect
@@ -54,6 +54,7 @@ __all__ = [
     "AsyncTokenClient",
     "Disconnection",
     "Erasure",
+    "RunningLoopError",
     "TokenClient",
     "open_async_client",
     "open_client",
@@ -76,12 +77,15 @@ class AsyncTokenClient:
         handle_signals: bool = False,
         clock: Clock | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
+        create_database: bool = True,
     ) -> None:
         """`handle_signals`: SIGTERM and SIGINT stop new requests while one in flight finishes
         (for command-line programs; an application with its own handlers leaves it off).
-        `clock` and `transport` stand in for the real ones in tests."""
+        `create_database` False: a database that does not exist yet is an error (NoDatabaseError),
+        not created (the commands that read or remove). `clock` and `transport` stand in for the
+        real ones in tests."""
         self._settings, self._progress, self._signals = settings, progress, handle_signals
-        self._clock, self._transport = clock, transport
+        self._clock, self._transport, self._create = clock, transport, create_database
         self._keyring: Keyring | None = None
         self._stack: contextlib.AsyncExitStack | None = None
         self._deps: Deps | None = None
@@ -101,6 +105,7 @@ class AsyncTokenClient:
                 progress=self._progress,
                 clock=self._clock,
                 transport=self._transport,
+                create=self._create,
             )
         )
         self._stack = stack
@@ -154,9 +159,10 @@ class AsyncTokenClient:
 
         async def op(deps: Deps, stop: StopSignal) -> ImportCounts:
             now = deps.clock.now()
-            row = grant_row(
-                user_id, platform, grant, deps.settings.platforms, deps.require_keyring(), now
-            )
+            keyring = deps.require_keyring()
+            row = grant_row(user_id, platform, grant, deps.settings.platforms, keyring, now)
+            # A key that opens none of the stored tokens would leave the database under two.
+            await deps.db.call(bootstrap.check_keyring, deps.db.store, keyring)
             return await deps.db.call(deps.db.store.upsert_connections, [row], now)
 
         return await self._operate("save", op)
@@ -253,6 +259,7 @@ class TokenClient:
         handle_signals: bool = False,
         clock: Clock | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
+        create_database: bool = True,
     ) -> None:
         """The options of AsyncTokenClient."""
         self._async = AsyncTokenClient(
@@ -261,12 +268,14 @@ class TokenClient:
             handle_signals=handle_signals,
             clock=clock,
             transport=transport,
+            create_database=create_database,
         )
         self._runner: asyncio.Runner | None = None
 
     def open(self) -> TokenClient:
         """Open the store (migrating it) and the HTTP client; a second call does nothing."""
         if self._runner is None:
+            _outside_a_loop("open")
             runner = asyncio.Runner()
             try:
                 runner.run(self._async.open())
@@ -337,7 +346,32 @@ class TokenClient:
         if self._runner is None:
             work.close()
             raise RuntimeError("the client is closed: use `with open_client() as ...`")
+        try:
+            _outside_a_loop(getattr(work, "__name__", "call"))
+        except RunningLoopError:
+            work.close()  # never started: no "never awaited" warning
+            raise
         return self._runner.run(work)
+
+
+class RunningLoopError(UsageError):
+    """The synchronous TokenClient was called inside a running event loop, which it would block
+    (and asyncio refuses): that code wants AsyncTokenClient."""
+
+    code = "running_event_loop"
+
+
+def _outside_a_loop(method: str) -> None:
+    """Raise RunningLoopError when called from inside a running event loop."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return
+    raise RunningLoopError(
+        f"TokenClient.{method} was called inside a running event loop, which it would block: "
+        f"use AsyncTokenClient (`async with open_async_client() as tokens: await "
+        f"tokens.{method}(...)`)"
+    )
 
 
 def open_client(

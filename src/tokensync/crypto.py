@@ -56,6 +56,9 @@ class Keyring:
         self._sealer = FernetSealer(keys[0].strip().encode("ascii"))
         self._all = MultiFernet(fernets)
         self.size = len(fernets)
+        # For the redaction of what a provider answers (a key is never sent, nor shown).
+        self.secrets = tuple(key.strip() for key in keys)
+        self.source = source
 
     def encrypt(self, plaintext: str, bound_to: bytes) -> str:
         """Encrypt a token for one row and column."""
@@ -76,6 +79,14 @@ class Keyring:
                 f"the stored token of {what} belongs to another connection or column; refusing it"
             )
         return payload[len(head) :].decode()
+
+    def opens(self, ciphertext: str) -> bool:
+        """Whether any configured key opens this ciphertext (whatever row it is bound to)."""
+        try:
+            self._all.decrypt(ciphertext.encode("ascii"))
+        except (InvalidToken, UnicodeEncodeError):
+            return False
+        return True
 
     def is_current(self, ciphertext: str) -> bool:
         """Whether the primary key already encrypts this ciphertext."""

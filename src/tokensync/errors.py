@@ -3,6 +3,7 @@
     TokensyncError
     ├── UsageError               bad option, configuration or input (exit 2)
     │   ├── ConfigError          settings, platform definitions, keys
+    │   │   └── WrongKeyError    no configured key opens the stored tokens (refused before writing)
     │   └── ImportFormatError    a bad line of `tokens import`
     ├── StorageError             the database is unreachable or failed (exit 3)
     │   ├── DatabaseTimeoutError the database stopped answering
@@ -23,7 +24,8 @@
     Interrupted (a BaseException, like KeyboardInterrupt)  SIGTERM or SIGINT stopped a command
                                  that is not a job (exit 128 + the signal: 143, 130)
 
-Messages never carry a secret: callers build them from ids, codes and provider descriptions only.
+Messages never carry a secret: callers build them from ids and codes, and any text of a provider's
+or a platform's passes tokensync.redaction.scrub first (with the secrets of its request).
 The exit code of each branch is in one table, EXIT_CODES, read by `exit_code_for`.
 """
 
@@ -59,6 +61,13 @@ class ConfigError(UsageError):
     """The settings, a platform definition or the encryption keys are wrong."""
 
     code = "config_error"
+
+
+class WrongKeyError(ConfigError):
+    """None of the configured keys opens a token the database holds: writing with them would
+    leave the database under two keys, so nothing is written."""
+
+    code = "wrong_key"
 
 
 class ImportFormatError(UsageError):

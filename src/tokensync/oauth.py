@@ -25,7 +25,8 @@ from tokensync.errors import (
     TransientError,
 )
 from tokensync.http import faults, responses
-from tokensync.platforms.catalog import Platform
+from tokensync.platforms.catalog import Platform, credential_variables
+from tokensync.redaction import NO_SECRETS, Secrets, safe_code, scrub
 
 _PERMANENT = {"invalid_grant", "bad_refresh_token", "expired_token", "invalid_token"}
 _CLIENT = {
@@ -35,7 +36,6 @@ _CLIENT = {
     "unsupported_grant_type",
     "invalid_client_id",
 }
-_TRANSIENT = {"temporarily_unavailable", "server_error"}
 _RATE = {"slow_down", "rate_limited", "too_many_requests"}
 _PRINTABLE = re.compile(r"[^\x20-\x7e]+")
 # A token response is a few hundred bytes; 64 KiB leaves room for any JWT an IdP issues. A body
@@ -88,9 +88,18 @@ def basic_auth(client_id: str, secret: str) -> str:
 
 
 async def refresh_grant(
-    client: httpx.AsyncClient, platform: Platform, refresh_token: str, *, timeout: float
+    client: httpx.AsyncClient,
+    platform: Platform,
+    refresh_token: str,
+    *,
+    timeout: float,
+    secrets: Secrets = NO_SECRETS,
 ) -> TokenSet:
-    """Exchange a refresh token; return the new TokenSet or raise a classified ProviderError."""
+    """Exchange a refresh token; return the new TokenSet or raise a classified ProviderError.
+
+    `secrets`: the configured ones; the request's own (this refresh token, the client secret)
+    are added here, and no message holds any of them in any spelling.
+    """
     form, headers = request_parts(platform, refresh_token)
     where = f"{platform.name} token endpoint"
     try:
@@ -113,7 +122,7 @@ async def refresh_grant(
         response.status_code,
         response.headers,
         body,
-        secrets=(refresh_token, platform.client_secret or ""),
+        secrets=secrets.plus(refresh_token, platform.client_secret),
     )
 
 
@@ -123,7 +132,7 @@ def classify(
     headers: Mapping[str, str],
     body: bytes,
     *,
-    secrets: tuple[str, ...] = (),
+    secrets: Secrets = NO_SECRETS,
 ) -> TokenSet:
     """Turn a token endpoint's answer into a TokenSet, or raise what it means.
 
@@ -146,7 +155,7 @@ def _classify(
     status: int,
     headers: Mapping[str, str],
     body: bytes,
-    secrets: tuple[str, ...],
+    secrets: Secrets,
 ) -> TokenSet:
     if status == 429:
         raise RateLimitedError(
@@ -169,7 +178,7 @@ def _classify(
         if status == 401:
             raise ClientConfigError(
                 f"{platform} token endpoint refused the client with HTTP 401: "
-                f"check TOKENSYNC_{platform.upper()}_CLIENT_ID and _CLIENT_SECRET",
+                f"check {credential_variables(platform)}",
                 status=status,
             )
         raise TransientError(
@@ -177,7 +186,7 @@ def _classify(
             code=f"http_{status}",
             status=status,
         )
-    return _token_set(platform, payload)
+    return _token_set(platform, payload, secrets)
 
 
 def _parse(headers: Mapping[str, str], body: bytes) -> dict[str, object] | None:
@@ -199,17 +208,23 @@ def _error(
     status: int,
     payload: Mapping[str, object],
     headers: Mapping[str, str],
-    secrets: tuple[str, ...],
+    secrets: Secrets,
 ) -> ProviderError:
-    code = str(payload["error"])
-    description = clean_text(payload.get("error_description"), secrets)
+    description = scrub(payload.get("error_description"), secrets)
+    code = safe_code(payload["error"], secrets)
+    if code is None:
+        # Not a word of OAuth's: ours stands in, and theirs is shown (masked) as text.
+        theirs = scrub(payload["error"], secrets, limit=80)
+        said = f'{platform} token endpoint answered HTTP {status} with the error "{theirs}"'
+        said += f" ({description})" if description else ""
+        return TransientError(said, code="provider_error", status=status)
     said = f"{platform}: {code}" + (f" ({description})" if description else "")
     if code in _PERMANENT or (code == "invalid_request" and "refresh_token" in description):
         return PermanentError(f"{said}: the user must reconnect", code=code, status=status)
     if code in _CLIENT:
         return ClientConfigError(
-            f"{said}: the client credentials were refused; fix TOKENSYNC_{platform.upper()}"
-            "_CLIENT_ID / _CLIENT_SECRET (or the config file) and run again",
+            f"{said}: the client credentials were refused; fix "
+            f"{credential_variables(platform)} (or the config file) and run again",
             code=code,
             status=status,
         )
@@ -217,23 +232,10 @@ def _error(
         return RateLimitedError(
             said, retry_after=responses.retry_after_seconds(headers.get("retry-after")), code=code
         )
-    if code in _TRANSIENT:
-        return TransientError(said, code=code, status=status)
     return TransientError(said, code=code, status=status)
 
 
-def clean_text(value: object, secrets: tuple[str, ...]) -> str:
-    """A provider's description as a message may show it: printable, short, secrets masked."""
-    if not isinstance(value, str):
-        return ""
-    text = _PRINTABLE.sub(" ", value).strip()[:200]
-    for secret in secrets:
-        if secret:
-            text = text.replace(secret, "***")
-    return text
-
-
-def _token_set(platform: str, payload: Mapping[str, object]) -> TokenSet:
+def _token_set(platform: str, payload: Mapping[str, object], secrets: Secrets) -> TokenSet:
     access = payload.get("access_token")
     refresh = payload.get("refresh_token")
     if not isinstance(access, str) or not access:
@@ -253,8 +255,9 @@ def _token_set(platform: str, payload: Mapping[str, object]) -> TokenSet:
     expires_in = _seconds(raw)
     warning = None
     if raw is not None and raw != "" and expires_in is None:
+        shown = _shown(raw, secrets.plus(access, refresh))
         warning = (
-            f"{platform} token response had an invalid expires_in ({_shown(raw)!r}); "
+            f"{platform} token response had an invalid expires_in ({shown!r}); "
             "the platform's default lifetime was used"
         )
     token_type = payload.get("token_type")
@@ -292,11 +295,11 @@ def _kind(value: object) -> str:
 _JSON_KINDS = {bool: "boolean", int: "number", float: "number", list: "array", dict: "object"}
 
 
-def _shown(value: object) -> str:
-    """At most _SHOWN printable characters of a bad value, for a message."""
+def _shown(value: object, secrets: Secrets) -> str:
+    """At most _SHOWN printable characters of a bad value, for a message (secrets masked)."""
     if isinstance(value, str):
-        text = value
-    elif isinstance(value, bool | int | float):
+        return scrub(value, secrets, limit=_SHOWN + 3)
+    if isinstance(value, bool | int | float):
         try:
             text = json.dumps(value)
         except ValueError:  # an integer of more digits than int -> str allows

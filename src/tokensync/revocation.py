@@ -23,8 +23,9 @@ import httpx
 
 from tokensync.errors import ClientConfigError, ProviderError, RateLimitedError, TransientError
 from tokensync.http import faults, responses
-from tokensync.oauth import basic_auth, clean_text, client_auth
-from tokensync.platforms.catalog import Platform
+from tokensync.oauth import basic_auth, client_auth
+from tokensync.platforms.catalog import Platform, credential_variables
+from tokensync.redaction import NO_SECRETS, Secrets, safe_code, scrub
 
 _MAX_BODY = 64 * 1024
 # What providers answer for a token that is no longer valid: Google `invalid_token`; a dead
@@ -61,16 +62,22 @@ def plan(platform: Platform | None, name: str) -> Revocation:
 
 
 async def revoke(
-    client: httpx.AsyncClient, platform: Platform, tokens: GrantTokens, *, timeout: float
+    client: httpx.AsyncClient,
+    platform: Platform,
+    tokens: GrantTokens,
+    *,
+    timeout: float,
+    secrets: Secrets = NO_SECRETS,
 ) -> Revocation:
-    """Revoke the grant these tokens belong to; raise a classified ProviderError if it fails."""
+    """Revoke the grant these tokens belong to; raise a classified ProviderError if it fails.
+
+    `secrets`: the configured ones; the tokens and the client secret are added here."""
     if platform.revocation is None:
         return plan(platform, platform.name)
     if platform.revocation != "google" and not platform.has_credentials:
-        upper = platform.name.upper()
         raise ClientConfigError(
             f"no client credentials for {platform.name}, which revocation needs: set "
-            f"TOKENSYNC_{upper}_CLIENT_ID and TOKENSYNC_{upper}_CLIENT_SECRET",
+            f"{credential_variables(platform.name)}",
             code="missing_client_credentials",
         )
     url = _endpoint(platform, shown=False)
@@ -94,7 +101,7 @@ async def revoke(
         raise
     except Exception as exc:
         raise faults.transport_error(where, exc) from None
-    secrets = (tokens.access_token, tokens.refresh_token or "", platform.client_secret or "")
+    secrets = secrets.plus(tokens.access_token, tokens.refresh_token, platform.client_secret)
     return _answer(platform, response.status_code, response.headers, body, secrets)
 
 
@@ -137,7 +144,7 @@ def _answer(
     status: int,
     headers: Mapping[str, str],
     body: bytes,
-    secrets: tuple[str, ...],
+    secrets: Secrets,
 ) -> Revocation:
     name, url = platform.name, _endpoint(platform)
     if 200 <= status < 300:
@@ -158,16 +165,17 @@ def _answer(
         return Revocation(True, endpoint=url, already_invalid=True)
     if code in _CLIENT or status == 401:
         raise ClientConfigError(
-            f"{said}: the client credentials were refused; fix TOKENSYNC_{name.upper()}"
-            "_CLIENT_ID / _CLIENT_SECRET (or the config file)",
+            f"{said}: the client credentials were refused; fix {credential_variables(name)} "
+            "(or the config file)",
             code=code or "invalid_client",
             status=status,
         )
     raise ProviderError(said, code=code or f"http_{status}", status=status)
 
 
-def _error(body: bytes, secrets: tuple[str, ...]) -> tuple[str | None, str]:
-    """The OAuth error code and description of a JSON error body (GitHub: its message)."""
+def _error(body: bytes, secrets: Secrets) -> tuple[str | None, str]:
+    """The OAuth error code and description of a JSON error body (GitHub: its message); a code
+    that is not a short word becomes `provider_error`, and goes (masked) into the description."""
     try:
         payload = json.loads(body)
     except (ValueError, UnicodeDecodeError, RecursionError):
@@ -175,8 +183,13 @@ def _error(body: bytes, secrets: tuple[str, ...]) -> tuple[str | None, str]:
     if not isinstance(payload, dict):
         return None, ""
     code = payload.get("error")
-    description = payload.get("error_description") or payload.get("message")
-    return (
-        clean_text(code, secrets) or None if isinstance(code, str) else None,
-        clean_text(description, secrets),
-    )
+    description = scrub(payload.get("error_description") or payload.get("message"), secrets)
+    if not isinstance(code, str) or not code:
+        return None, description
+    safe = safe_code(code, secrets)
+    if safe is None:
+        theirs = scrub(code, secrets, limit=80)
+        return "provider_error", f'the error "{theirs}"' + (
+            f"; {description}" if description else ""
+        )
+    return safe, description

@@ -22,7 +22,7 @@ from tokensync.platforms.catalog import (
     DEFAULT_CONCURRENCY,
     Platform,
 )
-from tokensync.redaction import redact
+from tokensync.redaction import bare_url, url_secrets
 
 _NAME = re.compile(r"[a-z][a-z0-9_]{0,63}")
 # Standard Webhooks: a secret is 24 to 64 random bytes, base64 after the whsec_ prefix.
@@ -77,6 +77,14 @@ class Settings:
     def poll_concurrency(self) -> int:
         """Connections polled at once when --concurrency is not given."""
         return min(self.concurrency, POLL_CONCURRENCY)
+
+    @property
+    def secrets(self) -> tuple[str, ...]:
+        """Every configured secret, for the redaction of what the other side answers: the
+        client secrets, the webhook secrets, the encryption keys, the database password."""
+        clients = (p.client_secret for p in self.platforms.values() if p.client_secret)
+        database = url_secrets(self.database_url)
+        return (*clients, *self.webhook_secrets, *self.encryption_keys, *database)
 
     @property
     def spool_dir(self) -> Path:
@@ -136,6 +144,19 @@ def default_data_dir(environ: Mapping[str, str]) -> Path:
     return Path(platformdirs.user_data_dir("tokensync", appauthor=False))
 
 
+def default_config_file(environ: Mapping[str, str]) -> Path | None:
+    """config.toml in the user's config directory (XDG_CONFIG_HOME, ~/.config/tokensync on
+    Linux), when it exists: read when neither --config nor TOKENSYNC_CONFIG names a file."""
+    import platformdirs
+
+    if environ.get("XDG_CONFIG_HOME"):  # the environment given, not only the process's
+        base = Path(environ["XDG_CONFIG_HOME"]).expanduser() / "tokensync"
+    else:
+        base = Path(platformdirs.user_config_dir("tokensync", appauthor=False))
+    path = base / "config.toml"
+    return path if path.is_file() else None
+
+
 def load_settings(
     environ: Mapping[str, str] | None = None,
     *,
@@ -144,7 +165,7 @@ def load_settings(
 ) -> Settings:
     """Read the environment and the TOML file (if any) and validate every value."""
     env = dict(os.environ if environ is None else environ)
-    config_path = config_path or env.get("TOKENSYNC_CONFIG") or None
+    config_path = config_path or env.get("TOKENSYNC_CONFIG") or default_config_file(env)
     doc = _read_toml(Path(config_path)) if config_path else {}
     unknown = set(doc) - set(_GLOBAL_KEYS) - {"platforms"}
     if unknown:
@@ -250,9 +271,10 @@ def check_database_url(url: str, source: str = "the database URL") -> None:
 
 def check_url(url: str, what: str, *, echo: bool = True) -> str:
     """Require https, or plain http to a loopback host (tests and stand-ins). `echo=False` for a
-    URL that may hold a secret of its own (webhook_url): the error does not repeat it."""
+    URL that may hold a secret of its own (webhook_url): the error does not repeat it; otherwise
+    it shows the URL without its user-info, query and fragment."""
     parts = urlsplit(url)
-    shown = f": {redact(url, url)!r}" if echo else ""
+    shown = f": {bare_url(url)!r}" if echo else ""
     if not parts.hostname:
         raise ConfigError(f"{what} is not a URL{shown}")
     if parts.scheme == "https":

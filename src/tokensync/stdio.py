@@ -12,12 +12,15 @@ import os
 import sys
 
 
-def ensure_standard_streams() -> None:
-    """Give descriptors 0, 1 and 2 a file (/dev/null) if they have none, and sys its streams."""
+def ensure_standard_streams() -> frozenset[int]:
+    """Give descriptors 0, 1 and 2 a file (/dev/null) if they have none, and sys its streams;
+    the descriptors that had none (a closed stdout loses the document: the caller says so)."""
+    closed = set()
     for fd in (0, 1, 2):
         try:
             os.fstat(fd)
         except OSError:
+            closed.add(fd)
             null = os.open(os.devnull, os.O_RDWR)  # the lowest free descriptor: this one
             if null != fd:
                 os.dup2(null, fd)
@@ -28,3 +31,4 @@ def ensure_standard_streams() -> None:
         sys.stdout = open(1, "w", encoding="utf-8", closefd=False)  # noqa: SIM115
     if sys.stderr is None:
         sys.stderr = open(2, "w", encoding="utf-8", closefd=False)  # noqa: SIM115
+    return frozenset(closed)

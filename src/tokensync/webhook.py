@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from enum import Enum
 from urllib.parse import urlsplit
@@ -22,6 +22,7 @@ from standardwebhooks import Webhook
 
 from tokensync import __version__
 from tokensync.http import faults, responses
+from tokensync.redaction import Secrets, scrub_error
 from tokensync.store.models import StoredEvent
 from tokensync.timestamps import iso
 
@@ -57,6 +58,14 @@ def body_of(event: StoredEvent) -> bytes:
     """The body the receiver gets (the same on every attempt)."""
     payload = {"type": event.type, "timestamp": iso(event.created_at), "data": event.data}
     return json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def scrubbed(event: StoredEvent, secrets: Secrets) -> StoredEvent:
+    """The event with its error (if any) cleaned again before it is sent: one an older version
+    wrote may hold what a provider echoed."""
+    if "error" not in event.data:
+        return event
+    return replace(event, data={**event.data, "error": scrub_error(event.data["error"], secrets)})
 
 
 def signed(event: StoredEvent, secrets: tuple[str, ...], now: datetime) -> SignedRequest:

@@ -23,7 +23,7 @@ from tokensync.jobs.deps import Deps
 from tokensync.jobs.refresher import backoff
 from tokensync.jobs.stop import StopSignal
 from tokensync.store.models import Endpoint, StoredEvent
-from tokensync.webhook import Answer, Verdict, host_of, send, signed, url_key
+from tokensync.webhook import Answer, Verdict, host_of, scrubbed, send, signed, url_key
 
 # Users served at once: each user's events go one at a time, in order.
 IN_FLIGHT = 8
@@ -209,7 +209,8 @@ class _Sender:
 
     async def _attempt(self, event: StoredEvent, timeout: float) -> Verdict:
         settings = self._deps.settings
-        request = signed(event, settings.webhook_secrets, self._clock.now())
+        sent = scrubbed(event, self._deps.secrets)
+        request = signed(sent, settings.webhook_secrets, self._clock.now())
         try:
             verdict = await send(self._deps.http, self._url, request, timeout=timeout)
         except BaseException:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import httpx
 
@@ -13,6 +14,7 @@ from tokensync.jobs.clock import Clock
 from tokensync.jobs.database import AsyncStore
 from tokensync.jobs.limits import PlatformLimits
 from tokensync.jobs.results import Reportable
+from tokensync.redaction import NO_SECRETS, Secrets
 from tokensync.settings import Settings
 from tokensync.store.spool import Spool
 
@@ -34,6 +36,13 @@ class Deps:
     keyring: Keyring | None = None  # None for a dry run, which decrypts nothing
     limits: PlatformLimits = field(default_factory=PlatformLimits)
     progress: Callable[[Reportable], None] = _ignore
+
+    @cached_property
+    def secrets(self) -> Secrets:
+        """Every configured secret and loaded key: what no answer of the other side may echo
+        into a message (each request adds its own tokens)."""
+        keys = self.keyring.secrets if self.keyring is not None else ()
+        return NO_SECRETS.plus(*self.settings.secrets, *keys)
 
     def require_keyring(self) -> Keyring:
         """The keyring, which every run that touches tokens has."""

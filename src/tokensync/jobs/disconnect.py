@@ -29,7 +29,10 @@ from tokensync.store import Connection
 from tokensync.store.models import TableCounts
 from tokensync.store.removal import USER_TABLES
 
-NOT_ASKED = "not asked to revoke (--no-revoke): the grant stays valid at the provider"
+NOT_ASKED = (
+    "not asked to revoke (--no-revoke; revoke=False in Python): the grant stays valid at the "
+    "provider"
+)
 
 
 @dataclass(frozen=True)
@@ -189,7 +192,11 @@ async def _revoke(deps: Deps, platform: Platform | None, conn: Connection) -> Re
         else None
     )
     return await revoke(
-        deps.http, platform, GrantTokens(access, refresh), timeout=deps.settings.request_timeout
+        deps.http,
+        platform,
+        GrantTokens(access, refresh),
+        timeout=deps.settings.request_timeout,
+        secrets=deps.secrets,
     )
 
 

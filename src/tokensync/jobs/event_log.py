@@ -50,18 +50,24 @@ class Replay:
 
     replayed: int
     report: DeliveryReport
+    # Done events not queued again: they named a user erased since (user.erased too).
+    not_replayed: int = 0
 
 
 async def replay(
     deps: Deps, stop: StopSignal, *, after: int, types: Sequence[str], budget: float | None
 ) -> Replay:
     """Queue again the delivered and dead events after `after` (with a new delivery window,
-    their ids unchanged, so a receiver that saw one already can tell), then deliver."""
+    their ids unchanged, so a receiver that saw one already can tell), then deliver. Events
+    naming a user erased since (user.erased among them) hold no user id any more, and are
+    counted in `not_replayed`, not sent."""
     if deps.settings.webhook_url is None:
         raise ConfigError("events replay sends to webhook_url, and none is configured")
     db, now = deps.db, deps.clock.now()
     await db.call(db.store.publish_events)
+    left = await db.call(db.store.unreplayable_events, after=after, types=types)
     replayed = await db.call(
         db.store.replay_events, after=after, types=types, now=now, give_up_at=now + DELIVERY_WINDOW
     )
-    return Replay(replayed, await deliver(deps, budget=budget, stop=stop, report=deps.progress))
+    report = await deliver(deps, budget=budget, stop=stop, report=deps.progress)
+    return Replay(replayed, report, not_replayed=left)

@@ -78,7 +78,7 @@ async def get_token(
     await apply_spool(deps)
     conn = await deps.db.call(deps.db.store.find_connection, user_id, platform)
     if conn is None:
-        raise ConnectionNotFoundError(f"no {platform} connection for that user")
+        raise ConnectionNotFoundError(f"no {platform} connection for user {user_id!r}")
     unreadable = unreadable_row(conn)
     if unreadable is not None:  # whether its token is fresh cannot be told
         raise unreadable

@@ -6,6 +6,7 @@ command is safe to interrupt, to re-run, and to run beside the jobs.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from tokensync.crypto import Keyring, binding
@@ -29,11 +30,19 @@ class RotationResult:
         return not self.failures
 
 
-def rotate_keys(store: Store, keyring: Keyring, batch_size: int = 500) -> RotationResult:
-    """Re-encrypt what the primary key does not already encrypt."""
-    result, after = RotationResult(keys=keyring.size), 0
+def rotate_keys(
+    store: Store,
+    keyring: Keyring,
+    batch_size: int = 500,
+    progress: Callable[[int], None] = lambda rows: None,
+) -> RotationResult:
+    """Re-encrypt what the primary key does not already encrypt; `progress` is told the count
+    of connections read so far, a page at a time."""
+    result, after, read = RotationResult(keys=keyring.size), 0, 0
     while True:
         page = store.token_page(after, batch_size)
+        read += len(page)
+        progress(read)
         updates = []
         for conn in page:
             update = _reencrypted(conn, keyring, result)

@@ -179,6 +179,7 @@ class _Poller:
             platform=conn.platform,
             max_wait=self.settings.max_wait,
             sleep=self.clock.sleep,
+            secrets=self.deps.secrets,
         )
         results: list[EndpointResult] = []
         states: dict[str, SyncCursor] | None = None  # every endpoint's cursor, read once

@@ -27,7 +27,12 @@ from tokensync.jobs.deps import Deps
 from tokensync.jobs.results import Outcome, Refreshed
 from tokensync.jobs.stop import StopSignal
 from tokensync.oauth import TokenSet, refresh_grant
-from tokensync.platforms.catalog import BUILTIN_PLATFORMS, USER_WIDE_REVOCATION, Platform
+from tokensync.platforms.catalog import (
+    BUILTIN_PLATFORMS,
+    USER_WIDE_REVOCATION,
+    Platform,
+    credential_variables,
+)
 from tokensync.revocation import GrantTokens, Revocation, plan, revoke
 from tokensync.store import Connection
 from tokensync.times import describe_range
@@ -134,6 +139,7 @@ class Refresher:
                     platform,
                     refresh_token,
                     timeout=self._settings.request_timeout,
+                    secrets=self._deps.secrets,
                 )
             except RateLimitedError as exc:
                 wait = exc.retry_after if exc.retry_after is not None else 60.0
@@ -195,10 +201,8 @@ class Refresher:
             )
             return None
         if not platform.has_credentials:
-            upper = name.upper()
             self.broken[name] = ClientConfigError(
-                f"no client credentials for {name}: set TOKENSYNC_{upper}_CLIENT_ID and "
-                f"TOKENSYNC_{upper}_CLIENT_SECRET",
+                f"no client credentials for {name}: set {credential_variables(name)}",
                 code="missing_client_credentials",
             )
             return None
@@ -444,7 +448,13 @@ async def revoke_superseded(deps: Deps, platform: Platform, grant: GrantTokens) 
         )
         return Revocation(False, reason=reason)
     try:
-        return await revoke(deps.http, platform, grant, timeout=deps.settings.request_timeout)
+        return await revoke(
+            deps.http,
+            platform,
+            grant,
+            timeout=deps.settings.request_timeout,
+            secrets=deps.secrets,
+        )
     except ProviderError as exc:
         return Revocation(
             False,

@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 
 from tokensync.jobs.options import PollOptions, RefreshOptions
 from tokensync.jobs.skew import ClockSkew, clock_skew
+from tokensync.platforms.catalog import credential_variables
 from tokensync.settings import Settings
 from tokensync.store import Store
 from tokensync.store.models import (
@@ -22,6 +23,15 @@ from tokensync.store.models import (
 from tokensync.webhook import url_key
 
 JOB_COMMANDS = (RefreshOptions.command, PollOptions.command)
+
+
+@dataclass(frozen=True)
+class Problem:
+    """Configuration that will make the jobs fail, found by `status` before they run."""
+
+    code: str
+    platform: str
+    message: str
 
 
 @dataclass(frozen=True)
@@ -45,6 +55,7 @@ class StatusReport:
     webhook_configured: bool
     endpoint: Endpoint | None  # what deliveries taught of the configured webhook_url
     clock_skew: ClockSkew | None = None  # None: the database shares this host's clock
+    problems: Sequence[Problem] = ()
 
     def by_status(self) -> dict[str, int]:
         """Connections counted by status, over every platform."""
@@ -77,10 +88,11 @@ def read_status(
     ends_before = now + timedelta(seconds=settings.expiring_within)
     grants_count, grants = store.grant_ends(ends_before, limit)
     url = settings.webhook_url
+    counts = store.status_counts()
     return StatusReport(
         engine=store.engine,
         schema_version=store.schema_version(),
-        counts=store.status_counts(),
+        counts=counts,
         soonest=store.soonest_expiries(5),
         needs_reauth=store.needs_reauth(limit),
         failing_count=failing_count,
@@ -94,4 +106,24 @@ def read_status(
         webhook_configured=url is not None,
         endpoint=store.endpoint(url_key(url)) if url is not None else None,
         clock_skew=skew,
+        problems=configuration_problems(settings, counts),
     )
+
+
+def configuration_problems(settings: Settings, counts: Sequence[StatusCount]) -> list[Problem]:
+    """The platforms whose active connections the jobs will fail: not configured at all, or
+    without client credentials (a bad setting of any other kind stops `status` itself)."""
+    problems = []
+    active = sorted({c.platform for c in counts if c.status == "active" and c.count})
+    for name in active:
+        platform = settings.platforms.get(name)
+        if platform is None:
+            message = f"{name} has active connections but no [platforms.{name}] section"
+            problems.append(Problem("unknown_platform", name, message))
+        elif not platform.has_credentials:
+            message = (
+                f"{name} has active connections but no client credentials: set "
+                f"{credential_variables(name)}"
+            )
+            problems.append(Problem("missing_client_credentials", name, message))
+    return problems

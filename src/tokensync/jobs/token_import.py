@@ -16,7 +16,7 @@ from typing import Any, BinaryIO
 
 import orjson
 
-from tokensync.crypto import Keyring, binding
+from tokensync.crypto import Keyring, binding, generate_key
 from tokensync.errors import ImportFormatError
 from tokensync.oauth import MAX_EXPIRES_IN
 from tokensync.platforms.catalog import Platform
@@ -71,9 +71,40 @@ def import_tokens(
     platforms: Mapping[str, Platform],
     keyring: Keyring,
     now: datetime,
+    progress: Callable[[int], None] = lambda rows: None,
 ) -> ImportCounts:
-    """Read, check, encrypt and upsert every line of `stream`; all or nothing."""
-    return store.upsert_connections(parse_lines(read_lines(stream), platforms, keyring, now), now)
+    """Read, check, encrypt and upsert every line of `stream`; all or nothing. `progress` is
+    told the count of rows read so far."""
+    rows = parse_lines(read_lines(stream), platforms, keyring, now)
+    return store.upsert_connections(_counted(rows, progress), now)
+
+
+def _counted(rows: Iterable[NewTokens], progress: Callable[[int], None]) -> Iterator[NewTokens]:
+    for count, row in enumerate(rows, start=1):
+        progress(count)
+        yield row
+
+
+def check_import(
+    stream: BinaryIO,
+    platforms: Mapping[str, Platform],
+    now: datetime,
+    progress: Callable[[int], None] = lambda lines: None,
+) -> int:
+    """`tokens import --dry-run`: every check of an import (a connection named twice too), with
+    no database and no key (a throwaway one encrypts); how many connections it holds."""
+    keyring = Keyring([generate_key()], source="a throwaway key")
+    first_line: dict[tuple[str, str], int] = {}
+    for row in parse_lines(read_lines(stream), platforms, keyring, now):
+        pair = (row.user_id, row.platform)
+        seen = first_line.setdefault(pair, row.line)
+        if seen != row.line:
+            raise ImportFormatError(
+                f"lines {seen} and {row.line} are both user {row.user_id!r} on {row.platform}: "
+                "a file may name each connection once"
+            )
+        progress(len(first_line))
+    return len(first_line)
 
 
 def read_lines(stream: BinaryIO) -> Iterator[tuple[int, bytes]]:

@@ -439,6 +439,10 @@ def status_document(report: StatusReport) -> Document:
             if report.clock_skew is not None
             else None
         ),
+        # Configuration that will make the jobs fail; empty when there is none.
+        "problems": [
+            {"code": p.code, "platform": p.platform, "message": p.message} for p in report.problems
+        ],
         "lastRuns": {
             r.command: {
                 "runId": r.run_id,

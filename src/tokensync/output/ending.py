@@ -28,8 +28,11 @@ def warn(message: str) -> None:
 
 
 def exit_with(document: Mapping[str, object], code: int) -> NoReturn:
-    """Print the command's document and exit with `code` (at least 1 if stdout failed)."""
+    """Print the command's document and exit with `code` (at least 1 if stdout failed); a
+    failure is also said in one line on stderr, for the person at the terminal (unless quiet)."""
     with interrupts.deferred():
+        if code and not _said.quiet:
+            warn(failure_line(document, code))
         try:
             emit(document)
         except OSError as exc:
@@ -37,8 +40,18 @@ def exit_with(document: Mapping[str, object], code: int) -> NoReturn:
     raise typer.Exit(code)
 
 
+def failure_line(document: Mapping[str, object], code: int) -> str:
+    """What a failed command says on stderr: its error's code and message, or (a run whose
+    items failed) where to read which."""
+    error = document.get("error")
+    if isinstance(error, Mapping):
+        return f"{error.get('code')}: {error.get('message')}"
+    return f"failed (exit {code}): the JSON document on stdout says which items failed and why"
+
+
 class _Said:
     stdout_failed = False
+    quiet = False
 
 
 _said = _Said()
@@ -47,6 +60,17 @@ _said = _Said()
 def begin() -> None:
     """A new invocation: nothing said yet (main() may run many times in one process, in tests)."""
     _said.stdout_failed = False
+    _said.quiet = False
+
+
+def set_quiet(quiet: bool) -> None:
+    """--quiet: a failure is said by the document and the exit code only, not on stderr."""
+    _said.quiet = quiet
+
+
+def is_quiet() -> bool:
+    """Whether --quiet was given."""
+    return _said.quiet
 
 
 def stdout_failed(exc: OSError, code: int) -> int:

@@ -85,11 +85,15 @@ def event_document(event: StoredEvent) -> Document:
     }
 
 
-def deliver_document(report: DeliveryReport, *, replayed: int | None = None) -> Document:
-    """What `events deliver` (and `events replay`, with how many it queued again) prints."""
+def deliver_document(
+    report: DeliveryReport, *, replayed: int | None = None, not_replayed: int = 0
+) -> Document:
+    """What `events deliver` (and `events replay`, with how many it queued again and how many
+    it could not: events of users erased since) prints."""
     doc: Document = {"success": report.success}
     if replayed is not None:
         doc["replayed"] = replayed
+        doc["notReplayed"] = not_replayed
     doc.update(delivery_counts(report))
     return doc
 

@@ -1,4 +1,5 @@
-"""`tokens list`: connections streamed to stdout as one JSON array, or as JSON Lines.
+"""`tokens list`: connections streamed to stdout as one JSON array, as JSON Lines, or as tables
+for a person (one a page of rows).
 
 A page of rows is written as it is read, so memory stays flat however many connections there
 are. When reading fails midway (the database goes away, a signal), the output is still
@@ -17,7 +18,7 @@ from tokensync.jsoncodec import dumps
 from tokensync.output.documents import connection_document
 from tokensync.store import Connection
 
-Format = Literal["json", "jsonl"]
+Format = Literal["json", "jsonl", "table"]
 FORMATS: tuple[Format, ...] = get_args(Format)
 # Rows written per write() call: one call per page rather than per row.
 _CHUNK = 500
@@ -48,7 +49,13 @@ def write_listing(connections: Iterable[Connection], fmt: Format, out: TextIO) -
     def flush() -> None:
         nonlocal written, pending
         if pending:
-            _write(out, _lines(pending, array, first=written == 0))
+            if fmt == "table":
+                from tokensync.output.table import connections_table  # rich, only when asked
+
+                text = connections_table(pending)
+            else:
+                text = _lines(pending, array, first=written == 0)
+            _write(out, text)
             written, pending = written + len(pending), []
 
     try:

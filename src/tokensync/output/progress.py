@@ -28,20 +28,21 @@ def outcome_reporter(job: str, verbose: int) -> Iterator[Callable[[Reportable], 
         bar = Progress(
             SpinnerColumn(),
             TextColumn("{task.description}"),
-            TextColumn("{task.completed} done, {task.fields[failed]} failed"),
+            TextColumn("{task.fields[ok]} succeeded, {task.fields[failed]} failed"),
             TimeElapsedColumn(),
             console=Console(stderr=True),
             transient=True,
         )
-        task = bar.add_task(job, total=None, failed=0)
+        task = bar.add_task(job, total=None, ok=0, failed=0)
         bar.start()
-    failed = 0
+    ok = failed = 0
 
     def report(outcome: Reportable) -> None:
-        nonlocal failed
+        nonlocal ok, failed
+        ok += outcome.success
         failed += not outcome.success
         if bar is not None:
-            bar.update(task, advance=1, failed=failed)
+            bar.update(task, advance=1, ok=ok, failed=failed)
         if verbose:
             log_line(job, **outcome.log_fields())
 
@@ -50,3 +51,34 @@ def outcome_reporter(job: str, verbose: int) -> Iterator[Callable[[Reportable], 
     finally:
         if bar is not None:
             bar.stop()
+
+
+@contextlib.contextmanager
+def counter(what: str, every: int = 1000) -> Iterator[Callable[[int], None]]:
+    """A callback given a count so far (rows imported, tokens re-encrypted): on a terminal, a
+    spinner with the count on stderr, redrawn every `every` rows; elsewhere nothing."""
+    if not sys.stderr.isatty():
+        yield _ignore
+        return
+    from rich.console import Console
+    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    bar = Progress(
+        SpinnerColumn(),
+        TextColumn("{task.description}: {task.completed}"),
+        TimeElapsedColumn(),
+        console=Console(stderr=True),
+        transient=True,
+    )
+    task = bar.add_task(what, total=None)
+
+    def update(count: int) -> None:
+        if count % every == 0:
+            bar.update(task, completed=count)
+
+    with bar:
+        yield update
+
+
+def _ignore(count: int) -> None:
+    """The counter off a terminal."""

@@ -1,8 +1,9 @@
-"""`status --format table`: the status report rendered for a person, with rich."""
+"""`status --format table` and `tokens list --format table`: rendered for a person, with rich."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import io
+from collections.abc import Callable, Mapping, Sequence
 from typing import TextIO
 
 from rich.console import Console
@@ -18,6 +19,8 @@ def render_status(report: StatusReport, stream: TextIO) -> None:
     """Print the tables of a status report."""
     console = Console(file=stream, width=120)
     console.print(f"[bold]tokensync[/bold] on {report.engine}, schema {report.schema_version}")
+    for problem in report.problems:
+        console.print(f"[bold red]problem[/bold red] {problem.code}: {escape(problem.message)}")
 
     counts = _table("Connections by platform and status", "platform", *STATUSES, "total")
     for platform, by_status in sorted(report.by_platform().items()):
@@ -121,3 +124,20 @@ def _erring_rows(
         table.add_row(
             str(r.connection_id), escape(r.platform), escape(r.user_id), *middle(r), error
         )
+
+
+# The columns of `tokens list --format table`: the listing's fields a person reads first.
+LIST_COLUMNS = ("id", "userId", "platform", "status", "expiresAt", "failureCount", "lastError")
+
+
+def connections_table(documents: Sequence[Mapping[str, object]]) -> str:
+    """A page of `tokens list` documents as a table's text."""
+    table = Table(*LIST_COLUMNS)
+    for doc in documents:
+        error = doc.get("lastError")
+        code = error.get("code") if isinstance(error, Mapping) else None
+        cells = [doc.get(column) for column in LIST_COLUMNS[:-1]] + [code]
+        table.add_row(*(escape("-" if cell is None else str(cell)) for cell in cells))
+    text = io.StringIO()
+    Console(file=text, width=120).print(table)
+    return text.getvalue()

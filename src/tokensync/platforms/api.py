@@ -24,6 +24,7 @@ from tokensync.http import faults, responses
 from tokensync.jsoncodec import response_json
 from tokensync.platforms.endpoint import TokenSource
 from tokensync.platforms.rate_limits import rate_limit_wait
+from tokensync.redaction import NO_SECRETS, Secrets, scrub
 
 _RATE_LIMIT_RETRIES = 3
 # The largest API page read. The biggest pages the adapters ask for (250 Calendar events, 500
@@ -56,8 +57,10 @@ class Api:
         platform: str = "",
         max_wait: float = 30.0,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        secrets: Secrets = NO_SECRETS,
     ) -> None:
-        self._client, self._token = client, token
+        """`secrets`: the configured ones; each request adds its bearer token to them."""
+        self._client, self._token, self._secrets = client, token, secrets
         self.base = api_base.rstrip("/")
         self._base_parts = urlsplit(self.base)
         self.platform = platform or self._base_parts.hostname or "api"
@@ -130,7 +133,7 @@ class Api:
                     retry_after=wait,
                     status=response.status_code,
                 )
-            return self._parsed(response, expect)
+            return self._parsed(response, expect, token)
 
     async def _fresh_token(self, refused: str) -> str:
         # Requests in flight together share one refresh: a second one could revoke the grant.
@@ -163,7 +166,7 @@ class Api:
             raise faults.transport_error(where, exc) from None
         return responses.buffered(response, body)
 
-    def _parsed(self, response: httpx.Response, expect: Sequence[int]) -> ApiResponse:
+    def _parsed(self, response: httpx.Response, expect: Sequence[int], token: str) -> ApiResponse:
         status = response.status_code
         url = str(response.request.url.copy_with(query=None)) if response.request else ""
         if status in expect or status == 304:
@@ -172,7 +175,8 @@ class Api:
             raise TransientError(f"{self.platform}: the API answered HTTP {status}", status=status)
         if status >= 400:
             raise ProviderError(
-                f"{self.platform}: the API answered HTTP {status}{_said(response)}",
+                f"{self.platform}: the API answered HTTP {status}"
+                + _said(response, self._secrets.plus(token)),
                 code=f"http_{status}",
                 status=status,
             )
@@ -192,7 +196,8 @@ def _overall(timeout: httpx.Timeout) -> float | None:
     return 2 * max(phases) if phases else None
 
 
-def _said(response: httpx.Response) -> str:
+def _said(response: httpx.Response, secrets: Secrets) -> str:
+    """What the platform said of a refusal, masked (it may echo the bearer token)."""
     body = response_json(response)
     message = None
     if isinstance(body, dict):
@@ -202,4 +207,5 @@ def _said(response: httpx.Response) -> str:
         elif isinstance(error, str):
             message = body.get("error_description") or error
         message = message or body.get("message")
-    return f": {str(message)[:200]}" if isinstance(message, str) and message else ""
+    said = scrub(message, secrets)
+    return f": {said}" if said else ""

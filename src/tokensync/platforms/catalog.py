@@ -74,6 +74,16 @@ USER_WIDE_REVOCATION = (
 )
 
 
+def credential_variables(name: str) -> str:
+    """The environment variables that give a platform's client credentials, as a message
+    names them (a Google platform's shared TOKENSYNC_GOOGLE_* too)."""
+    own = f"TOKENSYNC_{name.upper()}_CLIENT_ID and TOKENSYNC_{name.upper()}_CLIENT_SECRET"
+    builtin = BUILTIN_PLATFORMS.get(name)
+    fallback = builtin.credentials_fallback if builtin is not None else None
+    shared = f"TOKENSYNC_{fallback}_CLIENT_ID and TOKENSYNC_{fallback}_CLIENT_SECRET"
+    return f"{own} (or {shared})" if fallback else own
+
+
 def _google(name: str, api_base: str) -> Platform:
     return Platform(
         name=name,

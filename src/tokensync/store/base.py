@@ -14,6 +14,7 @@ from importlib import resources
 from typing import Literal
 
 from tokensync.errors import NoDatabaseError, SchemaTooNewError, SchemaTooOldError
+from tokensync.redaction import stored_error
 from tokensync.store import outbox
 from tokensync.store.deliveries import DeliveryMixin
 from tokensync.store.engine import Row, filter_params, time_or_none
@@ -71,10 +72,11 @@ class Store(ImportMixin, PollingMixin, RemovalMixin, OutboxMixin, DeliveryMixin)
         # number their migrations apart).
         return [v for v, script in known if v not in applied and self._apply(v, script, now)]
 
-    def require_schema(self, where: str) -> None:
+    def require_schema(self, where: str, *, older_ok: bool = False) -> None:
         """For a command that only reads: the schema must be this program's, since only a
         migration may create or change it (never a typo's empty database). `where` names the
-        database in the message."""
+        database in the message. `older_ok`: any tokensync schema will do (a command that
+        removes, which migrates an older one but never creates one)."""
         known = migrations(self.engine)
         latest = known[-1][0] if known else 0
         applied = set(self._applied_versions())
@@ -90,7 +92,7 @@ class Store(ImportMixin, PollingMixin, RemovalMixin, OutboxMixin, DeliveryMixin)
                 f"(which knows up to {latest}): upgrade tokensync"
             )
         missing = [v for v, _ in known if v not in applied]
-        if missing:
+        if missing and not older_ok:
             older = (
                 f"version {current}, older than this tokensync ({latest})"
                 if current < latest
@@ -145,6 +147,11 @@ class Store(ImportMixin, PollingMixin, RemovalMixin, OutboxMixin, DeliveryMixin)
     def has_connections(self) -> bool:
         """Whether any connection (and so any token encrypted with some key) is stored."""
         return bool(self._run("has_connections", {})[0]["present"])
+
+    def newest_ciphertexts(self, limit: int) -> list[str]:
+        """The access-token ciphertexts of the newest `limit` connections (a keyring's sample)."""
+        rows = self._run("newest_ciphertexts", {"limit": limit})
+        return [str(r["access_token_enc"]) for r in rows]
 
     def get_connection(self, connection_id: int) -> Connection | None:
         """One connection by id."""
@@ -336,12 +343,13 @@ class Store(ImportMixin, PollingMixin, RemovalMixin, OutboxMixin, DeliveryMixin)
     ) -> int | None:
         """Count a transient failure of the grant `grant_generation` and set the back-off;
         return the new failure count (None: the row holds another grant or lease now)."""
+        code, message = stored_error(code, message)
         params = {
             "id": connection_id,
             "owner": owner,
             "grant_generation": grant_generation,
             "code": code,
-            "message": message[:500],
+            "message": message,
             "next_attempt_at": next_attempt_at,
             "now": now,
         }
@@ -361,7 +369,7 @@ class Store(ImportMixin, PollingMixin, RemovalMixin, OutboxMixin, DeliveryMixin)
     ) -> bool:
         """Mark a dead grant, only if the refresh token stored is still the one that failed, of
         the same grant; connection.needs_reauth says so in the same transaction."""
-        message = message[:500]
+        code, message = stored_error(code, message)
         params = {
             "id": connection_id,
             "owner": owner,

@@ -96,6 +96,11 @@ class DeliveryMixin(Engine):
         }
         return self._rowcount("replay_events", params)
 
+    def unreplayable_events(self, *, after: int, types: Sequence[str]) -> int:
+        """How many done events after `after` replay_events leaves alone (an erased user's)."""
+        params = {"after": after, "all_types": not types, "types": list(types)}
+        return int(self._run("unreplayable_events", params)[0]["n"])
+
     def event_counts(self) -> EventCounts:
         """How many events wait for delivery, and how many died."""
         (row,) = self._run("event_counts", {})

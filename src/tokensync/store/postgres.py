@@ -17,7 +17,7 @@ from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
 from tokensync import interrupts
-from tokensync.errors import ConfigError, StorageError
+from tokensync.errors import ConfigError, NoDatabaseError, StorageError
 from tokensync.jsoncodec import dumps
 from tokensync.redaction import redact, split_userinfo
 from tokensync.store.base import Store
@@ -25,6 +25,8 @@ from tokensync.store.engine import UNREADABLE, Row, checked_time
 from tokensync.store.models import BatchWrite, NewTokens
 from tokensync.store.polling import lease_lost
 
+# SQLSTATE invalid_catalog_name: the server has no database of that name.
+_NO_SUCH_DATABASE = "3D000"
 _PARAM = re.compile(r"(?<![:\w]):([a-z_]+)")
 # Any constant works: it only has to be the same for every tokensync that migrates.
 _MIGRATION_LOCK = 0x746F6B656E73
@@ -81,12 +83,14 @@ class PostgresStore(Store):
         self._params = connection_params(url)
         self._connect_timeout = connect_timeout
         self._statement_timeout_ms = 0
-        self._conn = self._connect()
+        self._conn = self._connect(first=True)
 
     def _compile(self, sql: str) -> str:
         return _PARAM.sub(r"%(\1)s", sql)
 
-    def _connect(self) -> psycopg.Connection[Row]:
+    def _connect(self, *, first: bool = False) -> psycopg.Connection[Row]:
+        """A connection; a database missing at the `first` one is NoDatabaseError (a typo in the
+        URL), while one gone at a reconnection mid-run stays a StorageError like any outage."""
         try:
             params = {
                 "connect_timeout": str(self._connect_timeout),
@@ -103,6 +107,16 @@ class PostgresStore(Store):
             self._set_timeout(conn)
             return conn
         except psycopg.Error as exc:
+            name, host = self._params.get("dbname", ""), self._params.get("host", "")
+            # A failed connection carries no SQLSTATE in psycopg: the server's words say it.
+            missing = f'database "{name}" does not exist'
+            if first and (exc.sqlstate == _NO_SUCH_DATABASE or (name and missing in str(exc))):
+                raise NoDatabaseError(
+                    f"the PostgreSQL database {name or '(default)'}"
+                    + (f" on {host}" if host else "")
+                    + " does not exist: check the database URL (tokensync creates its schema in "
+                    "a database, never the database)"
+                ) from None
             raise StorageError(f"cannot connect to PostgreSQL: {self._scrub(exc)}") from None
         except ValueError as exc:  # a parameter psycopg cannot use
             raise StorageError(f"bad PostgreSQL URL: {self._scrub(exc)}") from None

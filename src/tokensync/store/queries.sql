@@ -255,6 +255,12 @@ ORDER BY status, id LIMIT :limit
 -- Whether the database holds any connection (and so tokens encrypted with some key).
 SELECT EXISTS (SELECT 1 FROM connections) AS present
 
+-- name: newest_ciphertexts
+-- The access-token ciphertexts of the newest connections, by the primary key: the sample a
+-- keyring is checked against before anything is written: the primary key read backwards, a
+-- few rows whatever the table holds (`id > 0`, every id, lets SQLite's plan say so too).
+SELECT access_token_enc FROM connections WHERE id > 0 ORDER BY id DESC LIMIT :limit
+
 -- name: get_connection
 -- One connection by id.
 SELECT {connection_columns} FROM connections WHERE id = :id
@@ -779,6 +785,13 @@ UPDATE events SET status = 'pending', attempts = 0, next_attempt_at = :now,
     lease_owner = NULL, lease_expires_at = NULL
 WHERE seq > :after AND status <> 'pending' AND (:all_types OR {type_in})
   AND user_id IS NOT NULL
+
+-- name: unreplayable_events
+-- The done events after :after (of the types asked for) that replay_events leaves alone: those
+-- naming a user who was erased since (user.erased among them), whose user id is gone.
+SELECT COUNT(*) AS n FROM events
+WHERE seq > :after AND status <> 'pending' AND (:all_types OR {type_in})
+  AND user_id IS NULL
 
 -- name: event_counts
 -- The events waiting for delivery and those that died (events_due, events_dead).

@@ -98,8 +98,8 @@ class SQLiteStore(Store):
             _create_private(path)
         elif not path.is_file():
             raise NoDatabaseError(
-                f"no SQLite database at {path}: check the database URL (a command that only "
-                "reads never creates one)"
+                f"no SQLite database at {path}: check the database URL (only the jobs, "
+                "`tokens import` and `db migrate` create one)"
             )
         try:
             # mode=rw: the file is not created behind our back if it vanished meanwhile.
