@@ -11,6 +11,7 @@ from __future__ import annotations
 import itertools
 import json
 import os
+import secrets
 import shutil
 import subprocess
 import threading
@@ -44,6 +45,8 @@ if _missing and os.environ.get("CI") == "true":
 pytestmark = pytest.mark.skipif(_missing is not None, reason=f"{_missing}: not run")
 
 _roles = itertools.count()
+# The login roles made here have one (a server that asks for passwords gets it; trust ignores it).
+PASSWORD = secrets.token_hex(16)
 
 
 @pytest.fixture
@@ -55,14 +58,19 @@ def app_db(db_url: str) -> Iterator[dict[str, str]]:
         return
     role = f"tsapp_{os.getpid()}_{next(_roles)}"
     with psycopg.connect(db_url, autocommit=True) as conn:
-        conn.execute(f'CREATE ROLE "{role}" LOGIN')
+        conn.execute(f"CREATE ROLE \"{role}\" LOGIN PASSWORD '{PASSWORD}'")
         conn.execute("SELECT tokensync_grant_app_role(%s)", (role,))
-    parts = urlsplit(db_url)
-    host = parts.netloc.rsplit("@", 1)[-1]
-    yield {"pg": urlunsplit(parts._replace(netloc=f"{role}@{host}"))}
+    yield {"pg": as_role(db_url, role)}
     with psycopg.connect(db_url, autocommit=True) as conn:
         conn.execute(f'DROP OWNED BY "{role}"')
         conn.execute(f'DROP ROLE "{role}"')
+
+
+def as_role(db_url: str, role: str) -> str:
+    """The database's URL, logging in as `role` (with the password the tests give roles)."""
+    parts = urlsplit(db_url)
+    host = parts.netloc.rsplit("@", 1)[-1]
+    return urlunsplit(parts._replace(netloc=f"{role}:{PASSWORD}@{host}"))
 
 
 def node(step: dict[str, Any], key: str, db: dict[str, str]) -> Any:
@@ -346,13 +354,11 @@ def test_the_application_role_can_do_what_the_docs_say_and_nothing_more(
     assert query_value(db_url, "SELECT count(*) FROM connections") == 2
 
     # A role the operator did not grant cannot call them (PUBLIC may not execute them).
-    stranger = urlsplit(app_db["pg"])
-    role = f"tsother_{os.getpid()}"
+    role = f"tsother_{os.getpid()}_{next(_roles)}"
     with psycopg.connect(db_url, autocommit=True) as admin:
-        admin.execute(f'CREATE ROLE "{role}" LOGIN')
+        admin.execute(f"CREATE ROLE \"{role}\" LOGIN PASSWORD '{PASSWORD}'")
     try:
-        url = urlunsplit(stranger._replace(netloc=f"{role}@{stranger.netloc.rsplit('@', 1)[-1]}"))
-        with psycopg.connect(url, autocommit=True) as other:
+        with psycopg.connect(as_role(db_url, role), autocommit=True) as other:
             for sql in (
                 "SELECT tokensync_request_refresh('u1', 'discord')",
                 "SELECT * FROM tokensync_save_grant('u1', 'discord', 'gAAAAAx', NULL, NULL)",
