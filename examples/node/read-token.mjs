@@ -16,59 +16,16 @@
 // use the refresh token yourself, or a rotating provider will see it used twice and revoke the
 // grant.
 //
-// In your own code, import decryptToken and usableAccessToken from this file.
+// In your own code, use the package in clients/node (docs/node.md): its freshAccessToken reads
+// the row, checks it and asks tokensync for a refresh when the token is too old.
 
-import { createDecipheriv, createHash, createHmac, timingSafeEqual } from "node:crypto";
 import { pathToFileURL } from "node:url";
 
-const VERSION = 0x80;
-const MAGIC = Buffer.from("ts1\0", "latin1");
-const BINDING_BYTES = 16;
+// The package in clients/node: the format and its checks live there (docs/node.md).
+import { decryptToken } from "../../clients/node/index.js";
+
+export { binding, decryptToken } from "../../clients/node/index.js";
 export const MIN_TTL_SECONDS = 60;
-
-/** What a ciphertext is bound to: the first 16 bytes of SHA-256 of "user\x1fplatform\x1fcolumn". */
-export function binding(userId, platform, column) {
-  const text = [userId, platform, column].join("\x1f");
-  return createHash("sha256").update(text, "utf8").digest().subarray(0, BINDING_BYTES);
-}
-
-/** The Fernet payload of a token, with the first key whose HMAC matches; null when none does. */
-function fernetDecrypt(token, keys) {
-  const data = Buffer.from(token, "base64url");
-  // version (1) | timestamp (8) | IV (16) | ciphertext (a multiple of 16) | HMAC-SHA256 (32)
-  if (data.length < 1 + 8 + 16 + 16 + 32 || data[0] !== VERSION || (data.length - 57) % 16) {
-    return null;
-  }
-  const signed = data.subarray(0, data.length - 32);
-  const mac = data.subarray(data.length - 32);
-  for (const key of keys) {
-    const raw = Buffer.from(key.trim(), "base64url");
-    if (raw.length !== 32) continue;
-    const expected = createHmac("sha256", raw.subarray(0, 16)).update(signed).digest();
-    if (!timingSafeEqual(expected, mac)) continue;
-    const iv = data.subarray(9, 25);
-    const decipher = createDecipheriv("aes-128-cbc", raw.subarray(16), iv);
-    return Buffer.concat([decipher.update(data.subarray(25, data.length - 32)), decipher.final()]);
-  }
-  return null;
-}
-
-/**
- * The token in `ciphertext`, checked to belong to this row and column ("access" or "refresh").
- * Throws when no key opens it, or when it was made for another row or column.
- */
-export function decryptToken(ciphertext, { userId, platform, column }, keys) {
-  const payload = fernetDecrypt(ciphertext, keys);
-  if (payload === null) {
-    throw new Error("no configured key opens this ciphertext (wrong TOKENSYNC_ENCRYPTION_KEYS?)");
-  }
-  const head = Buffer.concat([MAGIC, binding(userId, platform, column)]);
-  const found = payload.subarray(0, head.length);
-  if (found.length !== head.length || !timingSafeEqual(found, head)) {
-    throw new Error("this ciphertext belongs to another connection or column: refusing it");
-  }
-  return payload.subarray(head.length).toString("utf8");
-}
 
 /** A row's access token if it can be used for `minTtl` seconds more; else throws, saying why. */
 export function usableAccessToken(row, keys, minTtl = MIN_TTL_SECONDS) {

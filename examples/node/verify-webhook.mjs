@@ -3,8 +3,9 @@
 //
 // Deliveries follow the Standard Webhooks specification: the `standardwebhooks` npm package
 // verifies them in one call (`new Webhook(secret).verify(rawBody, headers)`); this file does the
-// same by hand, for an application that would rather not add a dependency. The signature is
-// HMAC-SHA256, keyed with the base64 after `whsec_`, over "webhook-id.webhook-timestamp.body";
+// same with the package in clients/node (node:crypto alone), for an application that would
+// rather not add a dependency. The signature is HMAC-SHA256, keyed with the base64 after
+// `whsec_`, over "webhook-id.webhook-timestamp.body";
 // `webhook-signature` holds one "v1,<base64>" per secret tokensync signs with (two while the
 // secret rotates), space-separated; any one that matches will do. A timestamp more than five
 // minutes from now is refused (a replayed request).
@@ -12,33 +13,19 @@
 //   node verify-webhook.mjs < delivery.json      # {"headers": {...}, "body": "<the raw body>"}
 //
 // with the secret in WEBHOOK_SECRET; prints the event, or exits 1 saying why not. Deduplicate by
-// `webhook-id`: a delivery may come more than once. In your own code, import verifyDelivery.
+// `webhook-id`: a delivery may come more than once. In your own code, use verifyWebhook of the
+// package in clients/node (docs/node.md).
 
-import { createHmac, timingSafeEqual } from "node:crypto";
 import { pathToFileURL } from "node:url";
 
-export const TOLERANCE_SECONDS = 5 * 60;
+// The package in clients/node does the checking (docs/node.md).
+import { verifyWebhook, WEBHOOK_TOLERANCE } from "../../clients/node/index.js";
 
-/** The event of a delivery, if `secret` signed it recently; throws otherwise. */
+export const TOLERANCE_SECONDS = WEBHOOK_TOLERANCE;
+
+/** The event of a delivery, if `secret` (or one of a list of secrets) signed it recently. */
 export function verifyDelivery(secret, headers, body, nowSeconds = Date.now() / 1000) {
-  const lower = Object.fromEntries(Object.entries(headers).map(([k, v]) => [k.toLowerCase(), v]));
-  const id = lower["webhook-id"];
-  const timestamp = lower["webhook-timestamp"];
-  const signatures = lower["webhook-signature"];
-  if (!id || !timestamp || !signatures) throw new Error("missing webhook headers");
-  if (!/^\d+$/.test(timestamp) || Math.abs(nowSeconds - Number(timestamp)) > TOLERANCE_SECONDS) {
-    throw new Error("the timestamp is too old or too new");
-  }
-  const key = Buffer.from(secret.replace(/^whsec_/, ""), "base64");
-  const expected = createHmac("sha256", key).update(`${id}.${timestamp}.${body}`).digest();
-  for (const entry of signatures.split(" ")) {
-    const [version, signature] = entry.split(",");
-    const given = Buffer.from(signature ?? "", "base64");
-    if (version === "v1" && given.length === expected.length && timingSafeEqual(given, expected)) {
-      return JSON.parse(body);
-    }
-  }
-  throw new Error("no matching signature");
+  return verifyWebhook(headers, body, secret, { nowSeconds });
 }
 
 async function main() {

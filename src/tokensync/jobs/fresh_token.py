@@ -86,6 +86,8 @@ async def get_token(
         raise PermanentError(
             f"{conn.label} is {conn.status}: the user must connect again", code=conn.status
         )
+    # An application asked for a refresh (docs/node.md): this call answers it.
+    force_refresh = force_refresh or conn.refresh_requested_at is not None
     tokens = ConnectionTokens(
         conn,
         deps,

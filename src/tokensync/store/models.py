@@ -44,6 +44,8 @@ class Connection:
     grant_generation: int = 1
     # When the lease holder sent the refresh token (None: nothing in flight).
     lease_sent_at: datetime | None = None
+    # When an application asked for a refresh (tokensync_request_refresh, docs/node.md): due now.
+    refresh_requested_at: datetime | None = None
     # Columns whose stored value could not be read (engine.UNREADABLE): such a row fails alone.
     unreadable: tuple[str, ...] = ()
 

@@ -14,16 +14,18 @@ id, user_id, platform, access_token_enc, refresh_token_enc, token_type, scope, e
 status, tokens_updated_at, last_refreshed_at, last_error_code, last_error_message,
 failure_count, next_attempt_at, lease_owner, lease_expires_at, last_sync_at, created_at,
 updated_at, refresh_token_expires_at, next_poll_at, poll_lease_expires_at, streak_started_at,
-grant_generation, lease_sent_at
+grant_generation, lease_sent_at, refresh_requested_at
 
 -- fragment: due_refresh
--- A connection due for a token refresh, not leased, and not refreshed already in this run.
+-- A connection due for a token refresh, not leased, and not refreshed already in this run: its
+-- token expires within the window, it is stale, or an application asked for a refresh
+-- (tokensync_request_refresh, docs/node.md).
 -- :retry_before is :now, unless --force looks past every back-off (and the window) at once.
 -- Whether a lease is free is the engine's {lease_free}: judged by the clock every worker shares
 -- (PostgreSQL's own), and by whether its holder still lives.
 status = 'active' AND refresh_token_enc IS NOT NULL
 AND ((expires_at IS NOT NULL AND expires_at <= :due_before)
-     OR tokens_updated_at <= :stale_before)
+     OR tokens_updated_at <= :stale_before OR refresh_requested_at IS NOT NULL)
 AND (next_attempt_at IS NULL OR next_attempt_at <= :retry_before)
 AND {lease_free}
 AND tokens_updated_at <= :run_started
@@ -205,6 +207,7 @@ UPDATE connections SET
     lease_owner = CASE WHEN s.keep_refresh THEN connections.lease_owner END,
     lease_expires_at = CASE WHEN s.keep_refresh THEN connections.lease_expires_at END,
     lease_sent_at = CASE WHEN s.keep_refresh THEN connections.lease_sent_at END,
+    refresh_requested_at = NULL,
     updated_at = :now
 FROM import_staging AS s
 WHERE connections.user_id = s.user_id AND connections.platform = s.platform
@@ -284,12 +287,20 @@ SELECT id, 1 AS stream, tokens_updated_at AS due FROM connections
 WHERE status = 'active' AND refresh_token_enc IS NOT NULL AND next_attempt_at IS NULL
   AND tokens_updated_at <= :stale_before AND {due_refresh}
 
+-- fragment: refresh_by_request
+-- Due for refresh because an application asked, from its index; counted with the expiring tokens
+-- (a request made at t is a token expiring at t).
+SELECT id, 0 AS stream, refresh_requested_at AS due FROM connections
+WHERE status = 'active' AND refresh_token_enc IS NOT NULL
+  AND refresh_requested_at IS NOT NULL AND {due_refresh}
+
 -- name: find_due_refreshes
 -- A page of what claim_due_refreshes would take, without taking it (--dry-run), by id. Each page
 -- reads the due rows' index ranges again: a dry run costs what is due, times its pages.
 WITH due AS (
     SELECT id FROM ({refresh_by_expiry}) AS by_expiry WHERE id > :after_id
     UNION SELECT id FROM ({refresh_by_age}) AS by_age WHERE id > :after_id
+    UNION SELECT id FROM ({refresh_by_request}) AS by_request WHERE id > :after_id
 )
 SELECT {connection_columns} FROM connections
 WHERE id IN (SELECT id FROM due ORDER BY id LIMIT :limit)
@@ -299,12 +310,14 @@ ORDER BY id
 -- Lease up to :limit connections due for refresh to :owner: by expiry, soonest first, then by
 -- age. Each stream is an index scan that stops at :limit rows (skipping rows another claim holds).
 WITH by_expiry AS ({refresh_by_expiry} ORDER BY due, id LIMIT :limit {skip_locked}),
-by_age AS ({refresh_by_age} ORDER BY due, id LIMIT :limit {skip_locked})
+by_age AS ({refresh_by_age} ORDER BY due, id LIMIT :limit {skip_locked}),
+by_request AS ({refresh_by_request} ORDER BY due, id LIMIT :limit {skip_locked})
 UPDATE connections SET lease_owner = :owner, lease_expires_at = {lease_until},
     lease_sent_at = NULL
 WHERE id IN (
     SELECT id FROM (SELECT id, stream, due FROM by_expiry
-                    UNION ALL SELECT id, stream, due FROM by_age) AS due_rows
+                    UNION ALL SELECT id, stream, due FROM by_age
+                    UNION ALL SELECT id, stream, due FROM by_request) AS due_rows
     ORDER BY stream, due, id LIMIT :limit)
 RETURNING {connection_columns}
 
@@ -333,7 +346,7 @@ UPDATE connections SET
     tokens_updated_at = :now, last_refreshed_at = :now,
     last_error_code = NULL, last_error_message = NULL,
     failure_count = 0, next_attempt_at = NULL, {streak_ended}, updated_at = :now,
-    lease_owner = NULL, lease_expires_at = NULL, lease_sent_at = NULL
+    lease_owner = NULL, lease_expires_at = NULL, lease_sent_at = NULL, refresh_requested_at = NULL
 WHERE id = :id AND grant_generation = :grant_generation
   AND (lease_owner = :owner OR refresh_token_enc = :previous_refresh_enc)
 
@@ -351,7 +364,8 @@ UPDATE connections SET
     failure_count = CASE WHEN {dead_since_issued} THEN failure_count ELSE 0 END,
     next_attempt_at = NULL, {streak_ended},
     status = CASE WHEN {dead_since_issued} THEN status ELSE 'active' END,
-    updated_at = :now, lease_owner = NULL, lease_expires_at = NULL, lease_sent_at = NULL
+    updated_at = :now, lease_owner = NULL, lease_expires_at = NULL, lease_sent_at = NULL,
+    refresh_requested_at = NULL
 WHERE id = :id AND user_id = :user_id AND platform = :platform
   AND tokens_updated_at < :issued_at
   AND (CAST(:grant_generation AS BIGINT) IS NULL OR grant_generation = :grant_generation)
