@@ -111,6 +111,14 @@ class Engine(ABC):
     def drop_lease_owner(self, owner: str) -> None:
         """`owner` is done: the leases it left unsent may be taken over at once."""
 
+    @abstractmethod
+    def snapshot(self) -> contextlib.AbstractContextManager[None]:
+        """Reads that all see one consistent snapshot of the database."""
+
+    def mark_changes(self) -> None:
+        """Number a writing transaction in the change feed before it writes an item (SQLite;
+        PostgreSQL numbers each row by its own transaction id, with nothing to do here)."""
+
     def database_now(self) -> datetime | None:
         """The database server's own clock, where it has one apart from this host's (None: the
         database is a file on this host, whose clock it shares)."""
