@@ -142,7 +142,7 @@ EXAMPLES = {
         "tokensync db migrate --database-url postgresql://tokensync@db/tokensync",
     ),
     "data changes": examples(
-        "tokensync data changes --after \"$(cat feed.position)\" --limit 500",
+        'tokensync data changes --after "$(cat feed.position)" --limit 500',
         "tokensync data changes --format jsonl --platform github > first-read.jsonl",
     ),
     "data prune": examples(
