@@ -1,5 +1,5 @@
-"""`tokensync data changes`: the change feed of the polled data, after a position (store/changes.py).
-A thin command over Store.read_changes, sharing cli.py's helpers."""
+"""`tokensync data changes`: the change feed of the polled data after a position
+(store/changes.py). A thin command over Store.read_changes, sharing cli.py's helpers."""
 
 from __future__ import annotations
 

@@ -14,7 +14,7 @@
     ├── UnreadableRowError       a stored row another program wrote out of range (per item, exit 1)
     ├── ConnectionNotFoundError  no connection of that user and platform (exit 1)
     ├── LeaseLostError           another run took over a connection this run was polling (per item)
-    ├── PositionExpiredError     `data changes --after` a position older than what was pruned (exit 4)
+    ├── PositionExpiredError     a change-feed position older than what was pruned (exit 4)
     └── ProviderError            what a platform answered (per item, exit 1)
         ├── PermanentError       the grant is dead: needs re-authorisation
         ├── ClientConfigError    our client credentials are wrong: fix the configuration

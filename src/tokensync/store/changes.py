@@ -22,6 +22,7 @@ from tokensync.store.models import Filters
 _POSITION = re.compile(r"(0|[1-9][0-9]{0,19})-(0|[1-9][0-9]{0,19})")
 # Where a first read starts: before every change (rows stored before the feed existed have 0).
 BEGINNING = (0, 0)
+_ALL = Filters()
 
 
 def parse_position(text: str | None) -> tuple[int, int]:
@@ -75,7 +76,7 @@ class ChangesMixin(Engine):
         after: str | None,
         *,
         limit: int,
-        filters: Filters = Filters(),
+        filters: Filters = _ALL,
         endpoint: str | None = None,
     ) -> ChangePage:
         """The changes after `after` (None: from the beginning), oldest first, at most
@@ -104,12 +105,8 @@ class ChangesMixin(Engine):
             rows = self._run("read_changes", params)
         has_more = len(rows) > limit
         changes = [_change(row) for row in rows[:limit]]
-        if has_more:
-            last = changes[-1].position
-        else:
-            # Everything below the horizon was read: the next read starts there (never before
-            # where this one started).
-            last = format_position(max(start, (horizon, 0)))
+        # All below the horizon read: the next read starts there (never before this one's start).
+        last = changes[-1].position if has_more else format_position(max(start, (horizon, 0)))
         return ChangePage(changes, last, has_more)
 
     def oldest_position(self) -> str:

@@ -118,6 +118,7 @@ class Engine(ABC):
     def mark_changes(self) -> None:
         """Number a writing transaction in the change feed before it writes an item (SQLite;
         PostgreSQL numbers each row by its own transaction id, with nothing to do here)."""
+        return None
 
     def database_now(self) -> datetime | None:
         """The database server's own clock, where it has one apart from this host's (None: the
