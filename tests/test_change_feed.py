@@ -127,3 +127,7 @@ def test_data_changes_prints_pages_and_jsonl_and_refuses_bad_or_expired_position
     expired = cli("data", "changes", "--after", doc["next"])
     assert expired.code == EXIT_POSITION_EXPIRED
     assert json.loads(expired.out)["error"]["code"] == "position_expired"
+    # `status` shows where a reader may still start: from there, no position_expired.
+    oldest = json.loads(cli("status").out)["changes"]["oldestPosition"]
+    assert oldest == store.oldest_position() != "0-0"
+    assert cli("data", "changes", "--after", oldest).code == 0
