@@ -48,7 +48,7 @@ def migrations(engine: str) -> list[tuple[int, str]]:
     return sorted(found)
 
 
-class Store(ImportMixin, PollingMixin, RemovalMixin, OutboxMixin, DeliveryMixin, ChangesMixin):
+class Store(ImportMixin, PollingMixin, RemovalMixin, ChangesMixin, OutboxMixin, DeliveryMixin):
     """One database of connections, polled data, sync state, runs and events."""
 
     # -- schema ------------------------------------------------------------------------------

@@ -16,8 +16,9 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from tokensync.errors import PositionExpiredError, UsageError
-from tokensync.store.engine import Engine, filter_params
-from tokensync.store.models import Filters
+from tokensync.store.engine import filter_params
+from tokensync.store.models import BatchCounts, Filters
+from tokensync.store.outbox import OutboxMixin, data_changed
 
 _POSITION = re.compile(r"(0|[1-9][0-9]{0,19})-(0|[1-9][0-9]{0,19})")
 # Where a first read starts: before every change (rows stored before the feed existed have 0).
@@ -68,7 +69,7 @@ class ChangePage:
     has_more: bool
 
 
-class ChangesMixin(Engine):
+class ChangesMixin(OutboxMixin):
     """The change feed's queries, shared by both engines."""
 
     def read_changes(
@@ -108,6 +109,24 @@ class ChangesMixin(Engine):
         # All below the horizon read: the next read starts there (never before this one's start).
         last = changes[-1].position if has_more else format_position(max(start, (horizon, 0)))
         return ChangePage(changes, last, has_more)
+
+    def note_data_changed(
+        self,
+        connection_id: int,
+        user_id: str,
+        platform: str,
+        endpoint: str,
+        counts: BatchCounts,
+        now: datetime,
+    ) -> None:
+        """Write the data.changed event of a poll of an endpoint that changed items. Its own
+        transaction begins after the poll's last one committed, so its place in the feed comes
+        after every change of the poll: a reader whose `next` reached it has read them all."""
+        with self.transaction():
+            self.mark_changes()
+            txn = int(self._run("change_mark", {})[0]["txn"])
+            upto = format_position((txn, 0))
+            self._emit(data_changed(connection_id, user_id, platform, endpoint, counts, upto), now)
 
     def oldest_position(self) -> str:
         """The oldest position still readable: a reader before it has expired."""

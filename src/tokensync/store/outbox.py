@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from datetime import datetime, timedelta
 
 from tokensync.store.engine import Engine, Unreadable
-from tokensync.store.models import NewEvent
+from tokensync.store.models import BatchCounts, NewEvent
 from tokensync.timestamps import iso
 
 # An event is retried for this long after it is written (or replayed), then given up as dead.
@@ -76,6 +76,24 @@ def user_erased(user_id: str) -> NewEvent:
     """Everything tokensync held of a user is gone; the event holds the id alone, which is what
     the application needs to recognise them."""
     return NewEvent("user.erased", user_id, None, {"userId": user_id})
+
+
+def data_changed(
+    connection_id: int, user_id: str, platform: str, endpoint: str, counts: BatchCounts, upto: str
+) -> NewEvent:
+    """A poll of an endpoint changed items: how many, and the change-feed position a reader
+    has read all of them at (`data changes`); never the items themselves."""
+    data: dict[str, object] = {
+        "connectionId": connection_id,
+        "userId": user_id,
+        "platform": platform,
+        "endpoint": endpoint,
+        "added": counts.new,
+        "updated": counts.changed,
+        "deleted": counts.deleted,
+        "readUpTo": upto,
+    }
+    return NewEvent("data.changed", user_id, connection_id, data)
 
 
 def _names(row: Mapping[str, object]) -> tuple[int, str, str]:

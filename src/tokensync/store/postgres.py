@@ -78,6 +78,7 @@ class PostgresStore(Store):
         # The change feed (store/changes.py): a change's place is its transaction's id; a read
         # goes up to the oldest transaction still running, never past it.
         "change_mark": "pg_current_xact_id()",
+        "change_mark_text": "CAST(pg_current_xact_id() AS text)",
         "txn_text": "CAST(change_txn AS text)",
         "txn_param": "CAST(CAST(:txn AS text) AS xid8)",
         "pruned_text": "CAST(pruned_txn AS text)",

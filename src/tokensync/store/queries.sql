@@ -603,6 +603,10 @@ UPDATE change_feed SET counter = counter + 1
 -- running (PostgreSQL), or past the last one committed (SQLite). The newest pruned position too.
 SELECT {change_horizon} AS horizon, {pruned_text} AS pruned_txn, pruned_id FROM change_feed
 
+-- name: change_mark
+-- The writing transaction's place in the change feed (SQLite: after bump_change_counter).
+SELECT {change_mark_text} AS txn
+
 -- name: read_changes
 -- A page of the feed after a position (change_txn, id), below the horizon: a range of the index
 -- user_platform_data_changes, in its order. Filters only leave rows out of the range read.

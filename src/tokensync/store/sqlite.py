@@ -91,6 +91,7 @@ class SQLiteStore(Store):
         # The change feed (store/changes.py): one writer at a time, so each writing transaction's
         # number (bumped first, bump_change_counter) follows commit order.
         "change_mark": "(SELECT counter FROM change_feed)",
+        "change_mark_text": "(SELECT counter FROM change_feed)",
         "txn_text": "change_txn",
         "txn_param": ":txn",
         "pruned_text": "pruned_txn",
