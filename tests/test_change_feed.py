@@ -131,3 +131,40 @@ def test_data_changes_prints_pages_and_jsonl_and_refuses_bad_or_expired_position
     oldest = json.loads(cli("status").out)["changes"]["oldestPosition"]
     assert oldest == store.oldest_position() != "0-0"
     assert cli("data", "changes", "--after", oldest).code == 0
+
+
+def test_the_sql_function_returns_the_pages_data_changes_prints(
+    store: Store, db_url: str, cli: Cli
+) -> None:
+    import psycopg
+
+    if not db_url.startswith("postgresql"):
+        pytest.skip("a function of the PostgreSQL schema (clients/node reads the feed with it)")
+    postgres_url = db_url
+    walk(store, {"a": 1, "b": 1, "c": 1}, generation=1)
+    walk(store, {"a": 2, "c": 1}, generation=2, minute=1)
+
+    def sql(after: str | None, most: int) -> dict[str, object]:
+        with psycopg.connect(postgres_url, autocommit=True) as db:
+            row = db.execute("SELECT tokensync_read_changes(%s, %s)", (after, most)).fetchone()
+        assert row is not None
+        return dict(row[0])
+
+    def printed(after: str | None, most: int) -> dict[str, object]:
+        extra = ["--after", after] if after else []
+        out = cli("data", "changes", "--limit", str(most), *extra).out
+        doc = json.loads(out)
+        del doc["success"]
+        return dict(doc)
+
+    first = sql(None, 2)
+    assert first == printed(None, 2) and first["hasMore"] is True
+    rest = sql(str(first["next"]), 10)
+    assert rest == printed(str(first["next"]), 10) and rest["hasMore"] is False
+    assert store.prune_tombstones(NOW + timedelta(days=1), 100) == 1
+    with (
+        psycopg.connect(postgres_url, autocommit=True) as db,
+        pytest.raises(psycopg.Error, match="position_expired") as raised,
+    ):
+        db.execute("SELECT tokensync_read_changes(%s, 10)", ("0-1",))
+    assert raised.value.sqlstate == "TS001"
