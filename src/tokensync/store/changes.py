@@ -120,13 +120,12 @@ class ChangesMixin(OutboxMixin):
         now: datetime,
     ) -> None:
         """Write the data.changed event of a poll of an endpoint that changed items. Its own
-        transaction begins after the poll's last one committed, so its place in the feed comes
-        after every change of the poll: a reader whose `next` reached it has read them all."""
-        with self.transaction():
-            self.mark_changes()
-            txn = int(self._run("change_mark", {})[0]["txn"])
-            upto = format_position((txn, 0))
-            self._emit(data_changed(connection_id, user_id, platform, endpoint, counts, upto), now)
+        transaction begins after the poll's last one committed, so its place in the feed (its
+        readUpTo, which the statement fills in) comes after every change of the poll: a reader
+        whose `next` reached it has read them all. On PostgreSQL one statement, no more."""
+        event = data_changed(connection_id, user_id, platform, endpoint, counts)
+        with self.changing():
+            self._emit(event, now, "insert_data_changed")
 
     def oldest_position(self) -> str:
         """The oldest position still readable: a reader before it has expired."""

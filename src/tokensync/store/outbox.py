@@ -79,10 +79,10 @@ def user_erased(user_id: str) -> NewEvent:
 
 
 def data_changed(
-    connection_id: int, user_id: str, platform: str, endpoint: str, counts: BatchCounts, upto: str
+    connection_id: int, user_id: str, platform: str, endpoint: str, counts: BatchCounts
 ) -> NewEvent:
-    """A poll of an endpoint changed items: how many, and the change-feed position a reader
-    has read all of them at (`data changes`); never the items themselves."""
+    """A poll of an endpoint changed items: how many; the statement that writes it adds the
+    change-feed position a reader has read all of them at (readUpTo). Never the items."""
     data: dict[str, object] = {
         "connectionId": connection_id,
         "userId": user_id,
@@ -91,7 +91,6 @@ def data_changed(
         "added": counts.new,
         "updated": counts.changed,
         "deleted": counts.deleted,
-        "readUpTo": upto,
     }
     return NewEvent("data.changed", user_id, connection_id, data)
 
@@ -113,12 +112,12 @@ def _time(row: Mapping[str, object], column: str) -> datetime | None:
 class OutboxMixin(Engine):
     """Writing events, shared by both engines."""
 
-    def _emit(self, event: NewEvent, now: datetime) -> str:
+    def _emit(self, event: NewEvent, now: datetime, query: str = "insert_event") -> str:
         """Write one event and return its id; the caller runs this inside the transaction of
         its change."""
         event_id = new_event_id()
         self._rowcount(
-            "insert_event",
+            query,
             {
                 "event_id": event_id,
                 "type": event.type,

@@ -78,7 +78,8 @@ class PostgresStore(Store):
         # The change feed (store/changes.py): a change's place is its transaction's id; a read
         # goes up to the oldest transaction still running, never past it.
         "change_mark": "pg_current_xact_id()",
-        "change_mark_text": "CAST(pg_current_xact_id() AS text)",
+        "with_read_up_to": "jsonb_set(CAST(:data AS jsonb), '{readUpTo}',"
+        " to_jsonb(CAST(pg_current_xact_id() AS text) || '-0'))",
         "txn_text": "CAST(change_txn AS text)",
         "txn_param": "CAST(CAST(:txn AS text) AS xid8)",
         "pruned_text": "CAST(pruned_txn AS text)",
@@ -190,6 +191,9 @@ class PostgresStore(Store):
     @contextlib.contextmanager
     def snapshot(self) -> Iterator[None]:
         """Reads that all see one snapshot (a read-only repeatable-read transaction)."""
+        if self._live().info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
+            yield  # inside the caller's transaction already
+            return
         self._execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
         try:
             yield
@@ -197,6 +201,10 @@ class PostgresStore(Store):
             self._abandon()
             raise
         self._execute("COMMIT")
+
+    def changing(self) -> contextlib.AbstractContextManager[None]:
+        """One statement: its own transaction id is its place in the change feed."""
+        return contextlib.nullcontext()
 
     def _abandon(self) -> None:
         """Roll back; a connection broken mid-protocol (a signal in the middle of a COPY) is

@@ -603,10 +603,6 @@ UPDATE change_feed SET counter = counter + 1
 -- running (PostgreSQL), or past the last one committed (SQLite). The newest pruned position too.
 SELECT {change_horizon} AS horizon, {pruned_text} AS pruned_txn, pruned_id FROM change_feed
 
--- name: change_mark
--- The writing transaction's place in the change feed (SQLite: after bump_change_counter).
-SELECT {change_mark_text} AS txn
-
 -- name: read_changes
 -- A page of the feed after a position (change_txn, id), below the horizon: a range of the index
 -- user_platform_data_changes, in its order. Filters only leave rows out of the range read.
@@ -700,6 +696,14 @@ data = CASE WHEN type = 'user.erased' THEN :scrubbed ELSE data END
 INSERT INTO events (event_id, type, user_id, connection_id, data, created_at, status,
     attempts, next_attempt_at, give_up_at)
 VALUES (:event_id, :type, :user_id, :connection_id, :data, :now, 'pending', 0, :now,
+    :give_up_at)
+
+-- name: insert_data_changed
+-- A data.changed event (store/changes.py), its readUpTo filled in by the statement itself: the
+-- change-feed place of its own transaction, after every change of the poll it reports.
+INSERT INTO events (event_id, type, user_id, connection_id, data, created_at, status,
+    attempts, next_attempt_at, give_up_at)
+VALUES (:event_id, :type, :user_id, :connection_id, {with_read_up_to}, :now, 'pending', 0, :now,
     :give_up_at)
 
 -- name: notice_failing

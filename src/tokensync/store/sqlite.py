@@ -91,7 +91,8 @@ class SQLiteStore(Store):
         # The change feed (store/changes.py): one writer at a time, so each writing transaction's
         # number (bumped first, bump_change_counter) follows commit order.
         "change_mark": "(SELECT counter FROM change_feed)",
-        "change_mark_text": "(SELECT counter FROM change_feed)",
+        "with_read_up_to": "json_set(:data, '$.readUpTo',"
+        " (SELECT counter FROM change_feed) || '-0')",
         "txn_text": "change_txn",
         "txn_param": ":txn",
         "pruned_text": "pruned_txn",
@@ -190,6 +191,9 @@ class SQLiteStore(Store):
     @contextlib.contextmanager
     def snapshot(self) -> Iterator[None]:
         """Reads that all see one snapshot (a deferred transaction: WAL keeps it consistent)."""
+        if self._in_tx:
+            yield
+            return
         self._exec("BEGIN")
         self._in_tx = True
         try:
