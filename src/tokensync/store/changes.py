@@ -125,7 +125,7 @@ class ChangesMixin(OutboxMixin):
         whose `next` reached it has read them all. On PostgreSQL one statement, no more."""
         event = data_changed(connection_id, user_id, platform, endpoint, counts)
         with self.changing():
-            self._emit(event, now, "insert_data_changed")
+            self._emit(event, now, read_up_to=True)
 
     def oldest_position(self) -> str:
         """The oldest position still readable: a reader before it has expired."""

@@ -112,22 +112,24 @@ def _time(row: Mapping[str, object], column: str) -> datetime | None:
 class OutboxMixin(Engine):
     """Writing events, shared by both engines."""
 
-    def _emit(self, event: NewEvent, now: datetime, query: str = "insert_event") -> str:
+    def _emit(self, event: NewEvent, now: datetime, *, read_up_to: bool = False) -> str:
         """Write one event and return its id; the caller runs this inside the transaction of
-        its change."""
+        its change. `read_up_to`: the statement adds the change-feed place of its transaction
+        to the data (data.changed)."""
         event_id = new_event_id()
-        self._rowcount(
-            query,
-            {
-                "event_id": event_id,
-                "type": event.type,
-                "user_id": event.user_id,
-                "connection_id": event.connection_id,
-                "data": event.data,
-                "now": now,
-                "give_up_at": now + DELIVERY_WINDOW,
-            },
-        )
+        params = {
+            "event_id": event_id,
+            "type": event.type,
+            "user_id": event.user_id,
+            "connection_id": event.connection_id,
+            "data": event.data,
+            "now": now,
+            "give_up_at": now + DELIVERY_WINDOW,
+        }
+        if read_up_to:
+            self._rowcount("insert_data_changed", params)
+        else:
+            self._rowcount("insert_event", params)
         return event_id
 
     def notice_failing(self, *, failing_before: datetime, now: datetime, limit: int) -> int:

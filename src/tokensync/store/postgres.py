@@ -78,8 +78,8 @@ class PostgresStore(Store):
         # The change feed (store/changes.py): a change's place is its transaction's id; a read
         # goes up to the oldest transaction still running, never past it.
         "change_mark": "pg_current_xact_id()",
-        "with_read_up_to": "jsonb_set(CAST(:data AS jsonb), '{readUpTo}',"
-        " to_jsonb(CAST(pg_current_xact_id() AS text) || '-0'))",
+        "with_read_up_to": "CAST(:data AS jsonb) || jsonb_build_object('readUpTo',"
+        " CAST(pg_current_xact_id() AS text) || '-0')",
         "txn_text": "CAST(change_txn AS text)",
         "txn_param": "CAST(CAST(:txn AS text) AS xid8)",
         "pruned_text": "CAST(pruned_txn AS text)",
