@@ -64,6 +64,11 @@ PARAMS: dict[str, object] = {
     "all_types": True,
     "types": [],
     "scrubbed": {},
+    # the change feed: a page after a position, below the horizon
+    "txn": 0,
+    "id": 99_000,
+    "horizon": 10**15,
+    "all_endpoints": True,
 }
 # The unique index of user_platform_data, (user_id, platform, endpoint, item_key), as each engine
 # names the index it made for the constraint.
@@ -112,6 +117,10 @@ RECURRING = {
     "event_counts": set(),  # two partial indexes (pending, dead), whichever is smaller
     "list_events": set(),  # the unique seq index, whatever its name on each engine
     "unreplayable_events": set(),  # what `events replay` counts: the same range of seq
+    # `data changes`: a page of the feed is a range of its index, in its order; the horizon and
+    # the pruned position, one row.
+    "read_changes": {"user_platform_data_changes"},
+    "change_horizon": set(),
     # The keyring's sample before an import, save_grant or a job writes: the primary key read
     # backwards, a few rows whatever the table holds.
     "newest_ciphertexts": set(),

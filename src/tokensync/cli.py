@@ -735,7 +735,8 @@ def keys_rotate(ctx: typer.Context) -> None:
     _finish(ctx, work)
 
 
-# `events` lives in a module of its own, which takes the helpers above.
+# `events` and `data changes` live in modules of their own, which take the helpers above.
+from tokensync import cli_changes  # noqa: E402, F401
 from tokensync.cli_events import events_app  # noqa: E402
 
 app.add_typer(events_app, name="events")

@@ -141,6 +141,10 @@ EXAMPLES = {
         "tokensync db migrate",
         "tokensync db migrate --database-url postgresql://tokensync@db/tokensync",
     ),
+    "data changes": examples(
+        'tokensync data changes --after "$(cat feed.position)" --limit 500',
+        "tokensync data changes --format jsonl --platform github > first-read.jsonl",
+    ),
     "data prune": examples(
         "tokensync data prune --deleted-before 30d --dry-run",
         "tokensync data prune --deleted-before 90d",

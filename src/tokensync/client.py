@@ -42,7 +42,8 @@ from tokensync.jobs.run_record import new_run_id
 from tokensync.jobs.stop import StopSignal
 from tokensync.jobs.token_import import grant_row
 from tokensync.settings import Settings, load_settings
-from tokensync.store.models import ImportCounts
+from tokensync.store.changes import Change, ChangePage
+from tokensync.store.models import Filters, ImportCounts
 
 T = TypeVar("T")
 Operation = Callable[[Deps, StopSignal], Awaitable[T]]
@@ -52,6 +53,8 @@ _CONCURRENCY = 16
 __all__ = [
     "AccessToken",
     "AsyncTokenClient",
+    "Change",
+    "ChangePage",
     "Disconnection",
     "Erasure",
     "RunningLoopError",
@@ -207,6 +210,26 @@ class AsyncTokenClient:
 
         return await self._operate("erase", op, keys=not dry_run)
 
+    async def changes(
+        self,
+        *,
+        after: str | None = None,
+        limit: int = 1000,
+        users: tuple[str, ...] = (),
+        platforms: tuple[str, ...] = (),
+        endpoint: str | None = None,
+    ) -> ChangePage:
+        """A page of the change feed after `after` (None: from the beginning), as `data changes`
+        prints it; pass its `next` as `after` next time. PositionExpiredError: read again from
+        the beginning."""
+        filters = Filters(platforms=platforms, users=users)
+
+        async def op(deps: Deps, stop: StopSignal) -> ChangePage:
+            read = deps.db.store.read_changes
+            return await deps.db.call(read, after, limit=limit, filters=filters, endpoint=endpoint)
+
+        return await self._operate("changes", op, keys=False)
+
     async def _operate(self, command: str, op: Operation[T], *, keys: bool = True) -> T:
         """Run one operation under a lease owner of its own, shielded from cancellation. A dry
         run decrypts nothing, and needs no keys."""
@@ -341,6 +364,22 @@ class TokenClient:
     def erase_user(self, user_id: str, *, revoke: bool = True, dry_run: bool = False) -> Erasure:
         """AsyncTokenClient.erase_user."""
         return self._call(self._async.erase_user(user_id, revoke=revoke, dry_run=dry_run))
+
+    def changes(
+        self,
+        *,
+        after: str | None = None,
+        limit: int = 1000,
+        users: tuple[str, ...] = (),
+        platforms: tuple[str, ...] = (),
+        endpoint: str | None = None,
+    ) -> ChangePage:
+        """AsyncTokenClient.changes."""
+        return self._call(
+            self._async.changes(
+                after=after, limit=limit, users=users, platforms=platforms, endpoint=endpoint
+            )
+        )
 
     def _call(self, work: Coroutine[object, object, T]) -> T:
         if self._runner is None:

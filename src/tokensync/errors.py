@@ -14,6 +14,7 @@
     ├── UnreadableRowError       a stored row another program wrote out of range (per item, exit 1)
     ├── ConnectionNotFoundError  no connection of that user and platform (exit 1)
     ├── LeaseLostError           another run took over a connection this run was polling (per item)
+    ├── PositionExpiredError     a change-feed position older than what was pruned (exit 4)
     └── ProviderError            what a platform answered (per item, exit 1)
         ├── PermanentError       the grant is dead: needs re-authorisation
         ├── ClientConfigError    our client credentials are wrong: fix the configuration
@@ -35,6 +36,8 @@ EXIT_OK = 0
 EXIT_FAILURES = 1
 EXIT_USAGE = 2
 EXIT_STORAGE = 3
+# A reader of the change feed must read it again from the beginning (`data changes`).
+EXIT_POSITION_EXPIRED = 4
 # A command stopped by a signal exits as a shell reports a process the signal ended.
 EXIT_SIGNAL_BASE = 128
 
@@ -132,6 +135,13 @@ class LeaseLostError(TokensyncError):
     code = "lease_lost"
 
 
+class PositionExpiredError(TokensyncError):
+    """A change-feed position older than the tombstones `data prune` removed: a reader there
+    would miss deletions, so it must read the feed again from the beginning."""
+
+    code = "position_expired"
+
+
 class ProviderError(TokensyncError):
     """A platform's answer, classified."""
 
@@ -187,6 +197,7 @@ class MalformedResponseError(TransientError):
 EXIT_CODES: tuple[tuple[type[TokensyncError], int], ...] = (
     (UsageError, EXIT_USAGE),
     (StorageError, EXIT_STORAGE),
+    (PositionExpiredError, EXIT_POSITION_EXPIRED),
 )
 
 

@@ -38,7 +38,7 @@ from tokensync.platforms.endpoint import Batch, Endpoint, PollContext, SyncState
 from tokensync.platforms.registry import endpoints_for, pollable_platforms
 from tokensync.settings import Settings
 from tokensync.store import Connection
-from tokensync.store.models import BatchWrite, StoredItem, SyncCursor
+from tokensync.store.models import BatchCounts, BatchWrite, StoredItem, SyncCursor
 
 
 async def run_poll(deps: Deps, options: PollOptions) -> PollResult:
@@ -255,6 +255,17 @@ class _Poller:
             new, changed = new + counts.new, changed + counts.changed
             deleted += counts.deleted
             await self._keep_lease(conn)
+        if new or changed or deleted:
+            counts = BatchCounts(new=new, changed=changed, deleted=deleted)
+            await self.db.call(
+                store.note_data_changed,
+                conn.id,
+                conn.user_id,
+                conn.platform,
+                name,
+                counts,
+                self.clock.now(),
+            )
         return EndpointResult(
             name, True, fetched=fetched, new=new, stored=new + changed, deleted=deleted
         )

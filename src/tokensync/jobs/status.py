@@ -55,6 +55,8 @@ class StatusReport:
     webhook_configured: bool
     endpoint: Endpoint | None  # what deliveries taught of the configured webhook_url
     clock_skew: ClockSkew | None = None  # None: the database shares this host's clock
+    # The change feed's oldest position still readable (`data changes --after`); 0-0: all.
+    oldest_position: str = "0-0"
     problems: Sequence[Problem] = ()
 
     def by_status(self) -> dict[str, int]:
@@ -106,6 +108,7 @@ def read_status(
         webhook_configured=url is not None,
         endpoint=store.endpoint(url_key(url)) if url is not None else None,
         clock_skew=skew,
+        oldest_position=store.oldest_position(),
         problems=configuration_problems(settings, counts),
     )
 

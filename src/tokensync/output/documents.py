@@ -439,6 +439,8 @@ def status_document(report: StatusReport) -> Document:
             if report.clock_skew is not None
             else None
         ),
+        # A reader of `data changes` at an older position must read from the beginning.
+        "changes": {"oldestPosition": report.oldest_position},
         # Configuration that will make the jobs fail; empty when there is none.
         "problems": [
             {"code": p.code, "platform": p.platform, "message": p.message} for p in report.problems

@@ -16,6 +16,7 @@ from typing import Literal
 from tokensync.errors import NoDatabaseError, SchemaTooNewError, SchemaTooOldError
 from tokensync.redaction import stored_error
 from tokensync.store import outbox
+from tokensync.store.changes import ChangesMixin
 from tokensync.store.deliveries import DeliveryMixin
 from tokensync.store.engine import Row, filter_params, time_or_none
 from tokensync.store.importing import ImportMixin
@@ -47,7 +48,7 @@ def migrations(engine: str) -> list[tuple[int, str]]:
     return sorted(found)
 
 
-class Store(ImportMixin, PollingMixin, RemovalMixin, OutboxMixin, DeliveryMixin):
+class Store(ImportMixin, PollingMixin, RemovalMixin, ChangesMixin, OutboxMixin, DeliveryMixin):
     """One database of connections, polled data, sync state, runs and events."""
 
     # -- schema ------------------------------------------------------------------------------

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import contextlib
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -111,6 +111,20 @@ class Engine(ABC):
     def drop_lease_owner(self, owner: str) -> None:
         """`owner` is done: the leases it left unsent may be taken over at once."""
 
+    @abstractmethod
+    def snapshot(self) -> contextlib.AbstractContextManager[None]:
+        """Reads that all see one consistent snapshot of the database."""
+
+    def changing(self) -> contextlib.AbstractContextManager[None]:
+        """Where a write that takes a place in the change feed runs on its own: SQLite's
+        transaction, numbered first; PostgreSQL's statement numbers itself (overridden there)."""
+        return _numbered(self)
+
+    def mark_changes(self) -> None:
+        """Number a writing transaction in the change feed before it writes an item (SQLite;
+        PostgreSQL numbers each row by its own transaction id, with nothing to do here)."""
+        return None
+
     def database_now(self) -> datetime | None:
         """The database server's own clock, where it has one apart from this host's (None: the
         database is a file on this host, whose clock it shares)."""
@@ -131,3 +145,10 @@ class Engine(ABC):
             for k, v in row.items()
         }
         return Connection(**fixed, unreadable=bad)
+
+
+@contextlib.contextmanager
+def _numbered(engine: Engine) -> Iterator[None]:
+    with engine.transaction():
+        engine.mark_changes()
+        yield

@@ -202,6 +202,7 @@ EVENT_TYPES = (
     "connection.expiring",
     "connection.disconnected",
     "user.erased",
+    "data.changed",
 )
 # pending: to be delivered (or waiting for its next attempt); delivered: a 2xx answered it;
 # dead: not delivered within the delivery window.

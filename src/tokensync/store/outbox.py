@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from datetime import datetime, timedelta
 
 from tokensync.store.engine import Engine, Unreadable
-from tokensync.store.models import NewEvent
+from tokensync.store.models import BatchCounts, NewEvent
 from tokensync.timestamps import iso
 
 # An event is retried for this long after it is written (or replayed), then given up as dead.
@@ -78,6 +78,23 @@ def user_erased(user_id: str) -> NewEvent:
     return NewEvent("user.erased", user_id, None, {"userId": user_id})
 
 
+def data_changed(
+    connection_id: int, user_id: str, platform: str, endpoint: str, counts: BatchCounts
+) -> NewEvent:
+    """A poll of an endpoint changed items: how many; the statement that writes it adds the
+    change-feed position a reader has read all of them at (readUpTo). Never the items."""
+    data: dict[str, object] = {
+        "connectionId": connection_id,
+        "userId": user_id,
+        "platform": platform,
+        "endpoint": endpoint,
+        "added": counts.new,
+        "updated": counts.changed,
+        "deleted": counts.deleted,
+    }
+    return NewEvent("data.changed", user_id, connection_id, data)
+
+
 def _names(row: Mapping[str, object]) -> tuple[int, str, str]:
     return int(str(row["id"])), str(row["user_id"]), str(row["platform"])
 
@@ -95,22 +112,24 @@ def _time(row: Mapping[str, object], column: str) -> datetime | None:
 class OutboxMixin(Engine):
     """Writing events, shared by both engines."""
 
-    def _emit(self, event: NewEvent, now: datetime) -> str:
+    def _emit(self, event: NewEvent, now: datetime, *, read_up_to: bool = False) -> str:
         """Write one event and return its id; the caller runs this inside the transaction of
-        its change."""
+        its change. `read_up_to`: the statement adds the change-feed place of its transaction
+        to the data (data.changed)."""
         event_id = new_event_id()
-        self._rowcount(
-            "insert_event",
-            {
-                "event_id": event_id,
-                "type": event.type,
-                "user_id": event.user_id,
-                "connection_id": event.connection_id,
-                "data": event.data,
-                "now": now,
-                "give_up_at": now + DELIVERY_WINDOW,
-            },
-        )
+        params = {
+            "event_id": event_id,
+            "type": event.type,
+            "user_id": event.user_id,
+            "connection_id": event.connection_id,
+            "data": event.data,
+            "now": now,
+            "give_up_at": now + DELIVERY_WINDOW,
+        }
+        if read_up_to:
+            self._rowcount("insert_data_changed", params)
+        else:
+            self._rowcount("insert_event", params)
         return event_id
 
     def notice_failing(self, *, failing_before: datetime, now: datetime, limit: int) -> int:

@@ -135,6 +135,7 @@ class PollingMixin(Engine):
         """Upsert the items and save the cursor atomically; one row per item stored, changed or
         stamped (an item stored already with the same data and generation returns none)."""
         with self.transaction():
+            self.mark_changes()
             rows = self._run("upsert_items", params) if params["keys"] else []
             self._rowcount("save_sync_state", params)
         return rows
@@ -149,6 +150,7 @@ class PollingMixin(Engine):
         with self.transaction():
             if not self._rowcount("save_sync_state", params):
                 raise lease_lost(params)
+            self.mark_changes()
             rows = self._run("upsert_items", params) if params["keys"] else []
             seen = [key for key in dict.fromkeys(batch.seen) if key not in stored]
             if seen:
@@ -205,5 +207,11 @@ class PollingMixin(Engine):
         return int(self._run("count_tombstones", {"before": before})[0]["n"])
 
     def prune_tombstones(self, before: datetime, limit: int) -> int:
-        """Remove up to `limit` items tombstoned before this time, oldest first; how many."""
-        return self._rowcount("prune_tombstones", {"before": before, "limit": limit})
+        """Remove up to `limit` items tombstoned before this time, oldest first; how many. A
+        reader of the change feed still before one of them has expired (store/changes.py)."""
+        with self.transaction():
+            rows = self._run("prune_tombstones", {"before": before, "limit": limit})
+            if rows:
+                newest = max((int(r["txn"]), int(r["id"])) for r in rows)
+                self._rowcount("note_pruned", {"txn": newest[0], "id": newest[1]})
+        return len(rows)

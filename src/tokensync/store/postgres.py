@@ -75,6 +75,16 @@ class PostgresStore(Store):
         "SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND granted AND objsubid = 1"
         " AND classid = CAST((hashtextextended(lease_owner, 0) >> 32) & 4294967295 AS oid)"
         " AND objid = CAST(hashtextextended(lease_owner, 0) & 4294967295 AS oid))))",
+        # The change feed (store/changes.py): a change's place is its transaction's id; a read
+        # goes up to the oldest transaction still running, never past it.
+        "change_mark": "pg_current_xact_id()",
+        "with_read_up_to": "CAST(:data AS jsonb) || jsonb_build_object('readUpTo',"
+        " CAST(pg_current_xact_id() AS text) || '-0')",
+        "txn_text": "CAST(change_txn AS text)",
+        "txn_param": "CAST(CAST(:txn AS text) AS xid8)",
+        "pruned_text": "CAST(pruned_txn AS text)",
+        "change_horizon": "CAST(pg_snapshot_xmin(pg_current_snapshot()) AS text)",
+        "horizon_param": "CAST(CAST(:horizon AS text) AS xid8)",
     }
 
     def __init__(self, url: str, *, connect_timeout: int = 10) -> None:
@@ -177,6 +187,24 @@ class PostgresStore(Store):
             raise
         with interrupts.deferred():
             self._execute("COMMIT")
+
+    @contextlib.contextmanager
+    def snapshot(self) -> Iterator[None]:
+        """Reads that all see one snapshot (a read-only repeatable-read transaction)."""
+        if self._live().info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
+            yield  # inside the caller's transaction already
+            return
+        self._execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+        try:
+            yield
+        except BaseException:
+            self._abandon()
+            raise
+        self._execute("COMMIT")
+
+    def changing(self) -> contextlib.AbstractContextManager[None]:
+        """One statement: its own transaction id is its place in the change feed."""
+        return contextlib.nullcontext()
 
     def _abandon(self) -> None:
         """Roll back; a connection broken mid-protocol (a signal in the middle of a COPY) is

@@ -47,19 +47,23 @@ AND (:all_users OR {user_in})
 -- is stamped with the generation of the endpoint's walk (never lowered, in item_conflict: a run
 -- that lost its lease must not undo a newer walk's stamp); one that comes back loses its tombstone.
 INSERT INTO user_platform_data (user_id, platform, endpoint, item_key, data,
-    first_seen_at, fetched_at, generation)
-SELECT :user_id, :platform, :endpoint, item_key, data, :now, :now, :generation
+    first_seen_at, fetched_at, generation, change_txn)
+SELECT :user_id, :platform, :endpoint, item_key, data, :now, :now, :generation, {change_mark}
 FROM ({item_rows}) AS items
 
 -- fragment: item_conflict
 -- A row whose data changed or that came back is `touched` (its fetched_at moves); one only
--- stamped is not.
+-- stamped is not. A touched row takes this transaction's place in the change feed (change_txn).
 ON CONFLICT (user_id, platform, endpoint, item_key) DO UPDATE SET
     data = excluded.data,
     fetched_at = CASE
         WHEN user_platform_data.data IS DISTINCT FROM excluded.data
             OR user_platform_data.deleted_at IS NOT NULL THEN excluded.fetched_at
         ELSE user_platform_data.fetched_at END,
+    change_txn = CASE
+        WHEN user_platform_data.data IS DISTINCT FROM excluded.data
+            OR user_platform_data.deleted_at IS NOT NULL THEN excluded.change_txn
+        ELSE user_platform_data.change_txn END,
     generation = {greatest}(user_platform_data.generation, excluded.generation),
     deleted_at = NULL, deleted_reason = NULL
 WHERE user_platform_data.data IS DISTINCT FROM excluded.data
@@ -535,7 +539,8 @@ WITH stored AS ({item_upsert}), state AS ({sync_state_upsert}) SELECT inserted, 
 WITH state AS ({sync_state_upsert} RETURNING 1 AS saved),
 stored AS ({item_insert} WHERE EXISTS (SELECT 1 FROM state) {item_conflict}),
 swept AS (
-    UPDATE user_platform_data SET deleted_at = :now, deleted_reason = :reason
+    UPDATE user_platform_data SET deleted_at = :now, deleted_reason = :reason,
+        change_txn = {change_mark}
     WHERE :sweeps AND EXISTS (SELECT 1 FROM state)
       AND user_id = :user_id AND platform = :platform AND endpoint = :endpoint
       AND deleted_at IS NULL AND generation <> :generation AND NOT ({key_in})
@@ -571,14 +576,16 @@ WHERE user_id = :user_id AND platform = :platform AND endpoint = :endpoint AND {
 
 -- name: tombstone_keys
 -- Tombstone these items, deleted at the source; one tombstoned already keeps its first date.
-UPDATE user_platform_data SET deleted_at = :now, deleted_reason = 'deleted_at_source'
+UPDATE user_platform_data SET deleted_at = :now, deleted_reason = 'deleted_at_source',
+    change_txn = {change_mark}
 WHERE user_id = :user_id AND platform = :platform AND endpoint = :endpoint AND {key_in}
   AND deleted_at IS NULL
 
 -- name: sweep_walk
 -- A walk ended: tombstone the endpoint's live items it did not see. A range of the unique index
 -- (user_id, platform, endpoint, item_key): the cost of the connection's own items.
-UPDATE user_platform_data SET deleted_at = :now, deleted_reason = :reason
+UPDATE user_platform_data SET deleted_at = :now, deleted_reason = :reason,
+        change_txn = {change_mark}
 WHERE user_id = :user_id AND platform = :platform AND endpoint = :endpoint
   AND deleted_at IS NULL AND generation <> :generation
 
@@ -588,11 +595,38 @@ SELECT COUNT(*) AS n FROM user_platform_data
 WHERE deleted_at IS NOT NULL AND deleted_at < :before
 
 -- name: prune_tombstones
--- Remove up to :limit tombstones older than :before, oldest first, from the index of them.
+-- Remove up to :limit tombstones older than :before, oldest first, from the index of them; the
+-- feed positions of those removed (note_pruned keeps the newest).
 DELETE FROM user_platform_data WHERE id IN (
     SELECT id FROM user_platform_data
     WHERE deleted_at IS NOT NULL AND deleted_at < :before
     ORDER BY deleted_at LIMIT :limit)
+RETURNING {txn_text} AS txn, id
+
+-- name: note_pruned
+-- A reader still before this position would miss a removed tombstone: it has expired.
+UPDATE change_feed SET pruned_txn = {txn_param}, pruned_id = :id
+WHERE (pruned_txn, pruned_id) < ({txn_param}, :id)
+
+-- name: bump_change_counter
+-- SQLite only: the next writing transaction's number in the feed (one writer at a time).
+UPDATE change_feed SET counter = counter + 1
+
+-- name: change_horizon
+-- Where a read of the feed may go up to, in the reader's snapshot: below every transaction still
+-- running (PostgreSQL), or past the last one committed (SQLite). The newest pruned position too.
+SELECT {change_horizon} AS horizon, {pruned_text} AS pruned_txn, pruned_id FROM change_feed
+
+-- name: read_changes
+-- A page of the feed after a position (change_txn, id), below the horizon: a range of the index
+-- user_platform_data_changes, in its order. Filters only leave rows out of the range read.
+SELECT {txn_text} AS txn, id, user_id, platform, endpoint, item_key, data, deleted_at,
+    deleted_reason, fetched_at
+FROM user_platform_data
+WHERE (change_txn, id) > ({txn_param}, :id) AND change_txn < {horizon_param}
+  AND (:all_users OR {user_in}) AND (:all_platforms OR {platform_in})
+  AND (:all_endpoints OR endpoint = :endpoint)
+ORDER BY change_txn, id LIMIT :limit
 
 -- name: status_counts
 -- Connections counted by platform and status.
@@ -676,6 +710,14 @@ data = CASE WHEN type = 'user.erased' THEN :scrubbed ELSE data END
 INSERT INTO events (event_id, type, user_id, connection_id, data, created_at, status,
     attempts, next_attempt_at, give_up_at)
 VALUES (:event_id, :type, :user_id, :connection_id, :data, :now, 'pending', 0, :now,
+    :give_up_at)
+
+-- name: insert_data_changed
+-- A data.changed event (store/changes.py), its readUpTo filled in by the statement itself: the
+-- change-feed place of its own transaction, after every change of the poll it reports.
+INSERT INTO events (event_id, type, user_id, connection_id, data, created_at, status,
+    attempts, next_attempt_at, give_up_at)
+VALUES (:event_id, :type, :user_id, :connection_id, {with_read_up_to}, :now, 'pending', 0, :now,
     :give_up_at)
 
 -- name: notice_failing

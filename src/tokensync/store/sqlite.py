@@ -88,6 +88,16 @@ class SQLiteStore(Store):
         " OR (lease_sent_at IS NULL AND lease_expires_at <= :now)"
         " OR (NOT tokensync_owner_alive(lease_owner)"
         " AND (lease_sent_at IS NULL OR lease_expires_at <= :now)))",
+        # The change feed (store/changes.py): one writer at a time, so each writing transaction's
+        # number (bumped first, bump_change_counter) follows commit order.
+        "change_mark": "(SELECT counter FROM change_feed)",
+        "with_read_up_to": "json_set(:data, '$.readUpTo',"
+        " (SELECT counter FROM change_feed) || '-0')",
+        "txn_text": "change_txn",
+        "txn_param": ":txn",
+        "pruned_text": "pruned_txn",
+        "change_horizon": "counter + 1",
+        "horizon_param": ":horizon",
     }
 
     def __init__(self, path: Path, *, busy_timeout: float = 30.0, create: bool = True) -> None:
@@ -177,6 +187,28 @@ class SQLiteStore(Store):
             raise
         finally:
             self._in_tx = False
+
+    @contextlib.contextmanager
+    def snapshot(self) -> Iterator[None]:
+        """Reads that all see one snapshot (a deferred transaction: WAL keeps it consistent)."""
+        if self._in_tx:
+            yield
+            return
+        self._exec("BEGIN")
+        self._in_tx = True
+        try:
+            yield
+            self._exec("COMMIT")
+        except BaseException:
+            with contextlib.suppress(sqlite3.Error):
+                self._db.execute("ROLLBACK")
+            raise
+        finally:
+            self._in_tx = False
+
+    def mark_changes(self) -> None:
+        """Number this writing transaction in the change feed, before it writes an item."""
+        self._rowcount("bump_change_counter", {})
 
     def _run(self, name: str, params: Mapping[str, Any]) -> list[Row]:
         cursor = self._exec(self._sql[name], _adapt(params))
