@@ -32,12 +32,17 @@ DOCUMENTS = {
     "users erase": "users-erase.json",
     "db migrate": "db-migrate.json",
     "data prune": "data-prune.json",
+    "data changes": "data-changes.json",
     "keys rotate": "keys-rotate.json",
     "events deliver": "events-deliver.json",
     "events replay": "events-replay.json",
 }
 # Commands that print JSON Lines: the schema of each line.
-LINES = {"events list": "event.json", "tokens list": "connection.json"}
+LINES = {
+    "events list": "event.json",
+    "tokens list": "connection.json",
+    "data changes": "data-change.json",
+}
 TEXT = {"keys generate"}
 ERROR = "error.json"
 
@@ -141,7 +146,7 @@ def check_output(argv: Sequence[str], out: str) -> list[str]:
     if command in TEXT or fmt == "table" or command not in {*DOCUMENTS, *LINES}:
         # Text, or no command of ours: only a (usage) error document is JSON here.
         return [validate(json.loads(out), ERROR)] if out.lstrip().startswith("{") else []
-    if command in LINES and (command != "tokens list" or fmt == "jsonl"):
+    if command in LINES and (command == "events list" or fmt == "jsonl"):
         lines = [json.loads(line) for line in out.splitlines() if line.strip()]
         if len(lines) == 1 and isinstance(lines[0], dict) and lines[0].get("success") is False:
             return [validate(lines[0], ERROR)]

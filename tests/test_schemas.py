@@ -179,7 +179,13 @@ def test_every_schema_describes_what_a_session_of_every_command_prints(
     assert run("tokens", "get", "--user", "u3", "--platform", "spotify").json["refreshed"] is False
     assert run("tokens", "get", "--user", "nobody", "--platform", "spotify").code == 1
     assert run("events", "deliver").json["delivered"] == 1
-    assert run("events", "replay", "--after", "0").json["replayed"] == 2
+    # needs_reauth, the poll's data.changed, recovered
+    assert run("events", "replay", "--after", "0").json["replayed"] == 3
+    feed = run("data", "changes")
+    assert [c["op"] for c in feed.json["changes"]] == ["upsert"] and not feed.json["hasMore"]
+    lines = run("data", "changes", "--format", "jsonl").out.splitlines()
+    assert len(lines) == 1 and json.loads(lines[0])["next"] == feed.json["next"]
+    assert run("data", "changes", "--after", feed.json["next"]).json["changes"] == []
     revoke = ("--user", "u1", "--platform", "discord", "--no-revoke")
     assert run("tokens", "disconnect", *revoke, "--dry-run").json["dryRun"] is True
     assert run("tokens", "disconnect", *revoke).json["deleted"]["connections"] == 1
@@ -196,7 +202,7 @@ def test_every_schema_describes_what_a_session_of_every_command_prints(
 
     bodies = [json.loads(body) for body in hooks.bodies]
     used.extend(validate(body, "webhook-event.json") for body in bodies)
-    assert {b["type"] for b in bodies} >= {"connection.needs_reauth", "user.erased"}
+    assert {b["type"] for b in bodies} >= {"connection.needs_reauth", "data.changed", "user.erased"}
     assert sorted(set(used)) == DOCUMENT_SCHEMAS, "every schema used against real output"
     assert_closed(printed, [(body, "webhook-event.json") for body in bodies])
 
