@@ -133,13 +133,12 @@ def test_data_changes_prints_pages_and_jsonl_and_refuses_bad_or_expired_position
     assert cli("data", "changes", "--after", oldest).code == 0
 
 
+@pytest.mark.parametrize("engine", ["postgres"])  # a function of the PostgreSQL schema
 def test_the_sql_function_returns_the_pages_data_changes_prints(
-    store: Store, db_url: str, cli: Cli
+    engine: str, store: Store, db_url: str, cli: Cli
 ) -> None:
     import psycopg
 
-    if not db_url.startswith("postgresql"):
-        pytest.skip("a function of the PostgreSQL schema (clients/node reads the feed with it)")
     postgres_url = db_url
     walk(store, {"a": 1, "b": 1, "c": 1}, generation=1)
     walk(store, {"a": 2, "c": 1}, generation=2, minute=1)
