@@ -21,6 +21,7 @@ from urllib.parse import quote
 
 import httpx
 
+from tokensync.crypto import Keyring, binding
 from tokensync.errors import ClientConfigError, ProviderError, RateLimitedError, TransientError
 from tokensync.http import faults, responses
 from tokensync.oauth import basic_auth, client_auth
@@ -50,6 +51,25 @@ class GrantTokens:
 
     access_token: str = field(repr=False)
     refresh_token: str | None = field(repr=False)
+
+
+def decrypted_grant(
+    keyring: Keyring,
+    user_id: str,
+    platform: str,
+    access_token_enc: str,
+    refresh_token_enc: str | None,
+    what: str,
+) -> GrantTokens:
+    """The tokens of (user, platform) a revocation presents, decrypted from a row or a spooled
+    set (CryptoError naming `what` when no key opens them)."""
+    access = keyring.decrypt(access_token_enc, binding(user_id, platform, "access"), what)
+    refresh = (
+        keyring.decrypt(refresh_token_enc, binding(user_id, platform, "refresh"), what)
+        if refresh_token_enc
+        else None
+    )
+    return GrantTokens(access, refresh)
 
 
 def plan(platform: Platform | None, name: str) -> Revocation:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 from dataclasses import dataclass
 
-from tokensync.crypto import binding
 from tokensync.errors import (
     PermanentError,
     StorageError,
@@ -24,7 +23,7 @@ from tokensync.jobs.refresher import Refresher
 from tokensync.jobs.stop import StopSignal
 from tokensync.jobs.token_source import ConnectionTokens, lease_attempts
 from tokensync.platforms.catalog import Platform
-from tokensync.revocation import GrantTokens, Revocation, plan, revoke
+from tokensync.revocation import Revocation, decrypted_grant, plan, revoke
 from tokensync.store import Connection
 from tokensync.store.models import TableCounts
 from tokensync.store.removal import USER_TABLES
@@ -180,21 +179,18 @@ async def _fresh_github_token(deps: Deps, stop: StopSignal, conn: Connection) ->
 async def _revoke(deps: Deps, platform: Platform | None, conn: Connection) -> Revocation:
     if platform is None or platform.revocation is None:
         return plan(platform, conn.platform)
-    keyring = deps.require_keyring()
-    access = keyring.decrypt(
-        conn.access_token_enc, binding(conn.user_id, conn.platform, "access"), conn.label
-    )
-    refresh = (
-        keyring.decrypt(
-            conn.refresh_token_enc, binding(conn.user_id, conn.platform, "refresh"), conn.label
-        )
-        if conn.refresh_token_enc
-        else None
+    grant = decrypted_grant(
+        deps.require_keyring(),
+        conn.user_id,
+        conn.platform,
+        conn.access_token_enc,
+        conn.refresh_token_enc,
+        conn.label,
     )
     return await revoke(
         deps.http,
         platform,
-        GrantTokens(access, refresh),
+        grant,
         timeout=deps.settings.request_timeout,
         secrets=deps.secrets,
     )

@@ -9,7 +9,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TypeVar
 
-from tokensync.crypto import binding
 from tokensync.errors import CryptoError, StorageError
 from tokensync.jobs.delivery import deliver
 from tokensync.jobs.deps import Deps
@@ -20,7 +19,7 @@ from tokensync.jobs.results import JobResult
 from tokensync.jobs.run_record import RunRecorder
 from tokensync.jobs.skew import clock_skew
 from tokensync.jobs.stop import StopSignal
-from tokensync.revocation import GrantTokens
+from tokensync.revocation import decrypted_grant
 from tokensync.store import Connection
 from tokensync.store.spool import SpoolEntry
 
@@ -116,15 +115,14 @@ async def _revoke_spooled(deps: Deps, entry: SpoolEntry) -> None:
     platform = deps.settings.platforms.get(entry.platform)
     if platform is None or not platform.revoke_superseded or entry.refresh_token_enc is None:
         return
-    keyring = deps.require_keyring()
     try:
-        grant = GrantTokens(
-            keyring.decrypt(
-                entry.access_token_enc, binding(entry.user_id, entry.platform, "access"), "spool"
-            ),
-            keyring.decrypt(
-                entry.refresh_token_enc, binding(entry.user_id, entry.platform, "refresh"), "spool"
-            ),
+        grant = decrypted_grant(
+            deps.require_keyring(),
+            entry.user_id,
+            entry.platform,
+            entry.access_token_enc,
+            entry.refresh_token_enc,
+            "a spooled token set",
         )
     except CryptoError:
         return  # a key since removed: nothing can be presented

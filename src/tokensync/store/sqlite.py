@@ -169,36 +169,27 @@ class SQLiteStore(Store):
         except sqlite3.Error as exc:
             raise StorageError(f"SQLite: {_reason(exc)}") from None
 
-    @contextlib.contextmanager
-    def transaction(self) -> Iterator[None]:
+    def transaction(self) -> contextlib.AbstractContextManager[None]:
         """BEGIN IMMEDIATE takes the write lock up front, so claims never race."""
+        return self._within("BEGIN IMMEDIATE")
+
+    def snapshot(self) -> contextlib.AbstractContextManager[None]:
+        """Reads that all see one snapshot (a deferred transaction: WAL keeps it consistent)."""
+        return self._within("BEGIN")
+
+    @contextlib.contextmanager
+    def _within(self, begin: str) -> Iterator[None]:
+        """A transaction opened with `begin`, committed when the block ends, rolled back if it
+        raises; inside one already, the block joins it."""
         if self._in_tx:
             yield
             return
-        self._exec("BEGIN IMMEDIATE")
+        self._exec(begin)
         self._in_tx = True
         try:
             yield
             with interrupts.deferred():  # a signal never lands between COMMIT and its answer
                 self._exec("COMMIT")
-        except BaseException:
-            with contextlib.suppress(sqlite3.Error):
-                self._db.execute("ROLLBACK")
-            raise
-        finally:
-            self._in_tx = False
-
-    @contextlib.contextmanager
-    def snapshot(self) -> Iterator[None]:
-        """Reads that all see one snapshot (a deferred transaction: WAL keeps it consistent)."""
-        if self._in_tx:
-            yield
-            return
-        self._exec("BEGIN")
-        self._in_tx = True
-        try:
-            yield
-            self._exec("COMMIT")
         except BaseException:
             with contextlib.suppress(sqlite3.Error):
                 self._db.execute("ROLLBACK")
