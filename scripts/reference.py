@@ -21,7 +21,7 @@ from typing import Any
 import typer
 
 from tokensync import schemas
-from tokensync.cli import app
+from tokensync.cli.app import app
 
 ROOT = Path(__file__).resolve().parent.parent
 PAGES = {

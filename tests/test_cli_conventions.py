@@ -16,9 +16,9 @@ import pytest
 from typer.main import get_command
 
 from tests.support import CLIENT_ENV, Cli, connection, query_value, seed
-from tokensync import cli_options
-from tokensync.cli import _JobArgs, app
-from tokensync.cli_options import hoist_global_options
+from tokensync.cli import options as cli_options
+from tokensync.cli.app import _JobArgs, app
+from tokensync.cli.options import hoist_global_options
 from tokensync.client import RunningLoopError, TokenClient
 from tokensync.crypto import generate_key
 from tokensync.errors import WrongKeyError

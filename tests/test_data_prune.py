@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from tests.support import Cli, rows_of
-from tokensync.jobs.prune import prune
+from tokensync.connections.prune import prune
 from tokensync.store import open_store
 from tokensync.store.models import BatchWrite, StoredItem, SyncCursor
 

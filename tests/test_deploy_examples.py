@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 import yaml
 
-from tokensync.durations import parse_duration
 from tokensync.settings import Settings
+from tokensync.times import parse_duration
 
 ROOT = Path(__file__).resolve().parent.parent
 FIELD_RANGES = [(0, 59), (0, 23), (1, 31), (1, 12), (0, 7)]

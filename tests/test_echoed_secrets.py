@@ -24,11 +24,11 @@ from tests.hostile import Hostile, echo, leaks, secret_runs, serving
 from tests.support import Cli, CliResult, run_sql
 from tests.webhook_receiver import SECRET as WEBHOOK_SECRET
 from tokensync.errors import ProviderError
-from tokensync.oauth import basic_auth, classify
+from tokensync.oauth.revocation import GrantTokens, revoke
+from tokensync.oauth.token_endpoint import basic_auth, classify
 from tokensync.platforms.api import Api
 from tokensync.platforms.catalog import Platform
 from tokensync.redaction import MAX_TEXT, NO_SECRETS
-from tokensync.revocation import GrantTokens, revoke
 from tokensync.store.sqlite import sqlite_path
 
 pytestmark = pytest.mark.anyio

@@ -18,16 +18,16 @@ from tests.jobs.harness import HANG, Job
 from tests.support import CLIENT_ENV, FakeClock
 from tests.webhook_receiver import NEW_SECRET, SECRET, Receiver, Reply, serving, verifying_at
 from tokensync import bootstrap
+from tokensync.connections.erase import erase_user
+from tokensync.connections.status import read_status
 from tokensync.crypto import Keyring, binding, generate_key
-from tokensync.jobs.delivery import DeliveryReport, deliver
-from tokensync.jobs.deps import Deps
-from tokensync.jobs.erase import erase_user
-from tokensync.jobs.event_log import replay
+from tokensync.events.delivery import DeliveryReport, deliver
+from tokensync.events.event_log import replay
 from tokensync.jobs.options import RefreshOptions
-from tokensync.jobs.refresh import run_refresh
+from tokensync.jobs.refresh_tokens import run_refresh
 from tokensync.jobs.results import RefreshResult
-from tokensync.jobs.status import read_status
-from tokensync.jobs.stop import StopSignal
+from tokensync.runtime.deps import Deps
+from tokensync.runtime.stop import StopSignal
 from tokensync.settings import Settings, load_settings
 from tokensync.store import Filters, open_store
 from tokensync.store.models import NewTokens

@@ -32,7 +32,12 @@ from cryptography.x509.oid import NameOID
 from tokensync.errors import ProviderError, TransientError
 from tokensync.http import responses as httpio
 from tokensync.http.transport import http_client
-from tokensync.oauth import MAX_TOKEN_RESPONSE_BYTES, TokenSet, classify, refresh_grant
+from tokensync.oauth.token_endpoint import (
+    MAX_TOKEN_RESPONSE_BYTES,
+    TokenSet,
+    classify,
+    refresh_grant,
+)
 from tokensync.platforms.api import MAX_API_RESPONSE_BYTES, Api
 from tokensync.platforms.catalog import Platform
 from tokensync.redaction import NO_SECRETS

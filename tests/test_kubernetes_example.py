@@ -9,7 +9,7 @@ import tomllib
 from typing import Any
 
 from tests.test_deploy_examples import ROOT, cronjobs, kubernetes_docs
-from tokensync.durations import parse_duration
+from tokensync.times import parse_duration
 
 # The Pod Security Standard "restricted" (which includes "baseline"), as the API server's
 # admission checks it, plus the two things this example promises beyond it.

@@ -13,11 +13,11 @@ import respx
 from tests.support import TOKEN_URLS, Cli, seed
 from tests.test_metrics import NOW, POLL, REFRESH, Samples, parse
 from tokensync.errors import StorageError
-from tokensync.jobs.clock import SystemClock
-from tokensync.jobs.database import AsyncStore
-from tokensync.jobs.deps import Deps
 from tokensync.output.metrics import write_metrics
 from tokensync.output.monitoring import Monitoring
+from tokensync.runtime.async_store import AsyncStore
+from tokensync.runtime.clock import SystemClock
+from tokensync.runtime.deps import Deps
 from tokensync.settings import load_settings
 from tokensync.store import Store
 from tokensync.store.models import StatusCount

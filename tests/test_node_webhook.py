@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from tests.webhook_receiver import NEW_SECRET, SECRET
+from tokensync.events.webhook import SignedRequest, signed
 from tokensync.store.models import StoredEvent
-from tokensync.webhook import SignedRequest, signed
 
 SCRIPT = Path(__file__).resolve().parent.parent / "examples" / "node" / "verify-webhook.mjs"
 NODE = shutil.which("node")

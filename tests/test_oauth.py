@@ -15,7 +15,7 @@ from tokensync.errors import (
     RateLimitedError,
     TransientError,
 )
-from tokensync.oauth import classify, request_parts
+from tokensync.oauth.token_endpoint import classify, request_parts
 from tokensync.platforms.catalog import Platform
 from tokensync.redaction import NO_SECRETS
 

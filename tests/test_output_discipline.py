@@ -69,7 +69,7 @@ def test_a_closed_stderr_changes_nothing(env: dict[str, str], args: str) -> None
 
 # A bug, simulated: the traceback -v asks for goes to stderr, and nowhere if stderr is closed.
 _BROKEN = (
-    "import tokensync.jobs.status as s, tokensync.cli as c\n"
+    "import tokensync.connections.status as s, tokensync.cli.app as c\n"
     "def boom(*args, **kw): raise RuntimeError('a bug')\n"
     "s.read_status = boom\n"
     "import sys; sys.argv[0] = 'tokensync'; c.run()\n"
@@ -275,16 +275,6 @@ def test_error_documents_are_dated_and_name_their_job(
     assert document["timestamp"].endswith("Z") and len(document["timestamp"]) == 20
     assert document.get("cronType") == cron_type
     assert "uuid-secret" not in result.out + result.err
-
-
-def test_the_error_documents_cron_types_are_the_jobs_own() -> None:
-    """output/stdout.py names the jobs' cronTypes without importing the jobs (start-up stays
-    light): they must say what the jobs' results say."""
-    from tokensync.jobs.results import PollResult, RefreshResult
-    from tokensync.output.stdout import CRON_TYPES
-
-    jobs = {r.command: r.cron_type for r in (RefreshResult, PollResult)}
-    assert jobs == CRON_TYPES
 
 
 def test_a_connection_command_that_fails_is_dated(cli: Cli) -> None:

@@ -164,9 +164,9 @@ def test_a_grant_is_a_row_or_an_import_error(grant: dict[str, Any], platform: st
     range. On Spotify, a new refresh token without an end of its own ends six months on."""
     from datetime import UTC, datetime
 
+    from tokensync.connections.token_import import grant_row
     from tokensync.crypto import Keyring, generate_key
     from tokensync.errors import ImportFormatError
-    from tokensync.jobs.token_import import grant_row
     from tokensync.platforms.catalog import BUILTIN_PLATFORMS
     from tokensync.times import in_range
 

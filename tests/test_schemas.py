@@ -27,9 +27,10 @@ from tests.support import START, TOKEN_URLS, Cli, CliResult
 from tests.webhook_receiver import SECRET
 from tokensync import schemas
 from tokensync.crypto import generate_key
-from tokensync.jobs.results import Outcome, Refreshed, RefreshResult
+from tokensync.jobs.results import RefreshResult
+from tokensync.oauth.revocation import Revocation
 from tokensync.output.documents import job_document
-from tokensync.revocation import Revocation
+from tokensync.refresh.outcome import Outcome, Refreshed
 from tokensync.store import Connection
 
 DOCUMENT_SCHEMAS = sorted(set(schemas.names()) - {"common.json"})

@@ -4,10 +4,10 @@ from pathlib import Path
 
 import pytest
 
-from tokensync.durations import parse_duration
 from tokensync.errors import ConfigError
 from tokensync.platforms.catalog import BUILTIN_PLATFORMS
 from tokensync.settings import load_settings
+from tokensync.times import parse_duration
 
 
 @pytest.mark.parametrize(

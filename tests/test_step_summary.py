@@ -10,16 +10,10 @@ import respx
 
 from tests.support import Cli
 from tokensync.errors import StorageError
-from tokensync.jobs.results import (
-    ConnectionPoll,
-    EndpointResult,
-    Outcome,
-    PollResult,
-    Refreshed,
-    RefreshResult,
-)
+from tokensync.jobs.results import ConnectionPoll, EndpointResult, PollResult, RefreshResult
 from tokensync.output.monitoring import Monitoring
 from tokensync.output.step_summary import render_step_summary
+from tokensync.refresh.outcome import Outcome, Refreshed
 from tokensync.store import Connection
 
 STARTED = datetime(2026, 11, 28, 14, 7, 30, tzinfo=UTC)

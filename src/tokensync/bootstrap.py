@@ -17,14 +17,15 @@ from tokensync import interrupts
 from tokensync.crypto import Keyring, create_keys_file, read_keys_file
 from tokensync.errors import ConfigError, NoDatabaseError, WrongKeyError
 from tokensync.http.transport import http_client
-from tokensync.jobs.clock import Clock, SystemClock
-from tokensync.jobs.database import AsyncStore
-from tokensync.jobs.deps import Deps
 from tokensync.jobs.options import JobOptions
-from tokensync.jobs.results import JobResult, Reportable
+from tokensync.jobs.results import JobResult
 from tokensync.jobs.run_record import new_run_id
-from tokensync.jobs.stop import StopSignal
 from tokensync.output.monitoring import Monitoring
+from tokensync.runtime.async_store import AsyncStore
+from tokensync.runtime.clock import Clock, SystemClock
+from tokensync.runtime.deps import Deps
+from tokensync.runtime.reportable import Reportable
+from tokensync.runtime.stop import StopSignal
 from tokensync.settings import Settings
 from tokensync.store import Store, open_store
 from tokensync.store.spool import Spool, url_fingerprint
@@ -272,7 +273,7 @@ def run_job(
     async def run() -> R:
         async with job_deps(
             settings,
-            owner=new_run_id(options.command),
+            owner=new_run_id(options.kind.command),
             concurrency=options.concurrency,
             keyring=keyring,
             progress=progress,

@@ -30,17 +30,17 @@ from typing import TypeVar
 import httpx
 
 from tokensync import bootstrap
+from tokensync.connections.disconnect import Disconnection, disconnect
+from tokensync.connections.erase import Erasure, erase_user
+from tokensync.connections.fresh_token import DEFAULT_MIN_TTL, AccessToken, get_token
+from tokensync.connections.token_import import grant_row
 from tokensync.crypto import Keyring
 from tokensync.errors import StorageError, UsageError
-from tokensync.jobs.clock import Clock
-from tokensync.jobs.deps import Deps
-from tokensync.jobs.disconnect import Disconnection, disconnect
-from tokensync.jobs.erase import Erasure, erase_user
-from tokensync.jobs.fresh_token import DEFAULT_MIN_TTL, AccessToken, get_token
-from tokensync.jobs.results import Reportable
 from tokensync.jobs.run_record import new_run_id
-from tokensync.jobs.stop import StopSignal
-from tokensync.jobs.token_import import grant_row
+from tokensync.runtime.clock import Clock
+from tokensync.runtime.deps import Deps
+from tokensync.runtime.reportable import Reportable
+from tokensync.runtime.stop import StopSignal
 from tokensync.settings import Settings, load_settings
 from tokensync.store.changes import Change, ChangePage
 from tokensync.store.models import Filters, ImportCounts

@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from tokensync.durations import parse_duration
 from tokensync.errors import ConfigError
 from tokensync.platforms.catalog import (
     AUTH_METHODS,
@@ -23,6 +22,7 @@ from tokensync.platforms.catalog import (
     Platform,
 )
 from tokensync.redaction import bare_url, url_secrets
+from tokensync.times import parse_duration
 
 _NAME = re.compile(r"[a-z][a-z0-9_]{0,63}")
 # Standard Webhooks: a secret is 24 to 64 random bytes, base64 after the whsec_ prefix.

@@ -16,8 +16,8 @@ import httpx
 from tests.support import FakeClock, connection, tokens
 from tokensync import bootstrap
 from tokensync.crypto import Keyring, binding, generate_key
-from tokensync.jobs.deps import Deps
-from tokensync.jobs.results import Reportable
+from tokensync.runtime.deps import Deps
+from tokensync.runtime.reportable import Reportable
 from tokensync.settings import Settings, load_settings
 from tokensync.store import Connection, Store, open_store
 from tokensync.store.models import NewTokens

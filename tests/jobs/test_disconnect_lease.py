@@ -12,9 +12,9 @@ import httpx
 import pytest
 
 from tests.jobs.harness import HANG, Job, TimedClock, hold_lease, make_job, store_refreshed
-from tokensync.jobs.disconnect import Disconnection, disconnect
-from tokensync.jobs.stop import StopSignal
-from tokensync.jobs.token_source import TokenUnavailableError
+from tokensync.connections.disconnect import Disconnection, disconnect
+from tokensync.refresh.token_source import TokenUnavailableError
+from tokensync.runtime.stop import StopSignal
 
 REVOKE = "https://discord.com/api/oauth2/token/revoke"
 

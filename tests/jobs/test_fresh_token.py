@@ -10,10 +10,10 @@ import httpx
 import pytest
 
 from tests.jobs.harness import HANG, Job, TimedClock, hold_lease, make_job, store_refreshed
-from tokensync.jobs.fresh_token import AccessToken, get_token
-from tokensync.jobs.refresher import Refresher
-from tokensync.jobs.stop import StopSignal
-from tokensync.jobs.token_source import ConnectionTokens, TokenUnavailableError
+from tokensync.connections.fresh_token import AccessToken, get_token
+from tokensync.refresh.refresher import Refresher
+from tokensync.refresh.token_source import ConnectionTokens, TokenUnavailableError
+from tokensync.runtime.stop import StopSignal
 
 
 async def no_request(request: httpx.Request) -> httpx.Response:

@@ -14,7 +14,7 @@ from tests.jobs.harness import HANG, Handler, Job, json_response, make_job
 from tests.platforms import payloads as p
 from tests.support import live_keys, tombstones
 from tokensync.jobs.options import PollOptions
-from tokensync.jobs.poll import run_poll
+from tokensync.jobs.poll_platforms import run_poll
 from tokensync.jobs.results import PollResult
 from tokensync.store import open_store
 from tokensync.store.models import BatchWrite, StoredItem, SyncCursor

@@ -12,7 +12,7 @@ from tests.jobs.harness import HANG, Handler, Job, json_response, make_job, toke
 from tests.platforms import payloads as p
 from tests.support import START, stored_items
 from tokensync.jobs.options import PollOptions
-from tokensync.jobs.poll import run_poll
+from tokensync.jobs.poll_platforms import run_poll
 from tokensync.jobs.results import PollResult
 
 OPTIONS = PollOptions(concurrency=16)

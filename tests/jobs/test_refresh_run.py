@@ -12,8 +12,9 @@ import httpx
 from tests.jobs.harness import HANG, Handler, Job, json_response, make_job, token_response
 from tests.support import START
 from tokensync.jobs.options import RefreshOptions
-from tokensync.jobs.refresh import run_refresh
-from tokensync.jobs.results import Refreshed, RefreshResult
+from tokensync.jobs.refresh_tokens import run_refresh
+from tokensync.jobs.results import RefreshResult
+from tokensync.refresh.outcome import Refreshed
 from tokensync.store import open_store
 
 DISCORD_TOKEN_URL = "https://discord.com/api/oauth2/token"

@@ -32,7 +32,7 @@ from tests.jobs.harness import HANG, Job, json_response, make_job
 from tests.platforms import payloads as p
 from tests.support import rows_of
 from tokensync.jobs.options import PollOptions
-from tokensync.jobs.poll import run_poll
+from tokensync.jobs.poll_platforms import run_poll
 from tokensync.jobs.results import PollResult
 from tokensync.store import open_store
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import ClassVar, Literal, get_args
 
+from tokensync.runtime.job_kinds import POLL, REFRESH, JobKind
 from tokensync.store import Filters
 
 # What the document's results array holds.
@@ -20,7 +21,7 @@ FAIL_ON: tuple[FailOn, ...] = get_args(FailOn)
 class JobOptions:
     """The options of both jobs."""
 
-    command: ClassVar[str]  # the CLI command that runs the job these options are for
+    kind: ClassVar[JobKind]  # the job these options are for
 
     concurrency: int
     filters: Filters = field(default_factory=Filters)
@@ -40,7 +41,7 @@ class JobOptions:
 class RefreshOptions(JobOptions):
     """refresh-tokens: also how soon a token must expire to be refreshed."""
 
-    command: ClassVar[str] = "refresh-tokens"
+    kind: ClassVar[JobKind] = REFRESH
     window: float
 
 
@@ -48,4 +49,4 @@ class RefreshOptions(JobOptions):
 class PollOptions(JobOptions):
     """poll-platforms."""
 
-    command: ClassVar[str] = "poll-platforms"
+    kind: ClassVar[JobKind] = POLL

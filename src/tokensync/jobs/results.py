@@ -9,39 +9,22 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from enum import Enum
-from typing import TYPE_CHECKING, ClassVar, Protocol
+from typing import TYPE_CHECKING, ClassVar
 
 from tokensync.errors import EXIT_FAILURES, EXIT_OK, StorageError, TokensyncError, exit_code_for
-from tokensync.jobs.options import FailOn, Keep, PollOptions, RefreshOptions
-from tokensync.revocation import Revocation
+from tokensync.jobs.options import FailOn, Keep
+from tokensync.oauth.revocation import Revocation
+from tokensync.refresh.outcome import Outcome, Refreshed
+from tokensync.runtime.job_kinds import POLL, REFRESH, JobKind
 from tokensync.store import Connection
 
 if TYPE_CHECKING:  # both import this module (through the refresher), which only names them
-    from tokensync.jobs.delivery import DeliveryReport
-    from tokensync.jobs.notices import Notices
+    from tokensync.events.delivery import DeliveryReport
+    from tokensync.events.notices import Notices
 
 # Why a connection's poll failed when the grant itself is dead (or the connection was disabled):
 # the user's to fix, not the operator's.
 DEAD_GRANT_CODES = frozenset({"needs_reauth", "disabled"})
-
-
-class Reportable(Protocol):
-    """An item of a run that progress and -v logging report as it completes."""
-
-    @property
-    def success(self) -> bool:
-        """Whether the item ended well."""
-        ...
-
-    def log_fields(self) -> dict[str, object]:
-        """What a log line says of it: ids, outcome, timing; never a secret.
-
-        An item is named by its connection's id, never by its user's id: logs outlive the rows
-        they describe, an erased user's id must not be left in them, and a connection id names
-        nothing once its row is gone (ids are not reused: connecting again makes a new one).
-        """
-        ...
 
 
 @dataclass(frozen=True)
@@ -57,8 +40,7 @@ class Skipped:
 class JobResult:
     """The frame every job run shares."""
 
-    command: ClassVar[str]  # the CLI command, as the runs table and metrics name the job
-    cron_type: ClassVar[str]  # the document's cronType, as the old HTTP endpoints named it
+    kind: ClassVar[JobKind]  # which job ran
 
     run_id: str
     started_at: datetime
@@ -140,77 +122,11 @@ class JobResult:
 # -- refresh-tokens -------------------------------------------------------------------------------
 
 
-class Refreshed(Enum):
-    """How one connection's refresh ended."""
-
-    REFRESHED = "refreshed"
-    FAILED = "failed"
-    NEEDS_REAUTH = "needs_reauth"
-    # Nothing to store: another run refreshed it meanwhile (revocation None), or the application
-    # wrote a newer grant while this refresh of the older one ran (revocation says what became of
-    # the older grant's new tokens, which were not stored).
-    SUPERSEDED = "superseded"
-
-
-@dataclass(frozen=True)
-class Outcome:
-    """What happened to one connection."""
-
-    connection: Connection
-    kind: Refreshed
-    new_expiry: datetime | None = None
-    rotated: bool | None = None
-    error_code: str | None = None
-    error_message: str | None = None
-    next_attempt_at: datetime | None = None
-    spooled: bool = False
-    warning: str | None = None
-    access_token: str | None = field(default=None, repr=False)
-    elapsed_ms: int = 0
-    revocation: Revocation | None = None  # SUPERSEDED by a newer grant: the older one's tokens
-
-    @classmethod
-    def failed(cls, conn: Connection, error: TokensyncError) -> Outcome:
-        """A failure, with the error's code and message."""
-        return cls(conn, Refreshed.FAILED, error_code=error.code, error_message=error.message)
-
-    @property
-    def newer_grant(self) -> bool:
-        """Superseded by a grant the application wrote while this refresh ran."""
-        return self.revocation is not None
-
-    def log_fields(self) -> dict[str, object]:
-        """What a log line says of this outcome: ids, outcome, timing; never a secret or a user
-        id (Reportable)."""
-        fields: dict[str, object] = {
-            "connectionId": self.connection.id,
-            "platform": self.connection.platform,
-            "outcome": self.kind.value,
-            "durationMs": self.elapsed_ms,
-        }
-        if self.revocation is not None:
-            fields["revoked"] = self.revocation.revoked
-        if self.error_code:
-            fields["error"] = self.error_code
-        return fields
-
-    @property
-    def success(self) -> bool:
-        """Whether the connection is fine after this run."""
-        return self.kind in (Refreshed.REFRESHED, Refreshed.SUPERSEDED)
-
-    @property
-    def status(self) -> str:
-        """The connection's status afterwards."""
-        return "needs_reauth" if self.kind is Refreshed.NEEDS_REAUTH else self.connection.status
-
-
 @dataclass(kw_only=True)
 class RefreshResult(JobResult):
     """What a refresh-tokens run did: counts always, outcomes as --results asked."""
 
-    command: ClassVar[str] = RefreshOptions.command
-    cron_type: ClassVar[str] = "token-refresh"
+    kind: ClassVar[JobKind] = REFRESH
 
     checked: int = 0
     refreshed: int = 0
@@ -317,8 +233,7 @@ class ConnectionPoll:
 class PollResult(JobResult):
     """What a poll-platforms run did."""
 
-    command: ClassVar[str] = PollOptions.command
-    cron_type: ClassVar[str] = "platform-polling"
+    kind: ClassVar[JobKind] = POLL
 
     users: set[str] = field(default_factory=set)
     connections: int = 0

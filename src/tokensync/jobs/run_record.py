@@ -11,8 +11,8 @@ import uuid
 from types import TracebackType
 
 from tokensync.errors import EXIT_FAILURES, TokensyncError
-from tokensync.jobs.deps import Deps
 from tokensync.jobs.results import JobResult
+from tokensync.runtime.deps import Deps
 
 log = logging.getLogger("tokensync")
 
@@ -42,7 +42,9 @@ class RunRecorder:
         if self._record:
             db = self._deps.db
             started = self._result.started_at
-            await db.call(db.store.start_run, self._result.run_id, self._result.command, started)
+            await db.call(
+                db.store.start_run, self._result.run_id, self._result.kind.command, started
+            )
         return self
 
     async def __aexit__(

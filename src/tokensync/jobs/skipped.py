@@ -12,10 +12,10 @@ from __future__ import annotations
 from collections.abc import Collection, Sequence
 from datetime import datetime, timedelta
 
-from tokensync.jobs.deps import Deps
 from tokensync.jobs.options import JobOptions, RefreshOptions
 from tokensync.jobs.results import JobResult, Skipped
 from tokensync.platforms.registry import pollable_platforms
+from tokensync.runtime.deps import Deps
 from tokensync.store import Connection
 
 

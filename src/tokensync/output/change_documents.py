@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 from tokensync.output.stdout import Document
 from tokensync.store.changes import Change, ChangePage
-from tokensync.timestamps import iso
+from tokensync.times import iso
 
 
 def change_body(change: Change) -> Document:

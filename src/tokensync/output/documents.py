@@ -8,29 +8,29 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
+from tokensync.connections.disconnect import Disconnection
+from tokensync.connections.erase import Erasure
+from tokensync.connections.fresh_token import AccessToken
+from tokensync.connections.key_rotation import RotationResult
+from tokensync.connections.prune import PruneResult
+from tokensync.connections.status import StatusReport
 from tokensync.errors import TokensyncError
-from tokensync.jobs.disconnect import Disconnection
-from tokensync.jobs.erase import Erasure
-from tokensync.jobs.fresh_token import AccessToken
-from tokensync.jobs.key_rotation import RotationResult
-from tokensync.jobs.prune import PruneResult
 from tokensync.jobs.results import (
     ConnectionPoll,
     EndpointResult,
     JobResult,
-    Outcome,
     PollResult,
     RefreshResult,
     Skipped,
 )
 from tokensync.jobs.skipped import reasons
-from tokensync.jobs.status import StatusReport
+from tokensync.oauth.revocation import Revocation
 from tokensync.output.event_documents import outbox_document, run_events, webhook_document
 from tokensync.output.stdout import Document, error_body
-from tokensync.revocation import Revocation
+from tokensync.refresh.outcome import Outcome
 from tokensync.store import Connection
 from tokensync.store.models import Erring, ImportCounts
-from tokensync.timestamps import iso
+from tokensync.times import iso
 
 # At most this many failures are listed by `keys rotate`; the count says how many there were.
 ROTATION_FAILURES_SHOWN = 100
@@ -43,7 +43,7 @@ def job_document(result: JobResult) -> Document:
     """The document of a refresh-tokens or poll-platforms run (DESIGN.md, Output)."""
     doc: Document = {
         "success": result.success,
-        "cronType": result.cron_type,
+        "cronType": result.kind.cron_type,
         "timestamp": iso(result.started_at),
         "durationMs": result.duration_ms,
         **result.counts(),

@@ -3,12 +3,12 @@
 
 from __future__ import annotations
 
-from tokensync.jobs.delivery import DeliveryReport
+from tokensync.connections.status import StatusReport
+from tokensync.events.delivery import DeliveryReport
 from tokensync.jobs.results import JobResult
-from tokensync.jobs.status import StatusReport
 from tokensync.output.stdout import Document
 from tokensync.store.models import Endpoint, StoredEvent
-from tokensync.timestamps import iso
+from tokensync.times import iso
 
 
 def run_events(result: JobResult) -> Document:

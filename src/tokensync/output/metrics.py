@@ -54,7 +54,7 @@ def write_metrics(
     """Merge this run's metrics into the file at `path`, replacing it atomically."""
     if result.dry_run:
         return
-    job = result.command
+    job = result.kind.command
     path.parent.mkdir(parents=True, exist_ok=True)
     with _locked(path.parent):
         existing = _read(path)

@@ -12,9 +12,9 @@ from pathlib import Path
 import httpx
 
 from tokensync.errors import TokensyncError
-from tokensync.jobs.deps import Deps
 from tokensync.jobs.results import JobResult
 from tokensync.output.documents import job_document
+from tokensync.runtime.deps import Deps
 
 
 @dataclass(frozen=True)

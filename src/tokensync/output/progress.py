@@ -8,7 +8,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 
-from tokensync.jobs.results import Reportable
+from tokensync.runtime.reportable import Reportable
 
 
 def log_line(event: str, **fields: object) -> None:

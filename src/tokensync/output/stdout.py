@@ -12,12 +12,12 @@ from datetime import UTC, datetime
 from typing import TextIO
 
 from tokensync.errors import Interrupted, TokensyncError
-from tokensync.timestamps import iso
+from tokensync.runtime.job_kinds import JOB_KINDS
+from tokensync.times import iso
 
 Document = dict[str, object]
-# The job commands, and the cronType their documents carry (their error documents too); the job
-# results say the same (test_output_discipline checks that they agree).
-CRON_TYPES = {"refresh-tokens": "token-refresh", "poll-platforms": "platform-polling"}
+# The job commands, and the cronType their documents carry (their error documents too).
+CRON_TYPES = {kind.command: kind.cron_type for kind in JOB_KINDS}
 
 
 def emit(document: Mapping[str, object], stream: TextIO | None = None) -> None:

@@ -14,7 +14,7 @@ Row = tuple[str, str, str, str, str]  # user, platform, what, code, message
 def render_step_summary(result: JobResult) -> str:
     """Counts and a table of failures, in Markdown."""
     verdict = "succeeded" if result.success else "failed"
-    lines = [f"### tokensync {result.command} {verdict}", ""]
+    lines = [f"### tokensync {result.kind.command} {verdict}", ""]
     if result.dry_run:
         lines += ["Dry run: nothing was claimed or sent.", ""]
     if result.stopped:

@@ -10,9 +10,9 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from tokensync.jobs.status import StatusReport
+from tokensync.connections.status import StatusReport
 from tokensync.store.models import STATUSES, Erring
-from tokensync.timestamps import iso
+from tokensync.times import iso
 
 
 def render_status(report: StatusReport, stream: TextIO) -> None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import unquote, urlsplit
 
 import httpx
@@ -22,7 +22,6 @@ from tokensync.errors import (
 )
 from tokensync.http import faults, responses
 from tokensync.jsoncodec import response_json
-from tokensync.platforms.endpoint import TokenSource
 from tokensync.platforms.rate_limits import rate_limit_wait
 from tokensync.redaction import NO_SECRETS, Secrets, scrub
 
@@ -209,3 +208,15 @@ def _said(response: httpx.Response, secrets: Secrets) -> str:
         message = message or body.get("message")
     said = scrub(message, secrets)
     return f": {said}" if said else ""
+
+
+class TokenSource(Protocol):
+    """The access token of the connection being polled."""
+
+    async def access_token(self) -> str:
+        """The current token (refreshed first when about to expire)."""
+        ...
+
+    async def refreshed_token(self) -> str:
+        """Refresh now and return the new token; PermanentError when the grant is dead."""
+        ...

@@ -85,18 +85,6 @@ class PollContext:
     reconcile_interval: float
 
 
-class TokenSource(Protocol):
-    """The access token of the connection being polled."""
-
-    async def access_token(self) -> str:
-        """The current token (refreshed first when about to expire)."""
-        ...
-
-    async def refreshed_token(self) -> str:
-        """Refresh now and return the new token; PermanentError when the grant is dead."""
-        ...
-
-
 class Endpoint(Protocol):
     """A polling adapter: one endpoint of one platform."""
 

@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 
 from tokensync.store.engine import Engine, Unreadable
 from tokensync.store.models import BatchCounts, NewEvent
-from tokensync.timestamps import iso
+from tokensync.times import iso
 
 # An event is retried for this long after it is written (or replayed), then given up as dead.
 DELIVERY_WINDOW = timedelta(days=3)

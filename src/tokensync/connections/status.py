@@ -6,9 +6,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from tokensync.jobs.options import PollOptions, RefreshOptions
-from tokensync.jobs.skew import ClockSkew, clock_skew
+from tokensync.events.webhook import url_key
 from tokensync.platforms.catalog import credential_variables
+from tokensync.runtime.job_kinds import JOB_KINDS
+from tokensync.runtime.skew import ClockSkew, clock_skew
 from tokensync.settings import Settings
 from tokensync.store import Store
 from tokensync.store.models import (
@@ -20,9 +21,8 @@ from tokensync.store.models import (
     StatusCount,
     StoredEvent,
 )
-from tokensync.webhook import url_key
 
-JOB_COMMANDS = (RefreshOptions.command, PollOptions.command)
+JOB_COMMANDS = tuple(kind.command for kind in JOB_KINDS)
 
 
 @dataclass(frozen=True)

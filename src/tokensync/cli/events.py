@@ -9,8 +9,8 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from tokensync.cli import MaxDurationOpt, _duration, _finish, _guarded, _logger
-from tokensync.cli_options import EXAMPLES, group
+from tokensync.cli.app import MaxDurationOpt, _duration, _finish, _guarded, _logger
+from tokensync.cli.options import EXAMPLES, group
 from tokensync.errors import EXIT_FAILURES, EXIT_OK
 
 if TYPE_CHECKING:
@@ -37,7 +37,7 @@ def events_list(
 ) -> None:
     """The events as JSON Lines, oldest first: seq, id, type, timestamp, data, delivery."""
     from tokensync import bootstrap
-    from tokensync.jobs.event_log import check_types, published_events
+    from tokensync.events.event_log import check_types, published_events
     from tokensync.output.event_documents import event_document
     from tokensync.output.stdout import emit_lines
 
@@ -71,7 +71,7 @@ def events_deliver(
     """Deliver the pending events to webhook_url (on a schedule of its own, or by hand)."""
     from tokensync import bootstrap
     from tokensync.errors import ConfigError
-    from tokensync.jobs.delivery import deliver
+    from tokensync.events.delivery import deliver
     from tokensync.output.event_documents import deliver_document
 
     def work(settings: Settings) -> tuple[Document, int]:
@@ -106,7 +106,7 @@ def events_replay(
     Events of a user erased since (user.erased among them) no longer name the user and are not
     sent again: the document counts them in notReplayed."""
     from tokensync import bootstrap
-    from tokensync.jobs.event_log import check_types, replay
+    from tokensync.events.event_log import check_types, replay
     from tokensync.output.event_documents import deliver_document
 
     def work(settings: Settings) -> tuple[Document, int]:

@@ -17,13 +17,13 @@ from tokensync.errors import (
     TransientError,
     UsageError,
 )
-from tokensync.jobs.deps import Deps
-from tokensync.jobs.lifecycle import apply_spool
-from tokensync.jobs.refresher import Refresher
-from tokensync.jobs.stop import StopSignal
-from tokensync.jobs.token_source import ConnectionTokens, lease_attempts
+from tokensync.oauth.revocation import Revocation, decrypted_grant, plan, revoke
 from tokensync.platforms.catalog import Platform
-from tokensync.revocation import Revocation, decrypted_grant, plan, revoke
+from tokensync.refresh.refresher import Refresher
+from tokensync.refresh.spooled import apply_spool
+from tokensync.refresh.token_source import ConnectionTokens, lease_attempts
+from tokensync.runtime.deps import Deps
+from tokensync.runtime.stop import StopSignal
 from tokensync.store import Connection
 from tokensync.store.models import TableCounts
 from tokensync.store.removal import USER_TABLES

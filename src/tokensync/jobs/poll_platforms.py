@@ -24,18 +24,18 @@ from tokensync.errors import (
     RateLimitedError,
     StorageError,
 )
-from tokensync.jobs.claim_loop import claim_and_process
-from tokensync.jobs.deps import Deps
-from tokensync.jobs.lifecycle import due_pages, run_job
+from tokensync.jobs.frame import due_pages, run_job
 from tokensync.jobs.options import PollOptions
-from tokensync.jobs.refresher import Refresher, unreadable_row
 from tokensync.jobs.results import ConnectionPoll, EndpointResult, PollResult
 from tokensync.jobs.skipped import explain_skips
-from tokensync.jobs.stop import StopSignal
-from tokensync.jobs.token_source import ConnectionTokens, TokenUnavailableError
 from tokensync.platforms.api import Api
 from tokensync.platforms.endpoint import Batch, Endpoint, PollContext, SyncState
 from tokensync.platforms.registry import endpoints_for, pollable_platforms
+from tokensync.refresh.refresher import Refresher, unreadable_row
+from tokensync.refresh.token_source import ConnectionTokens, TokenUnavailableError
+from tokensync.runtime.claim_loop import claim_and_process
+from tokensync.runtime.deps import Deps
+from tokensync.runtime.stop import StopSignal
 from tokensync.settings import Settings
 from tokensync.store import Connection
 from tokensync.store.models import BatchCounts, BatchWrite, StoredItem, SyncCursor

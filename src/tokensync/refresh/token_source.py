@@ -19,10 +19,10 @@ from tokensync.errors import (
     StorageError,
     TransientError,
 )
-from tokensync.jobs.deps import Deps
-from tokensync.jobs.refresher import NEEDS_REAUTH, REFRESHED, SUPERSEDED, Refresher
-from tokensync.jobs.stop import StopSignal
-from tokensync.revocation import Revocation
+from tokensync.oauth.revocation import Revocation
+from tokensync.refresh.refresher import NEEDS_REAUTH, REFRESHED, SUPERSEDED, Refresher
+from tokensync.runtime.deps import Deps
+from tokensync.runtime.stop import StopSignal
 from tokensync.store import Connection
 
 EXPIRY_MARGIN = timedelta(minutes=1)

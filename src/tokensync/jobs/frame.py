@@ -5,23 +5,20 @@ pending (for a bounded time); or, for a dry run, page through what is due."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from dataclasses import dataclass
-from datetime import datetime
 from typing import TypeVar
 
-from tokensync.errors import CryptoError, StorageError
-from tokensync.jobs.delivery import deliver
-from tokensync.jobs.deps import Deps
-from tokensync.jobs.notices import announce
+from tokensync.errors import StorageError
+from tokensync.events.delivery import deliver
+from tokensync.events.notices import announce
 from tokensync.jobs.options import JobOptions
-from tokensync.jobs.refresher import Refresher, revoke_superseded
 from tokensync.jobs.results import JobResult
 from tokensync.jobs.run_record import RunRecorder
-from tokensync.jobs.skew import clock_skew
-from tokensync.jobs.stop import StopSignal
-from tokensync.revocation import decrypted_grant
+from tokensync.refresh.refresher import Refresher
+from tokensync.refresh.spooled import apply_spool
+from tokensync.runtime.deps import Deps
+from tokensync.runtime.skew import clock_skew
+from tokensync.runtime.stop import StopSignal
 from tokensync.store import Connection
-from tokensync.store.spool import SpoolEntry
 
 R = TypeVar("R", bound=JobResult)
 Work = Callable[[Refresher, StopSignal], Awaitable[None]]
@@ -74,59 +71,6 @@ async def _events(deps: Deps, stop: StopSignal, result: JobResult) -> None:
         result.deliveries = await deliver(deps, budget=budget, stop=stop)
     except StorageError as exc:
         result.error = exc
-
-
-@dataclass(frozen=True)
-class SpoolReport:
-    """What applying the spool did: token sets stored, and those of grants the application
-    replaced since (revoked where the platform allows, never stored)."""
-
-    applied: int = 0
-    superseded: int = 0
-
-
-async def apply_spool(deps: Deps) -> SpoolReport:
-    """Store the token sets a previous run could not."""
-    db, applied, superseded = deps.db, 0, 0
-    for path, entry in deps.spool.pending():
-        became = await db.call(
-            db.store.apply_spooled,
-            entry.connection_id,
-            entry.user_id,
-            entry.platform,
-            access_token_enc=entry.access_token_enc,
-            refresh_token_enc=entry.refresh_token_enc,
-            expires_at=datetime.fromisoformat(entry.expires_at) if entry.expires_at else None,
-            issued_at=datetime.fromisoformat(entry.issued_at),
-            now=deps.clock.now(),
-            grant_generation=entry.grant_generation,
-        )
-        if became == "superseded":
-            superseded += 1
-            await _revoke_spooled(deps, entry)
-        applied += became == "applied"
-        deps.spool.done(path)
-    return SpoolReport(applied, superseded)
-
-
-async def _revoke_spooled(deps: Deps, entry: SpoolEntry) -> None:
-    """The spooled tokens of a replaced grant: revoked where the platform allows (their fate is
-    counted in the document, not itemised: the run that spooled them reported the row)."""
-    platform = deps.settings.platforms.get(entry.platform)
-    if platform is None or not platform.revoke_superseded or entry.refresh_token_enc is None:
-        return
-    try:
-        grant = decrypted_grant(
-            deps.require_keyring(),
-            entry.user_id,
-            entry.platform,
-            entry.access_token_enc,
-            entry.refresh_token_enc,
-            "a spooled token set",
-        )
-    except CryptoError:
-        return  # a key since removed: nothing can be presented
-    await revoke_superseded(deps, platform, grant)
 
 
 async def due_pages(

@@ -13,14 +13,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from tokensync.jobs.claim_loop import claim_and_process
-from tokensync.jobs.deps import Deps
-from tokensync.jobs.lifecycle import due_pages, run_job
+from tokensync.jobs.frame import due_pages, run_job
 from tokensync.jobs.options import RefreshOptions
-from tokensync.jobs.refresher import Refresher
-from tokensync.jobs.results import Refreshed, RefreshResult
+from tokensync.jobs.results import RefreshResult
 from tokensync.jobs.skipped import explain_skips
-from tokensync.jobs.stop import StopSignal
+from tokensync.refresh.outcome import Refreshed
+from tokensync.refresh.refresher import Refresher
+from tokensync.runtime.claim_loop import claim_and_process
+from tokensync.runtime.deps import Deps
+from tokensync.runtime.stop import StopSignal
 from tokensync.settings import Settings
 from tokensync.store import Connection
 

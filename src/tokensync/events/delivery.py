@@ -19,11 +19,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
-from tokensync.jobs.deps import Deps
-from tokensync.jobs.refresher import backoff
-from tokensync.jobs.stop import StopSignal
+from tokensync.events.webhook import Answer, Verdict, host_of, scrubbed, send, signed, url_key
+from tokensync.runtime.backoff import backoff
+from tokensync.runtime.deps import Deps
+from tokensync.runtime.stop import StopSignal
 from tokensync.store.models import Endpoint, StoredEvent
-from tokensync.webhook import Answer, Verdict, host_of, scrubbed, send, signed, url_key
 
 # Users served at once: each user's events go one at a time, in order.
 IN_FLIGHT = 8

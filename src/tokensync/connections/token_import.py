@@ -18,7 +18,7 @@ import orjson
 
 from tokensync.crypto import Keyring, binding, generate_key
 from tokensync.errors import ImportFormatError
-from tokensync.oauth import MAX_EXPIRES_IN
+from tokensync.oauth.token_endpoint import MAX_EXPIRES_IN
 from tokensync.platforms.catalog import Platform
 from tokensync.store import NewTokens, Store
 from tokensync.store.models import ImportCounts

@@ -11,8 +11,8 @@ import contextlib
 from collections.abc import Awaitable, Callable, Sequence
 
 from tokensync.errors import StorageError
-from tokensync.jobs.clock import Clock
-from tokensync.jobs.stop import StopSignal
+from tokensync.runtime.clock import Clock
+from tokensync.runtime.stop import StopSignal
 from tokensync.store import Connection
 
 Renew = Callable[[Sequence[int]], Awaitable[set[int]]]

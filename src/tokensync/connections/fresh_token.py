@@ -17,12 +17,12 @@ from tokensync.errors import (
     TransientError,
     UsageError,
 )
-from tokensync.jobs.deps import Deps
-from tokensync.jobs.lifecycle import apply_spool
-from tokensync.jobs.refresher import Refresher, unreadable_row
-from tokensync.jobs.stop import StopSignal
-from tokensync.jobs.token_source import ConnectionTokens
-from tokensync.revocation import Revocation
+from tokensync.oauth.revocation import Revocation
+from tokensync.refresh.refresher import Refresher, unreadable_row
+from tokensync.refresh.spooled import apply_spool
+from tokensync.refresh.token_source import ConnectionTokens
+from tokensync.runtime.deps import Deps
+from tokensync.runtime.stop import StopSignal
 
 # The default --min-ttl: a token handed out lives at least this long, or is refreshed first.
 DEFAULT_MIN_TTL = 300.0

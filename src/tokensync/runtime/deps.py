@@ -10,11 +10,11 @@ import httpx
 
 from tokensync.crypto import Keyring
 from tokensync.errors import ConfigError
-from tokensync.jobs.clock import Clock
-from tokensync.jobs.database import AsyncStore
-from tokensync.jobs.limits import PlatformLimits
-from tokensync.jobs.results import Reportable
 from tokensync.redaction import NO_SECRETS, Secrets
+from tokensync.runtime.async_store import AsyncStore
+from tokensync.runtime.clock import Clock
+from tokensync.runtime.limits import PlatformLimits
+from tokensync.runtime.reportable import Reportable
 from tokensync.settings import Settings
 from tokensync.store.spool import Spool
 

@@ -17,11 +17,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from tokensync.connections.disconnect import Disconnection, remove_connection
 from tokensync.errors import StorageError, TokensyncError, TransientError
-from tokensync.jobs.deps import Deps
-from tokensync.jobs.disconnect import Disconnection, remove_connection
-from tokensync.jobs.lifecycle import apply_spool
-from tokensync.jobs.stop import StopSignal
+from tokensync.refresh.spooled import apply_spool
+from tokensync.runtime.deps import Deps
+from tokensync.runtime.stop import StopSignal
 from tokensync.store import Connection
 from tokensync.store.models import TableCounts
 from tokensync.store.outbox import DELIVERY_WINDOW

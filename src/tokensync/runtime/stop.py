@@ -9,7 +9,7 @@ from collections.abc import Coroutine, Iterator
 from datetime import timedelta
 from typing import Any
 
-from tokensync.jobs.clock import Clock
+from tokensync.runtime.clock import Clock
 
 
 class StopSignal:

@@ -24,7 +24,7 @@ import httpx
 from tokensync.crypto import Keyring, binding
 from tokensync.errors import ClientConfigError, ProviderError, RateLimitedError, TransientError
 from tokensync.http import faults, responses
-from tokensync.oauth import basic_auth, client_auth
+from tokensync.oauth.token_endpoint import basic_auth, client_auth
 from tokensync.platforms.catalog import Platform, credential_variables
 from tokensync.redaction import NO_SECRETS, Secrets, safe_code, scrub
 

@@ -23,17 +23,18 @@ from tokensync.errors import (
     TokensyncError,
     UnreadableRowError,
 )
-from tokensync.jobs.deps import Deps
-from tokensync.jobs.results import Outcome, Refreshed
-from tokensync.jobs.stop import StopSignal
-from tokensync.oauth import TokenSet, refresh_grant
+from tokensync.oauth.revocation import GrantTokens, Revocation, plan, revoke
+from tokensync.oauth.token_endpoint import TokenSet, refresh_grant
 from tokensync.platforms.catalog import (
     BUILTIN_PLATFORMS,
     USER_WIDE_REVOCATION,
     Platform,
     credential_variables,
 )
-from tokensync.revocation import GrantTokens, Revocation, plan, revoke
+from tokensync.refresh.outcome import Outcome, Refreshed
+from tokensync.runtime.backoff import backoff
+from tokensync.runtime.deps import Deps
+from tokensync.runtime.stop import StopSignal
 from tokensync.store import Connection
 from tokensync.times import describe_range
 
@@ -473,9 +474,3 @@ def unreadable_row(conn: Connection) -> UnreadableRowError | None:
         f"{conn.label}: its stored expires_at is not a time tokensync can read (it must lie "
         f"{describe_range()}); re-import the connection to repair it"
     )
-
-
-def backoff(failures: int, base: float, cap: float, rng: random.Random | None = None) -> float:
-    """Exponential back-off with full jitter over the upper half: base * 2^(n-1), capped."""
-    ceiling = min(cap, base * 2 ** max(failures - 1, 0))
-    return (rng or random).uniform(ceiling / 2, ceiling)

@@ -7,9 +7,9 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 from tokensync.errors import ConfigError, UsageError
-from tokensync.jobs.delivery import DeliveryReport, deliver
-from tokensync.jobs.deps import Deps
-from tokensync.jobs.stop import StopSignal
+from tokensync.events.delivery import DeliveryReport, deliver
+from tokensync.runtime.deps import Deps
+from tokensync.runtime.stop import StopSignal
 from tokensync.store import Store
 from tokensync.store.models import EVENT_TYPES, StoredEvent
 from tokensync.store.outbox import DELIVERY_WINDOW

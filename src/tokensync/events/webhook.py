@@ -24,7 +24,7 @@ from tokensync import __version__
 from tokensync.http import faults, responses
 from tokensync.redaction import Secrets, scrub_error
 from tokensync.store.models import StoredEvent
-from tokensync.timestamps import iso
+from tokensync.times import iso
 
 
 class Answer(Enum):

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import timedelta
 
-from tokensync.jobs.deps import Deps
+from tokensync.runtime.deps import Deps
 
 # Rows marked (and events written) per transaction.
 _BATCH = 500

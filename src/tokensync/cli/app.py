@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 import typer
 
 from tokensync import __version__, interrupts
-from tokensync.cli_options import (
+from tokensync.cli.options import (
     EXAMPLES,
     FailOnChoice,
     ListFormat,
@@ -52,7 +52,7 @@ if TYPE_CHECKING:
     from tokensync.bootstrap import Job, Opts, R
     from tokensync.client import TokenClient
     from tokensync.jobs.options import FailOn, Keep
-    from tokensync.jobs.results import Reportable
+    from tokensync.runtime.reportable import Reportable
     from tokensync.settings import Settings
     from tokensync.store import Connection, Store
     from tokensync.store.models import Filters
@@ -253,7 +253,7 @@ class _JobArgs:
 
 
 def _duration(value: str | None, option: str, *, allow_zero: bool = False) -> float | None:
-    from tokensync.durations import parse_duration
+    from tokensync.times import parse_duration
 
     if value is None:
         return None
@@ -314,7 +314,7 @@ def refresh_tokens(
 ) -> None:
     """Refresh every active token that expires within the window."""
     from tokensync.jobs.options import RefreshOptions
-    from tokensync.jobs.refresh import run_refresh
+    from tokensync.jobs.refresh_tokens import run_refresh
 
     args = _JobArgs(
         platform or [],
@@ -355,7 +355,7 @@ def poll_platforms(
 ) -> None:
     """Poll each active connection's platform endpoints and store what is new."""
     from tokensync.jobs.options import PollOptions
-    from tokensync.jobs.poll import run_poll
+    from tokensync.jobs.poll_platforms import run_poll
 
     args = _JobArgs(
         platform or [],
@@ -387,7 +387,7 @@ def _run_job(
     from tokensync.output.progress import outcome_reporter
 
     monitoring = Monitoring.of(args.metrics_file, args.ping_url, os.environ)
-    with outcome_reporter(options.command.split("-")[0], ctx.obj.verbose) as progress:
+    with outcome_reporter(options.kind.noun, ctx.obj.verbose) as progress:
         result = bootstrap.run_job(settings, job, options, monitoring=monitoring, progress=progress)
     return job_document(result), result.exit_code
 
@@ -433,10 +433,10 @@ def _stdin_bytes() -> BinaryIO:
 
 def _import(settings: Settings, stream: BinaryIO, *, dry_run: bool) -> tuple[Document, int]:
     from tokensync import bootstrap
-    from tokensync.jobs.clock import SystemClock
-    from tokensync.jobs.token_import import check_import, import_tokens
+    from tokensync.connections.token_import import check_import, import_tokens
     from tokensync.output.documents import import_document
     from tokensync.output.progress import counter
+    from tokensync.runtime.clock import SystemClock
 
     now = SystemClock().now()
     with counter("tokens import") as progress:
@@ -637,11 +637,11 @@ def status(
 ) -> None:
     """Counts by platform and status, soonest expiry, re-authorisation list, last runs."""
     from tokensync import bootstrap
-    from tokensync.jobs.status import StatusReport, read_status
+    from tokensync.connections.status import StatusReport, read_status
     from tokensync.output.documents import status_document
 
     def read(settings: Settings) -> StatusReport:
-        from tokensync.jobs.clock import SystemClock
+        from tokensync.runtime.clock import SystemClock
 
         with bootstrap.database(settings, read_only=True) as store:
             clock = SystemClock()
@@ -663,8 +663,8 @@ def status(
 def db_migrate(ctx: typer.Context) -> None:
     """Create or upgrade the schema (idempotent)."""
     from tokensync import bootstrap
-    from tokensync.jobs.clock import SystemClock
     from tokensync.output.documents import migrate_document
+    from tokensync.runtime.clock import SystemClock
 
     def work(settings: Settings) -> tuple[Document, int]:
         with bootstrap.database(settings, migrate=False) as store:
@@ -694,9 +694,9 @@ def data_prune(
 ) -> None:
     """Remove tombstones (items the platforms no longer have) older than --deleted-before."""
     from tokensync import bootstrap
-    from tokensync.jobs.clock import SystemClock
-    from tokensync.jobs.prune import prune
+    from tokensync.connections.prune import prune
     from tokensync.output.documents import prune_document
+    from tokensync.runtime.clock import SystemClock
 
     def work(settings: Settings) -> tuple[Document, int]:
         age = _duration(deleted_before, "--deleted-before") or 0.0
@@ -719,7 +719,7 @@ def keys_generate() -> None:
 def keys_rotate(ctx: typer.Context) -> None:
     """Re-encrypt every stored token with the primary (first) key."""
     from tokensync import bootstrap
-    from tokensync.jobs.key_rotation import rotate_keys
+    from tokensync.connections.key_rotation import rotate_keys
     from tokensync.output.documents import rotation_document
     from tokensync.output.progress import counter
 
@@ -736,8 +736,8 @@ def keys_rotate(ctx: typer.Context) -> None:
 
 
 # `events` and `data changes` live in modules of their own, which take the helpers above.
-from tokensync import cli_changes  # noqa: E402, F401
-from tokensync.cli_events import events_app  # noqa: E402
+from tokensync.cli import changes  # noqa: E402, F401
+from tokensync.cli.events import events_app  # noqa: E402
 
 app.add_typer(events_app, name="events")
 
@@ -784,7 +784,7 @@ def run() -> NoReturn:
     client and every file are closed and the worker threads joined; only the standard streams and
     logging's handlers hold buffers, and they are flushed here.
     """
-    from tokensync.stdio import ensure_standard_streams
+    from tokensync.cli.streams import ensure_standard_streams
 
     closed = ensure_standard_streams()
     code: object = 0

@@ -8,8 +8,8 @@ from typing import TYPE_CHECKING, Annotated, Literal
 
 import typer
 
-from tokensync.cli import PlatformOpt, UserOpt, _finish, _guarded, data_app
-from tokensync.cli_options import EXAMPLES
+from tokensync.cli.app import PlatformOpt, UserOpt, _finish, _guarded, data_app
+from tokensync.cli.options import EXAMPLES
 from tokensync.errors import EXIT_OK
 
 if TYPE_CHECKING:
