@@ -21,7 +21,7 @@ from typing import Any
 import typer
 
 from tokensync import schemas
-from tokensync.cli.app import app
+from tokensync.cli.main import app
 
 ROOT = Path(__file__).resolve().parent.parent
 PAGES = {
@@ -61,7 +61,7 @@ def cli_page() -> str:
     lines = [
         "# Command-line reference",
         "",
-        GENERATED.format(what="the typer app (src/tokensync/cli.py)").rstrip(),
+        GENERATED.format(what="the typer app (src/tokensync/cli/)").rstrip(),
         "",
         "Global options go before the command: `tokensync --database-url URL status`.",
         "",

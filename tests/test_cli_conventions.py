@@ -17,7 +17,9 @@ from typer.main import get_command
 
 from tests.support import CLIENT_ENV, Cli, connection, query_value, seed
 from tokensync.cli import options as cli_options
-from tokensync.cli.app import _JobArgs, app
+from tokensync.cli.jobs import _Typed, job_options
+from tokensync.cli.main import app
+from tokensync.runtime.job_kinds import POLL, REFRESH
 from tokensync.cli.options import hoist_global_options
 from tokensync.client import RunningLoopError, TokenClient
 from tokensync.crypto import generate_key
@@ -142,9 +144,20 @@ def test_concurrency_and_its_option(
         (tmp_path / "c.toml").write_text(config + "\n")
         environ["TOKENSYNC_CONFIG"] = str(tmp_path / "c.toml")
     settings = load_settings(environ)
-    args = _JobArgs([], [], False, option, None, "all", None, None, False, "any")
-    assert args.common(settings, settings.concurrency)["concurrency"] == refresh
-    assert args.common(settings, settings.poll_concurrency)["concurrency"] == poll
+    typed = _Typed(
+        platforms=[],
+        users=[],
+        dry_run=False,
+        concurrency=option,
+        max_duration=None,
+        results="all",
+        metrics_file=None,
+        ping_url=None,
+        force=False,
+        fail_on="any",
+    )
+    assert job_options(REFRESH, typed, settings).concurrency == refresh
+    assert job_options(POLL, typed, settings).concurrency == poll
 
 
 @pytest.mark.parametrize("engine", ["sqlite"])

@@ -13,6 +13,7 @@ import respx
 from tests.support import TOKEN_URLS, Cli, seed
 from tests.test_metrics import NOW, POLL, REFRESH, Samples, parse
 from tokensync.errors import StorageError
+from tokensync.output.job_document import job_document
 from tokensync.output.metrics import write_metrics
 from tokensync.output.monitoring import Monitoring
 from tokensync.runtime.async_store import AsyncStore
@@ -47,7 +48,7 @@ def test_reauth_counts_survive_a_database_that_is_away(tmp_path: Path) -> None:
                 clock=SystemClock(),
                 owner="poll-test",
             )
-            await Monitoring(metrics_file=metrics).finished(deps, POLL)
+            await Monitoring(metrics_file=metrics).finished(deps, POLL, job_document(POLL))
 
     asyncio.run(finish())
     db.close()

@@ -69,7 +69,7 @@ def test_a_closed_stderr_changes_nothing(env: dict[str, str], args: str) -> None
 
 # A bug, simulated: the traceback -v asks for goes to stderr, and nowhere if stderr is closed.
 _BROKEN = (
-    "import tokensync.connections.status as s, tokensync.cli.app as c\n"
+    "import tokensync.connections.status as s, tokensync.cli.main as c\n"
     "def boom(*args, **kw): raise RuntimeError('a bug')\n"
     "s.read_status = boom\n"
     "import sys; sys.argv[0] = 'tokensync'; c.run()\n"

@@ -29,7 +29,7 @@ from tokensync import schemas
 from tokensync.crypto import generate_key
 from tokensync.jobs.results import RefreshResult
 from tokensync.oauth.revocation import Revocation
-from tokensync.output.documents import job_document
+from tokensync.output.job_document import job_document
 from tokensync.refresh.outcome import Outcome, Refreshed
 from tokensync.store import Connection
 

@@ -1,6 +1,6 @@
 """`python -m tokensync` is the same program as `tokensync`."""
 
-from tokensync.cli.app import run
+from tokensync.cli.main import run
 
 if __name__ == "__main__":
     run()

@@ -21,6 +21,7 @@ from tokensync.jobs.options import JobOptions
 from tokensync.jobs.results import JobResult
 from tokensync.jobs.run_record import new_run_id
 from tokensync.output.monitoring import Monitoring
+from tokensync.output.stdout import Document, Printed
 from tokensync.runtime.async_store import AsyncStore
 from tokensync.runtime.clock import Clock, SystemClock
 from tokensync.runtime.deps import Deps
@@ -31,10 +32,7 @@ from tokensync.store import Store, open_store
 from tokensync.store.spool import Spool, url_fingerprint
 
 Notice = Callable[[str], None]
-Opts = TypeVar("Opts", bound=JobOptions)
-R = TypeVar("R", bound=JobResult)
 T = TypeVar("T")
-Job = Callable[[Deps, Opts], Awaitable[R]]
 # The client-side bound on a statement waits a little past the server's statement timeout, so
 # that a server that is alive answers with its own error first.
 _CLIENT_MARGIN = 5.0
@@ -259,18 +257,21 @@ async def job_deps(
             store.close()
 
 
-def run_job(
+def run_scheduled_job(
     settings: Settings,
-    job: Job[Opts, R],
-    options: Opts,
+    options: JobOptions,
     *,
     monitoring: Monitoring,
     progress: Callable[[Reportable], None],
-) -> R:
-    """Run one job as a command: its collaborators, the job, then the monitors told."""
+) -> Printed:
+    """Run refresh-tokens or poll-platforms as a command: its collaborators, the job, the
+    monitors told; its document (built once, for stdout and the ping) and exit code."""
+    from tokensync.jobs.scheduled import run_scheduled
+    from tokensync.output.job_document import job_document
+
     keyring = None if options.dry_run else load_keyring(settings)
 
-    async def run() -> R:
+    async def run() -> tuple[JobResult, Document]:
         async with job_deps(
             settings,
             owner=new_run_id(options.kind.command),
@@ -280,15 +281,16 @@ def run_job(
         ) as deps:
             if not options.dry_run:
                 await monitoring.started(deps.http)
-            result = await job(deps, options)
-            await monitoring.finished(deps, result)
-        return result
+            result = await run_scheduled(deps, options)
+            document = job_document(result)
+            await monitoring.finished(deps, result, document)
+        return result, document
 
     # asyncio puts the default signal handlers back when the loop closes: restore the command's.
     with interrupts.restored():
-        result = asyncio.run(run())
+        result, document = asyncio.run(run())
     monitoring.summarise(result)
-    return result
+    return document, result.exit_code
 
 
 def run_events(

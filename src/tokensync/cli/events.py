@@ -1,25 +1,41 @@
-"""`tokensync events`: list the lifecycle events (JSON Lines), deliver the pending ones to
-webhook_url, replay them from a position. Thin commands over jobs/event_log.py and
-jobs/delivery.py, sharing cli.py's helpers."""
+"""`events list`, `events deliver` and `events replay`: the lifecycle events as JSON Lines,
+delivered to webhook_url, replayed from a position (events/event_log.py, events/delivery.py)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
 
-from tokensync.cli.app import MaxDurationOpt, _duration, _finish, _guarded, _logger
-from tokensync.cli.options import EXAMPLES, group
-from tokensync.errors import EXIT_FAILURES, EXIT_OK
+from tokensync.cli.app import events_app
+from tokensync.cli.command import (
+    MaxDurationOpt,
+    duration,
+    finish,
+    guarded,
+    item_logger,
+)
+from tokensync.cli.options import (
+    EXAMPLES,
+)
+from tokensync.errors import (
+    EXIT_FAILURES,
+    EXIT_OK,
+)
+from tokensync.output.stdout import (
+    Document,
+)
 
+# Each command imports the rest of what it needs when it runs: `tokensync --version` stays fast.
 if TYPE_CHECKING:
     from tokensync.output.stdout import Document
     from tokensync.settings import Settings
     from tokensync.store import Store
     from tokensync.store.models import StoredEvent
 
-events_app = group("Lifecycle events: list them, deliver them to webhook_url, replay them.")
+T = TypeVar("T")
+
 
 TypeOpt = Annotated[
     list[str] | None,
@@ -50,7 +66,7 @@ def events_list(
             store.close()
             raise
 
-    store, events = _guarded(ctx, open_log)
+    store, events = guarded(ctx, open_log)
     try:
         emit_lines(event_document(e) for e in events)
     finally:
@@ -77,18 +93,18 @@ def events_deliver(
     def work(settings: Settings) -> tuple[Document, int]:
         if settings.webhook_url is None:
             raise ConfigError("events deliver sends to webhook_url, and none is configured")
-        budget = _duration(max_duration, "--max-duration")
+        budget = duration(max_duration, "--max-duration")
         report = bootstrap.run_events(
             settings,
             lambda deps, stop: deliver(
                 deps, budget=budget, stop=stop, reenable=reenable, report=deps.progress
             ),
             max_duration=budget,
-            progress=_logger(ctx, "deliver"),
+            progress=item_logger(ctx, "deliver"),
         )
         return deliver_document(report), EXIT_OK if report.success else EXIT_FAILURES
 
-    _finish(ctx, work)
+    finish(ctx, work)
 
 
 @events_app.command("replay", epilog=EXAMPLES["events replay"])
@@ -111,12 +127,12 @@ def events_replay(
 
     def work(settings: Settings) -> tuple[Document, int]:
         types = check_types(event_type or [])
-        budget = _duration(max_duration, "--max-duration")
+        budget = duration(max_duration, "--max-duration")
         done = bootstrap.run_events(
             settings,
             lambda deps, stop: replay(deps, stop, after=after, types=types, budget=budget),
             max_duration=budget,
-            progress=_logger(ctx, "replay"),
+            progress=item_logger(ctx, "replay"),
         )
         code = EXIT_OK if done.report.success else EXIT_FAILURES
         document = deliver_document(
@@ -124,4 +140,4 @@ def events_replay(
         )
         return document, code
 
-    _finish(ctx, work)
+    finish(ctx, work)

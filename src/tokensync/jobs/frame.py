@@ -24,7 +24,7 @@ R = TypeVar("R", bound=JobResult)
 Work = Callable[[Refresher, StopSignal], Awaitable[None]]
 
 
-async def run_job(
+async def run_framed(
     deps: Deps,
     options: JobOptions,
     result: R,

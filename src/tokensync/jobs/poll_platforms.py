@@ -24,7 +24,7 @@ from tokensync.errors import (
     RateLimitedError,
     StorageError,
 )
-from tokensync.jobs.frame import due_pages, run_job
+from tokensync.jobs.frame import due_pages, run_framed
 from tokensync.jobs.options import PollOptions
 from tokensync.jobs.results import ConnectionPoll, EndpointResult, PollResult
 from tokensync.jobs.skipped import explain_skips
@@ -60,7 +60,7 @@ async def run_poll(deps: Deps, options: PollOptions) -> PollResult:
         poller = _Poller(deps, refresher, result)
         await _claim_and_poll(deps, poller, options, pollable, stop, result)
 
-    await run_job(
+    await run_framed(
         deps, options, result, work=work, dry_run=lambda: _dry_run(deps, options, pollable, result)
     )
     if result.acted_on is not None and result.error is None:

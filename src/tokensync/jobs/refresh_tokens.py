@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from tokensync.jobs.frame import due_pages, run_job
+from tokensync.jobs.frame import due_pages, run_framed
 from tokensync.jobs.options import RefreshOptions
 from tokensync.jobs.results import RefreshResult
 from tokensync.jobs.skipped import explain_skips
@@ -65,7 +65,9 @@ async def run_refresh(deps: Deps, options: RefreshOptions) -> RefreshResult:
         await _claim_and_refresh(deps, refresher, options, stop, result)
         result.leases_lost = refresher.leases_lost
 
-    await run_job(deps, options, result, work=work, dry_run=lambda: _dry_run(deps, options, result))
+    await run_framed(
+        deps, options, result, work=work, dry_run=lambda: _dry_run(deps, options, result)
+    )
     if result.acted_on is not None and result.error is None:
         result.skipped = await explain_skips(deps, options, result)
     return result

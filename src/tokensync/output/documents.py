@@ -5,7 +5,6 @@ Keys are camelCase, as the consumers of the old HTTP endpoints expect (DESIGN.md
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from datetime import UTC, datetime
 
 from tokensync.connections.disconnect import Disconnection
@@ -15,183 +14,15 @@ from tokensync.connections.key_rotation import RotationResult
 from tokensync.connections.prune import PruneResult
 from tokensync.connections.status import StatusReport
 from tokensync.errors import TokensyncError
-from tokensync.jobs.results import (
-    ConnectionPoll,
-    EndpointResult,
-    JobResult,
-    PollResult,
-    RefreshResult,
-    Skipped,
-)
-from tokensync.jobs.skipped import reasons
-from tokensync.oauth.revocation import Revocation
-from tokensync.output.event_documents import outbox_document, run_events, webhook_document
+from tokensync.output.event_documents import outbox_document, webhook_document
+from tokensync.output.job_views import superseded_body
 from tokensync.output.stdout import Document, error_body
-from tokensync.refresh.outcome import Outcome
 from tokensync.store import Connection
 from tokensync.store.models import Erring, ImportCounts
 from tokensync.times import iso
 
 # At most this many failures are listed by `keys rotate`; the count says how many there were.
 ROTATION_FAILURES_SHOWN = 100
-
-
-# -- the jobs -------------------------------------------------------------------------------------
-
-
-def job_document(result: JobResult) -> Document:
-    """The document of a refresh-tokens or poll-platforms run (DESIGN.md, Output)."""
-    doc: Document = {
-        "success": result.success,
-        "cronType": result.kind.cron_type,
-        "timestamp": iso(result.started_at),
-        "durationMs": result.duration_ms,
-        **result.counts(),
-    }
-    if result.dry_run:
-        doc["dryRun"] = True
-    if result.fail_on != "any":
-        doc["failOn"] = result.fail_on
-    if isinstance(result, RefreshResult):
-        doc["results"] = (
-            [_due(c, wouldRefresh=True, expiresAt=iso(c.expires_at)) for c in result.due]
-            if result.dry_run
-            else [refresh_entry(o) for o in result.outcomes]
-        )
-    elif isinstance(result, PollResult):
-        doc["results"] = (
-            [_due(c, wouldPoll=True) for c in result.due]
-            if result.dry_run
-            else [_poll_entry(p) for p in result.polls]
-        )
-        if result.superseded:
-            # Tokens refreshed for a poll, of grants the application replaced meanwhile.
-            doc["tokensSuperseded"] = result.superseded
-        if result.platform_errors:
-            # With --results none the document is counts only: a platform's code, not the
-            # provider's own words (a public repository publishes the document).
-            errors = sorted(result.platform_errors.items())
-            doc["platformErrors"] = {
-                name: error_body(e.code, e.message) if result.keep != "none" else {"code": e.code}
-                for name, e in errors
-            }
-    if result.skipped is not None:
-        doc["skipped"] = _skipped(result.skipped, ids=result.keep != "none")
-    if result.spool_applied:
-        doc["spoolApplied"] = result.spool_applied
-    if result.spool_superseded:
-        # Spooled token sets of grants the application replaced since: revoked, not stored.
-        doc["spoolSuperseded"] = result.spool_superseded
-    if isinstance(result, RefreshResult) and result.leases_lost:
-        # Rows another run took over before this one reached them: nothing was sent for them.
-        doc["leasesLost"] = result.leases_lost
-    if result.stopped:
-        doc["stopped"] = result.stopped
-    events = run_events(result)
-    if events:
-        doc["events"] = events
-    if result.warnings:
-        doc["warnings"] = list(result.warnings)
-    if result.error is not None:
-        doc["error"] = error_body(result.error.code, result.error.message)
-    return doc
-
-
-def refresh_entry(outcome: Outcome) -> Document:
-    """One entry of the refresh document's results."""
-    conn = outcome.connection
-    entry: Document = {
-        "platform": conn.platform,
-        "userId": conn.user_id,
-        "connectionId": conn.id,
-        "success": outcome.success,
-    }
-    if outcome.success:
-        if outcome.revocation is not None:
-            entry["superseded"] = _superseded(outcome.revocation)
-        elif outcome.new_expiry is not None or outcome.rotated is not None:
-            entry["newExpiry"] = iso(outcome.new_expiry)
-            entry["rotated"] = bool(outcome.rotated)
-        else:
-            entry["note"] = "refreshed by another run meanwhile"
-        if outcome.spooled:
-            entry["spooled"] = True
-        if outcome.warning:
-            entry["warning"] = outcome.warning
-    else:
-        entry["status"] = outcome.status
-    if outcome.error_code:
-        entry["error"] = error_body(outcome.error_code, outcome.error_message)
-    if outcome.next_attempt_at is not None:
-        entry["nextAttemptAt"] = iso(outcome.next_attempt_at)
-    return entry
-
-
-def _superseded(revocation: Revocation) -> Document:
-    """A refresh of a grant the application replaced while it ran: its tokens were not stored;
-    were they revoked?"""
-    doc: Document = {"revoked": revocation.revoked}
-    if revocation.already_invalid:
-        doc["alreadyInvalid"] = True
-    if revocation.reason:
-        doc["reason"] = revocation.reason
-    return doc
-
-
-def _skipped(skipped: Sequence[Skipped], *, ids: bool) -> Document:
-    """The connections of a --user selection that the run left alone: why, and when next due
-    (with --results none, the counts only: no user id)."""
-    doc: Document = {"count": len(skipped), "byReason": reasons(skipped)}
-    if not ids:
-        return doc
-    return {
-        **doc,
-        "connections": [
-            {
-                "userId": s.connection.user_id,
-                "platform": s.connection.platform,
-                "connectionId": s.connection.id,
-                "reason": s.reason,
-                "nextDueAt": iso(s.next_due_at),
-            }
-            for s in skipped
-        ],
-    }
-
-
-def _due(conn: Connection, **what: object) -> Document:
-    """A dry run's entry: a connection that a real run would act on."""
-    ids = {"userId": conn.user_id, "platform": conn.platform, "connectionId": conn.id}
-    return {**ids, "success": True, **what}
-
-
-def _poll_entry(poll: ConnectionPoll) -> Document:
-    conn = poll.connection
-    entry: Document = {
-        "userId": conn.user_id,
-        "platform": conn.platform,
-        "connectionId": conn.id,
-        "success": poll.success,
-        "results": [_endpoint_entry(e) for e in poll.endpoints],
-    }
-    if poll.error_code:
-        entry["error"] = error_body(poll.error_code, poll.error_message)
-    if poll.superseded is not None:
-        entry["superseded"] = _superseded(poll.superseded)
-    return entry
-
-
-def _endpoint_entry(e: EndpointResult) -> Document:
-    item: Document = {
-        "endpoint": e.endpoint,
-        "success": e.success,
-        "itemCount": e.fetched,
-        "newItems": e.new,
-        "deletedItems": e.deleted,
-    }
-    if e.error_code:
-        item["error"] = error_body(e.error_code, e.error_message)
-    return item
 
 
 # -- the other commands ---------------------------------------------------------------------------
@@ -253,7 +84,7 @@ def token_document(token: AccessToken) -> Document:
         "expiresAt": iso(token.expires_at),
         "scope": token.scope,
         "refreshed": token.refreshed,
-        **({"superseded": _superseded(token.superseded)} if token.superseded else {}),
+        **({"superseded": superseded_body(token.superseded)} if token.superseded else {}),
     }
 
 

@@ -15,7 +15,8 @@ from collections.abc import Iterator, Mapping
 from datetime import datetime
 from pathlib import Path
 
-from tokensync.jobs.results import JobResult, PollResult, RefreshResult
+from tokensync.jobs.results import JobResult
+from tokensync.output.job_views import view_of
 
 HELP = {
     "tokensync_last_run_timestamp_seconds": ("gauge", "When the job last ran (Unix time)."),
@@ -84,29 +85,9 @@ def _this_run(existing: Series, job: str, result: JobResult, now: datetime) -> S
         when = stamp if held else existing.get(key)
         if when is not None:
             series[key] = when
-    for outcome, value in outcomes(result).items():
+    for outcome, value in view_of(result).items().items():
         series[_key("tokensync_last_run_items", job=job, outcome=outcome)] = float(value)
     return series
-
-
-def outcomes(result: JobResult) -> dict[str, int]:
-    """A run's items by outcome, as the tokensync_last_run_items series label them."""
-    if isinstance(result, RefreshResult):
-        return {
-            "checked": result.checked,
-            "refreshed": result.refreshed,
-            "failed": result.failed,
-            "needs_reauth": result.needs_reauth,
-        }
-    if isinstance(result, PollResult):
-        return {
-            "polls_successful": result.successful,
-            "polls_failed": result.failed,
-            "items_fetched": result.fetched,
-            "items_stored": result.stored,
-            "items_deleted": result.deleted,
-        }
-    return {}
 
 
 def _reauth(existing: Series, counts: Mapping[str, int] | None) -> Series:

@@ -13,7 +13,7 @@ import httpx
 
 from tokensync.errors import TokensyncError
 from tokensync.jobs.results import JobResult
-from tokensync.output.documents import job_document
+from tokensync.output.stdout import Document
 from tokensync.runtime.deps import Deps
 
 
@@ -40,12 +40,12 @@ class Monitoring:
 
             await ping(client, self.ping_url, "start")
 
-    async def finished(self, deps: Deps, result: JobResult) -> None:
-        """Ping success or failure (with the document), and write the metrics file."""
+    async def finished(self, deps: Deps, result: JobResult, document: Document) -> None:
+        """Ping success or failure (with the run's document), and write the metrics file."""
         if self.ping_url and not result.dry_run:
             from tokensync.output.ping import ping
 
-            body = json.dumps(job_document(result))
+            body = json.dumps(document)
             await ping(deps.http, self.ping_url, "success" if result.success else "fail", body)
         if self.metrics_file is not None:
             await self._write_metrics(deps, result, self.metrics_file)

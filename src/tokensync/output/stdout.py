@@ -16,6 +16,8 @@ from tokensync.runtime.job_kinds import JOB_KINDS
 from tokensync.times import iso
 
 Document = dict[str, object]
+# What a command prints, and the code it exits with.
+Printed = tuple[Document, int]
 # The job commands, and the cronType their documents carry (their error documents too).
 CRON_TYPES = {kind.command: kind.cron_type for kind in JOB_KINDS}
 

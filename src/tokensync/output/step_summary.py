@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
-from tokensync.jobs.results import JobResult, PollResult, RefreshResult
+from tokensync.jobs.results import JobResult
+from tokensync.output.job_views import view_of
 
 MAX_ROWS = 100  # GitHub caps a step summary at 1 MiB
-Row = tuple[str, str, str, str, str]  # user, platform, what, code, message
 
 
 def render_step_summary(result: JobResult) -> str:
@@ -24,7 +23,7 @@ def render_step_summary(result: JobResult) -> str:
     lines += [f"| {name} | {value} |" for name, value in counts.items()]
     if result.error is not None:
         lines += ["", f"**Error:** {_cell(result.error.message)}"]
-    failures = list(_failures(result))
+    failures = list(view_of(result).failures())
     if failures:
         lines += [
             "",
@@ -43,42 +42,6 @@ def write_step_summary(result: JobResult, path: Path) -> None:
     """Append the summary to the file GITHUB_STEP_SUMMARY names."""
     with path.open("a", encoding="utf-8") as fh:
         fh.write(render_step_summary(result))
-
-
-def _failures(result: JobResult) -> Iterator[Row]:
-    if isinstance(result, RefreshResult):
-        for o in result.outcomes:
-            if not o.success:
-                conn = o.connection
-                yield (
-                    conn.user_id,
-                    conn.platform,
-                    o.status,
-                    o.error_code or "",
-                    o.error_message or "",
-                )
-    elif isinstance(result, PollResult):
-        for poll in result.polls:
-            if poll.success:
-                continue
-            conn = poll.connection
-            for e in poll.endpoints:
-                if not e.success:
-                    yield (
-                        conn.user_id,
-                        conn.platform,
-                        e.endpoint,
-                        e.error_code or "",
-                        e.error_message or "",
-                    )
-            if poll.error_code:
-                yield (
-                    conn.user_id,
-                    conn.platform,
-                    "connection",
-                    poll.error_code,
-                    poll.error_message or "",
-                )
 
 
 def _cell(value: object) -> str:

@@ -1,22 +1,71 @@
-"""`tokensync data changes`: the change feed of the polled data after a position
-(store/changes.py). A thin command over Store.read_changes, sharing cli.py's helpers."""
+"""`data prune` and `data changes` (the change feed of the polled data after a position,
+store/changes.py)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Annotated, Literal
+from datetime import timedelta
+from typing import TYPE_CHECKING, Annotated, Literal, TypeVar
 
 import typer
 
-from tokensync.cli.app import PlatformOpt, UserOpt, _finish, _guarded, data_app
-from tokensync.cli.options import EXAMPLES
-from tokensync.errors import EXIT_OK
+from tokensync.cli.app import data_app
+from tokensync.cli.command import (
+    PlatformOpt,
+    UserOpt,
+    duration,
+    finish,
+    guarded,
+)
+from tokensync.cli.options import (
+    EXAMPLES,
+)
+from tokensync.errors import (
+    EXIT_OK,
+)
+from tokensync.output.stdout import (
+    Document,
+)
 
+# Each command imports the rest of what it needs when it runs: `tokensync --version` stays fast.
 if TYPE_CHECKING:
     from tokensync.output.stdout import Document
     from tokensync.settings import Settings
     from tokensync.store import Store
     from tokensync.store.changes import ChangePage
+
+T = TypeVar("T")
+
+
+@data_app.command("prune", epilog=EXAMPLES["data prune"])
+def data_prune(
+    ctx: typer.Context,
+    deleted_before: Annotated[
+        str,
+        typer.Option(
+            "--deleted-before",
+            help="Remove items tombstoned longer ago than this (30d, 12h).",
+            show_default=False,
+        ),
+    ],
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Remove nothing: count what would be removed.")
+    ] = False,
+) -> None:
+    """Remove tombstones (items the platforms no longer have) older than --deleted-before."""
+    from tokensync import bootstrap
+    from tokensync.connections.prune import prune
+    from tokensync.output.documents import prune_document
+    from tokensync.runtime.clock import SystemClock
+
+    def work(settings: Settings) -> tuple[Document, int]:
+        age = duration(deleted_before, "--deleted-before") or 0.0
+        before = SystemClock().now() - timedelta(seconds=age)
+        with bootstrap.database(settings, create=False) as store:
+            return prune_document(prune(store, before=before, dry_run=dry_run)), EXIT_OK
+
+    finish(ctx, work)
+
 
 # The changes a page of `--format json` holds unless --limit says; jsonl reads in pages of this.
 PAGE = 1000
@@ -70,7 +119,7 @@ def data_changes(
             with bootstrap.database(settings, read_only=True) as store:
                 return changes_document(read(store, after, limit or PAGE)), EXIT_OK
 
-        _finish(ctx, work)
+        finish(ctx, work)
 
     def first(settings: Settings) -> tuple[Store, ChangePage]:
         # The first page inside the guard: a bad or expired position ends as its document.
@@ -81,7 +130,7 @@ def data_changes(
             store.close()
             raise
 
-    store, page = _guarded(ctx, first)
+    store, page = guarded(ctx, first)
 
     def pages() -> Iterator[ChangePage]:
         current, left = page, (limit or 0) - len(page.changes)
