@@ -19,13 +19,13 @@ from tests.support import CLIENT_ENV, Cli, connection, query_value, seed
 from tokensync.cli import options as cli_options
 from tokensync.cli.jobs import _Typed, job_options
 from tokensync.cli.main import app
-from tokensync.runtime.job_kinds import POLL, REFRESH
 from tokensync.cli.options import hoist_global_options
 from tokensync.client import RunningLoopError, TokenClient
 from tokensync.crypto import generate_key
 from tokensync.errors import WrongKeyError
 from tokensync.jobs.options import FAIL_ON, KEEP
 from tokensync.platforms.catalog import credential_variables
+from tokensync.runtime.job_kinds import POLL, REFRESH
 from tokensync.settings import load_settings
 
 ROOT = get_command(app)
