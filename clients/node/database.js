@@ -7,7 +7,7 @@ import { readFileSync } from "node:fs";
 import { decryptToken, encryptToken } from "./crypto.js";
 import { TokensyncError } from "./errors.js";
 
-// What tokens import accepts (src/tokensync/oauth.py: MAX_EXPIRES_IN): ten years at most.
+// What tokens import accepts (src/tokensync/oauth/token_endpoint.py: MAX_EXPIRES_IN): ten years at most.
 const MAX_EXPIRES_IN = 10 * 365 * 24 * 3600;
 // An event is retried for this long after it is written (src/tokensync/store/outbox.py).
 const DELIVERY_WINDOW_MS = 3 * 24 * 3600 * 1000;

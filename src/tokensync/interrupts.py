@@ -4,7 +4,7 @@ While `raising_on_signals()` is active, either signal raises Interrupted in the 
 wherever it is: an import then unwinds through its open transaction, which rolls back, so nothing
 is written. The one place it must not land is between sending COMMIT and its answer (the import
 might be stored and reported lost): the engines commit inside `deferred()`, where a signal is
-only noted, and the commit's outcome stands. The jobs stop gracefully instead (jobs/stop.py).
+only noted, and the commit's outcome stands. The jobs stop gracefully instead (runtime/stop.py).
 """
 
 from __future__ import annotations

@@ -89,7 +89,7 @@ def _global(
         ),
     ] = False,
 ) -> None:
-    """The global options (cli_options.py moves those typed after the command before it)."""
+    """The global options (options.py moves those typed after the command before it)."""
     ending.set_quiet(quiet)
     ctx.obj = Globals(database_url=database_url, config=config, verbose=verbose)
     help_when_bare(ctx)

@@ -1,4 +1,4 @@
-"""Revoking a grant at its provider (disconnect, erase), per platform as PLATFORMS.md documents:
+"""Revoking a grant at its provider (disconnect, erase), per platform as docs/platforms.md says:
 
 - Google: POST to its revoke endpoint, form `token=` (the refresh token ends the whole grant);
 - RFC 7009 (Discord, a platform of your own with `revocation_url`): POST `token` and

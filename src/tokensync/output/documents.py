@@ -1,6 +1,9 @@
-"""The JSON documents tokensync prints, built from typed results, and the functions that print them.
+"""The JSON documents of the commands other than the two jobs (job_document.py), built from typed
+results: `tokens list`'s entries, `tokens get`, `tokens disconnect`, `users erase`, `tokens import`,
+`db migrate`, `data prune`, `keys rotate` and `status`.
 
-Keys are camelCase, as the consumers of the old HTTP endpoints expect (DESIGN.md, Output).
+Keys are camelCase, as the consumers of the old HTTP endpoints expect (src/tokensync/schemas holds
+the schema of each).
 """
 
 from __future__ import annotations

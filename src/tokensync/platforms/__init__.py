@@ -1,1 +1,1 @@
-"""The platforms: token endpoints (builtin.py) and polling adapters, a module per family."""
+"""The platforms: token endpoints (catalog.py) and polling adapters, a module per family."""

@@ -1,7 +1,8 @@
-"""What a platform is to tokensync, and the six built-in ones as PLATFORMS.md documents them.
+"""What a platform is to tokensync, and the six built-in ones as docs/platforms.md documents them.
 
 One description serves both: a built-in platform is a Platform with its defaults and without
-credentials; settings.py fills in the configuration (credentials, overrides) with `replace`.
+credentials; settings/platform_tables.py fills in the configuration (credentials, overrides)
+with `replace`.
 """
 
 from __future__ import annotations
@@ -11,8 +12,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 AUTH_METHODS = ("client_secret_basic", "client_secret_post")
-# How a platform revokes a grant (PLATFORMS.md, Revocation): Google's own endpoint, RFC 7009, or
-# GitHub's grant deletion; None: the platform offers no way (Spotify), or none is configured.
+# How a platform revokes a grant (docs/platforms.md, each platform's Revocation): Google's own
+# endpoint, RFC 7009, or GitHub's grant deletion; None: the platform offers no way (Spotify), or
+# none is configured.
 REVOCATION_KINDS = ("google", "rfc7009", "github")
 # Requests in flight: per run (settings.concurrency) and per platform (Platform.concurrency).
 DEFAULT_CONCURRENCY = 64

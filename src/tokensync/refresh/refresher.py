@@ -23,15 +23,13 @@ from tokensync.errors import (
     TokensyncError,
     UnreadableRowError,
 )
-from tokensync.oauth.revocation import GrantTokens, Revocation, plan, revoke
 from tokensync.oauth.token_endpoint import TokenSet, refresh_grant
 from tokensync.platforms.catalog import (
-    BUILTIN_PLATFORMS,
-    USER_WIDE_REVOCATION,
     Platform,
     credential_variables,
 )
 from tokensync.refresh.outcome import Outcome, Refreshed
+from tokensync.refresh.storing import TokenWriter
 from tokensync.runtime.backoff import backoff
 from tokensync.runtime.deps import Deps
 from tokensync.runtime.stop import StopSignal
@@ -40,10 +38,7 @@ from tokensync.times import describe_range
 
 REFRESHED, FAILED = Refreshed.REFRESHED, Refreshed.FAILED
 NEEDS_REAUTH, SUPERSEDED = Refreshed.NEEDS_REAUTH, Refreshed.SUPERSEDED
-_SAVE_ATTEMPTS = 3
 _RATE_LIMIT_RETRIES = 3
-# A lifetime past this is not one (1e12 s overflows a datetime): the platform's default is used.
-_MAX_LIFETIME = 10 * 366 * 86400
 
 
 class Refresher:
@@ -61,6 +56,7 @@ class Refresher:
         self.leases_lost = 0
         # A run's cap on requests in flight (its --concurrency), held like a platform's slot.
         self.requests: asyncio.Semaphore | None = None
+        self._writer = TokenWriter(deps, self._database_lost)
 
     async def refresh(self, conn: Connection, *, holding_slot: bool = False) -> Outcome | None:
         """Refresh one connection, store the result at once, and classify any failure.
@@ -105,7 +101,7 @@ class Refresher:
         if isinstance(sent, TokenSet):
             # Stored after the slots are given back: a slot stands for a request in flight, and
             # the next row's request need not wait for this row's write.
-            return await self._store(conn, platform, sent, refresh_token)
+            return await self._writer.store(conn, platform, sent, refresh_token)
         return sent
 
     async def _exchange_in_slot(
@@ -215,163 +211,6 @@ class Refresher:
             return True
         return await self.stop.sleep((until - self._clock.now()).total_seconds())
 
-    async def _store(
-        self, conn: Connection, platform: Platform, tokens: TokenSet, sent: str
-    ) -> Outcome:
-        now = self._clock.now()
-        seconds, warning = tokens.expires_in, tokens.warning
-        if seconds is None or not 0 <= seconds <= _MAX_LIFETIME:
-            seconds = platform.default_expires_in
-        expires_at = now + timedelta(seconds=seconds) if seconds is not None else None
-        access_enc = self._keyring.encrypt(
-            tokens.access_token, binding(conn.user_id, conn.platform, "access")
-        )
-        refresh_enc = (
-            self._keyring.encrypt(
-                tokens.refresh_token, binding(conn.user_id, conn.platform, "refresh")
-            )
-            if tokens.refresh_token
-            else None
-        )
-        rotated = tokens.refresh_token is not None
-        grant_end = (
-            now + timedelta(seconds=tokens.refresh_expires_in)
-            if tokens.refresh_expires_in is not None
-            else None
-        )
-        saved, error = await self._save(conn, access_enc, refresh_enc, expires_at, now, grant_end)
-        if not saved and error is None:
-            # Not stored: is a newer grant there? (Or, read again, the very grant this refresh
-            # rotated, written again by the application: then these tokens are its own.)
-            fresh, saved, error = await self._adopted_by_newer_write(
-                conn, sent, access_enc, refresh_enc, expires_at, now, grant_end
-            )
-            newer = fresh is None or fresh.grant_generation != conn.grant_generation
-            if newer and not saved and error is None:
-                return await self._superseded(conn, platform, tokens, sent)
-        if saved:
-            return Outcome(
-                conn,
-                REFRESHED,
-                expires_at,
-                rotated,
-                warning=warning,
-                access_token=tokens.access_token,
-            )
-        if error is None:
-            return Outcome(
-                conn,
-                FAILED,
-                error_code="lease_lost",
-                error_message=f"{conn.label}: another writer replaced the tokens while this "
-                "refresh ran; the stored tokens were kept",
-            )
-        self._database_lost(error)
-        try:
-            self._deps.spool.put(
-                conn.id,
-                conn.user_id,
-                conn.platform,
-                access_token_enc=access_enc,
-                refresh_token_enc=refresh_enc,
-                expires_at=expires_at,
-                issued_at=now,
-                grant_generation=conn.grant_generation,
-            )
-        except OSError as exc:
-            return Outcome(
-                conn,
-                FAILED,
-                error_code="spool_unwritable",
-                error_message=f"{conn.label}: the database could not take the new tokens and the "
-                f"local spool ({self._deps.spool.directory}) could not be written "
-                f"({exc.strerror or type(exc).__name__}): the tokens issued are lost; the stored "
-                "ones are kept, and if the provider rotated the refresh token the user must "
-                "connect again",
-            )
-        return Outcome(
-            conn,
-            REFRESHED,
-            expires_at,
-            rotated,
-            spooled=True,
-            warning=warning,
-            error_code=error.code,
-            error_message="the database could not take the new tokens; they are kept in the "
-            "local spool and stored by the next run",
-            access_token=tokens.access_token,
-        )
-
-    async def _adopted_by_newer_write(
-        self,
-        conn: Connection,
-        sent: str,
-        access_enc: str,
-        refresh_enc: str | None,
-        expires_at: datetime | None,
-        now: datetime,
-        grant_end: datetime | None,
-    ) -> tuple[Connection | None, bool, StorageError | None]:
-        """After a save that matched nothing: the row as it is now, and whether the tokens were
-        stored after all, because the grant written meanwhile holds the refresh token this
-        refresh sent (the application saved the same grant again)."""
-        try:
-            fresh = await self._db.call(self._db.store.get_connection, conn.id)
-        except StorageError as exc:
-            return conn, False, exc
-        if (
-            fresh is None
-            or fresh.grant_generation == conn.grant_generation
-            or fresh.refresh_token_enc is None
-            or not self._same_refresh(fresh, sent)
-        ):
-            return fresh, False, None
-        saved, error = await self._save(fresh, access_enc, refresh_enc, expires_at, now, grant_end)
-        return fresh, saved, error
-
-    async def _superseded(
-        self, conn: Connection, platform: Platform, tokens: TokenSet, sent: str
-    ) -> Outcome:
-        """The application wrote a newer grant (or removed the connection) while this refresh
-        of the older one ran: its tokens are not stored, and are revoked where that ends the
-        older grant alone. The connection is fine: this is no failure."""
-        # A provider that did not rotate gave no new refresh token: the one sent is the older
-        # grant's, still alive, and it is what ends that grant.
-        grant = GrantTokens(tokens.access_token, tokens.refresh_token or sent)
-        revocation = await revoke_superseded(self._deps, platform, grant)
-        return Outcome(conn, SUPERSEDED, revocation=revocation)
-
-    async def _save(
-        self,
-        conn: Connection,
-        access_enc: str,
-        refresh_enc: str | None,
-        expires_at: datetime | None,
-        now: datetime,
-        grant_end: datetime | None,
-    ) -> tuple[bool, StorageError | None]:
-        error: StorageError | None = None
-        for attempt in range(_SAVE_ATTEMPTS):
-            try:
-                saved = await self._db.call(
-                    self._db.store.save_refreshed,
-                    conn.id,
-                    self._owner,
-                    access_token_enc=access_enc,
-                    refresh_token_enc=refresh_enc,
-                    previous_refresh_enc=conn.refresh_token_enc,
-                    grant_generation=conn.grant_generation,
-                    expires_at=expires_at,
-                    now=now,
-                    refresh_token_expires_at=grant_end,
-                )
-                return saved, None
-            except StorageError as exc:
-                error = exc
-                if attempt + 1 < _SAVE_ATTEMPTS:
-                    await self._clock.sleep(0.2 * 2**attempt)
-        return False, error
-
     async def _dead_grant(self, conn: Connection, used: str, exc: PermanentError) -> Outcome:
         # Re-read first: if another run rotated the token meanwhile, this refusal means nothing.
         fresh = await self._db.call(self._db.store.get_connection, conn.id)
@@ -379,7 +218,7 @@ class Refresher:
             fresh is None
             or fresh.refresh_token_enc is None
             or fresh.grant_generation != conn.grant_generation
-            or not self._same_refresh(fresh, used)
+            or not self._writer.holds(fresh, used)
         ):
             return Outcome(conn, SUPERSEDED)
         marked = await self._db.call(
@@ -395,17 +234,6 @@ class Refresher:
         if not marked:
             return Outcome(conn, SUPERSEDED)
         return Outcome(conn, NEEDS_REAUTH, error_code=exc.code, error_message=exc.message)
-
-    def _same_refresh(self, fresh: Connection, used: str) -> bool:
-        try:
-            stored = self._keyring.decrypt(
-                fresh.refresh_token_enc or "",
-                binding(fresh.user_id, fresh.platform, "refresh"),
-                fresh.label,
-            )
-        except CryptoError:
-            return False
-        return stored == used
 
     async def _failed(
         self, conn: Connection, exc: TokensyncError, retry_in: float | None = None
@@ -435,32 +263,6 @@ class Refresher:
             error_code=exc.code,
             error_message=exc.message,
             next_attempt_at=next_attempt,
-        )
-
-
-async def revoke_superseded(deps: Deps, platform: Platform, grant: GrantTokens) -> Revocation:
-    """Revoke tokens of a grant the application replaced (never stored), where that ends the
-    older grant alone (`revoke_superseded`); best effort: a failure is reported, not raised."""
-    if not platform.revoke_superseded:
-        reason = (
-            platform.no_revocation or USER_WIDE_REVOCATION
-            if platform.revocation is None or platform.name in BUILTIN_PLATFORMS
-            else f"[platforms.{platform.name}] revoke_superseded is false"
-        )
-        return Revocation(False, reason=reason)
-    try:
-        return await revoke(
-            deps.http,
-            platform,
-            grant,
-            timeout=deps.settings.request_timeout,
-            secrets=deps.secrets,
-        )
-    except ProviderError as exc:
-        return Revocation(
-            False,
-            endpoint=plan(platform, platform.name).endpoint,
-            reason=f"the revocation failed ({exc.code}): {exc.message}",
         )
 
 

@@ -8,7 +8,7 @@ from datetime import datetime
 
 from tokensync.errors import CryptoError
 from tokensync.oauth.revocation import decrypted_grant
-from tokensync.refresh.refresher import revoke_superseded
+from tokensync.refresh.storing import revoke_superseded
 from tokensync.runtime.deps import Deps
 from tokensync.store.spool import SpoolEntry
 

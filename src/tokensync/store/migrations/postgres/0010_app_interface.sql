@@ -37,7 +37,7 @@ DECLARE
     found_status TEXT;
     generation BIGINT;
 BEGIN
-    -- The same limits as `tokens import` (jobs/token_import.py), checked where the SQL can.
+    -- The same limits as `tokens import` (connections/token_import.py), checked where the SQL can.
     IF p_user_id IS NULL OR btrim(p_user_id) = '' OR length(p_user_id) > 255
         OR p_user_id ~ '[\x01-\x1f\x7f]' THEN
         RAISE EXCEPTION 'tokensync_save_grant: user_id must be 1 to 255 characters, no control '

@@ -1,27 +1,12 @@
-"""The Python API: what an application calls, through the same code as the command line.
-
-    from tokensync.client import open_client
-
-    with open_client() as tokens:            # the CLI's settings: environment, TOKENSYNC_CONFIG
-        token = tokens.get_token("u_1", "spotify")
-        headers = {"Authorization": f"{token.token_type} {token.access_token}"}
-
-`open_async_client()` gives the same methods as coroutines, for an application with an event loop
-(`async with open_async_client() as tokens: await tokens.get_token(...)`). The synchronous client
-runs them on a loop of its own, so it must not be called from inside a running event loop; neither
-client is meant to be shared between threads (give each thread its own).
-
-Every method either returns a typed result or raises a `tokensync.errors.TokensyncError` whose
-`code` says what went wrong (docs/application.md). An operation is
-shielded from its caller's cancellation: a refresh already sent completes and is stored even if
-the caller gives up, since a rotated refresh token that nobody stores is a lost grant.
-"""
+"""AsyncTokenClient: the Python API as coroutines, for an application with an event loop; every
+operation runs through the same code as the command line, shielded from its caller's
+cancellation."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Awaitable, Callable, Coroutine, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import replace
 from pathlib import Path
 from types import TracebackType
@@ -35,33 +20,22 @@ from tokensync.connections.erase import Erasure, erase_user
 from tokensync.connections.fresh_token import DEFAULT_MIN_TTL, AccessToken, get_token
 from tokensync.connections.token_import import grant_row
 from tokensync.crypto import Keyring
-from tokensync.errors import StorageError, UsageError
+from tokensync.errors import StorageError
 from tokensync.jobs.run_record import new_run_id
 from tokensync.runtime.clock import Clock
 from tokensync.runtime.deps import Deps
 from tokensync.runtime.reportable import Reportable
 from tokensync.runtime.stop import StopSignal
 from tokensync.settings import Settings, load_settings
-from tokensync.store.changes import Change, ChangePage
+from tokensync.store.changes import ChangePage
 from tokensync.store.models import Filters, ImportCounts
 
 T = TypeVar("T")
 Operation = Callable[[Deps, StopSignal], Awaitable[T]]
+
+
 # Requests in flight at once from one client: an application asks for a few tokens at a time.
 _CONCURRENCY = 16
-
-__all__ = [
-    "AccessToken",
-    "AsyncTokenClient",
-    "Change",
-    "ChangePage",
-    "Disconnection",
-    "Erasure",
-    "RunningLoopError",
-    "TokenClient",
-    "open_async_client",
-    "open_client",
-]
 
 
 def _ignore(item: Reportable) -> None:
@@ -268,157 +242,6 @@ class AsyncTokenClient:
         if self._keyring is None:
             self._keyring = bootstrap.load_keyring(self._settings)
         return self._keyring
-
-
-class TokenClient:
-    """The same as AsyncTokenClient, method for method, for code without an event loop: each
-    call runs on an event loop the client keeps for its lifetime."""
-
-    def __init__(
-        self,
-        settings: Settings,
-        *,
-        progress: Callable[[Reportable], None] = _ignore,
-        handle_signals: bool = False,
-        clock: Clock | None = None,
-        transport: httpx.AsyncBaseTransport | None = None,
-        create_database: bool = True,
-    ) -> None:
-        """The options of AsyncTokenClient."""
-        self._async = AsyncTokenClient(
-            settings,
-            progress=progress,
-            handle_signals=handle_signals,
-            clock=clock,
-            transport=transport,
-            create_database=create_database,
-        )
-        self._runner: asyncio.Runner | None = None
-
-    def open(self) -> TokenClient:
-        """Open the store (migrating it) and the HTTP client; a second call does nothing."""
-        if self._runner is None:
-            _outside_a_loop("open")
-            runner = asyncio.Runner()
-            try:
-                runner.run(self._async.open())
-            except BaseException:
-                runner.close()
-                raise
-            self._runner = runner
-        return self
-
-    def close(self) -> None:
-        """Let what is under way finish, then close."""
-        if self._runner is not None:
-            runner, self._runner = self._runner, None
-            try:
-                runner.run(self._async.aclose())
-            finally:
-                runner.close()
-
-    def __enter__(self) -> TokenClient:
-        return self.open()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.close()
-
-    def get_token(
-        self,
-        user_id: str,
-        platform: str,
-        *,
-        min_ttl: float = DEFAULT_MIN_TTL,
-        force_refresh: bool = False,
-    ) -> AccessToken:
-        """AsyncTokenClient.get_token."""
-        return self._call(
-            self._async.get_token(user_id, platform, min_ttl=min_ttl, force_refresh=force_refresh)
-        )
-
-    def save_grant(self, user_id: str, platform: str, grant: Mapping[str, object]) -> ImportCounts:
-        """AsyncTokenClient.save_grant."""
-        return self._call(self._async.save_grant(user_id, platform, grant))
-
-    def disconnect(
-        self,
-        user_id: str,
-        platform: str,
-        *,
-        revoke: bool = True,
-        keep_data: bool = False,
-        dry_run: bool = False,
-    ) -> Disconnection:
-        """AsyncTokenClient.disconnect."""
-        return self._call(
-            self._async.disconnect(
-                user_id, platform, revoke=revoke, keep_data=keep_data, dry_run=dry_run
-            )
-        )
-
-    def erase_user(self, user_id: str, *, revoke: bool = True, dry_run: bool = False) -> Erasure:
-        """AsyncTokenClient.erase_user."""
-        return self._call(self._async.erase_user(user_id, revoke=revoke, dry_run=dry_run))
-
-    def changes(
-        self,
-        *,
-        after: str | None = None,
-        limit: int = 1000,
-        users: tuple[str, ...] = (),
-        platforms: tuple[str, ...] = (),
-        endpoint: str | None = None,
-    ) -> ChangePage:
-        """AsyncTokenClient.changes."""
-        return self._call(
-            self._async.changes(
-                after=after, limit=limit, users=users, platforms=platforms, endpoint=endpoint
-            )
-        )
-
-    def _call(self, work: Coroutine[object, object, T]) -> T:
-        if self._runner is None:
-            work.close()
-            raise RuntimeError("the client is closed: use `with open_client() as ...`")
-        try:
-            _outside_a_loop(getattr(work, "__name__", "call"))
-        except RunningLoopError:
-            work.close()  # never started: no "never awaited" warning
-            raise
-        return self._runner.run(work)
-
-
-class RunningLoopError(UsageError):
-    """The synchronous TokenClient was called inside a running event loop, which it would block
-    (and asyncio refuses): that code wants AsyncTokenClient."""
-
-    code = "running_event_loop"
-
-
-def _outside_a_loop(method: str) -> None:
-    """Raise RunningLoopError when called from inside a running event loop."""
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return
-    raise RunningLoopError(
-        f"TokenClient.{method} was called inside a running event loop, which it would block: "
-        f"use AsyncTokenClient (`async with open_async_client() as tokens: await "
-        f"tokens.{method}(...)`)"
-    )
-
-
-def open_client(
-    *, database_url: str | None = None, config: str | Path | None = None
-) -> TokenClient:
-    """An open client on the settings the command line would read (the environment,
-    TOKENSYNC_CONFIG), or on the database and config file given here."""
-    return TokenClient(load_settings(database_url=database_url, config_path=config)).open()
 
 
 def open_async_client(
