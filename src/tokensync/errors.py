@@ -32,6 +32,8 @@ The exit code of each branch is in one table, EXIT_CODES, read by `exit_code_for
 
 from __future__ import annotations
 
+from typing import Protocol
+
 EXIT_OK = 0
 EXIT_FAILURES = 1
 EXIT_USAGE = 2
@@ -199,6 +201,23 @@ EXIT_CODES: tuple[tuple[type[TokensyncError], int], ...] = (
     (StorageError, EXIT_STORAGE),
     (PositionExpiredError, EXIT_POSITION_EXPIRED),
 )
+
+
+class Concluded(Protocol):
+    """What every command's result says of how the command ends: the one exit-code protocol.
+    A result whose items may fail in part exits 1 when one did (`exit_code_of`); a result that
+    exists only when the command succeeded exits 0; an error ends a command with
+    `exit_code_for(error)` instead."""
+
+    @property
+    def exit_code(self) -> int:
+        """The code the command that printed this result exits with."""
+        ...
+
+
+def exit_code_of(success: bool) -> int:
+    """A result that may fail in part: 0 when nothing failed, else 1."""
+    return EXIT_OK if success else EXIT_FAILURES
 
 
 def exit_code_for(error: TokensyncError) -> int:

@@ -6,22 +6,17 @@ from __future__ import annotations
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, TypeVar
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from tokensync import __version__
-from tokensync.cli.options import (
-    group,
-    help_when_bare,
-)
+from tokensync.cli.options import group, help_when_bare
 from tokensync.output import ending
 
 # Each command imports the rest of what it needs when it runs: `tokensync --version` stays fast.
 if TYPE_CHECKING:
     pass
-
-T = TypeVar("T")
 
 
 app = typer.Typer(

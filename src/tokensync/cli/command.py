@@ -3,29 +3,15 @@ document) and exit with the documented code; and the options and checks several 
 
 from __future__ import annotations
 
-import traceback
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Annotated, NoReturn, TypeVar
 
 import typer
 
 from tokensync.cli.app import Globals
-from tokensync.errors import (
-    EXIT_FAILURES,
-    Interrupted,
-    TokensyncError,
-    UsageError,
-    exit_code_for,
-)
+from tokensync.errors import EXIT_FAILURES, Interrupted, TokensyncError, UsageError, exit_code_for
 from tokensync.output.ending import exit_with, warn
-from tokensync.output.stdout import (
-    Document,
-    error_document,
-    failure_document,
-    interrupted_document,
-)
-from tokensync.redaction import redact
-from tokensync.settings import load_settings
+from tokensync.output.stdout import Document, error_document, failure_document, interrupted_document
 
 # Each command imports the rest of what it needs when it runs: `tokensync --version` stays fast.
 if TYPE_CHECKING:
@@ -39,6 +25,9 @@ T = TypeVar("T")
 
 
 def settings_of(ctx: typer.Context) -> Settings:
+    """The settings, from the global options, the environment and the config file."""
+    from tokensync.settings import load_settings
+
     g: Globals = ctx.obj
     return load_settings(database_url=g.database_url, config_path=g.config)
 
@@ -57,11 +46,18 @@ def guarded(ctx: typer.Context, work: Callable[[Settings], T]) -> T:
         document, code = interrupted_document(exc, command), exc.exit_code
     except Exception as exc:  # a bug: say so without echoing a message that might hold a secret
         if ctx.obj.verbose:
+            import traceback
+
+            from tokensync.redaction import redact
+
             warn(redact(traceback.format_exc(), url).rstrip())
         message = f"unexpected {type(exc).__name__}; run with -v for the traceback"
         document, code = failure_document("internal_error", message, command), EXIT_FAILURES
     error = document["error"]
-    if url and isinstance(error, dict):  # every message was built without one; make sure
+    if url and isinstance(error, dict):
+        from tokensync.redaction import redact
+
+        # every message was built without one; make sure
         error["message"] = redact(str(error["message"]), url)
     exit_with(document, code)
 

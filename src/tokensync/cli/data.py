@@ -5,27 +5,14 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import timedelta
-from typing import TYPE_CHECKING, Annotated, Literal, TypeVar
+from typing import TYPE_CHECKING, Annotated, Literal
 
 import typer
 
 from tokensync.cli.app import data_app
-from tokensync.cli.command import (
-    PlatformOpt,
-    UserOpt,
-    duration,
-    finish,
-    guarded,
-)
-from tokensync.cli.options import (
-    EXAMPLES,
-)
-from tokensync.errors import (
-    EXIT_OK,
-)
-from tokensync.output.stdout import (
-    Document,
-)
+from tokensync.cli.command import PlatformOpt, UserOpt, duration, finish, guarded
+from tokensync.cli.options import EXAMPLES
+from tokensync.output.stdout import Document, printed
 
 # Each command imports the rest of what it needs when it runs: `tokensync --version` stays fast.
 if TYPE_CHECKING:
@@ -33,8 +20,6 @@ if TYPE_CHECKING:
     from tokensync.settings import Settings
     from tokensync.store import Store
     from tokensync.store.changes import ChangePage
-
-T = TypeVar("T")
 
 
 @data_app.command("prune", epilog=EXAMPLES["data prune"])
@@ -62,7 +47,8 @@ def data_prune(
         age = duration(deleted_before, "--deleted-before") or 0.0
         before = SystemClock().now() - timedelta(seconds=age)
         with bootstrap.database(settings, create=False) as store:
-            return prune_document(prune(store, before=before, dry_run=dry_run)), EXIT_OK
+            pruned = prune(store, before=before, dry_run=dry_run)
+            return printed(prune_document(pruned), pruned)
 
     finish(ctx, work)
 
@@ -117,7 +103,8 @@ def data_changes(
 
         def work(settings: Settings) -> tuple[Document, int]:
             with bootstrap.database(settings, read_only=True) as store:
-                return changes_document(read(store, after, limit or PAGE)), EXIT_OK
+                page = read(store, after, limit or PAGE)
+                return printed(changes_document(page), page)
 
         finish(ctx, work)
 

@@ -2,31 +2,21 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING
 
 import typer
 
 from tokensync.cli.app import db_app
-from tokensync.cli.command import (
-    finish,
-)
-from tokensync.cli.options import (
-    EXAMPLES,
-)
-from tokensync.errors import (
-    EXIT_OK,
-)
+from tokensync.cli.command import finish
+from tokensync.cli.options import EXAMPLES
+from tokensync.errors import EXIT_OK
 from tokensync.output.ending import warn
-from tokensync.output.stdout import (
-    Document,
-)
+from tokensync.output.stdout import Document
 
 # Each command imports the rest of what it needs when it runs: `tokensync --version` stays fast.
 if TYPE_CHECKING:
     from tokensync.output.stdout import Document
     from tokensync.settings import Settings
-
-T = TypeVar("T")
 
 
 @db_app.command("migrate", epilog=EXAMPLES["db migrate"])

@@ -4,28 +4,14 @@ delivered to webhook_url, replayed from a position (events/event_log.py, events/
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Annotated, TypeVar
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from tokensync.cli.app import events_app
-from tokensync.cli.command import (
-    MaxDurationOpt,
-    duration,
-    finish,
-    guarded,
-    item_logger,
-)
-from tokensync.cli.options import (
-    EXAMPLES,
-)
-from tokensync.errors import (
-    EXIT_FAILURES,
-    EXIT_OK,
-)
-from tokensync.output.stdout import (
-    Document,
-)
+from tokensync.cli.command import MaxDurationOpt, duration, finish, guarded, item_logger
+from tokensync.cli.options import EXAMPLES
+from tokensync.output.stdout import Document, printed
 
 # Each command imports the rest of what it needs when it runs: `tokensync --version` stays fast.
 if TYPE_CHECKING:
@@ -33,8 +19,6 @@ if TYPE_CHECKING:
     from tokensync.settings import Settings
     from tokensync.store import Store
     from tokensync.store.models import StoredEvent
-
-T = TypeVar("T")
 
 
 TypeOpt = Annotated[
@@ -102,7 +86,7 @@ def events_deliver(
             max_duration=budget,
             progress=item_logger(ctx, "deliver"),
         )
-        return deliver_document(report), EXIT_OK if report.success else EXIT_FAILURES
+        return printed(deliver_document(report), report)
 
     finish(ctx, work)
 
@@ -134,7 +118,7 @@ def events_replay(
             max_duration=budget,
             progress=item_logger(ctx, "replay"),
         )
-        code = EXIT_OK if done.report.success else EXIT_FAILURES
+        code = done.exit_code
         document = deliver_document(
             done.report, replayed=done.replayed, not_replayed=done.not_replayed
         )

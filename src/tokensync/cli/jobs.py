@@ -20,20 +20,14 @@ from tokensync.cli.command import (
     duration,
     finish,
 )
-from tokensync.cli.options import (
-    EXAMPLES,
-    FailOnChoice,
-    Results,
-)
-from tokensync.errors import (
-    UsageError,
-)
+from tokensync.cli.options import EXAMPLES, FailOnChoice, Results
+from tokensync.errors import UsageError
 from tokensync.output.stdout import Printed
-from tokensync.runtime.job_kinds import POLL, REFRESH, JobKind
 
 # Each command imports the rest of what it needs when it runs: `tokensync --version` stays fast.
 if TYPE_CHECKING:
     from tokensync.jobs.options import JobOptions
+    from tokensync.runtime.job_kinds import JobKind
     from tokensync.settings import Settings
 
 
@@ -92,6 +86,7 @@ def job_options(kind: JobKind, typed: _Typed, settings: Settings) -> JobOptions:
     """The one place where what was typed and the settings become a job's options, checked: an
     option not given takes its setting (every default lives in Settings)."""
     from tokensync.jobs.options import PollOptions, RefreshOptions
+    from tokensync.runtime.job_kinds import REFRESH
 
     if typed.ping_url is not None:
         _check_ping_url(typed.ping_url)
@@ -166,6 +161,8 @@ def refresh_tokens(
         force=force,
         fail_on=fail_on,
     )
+    from tokensync.runtime.job_kinds import REFRESH
+
     finish(ctx, lambda settings: _run(ctx, REFRESH, typed, settings))
 
 
@@ -196,6 +193,8 @@ def poll_platforms(
         force=force,
         fail_on=fail_on,
     )
+    from tokensync.runtime.job_kinds import POLL
+
     finish(ctx, lambda settings: _run(ctx, POLL, typed, settings))
 
 

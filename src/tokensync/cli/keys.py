@@ -3,31 +3,19 @@
 from __future__ import annotations
 
 import sys
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING
 
 import typer
 
 from tokensync.cli.app import keys_app
-from tokensync.cli.command import (
-    finish,
-)
-from tokensync.cli.options import (
-    EXAMPLES,
-)
-from tokensync.errors import (
-    EXIT_FAILURES,
-    EXIT_OK,
-)
-from tokensync.output.stdout import (
-    Document,
-)
+from tokensync.cli.command import finish
+from tokensync.cli.options import EXAMPLES
+from tokensync.output.stdout import Document, printed
 
 # Each command imports the rest of what it needs when it runs: `tokensync --version` stays fast.
 if TYPE_CHECKING:
     from tokensync.output.stdout import Document
     from tokensync.settings import Settings
-
-T = TypeVar("T")
 
 
 @keys_app.command("generate", epilog=EXAMPLES["keys generate"])
@@ -53,6 +41,6 @@ def keys_rotate(ctx: typer.Context) -> None:
         ):
             keyring = bootstrap.load_keyring(settings)
             result = rotate_keys(store, keyring, settings.batch_size, progress)
-        return rotation_document(result), EXIT_OK if result.success else EXIT_FAILURES
+        return printed(rotation_document(result), result)
 
     finish(ctx, work)

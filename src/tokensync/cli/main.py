@@ -7,34 +7,22 @@ import contextlib
 import errno
 import os
 import sys
-from typing import TYPE_CHECKING, NoReturn, TypeVar
+from typing import TYPE_CHECKING, NoReturn
 
 import typer
 
 from tokensync import interrupts
 from tokensync.cli import data, db, events, jobs, keys, status, tokens, users  # noqa: F401 (registers the commands)
 from tokensync.cli.app import app
-from tokensync.cli.options import (
-    hoist_global_options,
-)
-from tokensync.errors import (
-    EXIT_FAILURES,
-    EXIT_USAGE,
-    Interrupted,
-)
+from tokensync.cli.options import hoist_global_options
+from tokensync.errors import EXIT_FAILURES, EXIT_USAGE, Interrupted
 from tokensync.output import ending
 from tokensync.output.ending import exit_with, stdout_failed
-from tokensync.output.stdout import (
-    Document,
-    failure_document,
-    interrupted_document,
-)
+from tokensync.output.stdout import Document, failure_document, interrupted_document
 
 # Each command imports the rest of what it needs when it runs: `tokensync --version` stays fast.
 if TYPE_CHECKING:
     from tokensync.output.stdout import Document
-
-T = TypeVar("T")
 
 
 def main(argv: list[str] | None = None) -> NoReturn:

@@ -3,28 +3,19 @@
 from __future__ import annotations
 
 import sys
-from typing import TYPE_CHECKING, Annotated, TypeVar
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from tokensync.cli.app import app
-from tokensync.cli.command import (
-    guarded,
-)
-from tokensync.cli.options import (
-    EXAMPLES,
-    ReportFormat,
-)
-from tokensync.errors import (
-    EXIT_OK,
-)
+from tokensync.cli.command import guarded
+from tokensync.cli.options import EXAMPLES, ReportFormat
 from tokensync.output.ending import exit_with, stdout_failed
+from tokensync.output.stdout import printed
 
 # Each command imports the rest of what it needs when it runs: `tokensync --version` stays fast.
 if TYPE_CHECKING:
     from tokensync.settings import Settings
-
-T = TypeVar("T")
 
 
 @app.command("status", epilog=EXAMPLES["status"])
@@ -48,11 +39,11 @@ def status(
 
     report = guarded(ctx, read)
     if output == "json":
-        exit_with(status_document(report), EXIT_OK)
+        exit_with(*printed(status_document(report), report))
     from tokensync.output.table import render_status
 
     try:
         render_status(report, sys.stdout)
     except OSError as exc:
-        raise typer.Exit(stdout_failed(exc, EXIT_OK)) from None
-    raise typer.Exit(EXIT_OK)
+        raise typer.Exit(stdout_failed(exc, report.exit_code)) from None
+    raise typer.Exit(report.exit_code)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Iterable
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, BinaryIO, TypeVar
+from typing import TYPE_CHECKING, Annotated, BinaryIO
 
 import typer
 
@@ -21,28 +21,16 @@ from tokensync.cli.command import (
     guarded,
     item_logger,
 )
-from tokensync.cli.options import (
-    EXAMPLES,
-    ListFormat,
-)
-from tokensync.errors import (
-    EXIT_OK,
-    TokensyncError,
-    UsageError,
-    exit_code_for,
-)
+from tokensync.cli.options import EXAMPLES, ListFormat
+from tokensync.errors import EXIT_OK, TokensyncError, UsageError, exit_code_for
 from tokensync.output.ending import cut_short, stdout_failed, warn
-from tokensync.output.stdout import (
-    Document,
-)
+from tokensync.output.stdout import Document, printed
 
 # Each command imports the rest of what it needs when it runs: `tokensync --version` stays fast.
 if TYPE_CHECKING:
     from tokensync.output.stdout import Document
     from tokensync.settings import Settings
     from tokensync.store import Connection, Store
-
-T = TypeVar("T")
 
 
 @tokens_app.command("import", epilog=EXAMPLES["tokens import"])
@@ -97,7 +85,7 @@ def _import(settings: Settings, stream: BinaryIO, *, dry_run: bool) -> tuple[Doc
         with bootstrap.database(settings) as store:
             bootstrap.check_keyring(store, keyring)
             counts = import_tokens(store, stream, settings.platforms, keyring, now, progress)
-    return import_document(counts), EXIT_OK
+    return printed(import_document(counts), counts)
 
 
 StatusOpt = Annotated[
@@ -136,7 +124,7 @@ def tokens_get(
                 token = client.get_token(user, platform, min_ttl=ttl, force_refresh=force_refresh)
         except TokensyncError as exc:
             return connection_error_document(user, platform, exc), exit_code_for(exc)
-        return token_document(token), EXIT_OK
+        return printed(token_document(token), token)
 
     finish(ctx, work)
 
@@ -172,7 +160,7 @@ def tokens_disconnect(
                 )
         except TokensyncError as exc:
             return connection_error_document(user, platform, exc), exit_code_for(exc)
-        return disconnect_document(done), EXIT_OK
+        return printed(disconnect_document(done), done)
 
     finish(ctx, work)
 

@@ -2,34 +2,20 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated, TypeVar
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from tokensync import interrupts
 from tokensync.cli.app import users_app
-from tokensync.cli.command import (
-    command_client,
-    finish,
-    item_logger,
-)
-from tokensync.cli.options import (
-    EXAMPLES,
-)
-from tokensync.errors import (
-    EXIT_FAILURES,
-    EXIT_OK,
-)
-from tokensync.output.stdout import (
-    Document,
-)
+from tokensync.cli.command import command_client, finish, item_logger
+from tokensync.cli.options import EXAMPLES
+from tokensync.output.stdout import Document, printed
 
 # Each command imports the rest of what it needs when it runs: `tokensync --version` stays fast.
 if TYPE_CHECKING:
     from tokensync.output.stdout import Document
     from tokensync.settings import Settings
-
-T = TypeVar("T")
 
 
 @users_app.command("erase", epilog=EXAMPLES["users erase"])
@@ -53,6 +39,6 @@ def users_erase(
             command_client(settings, progress) as client,
         ):
             receipt = client.erase_user(user, revoke=not no_revoke, dry_run=dry_run)
-        return erase_document(receipt), EXIT_OK if receipt.success else EXIT_FAILURES
+        return printed(erase_document(receipt), receipt)
 
     finish(ctx, work)

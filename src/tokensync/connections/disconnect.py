@@ -12,6 +12,7 @@ import contextlib
 from dataclasses import dataclass
 
 from tokensync.errors import (
+    EXIT_OK,
     PermanentError,
     StorageError,
     TransientError,
@@ -58,6 +59,11 @@ class Disconnection:
             "outcome": "dry_run" if self.dry_run else "disconnected",
             "revoked": self.revocation.revoked,
         }
+
+    @property
+    def exit_code(self) -> int:
+        """0: this result exists only when the command succeeded (Concluded)."""
+        return EXIT_OK
 
 
 async def disconnect(

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from tokensync.connections.disconnect import Disconnection, remove_connection
-from tokensync.errors import StorageError, TokensyncError, TransientError
+from tokensync.errors import StorageError, TokensyncError, TransientError, exit_code_of
 from tokensync.refresh.spooled import apply_spool
 from tokensync.runtime.deps import Deps
 from tokensync.runtime.stop import StopSignal
@@ -62,6 +62,11 @@ class Erasure:
         """Count removed rows into the totals."""
         for table, n in counts.items():
             self.deleted[table] = self.deleted.get(table, 0) + n
+
+    @property
+    def exit_code(self) -> int:
+        """1 when something failed (Concluded)."""
+        return exit_code_of(self.success)
 
 
 async def erase_user(

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from tokensync.errors import (
+    EXIT_OK,
     ConnectionNotFoundError,
     PermanentError,
     TransientError,
@@ -56,6 +57,11 @@ class AccessToken:
             "platform": self.platform,
             "outcome": "refreshed" if self.refreshed else "fresh",
         }
+
+    @property
+    def exit_code(self) -> int:
+        """0: this result exists only when the command succeeded (Concluded)."""
+        return EXIT_OK
 
 
 async def get_token(

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from tokensync.crypto import Keyring, binding
-from tokensync.errors import CryptoError
+from tokensync.errors import CryptoError, exit_code_of
 from tokensync.store import Connection, Store
 
 
@@ -28,6 +28,11 @@ class RotationResult:
     def success(self) -> bool:
         """Every stored token is now encrypted with the primary key."""
         return not self.failures
+
+    @property
+    def exit_code(self) -> int:
+        """1 when something failed (Concluded)."""
+        return exit_code_of(self.success)
 
 
 def rotate_keys(

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from tokensync.errors import EXIT_OK
 from tokensync.store import Store
 
 # Rows removed by one statement.
@@ -24,6 +25,11 @@ class PruneResult:
     deleted_before: datetime
     dry_run: bool
     count: int  # tombstones removed, or that a dry run found
+
+    @property
+    def exit_code(self) -> int:
+        """0: this result exists only when the command succeeded (Concluded)."""
+        return EXIT_OK
 
 
 def prune(

@@ -6,6 +6,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from tokensync.errors import EXIT_OK
 from tokensync.events.webhook import url_key
 from tokensync.platforms.catalog import credential_variables
 from tokensync.runtime.job_kinds import JOB_KINDS
@@ -72,6 +73,11 @@ class StatusReport:
         for c in self.counts:
             table.setdefault(c.platform, {})[c.status] = c.count
         return table
+
+    @property
+    def exit_code(self) -> int:
+        """0: this result exists only when the command succeeded (Concluded)."""
+        return EXIT_OK
 
 
 def read_status(

@@ -19,6 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
+from tokensync.errors import exit_code_of
 from tokensync.events.webhook import Answer, Verdict, host_of, scrubbed, send, signed, url_key
 from tokensync.runtime.backoff import backoff
 from tokensync.runtime.deps import Deps
@@ -95,6 +96,11 @@ class DeliveryReport:
         failed = self.disabled or self.stopped == "endpoint_failing" or self.gave_up > 0
         # With no webhook_url, events are only listed (events list), and die unsent in time.
         return self.configured and failed
+
+    @property
+    def exit_code(self) -> int:
+        """1 when something failed (Concluded)."""
+        return exit_code_of(self.success)
 
 
 async def deliver(

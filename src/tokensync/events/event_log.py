@@ -53,6 +53,11 @@ class Replay:
     # Done events not queued again: they named a user erased since (user.erased too).
     not_replayed: int = 0
 
+    @property
+    def exit_code(self) -> int:
+        """1 when a delivery failed (Concluded)."""
+        return self.report.exit_code
+
 
 async def replay(
     deps: Deps, stop: StopSignal, *, after: int, types: Sequence[str], budget: float | None

@@ -11,15 +11,17 @@ from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import TextIO
 
-from tokensync.errors import Interrupted, TokensyncError
-from tokensync.runtime.job_kinds import JOB_KINDS
+from tokensync.errors import Concluded, Interrupted, TokensyncError
 from tokensync.times import iso
 
 Document = dict[str, object]
 # What a command prints, and the code it exits with.
 Printed = tuple[Document, int]
-# The job commands, and the cronType their documents carry (their error documents too).
-CRON_TYPES = {kind.command: kind.cron_type for kind in JOB_KINDS}
+
+
+def printed(document: Document, result: Concluded) -> Printed:
+    """A command's document and the exit code its result says (the one exit-code protocol)."""
+    return document, result.exit_code
 
 
 def emit(document: Mapping[str, object], stream: TextIO | None = None) -> None:
@@ -54,9 +56,13 @@ def interrupted_document(signal: Interrupted, command: str | None = None) -> Doc
 def failure_document(code: str, message: str, command: str | None = None) -> Document:
     """{success: false, [cronType], timestamp, error}: so a log of them can be dated, and read
     by the same jq filter as the command's own documents."""
+    from tokensync.runtime.job_kinds import JOB_KINDS
+
     doc: Document = {"success": False}
-    if command in CRON_TYPES:
-        doc["cronType"] = CRON_TYPES[command]
+    # A job's error document carries its cronType too.
+    for kind in JOB_KINDS:
+        if command == kind.command:
+            doc["cronType"] = kind.cron_type
     doc["timestamp"] = iso(datetime.now(UTC))
     doc["error"] = error_body(code, message)
     return doc

@@ -15,7 +15,7 @@ import re
 from dataclasses import dataclass
 from datetime import datetime
 
-from tokensync.errors import PositionExpiredError, UsageError
+from tokensync.errors import EXIT_OK, PositionExpiredError, UsageError
 from tokensync.store.engine import filter_params
 from tokensync.store.models import BatchCounts, Filters
 from tokensync.store.outbox import OutboxMixin, data_changed
@@ -67,6 +67,11 @@ class ChangePage:
     changes: list[Change]
     next: str
     has_more: bool
+
+    @property
+    def exit_code(self) -> int:
+        """0: this result exists only when the command succeeded (Concluded)."""
+        return EXIT_OK
 
 
 class ChangesMixin(OutboxMixin):

@@ -6,6 +6,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from tokensync.errors import EXIT_OK
+
 STATUSES = ("active", "needs_reauth", "disabled")
 # Why a stored item was tombstoned (user_platform_data.deleted_reason).
 TOMBSTONE_REASONS = ("absent_from_snapshot", "deleted_at_source", "absent_after_resync")
@@ -85,6 +87,11 @@ class ImportCounts:
 
     inserted: int
     updated: int
+
+    @property
+    def exit_code(self) -> int:
+        """0: this result exists only when the command succeeded (Concluded)."""
+        return EXIT_OK
 
 
 @dataclass(frozen=True)
