@@ -5,7 +5,7 @@ pending (for a bounded time); or, for a dry run, page through what is due."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from typing import TypeVar
+from typing import Protocol, TypeVar
 
 from tokensync.errors import StorageError
 from tokensync.events.delivery import deliver
@@ -21,23 +21,28 @@ from tokensync.runtime.stop import StopSignal
 from tokensync.store import Connection
 
 R = TypeVar("R", bound=JobResult)
-Work = Callable[[Refresher, StopSignal], Awaitable[None]]
 
 
-async def run_framed(
-    deps: Deps,
-    options: JobOptions,
-    result: R,
-    *,
-    work: Work,
-    dry_run: Callable[[], Awaitable[None]],
-) -> R:
-    """Run `work` (or `dry_run`) under a stop signal, recorded; fill in the result's frame."""
+class JobWork(Protocol):
+    """What one job does inside the frame."""
+
+    async def work(self, refresher: Refresher, stop: StopSignal) -> None:
+        """Claim and act on what is due, refreshing through `refresher`, until done or `stop`."""
+        ...
+
+    async def dry_run(self) -> None:
+        """Page through what is due, claiming nothing and calling no provider."""
+        ...
+
+
+async def run_framed(deps: Deps, options: JobOptions, result: R, job: JobWork) -> R:
+    """Run the job's work (or its dry run) under a stop signal, recorded; fill in the result's
+    frame."""
     stop = StopSignal(deps.clock, options.max_duration)
     async with RunRecorder(deps, result, record=not options.dry_run):
         with stop.on_signals():
             if options.dry_run:
-                await dry_run()
+                await job.dry_run()
             else:
                 # Tokens spooled by a run that lost the database go in first: both jobs refresh,
                 # and must never present a refresh token that the spool has already replaced.
@@ -49,7 +54,7 @@ async def run_framed(
                 spooled = await apply_spool(deps)
                 result.spool_applied, result.spool_superseded = spooled.applied, spooled.superseded
                 refresher = Refresher(deps, stop)
-                await work(refresher, stop)
+                await job.work(refresher, stop)
                 result.error = result.error or refresher.storage_error
                 if result.error is None:
                     await _events(deps, stop, result)

@@ -12,7 +12,9 @@ batch that begins it, so a run that dies mid-walk leaves a walk that the next ru
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from tokensync.errors import (
@@ -56,13 +58,7 @@ async def run_poll(deps: Deps, options: PollOptions) -> PollResult:
     if options.filters.users:
         result.acted_on = set()
 
-    async def work(refresher: Refresher, stop: StopSignal) -> None:
-        poller = _Poller(deps, refresher, result)
-        await _claim_and_poll(deps, poller, options, pollable, stop, result)
-
-    await run_framed(
-        deps, options, result, work=work, dry_run=lambda: _dry_run(deps, options, pollable, result)
-    )
+    await run_framed(deps, options, result, _PollWork(deps, options, pollable, result))
     if result.acted_on is not None and result.error is None:
         result.skipped = await explain_skips(deps, options, result)
     return result
@@ -76,61 +72,106 @@ def _due_before(started: datetime, options: PollOptions, settings: Settings) -> 
     return started
 
 
-async def _claim_and_poll(
-    deps: Deps,
-    poller: _Poller,
-    options: PollOptions,
-    pollable: list[str],
-    stop: StopSignal,
-    result: PollResult,
-) -> None:
-    db, clock, settings = deps.db, deps.clock, deps.settings
+@dataclass(frozen=True)
+class _PollWork:
+    """poll-platforms inside the frame (jobs/frame.py): the claim loop over due connections, or
+    a dry run's pages of them."""
 
-    # Each claim takes a share of a batch from every platform, in turn: an index range scan
-    # per platform, and a batch spread over the platforms, whose caps are separate.
-    share = max(1, settings.batch_size // max(len(pollable), 1))
+    deps: Deps
+    options: PollOptions
+    pollable: list[str]
+    result: PollResult
 
-    async def claim() -> list[Connection]:
-        if result.error is not None:
+    async def work(self, refresher: Refresher, stop: StopSignal) -> None:
+        """Claim due connections in batches and poll them, --concurrency at once."""
+        poller = _Poller(self.deps, refresher, self.result)
+        error = await claim_and_process(
+            _DuePolls(self.deps, poller, self.options, self.pollable, self.result),
+            concurrency=self.options.concurrency,
+            queue_size=self.deps.settings.batch_size,
+            stop=stop,
+            clock=self.deps.clock,
+        )
+        self.result.error = self.result.error or error  # a write of the poller's may be first
+
+    async def dry_run(self) -> None:
+        """Count (and with --results all, list) the connections due now, platform by platform."""
+        now = self.deps.clock.now()
+        for platform in self.pollable:
+            find = functools.partial(self._find, now, platform)
+            async for page in due_pages(find, self.deps.settings.batch_size):
+                self.result.count_due(page, self.options.keep == "all")
+
+    async def _find(self, now: datetime, platform: str, after_id: int) -> list[Connection]:
+        db, settings = self.deps.db, self.deps.settings
+        return await db.call(
+            db.store.find_due_polls,
+            now=now,
+            platform=platform,
+            after_id=after_id,
+            limit=settings.batch_size,
+            filters=self.options.filters,
+            due_before=_due_before(now, self.options, settings),
+        )
+
+
+class _DuePolls:
+    """The claim loop's batches for poll-platforms (runtime/claim_loop.py): each claim takes a
+    share of a batch from every platform in turn (an index range scan per platform, and a batch
+    spread over the platforms, whose caps are separate); a poll's own write ends its lease."""
+
+    # None: no keeper; a poll renews its own lease as it pages (_Poller._keep_lease).
+    renew_every: float | None = None
+
+    def __init__(
+        self,
+        deps: Deps,
+        poller: _Poller,
+        options: PollOptions,
+        pollable: list[str],
+        result: PollResult,
+    ) -> None:
+        self.deps, self.poller, self.options, self.result = deps, poller, options, result
+        self.pollable = pollable
+        self.share = max(1, deps.settings.batch_size // max(len(pollable), 1))
+
+    async def claim(self) -> list[Connection]:
+        """The next batch, leased to this run (none once a write failed the run)."""
+        if self.result.error is not None:
             return []
-        now = clock.now()
+        db, settings, now = self.deps.db, self.deps.settings, self.deps.clock.now()
         lease_until = now + timedelta(seconds=settings.lease_seconds)
         batch: list[Connection] = []
-        for platform in pollable:
+        for platform in self.pollable:
             batch += await db.call(
                 db.store.claim_due_polls,
-                result.run_id,
+                self.result.run_id,
                 now=now,
                 lease_until=lease_until,
                 next_poll_at=now + timedelta(seconds=settings.poll_interval),
-                due_before=_due_before(result.started_at, options, settings),
+                due_before=_due_before(self.result.started_at, self.options, settings),
                 platform=platform,
-                limit=share,
-                filters=options.filters,
+                limit=self.share,
+                filters=self.options.filters,
             )
-        poller.leased(batch, lease_until)
+        self.poller.leased(batch, lease_until)
         return batch
 
-    async def process(conn: Connection) -> bool:
-        poll = await poller.poll(conn)
-        result.count(poll, options.keeps(poll.success))
-        deps.progress(poll)
-        return True  # finish_poll ended the poll lease
+    async def renew(self, ids: Sequence[int]) -> set[int]:
+        """Never called (renew_every is None)."""
+        raise NotImplementedError
 
-    async def release(ids: list[int]) -> None:
-        if result.error is None:
-            await db.call(db.store.release_polls, ids, result.run_id)
+    async def process(self, conn: Connection) -> bool:
+        """Poll one connection and count it; finish_poll ended its lease."""
+        poll = await self.poller.poll(conn)
+        self.result.count(poll, self.options.keeps(poll.success))
+        self.deps.progress(poll)
+        return True
 
-    error = await claim_and_process(
-        claim,
-        process,
-        release,
-        concurrency=options.concurrency,
-        queue_size=settings.batch_size,
-        stop=stop,
-        clock=clock,
-    )
-    result.error = result.error or error  # a write of the poller's may have failed it first
+    async def release(self, ids: list[int]) -> None:
+        """Give back the connections this run claimed and did not poll."""
+        if self.result.error is None:
+            await self.deps.db.call(self.deps.db.store.release_polls, ids, self.result.run_id)
 
 
 class _Poller:
@@ -310,24 +351,3 @@ def _write(batch: Batch, generation: int) -> BatchWrite:
         sweep=walk.reason if walk is not None and walk.ends else None,
         walking_from=generation if walk is not None else None,
     )
-
-
-async def _dry_run(
-    deps: Deps, options: PollOptions, pollable: list[str], result: PollResult
-) -> None:
-    db, settings, now = deps.db, deps.settings, deps.clock.now()
-    for platform in pollable:
-
-        async def find(after_id: int, platform: str = platform) -> list[Connection]:
-            return await db.call(
-                db.store.find_due_polls,
-                now=now,
-                platform=platform,
-                after_id=after_id,
-                limit=settings.batch_size,
-                filters=options.filters,
-                due_before=_due_before(now, options, settings),
-            )
-
-        async for page in due_pages(find, settings.batch_size):
-            result.count_due(page, options.keep == "all")

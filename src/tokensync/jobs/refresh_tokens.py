@@ -9,6 +9,7 @@ touch is released at the end.
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -60,90 +61,49 @@ async def run_refresh(deps: Deps, options: RefreshOptions) -> RefreshResult:
     )
     if options.filters.users:
         result.acted_on = set()
-
-    async def work(refresher: Refresher, stop: StopSignal) -> None:
-        await _claim_and_refresh(deps, refresher, options, stop, result)
-        result.leases_lost = refresher.leases_lost
-
-    await run_framed(
-        deps, options, result, work=work, dry_run=lambda: _dry_run(deps, options, result)
-    )
+    await run_framed(deps, options, result, _RefreshWork(deps, options, result))
     if result.acted_on is not None and result.error is None:
         result.skipped = await explain_skips(deps, options, result)
     return result
 
 
-async def _claim_and_refresh(
-    deps: Deps,
-    refresher: Refresher,
-    options: RefreshOptions,
-    stop: StopSignal,
-    result: RefreshResult,
-) -> None:
-    db, clock, settings = deps.db, deps.clock, deps.settings
-    lease = timedelta(seconds=settings.lease_seconds)
+@dataclass(frozen=True)
+class _RefreshWork:
+    """refresh-tokens inside the frame (jobs/frame.py): the claim loop over due rows, or a dry
+    run's pages of them."""
 
-    async def claim() -> list[Connection]:
-        if refresher.storage_error is not None:
-            return []
-        now = clock.now()
-        due = _Due.at(now, options, settings)
-        return await db.call(
-            db.store.claim_due_refreshes,
-            result.run_id,
-            now=now,
-            lease_until=now + lease,
-            due_before=due.due_before,
-            stale_before=due.stale_before,
-            limit=settings.batch_size,
-            filters=options.filters,
-            run_started=result.started_at,
-            retry_before=due.retry_before,
+    deps: Deps
+    options: RefreshOptions
+    result: RefreshResult
+
+    async def work(self, refresher: Refresher, stop: StopSignal) -> None:
+        """Claim due rows in batches and refresh them, --concurrency requests in flight."""
+        options, settings = self.options, self.deps.settings
+        # --concurrency counts requests in flight. A row also spends time being stored, which
+        # holds no request: half as many workers again keep the requests at the cap meanwhile.
+        refresher.requests = asyncio.Semaphore(options.concurrency)
+        self.result.error = await claim_and_process(
+            _DueRefreshes(self.deps, refresher, options, self.result),
+            concurrency=options.concurrency + options.concurrency // 2,
+            queue_size=settings.batch_size,
+            stop=stop,
+            clock=self.deps.clock,
         )
+        self.result.leases_lost = refresher.leases_lost
 
-    async def renew(ids: Sequence[int]) -> set[int]:
-        now = clock.now()
-        return await db.call(
-            db.store.renew_leases, ids, result.run_id, now=now, lease_until=now + lease
-        )
+    async def dry_run(self) -> None:
+        """Count (and with --results all, list) the rows due now, a page at a time."""
+        # One `now` for every page: the rows due when the dry run began.
+        find = functools.partial(self._find, self.deps.clock.now())
+        async for page in due_pages(find, self.deps.settings.batch_size):
+            self.result.checked += len(page)
+            self.result.acted(c.id for c in page)
+            if self.options.keep == "all":
+                self.result.due.extend(page)
 
-    async def process(conn: Connection) -> bool:
-        outcome = await refresher.refresh(conn)
-        if outcome is None:
-            return False  # nothing sent: still leased (released at the end) or another run's
-        result.count(outcome, options.keeps(outcome.success))
-        deps.progress(outcome)
-        # Storing tokens, marking a dead grant and backing off each end the lease themselves.
-        return not outcome.spooled and (
-            outcome.kind in (Refreshed.REFRESHED, Refreshed.NEEDS_REAUTH)
-            or outcome.next_attempt_at is not None
-        )
-
-    async def release(ids: list[int]) -> None:
-        if refresher.storage_error is None:  # a lost database: the leases lapse by themselves
-            await db.call(db.store.release, ids, result.run_id)
-
-    # --concurrency counts requests in flight. A row also spends time being stored, which holds
-    # no request: half as many workers again keep the requests in flight at the cap meanwhile.
-    refresher.requests = asyncio.Semaphore(options.concurrency)
-    result.error = await claim_and_process(
-        claim,
-        process,
-        release,
-        concurrency=options.concurrency + options.concurrency // 2,
-        queue_size=settings.batch_size,
-        stop=stop,
-        clock=clock,
-        renew=renew,
-        renew_every=settings.lease_seconds / 3,
-    )
-
-
-async def _dry_run(deps: Deps, options: RefreshOptions, result: RefreshResult) -> None:
-    db, settings, now = deps.db, deps.settings, deps.clock.now()
-    due = _Due.at(now, options, settings)
-
-    async def find(after_id: int) -> list[Connection]:
+    async def _find(self, now: datetime, after_id: int) -> list[Connection]:
+        db, settings = self.deps.db, self.deps.settings
+        due = _Due.at(now, self.options, settings)
         return await db.call(
             db.store.find_due_refreshes,
             now=now,
@@ -151,12 +111,62 @@ async def _dry_run(deps: Deps, options: RefreshOptions, result: RefreshResult) -
             stale_before=due.stale_before,
             after_id=after_id,
             limit=settings.batch_size,
-            filters=options.filters,
+            filters=self.options.filters,
             retry_before=due.retry_before,
         )
 
-    async for page in due_pages(find, settings.batch_size):
-        result.checked += len(page)
-        result.acted(c.id for c in page)
-        if options.keep == "all":
-            result.due.extend(page)
+
+class _DueRefreshes:
+    """The claim loop's batches for refresh-tokens (runtime/claim_loop.py): due rows leased to
+    this run, each refreshed once, the leases of those waiting renewed."""
+
+    def __init__(
+        self, deps: Deps, refresher: Refresher, options: RefreshOptions, result: RefreshResult
+    ) -> None:
+        self.deps, self.refresher, self.options, self.result = deps, refresher, options, result
+        self.lease = timedelta(seconds=deps.settings.lease_seconds)
+        self.renew_every: float | None = deps.settings.lease_seconds / 3
+
+    async def claim(self) -> list[Connection]:
+        """The next batch of due rows, leased to this run (none once the database is lost)."""
+        if self.refresher.storage_error is not None:
+            return []
+        db, settings, now = self.deps.db, self.deps.settings, self.deps.clock.now()
+        due = _Due.at(now, self.options, settings)
+        return await db.call(
+            db.store.claim_due_refreshes,
+            self.result.run_id,
+            now=now,
+            lease_until=now + self.lease,
+            due_before=due.due_before,
+            stale_before=due.stale_before,
+            limit=settings.batch_size,
+            filters=self.options.filters,
+            run_started=self.result.started_at,
+            retry_before=due.retry_before,
+        )
+
+    async def renew(self, ids: Sequence[int]) -> set[int]:
+        """Extend the leases of the rows still in this run's hands."""
+        db, now = self.deps.db, self.deps.clock.now()
+        return await db.call(
+            db.store.renew_leases, ids, self.result.run_id, now=now, lease_until=now + self.lease
+        )
+
+    async def process(self, conn: Connection) -> bool:
+        """Refresh one row and count its outcome; whether storing it ended the lease."""
+        outcome = await self.refresher.refresh(conn)
+        if outcome is None:
+            return False  # nothing sent: still leased (released at the end) or another run's
+        self.result.count(outcome, self.options.keeps(outcome.success))
+        self.deps.progress(outcome)
+        # Storing tokens, marking a dead grant and backing off each end the lease themselves.
+        return not outcome.spooled and (
+            outcome.kind in (Refreshed.REFRESHED, Refreshed.NEEDS_REAUTH)
+            or outcome.next_attempt_at is not None
+        )
+
+    async def release(self, ids: list[int]) -> None:
+        """Give back the rows this run claimed and did not refresh."""
+        if self.refresher.storage_error is None:  # a lost database: the leases lapse
+            await self.deps.db.call(self.deps.db.store.release, ids, self.result.run_id)

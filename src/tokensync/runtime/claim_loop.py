@@ -1,102 +1,124 @@
 """Claim in batches, process concurrently: the loop both jobs run.
 
 A producer claims the next batch while workers process the previous one, so the work in flight
-stays near the concurrency asked for, and memory stays flat however many rows are due.
+stays near the concurrency asked for, and memory stays flat however many rows are due. What a job
+claims and does with a row is its `Batches` (jobs/refresh_tokens.py, jobs/poll_platforms.py).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
+from typing import Protocol
 
 from tokensync.errors import StorageError
 from tokensync.runtime.clock import Clock
 from tokensync.runtime.stop import StopSignal
 from tokensync.store import Connection
 
-Renew = Callable[[Sequence[int]], Awaitable[set[int]]]
-Release = Callable[[list[int]], Awaitable[None]]
+
+class Batches(Protocol):
+    """What one job claims, does with each row, and gives back."""
+
+    # Renew the leases of the rows in this run's hands this often (seconds); None: never (the
+    # claim's lease covers the row's whole work).
+    renew_every: float | None
+
+    async def claim(self) -> Sequence[Connection]:
+        """The next batch, leased to this run; empty when nothing more is due."""
+        ...
+
+    async def process(self, conn: Connection) -> bool:
+        """Act on one row; whether its own write ended the row's lease."""
+        ...
+
+    async def renew(self, ids: Sequence[int]) -> set[int]:
+        """Extend the leases of these rows; the ids still this run's."""
+        ...
+
+    async def release(self, ids: list[int]) -> None:
+        """Give back rows still leased to this run at the end."""
+        ...
 
 
 async def claim_and_process(
-    claim: Callable[[], Awaitable[Sequence[Connection]]],
-    process: Callable[[Connection], Awaitable[bool]],
-    release: Release,
-    *,
-    concurrency: int,
-    queue_size: int,
-    stop: StopSignal,
-    clock: Clock,
-    renew: Renew | None = None,
-    renew_every: float = 60.0,
+    batches: Batches, *, concurrency: int, queue_size: int, stop: StopSignal, clock: Clock
 ) -> StorageError | None:
     """Run until nothing is due or `stop` is set; return the database error that stopped it.
 
-    `process` returns whether its own write ended the row's lease. With `renew`, the leases of
-    every row still in this run's hands (queued, waiting on a platform's cap, or in flight) are
-    renewed every `renew_every` seconds until the last worker is done, so that no wait, however
-    long, lets a lease lapse under a row this run will still act on; a row whose renewal failed
-    is no longer this run's and is skipped. At the end, the rows still leased by this run
-    (claimed and untouched, or skipped after a stop) are handed to `release`, unless the
-    database failed the run (the leases then lapse by themselves).
+    With `batches.renew_every`, the leases of every row still in this run's hands (queued,
+    waiting on a platform's cap, or in flight) are renewed that often until the last worker is
+    done, so that no wait, however long, lets a lease lapse under a row this run will still act
+    on; a row whose renewal failed is no longer this run's and is skipped. At the end, the rows
+    still leased by this run (claimed and untouched, or skipped after a stop) are released,
+    unless the database failed the run (the leases then lapse by themselves).
     """
-    queue: asyncio.Queue[Connection | None] = asyncio.Queue(maxsize=queue_size)
-    held: set[int] = set()
-    lost: set[int] = set()
-    error: StorageError | None = None
+    return await _ClaimLoop(batches, concurrency, queue_size, stop, clock).run()
 
-    async def keep_leases() -> None:
-        nonlocal error
-        assert renew is not None
-        while True:
-            await clock.after(renew_every)
-            ids = sorted(held)
+
+class _ClaimLoop:
+    """One run of the loop: a producer, `concurrency` workers and a lease keeper."""
+
+    def __init__(
+        self, batches: Batches, concurrency: int, queue_size: int, stop: StopSignal, clock: Clock
+    ) -> None:
+        self.batches, self.concurrency, self.stop, self.clock = batches, concurrency, stop, clock
+        self.queue: asyncio.Queue[Connection | None] = asyncio.Queue(maxsize=queue_size)
+        self.held: set[int] = set()  # claimed and not yet let go by a write of its own
+        self.lost: set[int] = set()  # renewal found another run holding them
+        self.error: StorageError | None = None
+
+    async def run(self) -> StorageError | None:
+        every = self.batches.renew_every
+        keeper = asyncio.ensure_future(self._keep_leases(every)) if every is not None else None
+        try:
+            await asyncio.gather(self._produce(), *(self._work() for _ in range(self.concurrency)))
+        finally:
+            if keeper is not None:
+                keeper.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await keeper
+        if self.held and self.error is None:
             try:
-                renewed = await renew(ids)
+                await self.batches.release(sorted(self.held))
             except StorageError as exc:
-                error = error or exc
-                stop.set("database_error")
+                self.error = exc
+        return self.error
+
+    async def _keep_leases(self, every: float) -> None:
+        while True:
+            await self.clock.after(every)
+            ids = sorted(self.held)
+            try:
+                renewed = await self.batches.renew(ids)
+            except StorageError as exc:
+                self.error = self.error or exc
+                self.stop.set("database_error")
                 return
             gone = set(ids) - renewed
-            lost.update(gone)
-            held.difference_update(gone)
+            self.lost.update(gone)
+            self.held.difference_update(gone)
 
-    async def produce() -> None:
-        nonlocal error
+    async def _produce(self) -> None:
         try:
-            while not stop.is_set:
-                batch = await claim()
+            while not self.stop.is_set:
+                batch = await self.batches.claim()
                 if not batch:
                     return
-                held.update(c.id for c in batch)
+                self.held.update(c.id for c in batch)
                 for conn in batch:
-                    await queue.put(conn)
+                    await self.queue.put(conn)
         except StorageError as exc:
-            error = exc
-            stop.set("database_error")
+            self.error = exc
+            self.stop.set("database_error")
         finally:
-            for _ in range(concurrency):
-                await queue.put(None)
+            for _ in range(self.concurrency):
+                await self.queue.put(None)
 
-    async def work() -> None:
-        while (conn := await queue.get()) is not None:
-            if stop.is_set or conn.id in lost:
+    async def _work(self) -> None:
+        while (conn := await self.queue.get()) is not None:
+            if self.stop.is_set or conn.id in self.lost:
                 continue  # stay leased: released at the end (or another run's now)
-            if await process(conn):
-                held.discard(conn.id)
-
-    keeper = asyncio.ensure_future(keep_leases()) if renew is not None else None
-    try:
-        await asyncio.gather(produce(), *(work() for _ in range(concurrency)))
-    finally:
-        if keeper is not None:
-            keeper.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await keeper
-    if held and error is None:
-        try:
-            await release(sorted(held))
-        except StorageError as exc:
-            error = exc
-    return error
+            if await self.batches.process(conn):
+                self.held.discard(conn.id)
