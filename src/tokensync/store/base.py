@@ -14,7 +14,6 @@ from importlib import resources
 
 from tokensync.errors import NoDatabaseError, SchemaTooNewError, SchemaTooOldError
 from tokensync.store.changes import ChangesMixin
-from tokensync.store.deliveries import DeliveryMixin
 from tokensync.store.engine import filter_params
 from tokensync.store.importing import ImportMixin
 from tokensync.store.models import (
@@ -26,6 +25,7 @@ from tokensync.store.polling import PollingMixin
 from tokensync.store.refreshing import RefreshMixin
 from tokensync.store.removal import RemovalMixin
 from tokensync.store.reporting import ReportingMixin
+from tokensync.store.webhook_queue import WebhookQueueMixin
 
 
 def migrations(engine: str) -> list[tuple[int, str]]:
@@ -47,7 +47,7 @@ class Store(
     RemovalMixin,
     ChangesMixin,
     OutboxMixin,
-    DeliveryMixin,
+    WebhookQueueMixin,
 ):
     """One database of connections, polled data, sync state, runs and events."""
 

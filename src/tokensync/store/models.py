@@ -200,7 +200,7 @@ class RunRecord:
     summary: dict[str, object] | None
 
 
-# -- lifecycle events (store/outbox.py writes them, store/deliveries.py delivers them) -------------
+# -- lifecycle events (store/outbox.py writes them, store/webhook_queue.py delivers them) ---------
 
 EVENT_TYPES = (
     "connection.needs_reauth",

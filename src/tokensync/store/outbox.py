@@ -2,8 +2,8 @@
 that a run that dies loses none and invents none. What each event carries is here too.
 
 An event names the connection (its id, user and platform) and says what happened; it never holds
-a token, and user.erased holds the user id alone (store/deliveries.py removes even that once it is
-delivered or dead).
+a token, and user.erased holds the user id alone (store/webhook_queue.py removes even that once
+it is delivered or dead).
 """
 
 from __future__ import annotations

@@ -57,7 +57,7 @@ class PostgresStore(Store):
         "greatest": "GREATEST",
         "type_in": "type = ANY(CAST(:types AS text[]))",
         "for_update": "FOR UPDATE",
-        # One publisher of events at a time (store/deliveries.py), until its transaction ends.
+        # One publisher of events at a time (store/webhook_queue.py), until its transaction ends.
         "event_order_lock": f"SELECT pg_advisory_xact_lock({_EVENT_ORDER_LOCK})",
         # An import's recoveries: the connections it replaces, held until it commits.
         "for_update_of_c": "FOR UPDATE OF c",

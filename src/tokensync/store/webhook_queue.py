@@ -1,5 +1,5 @@
-"""What the delivery of events asks of the store: publishing, leasing each user's oldest pending
-event, recording how an attempt went, and the webhook endpoint's state.
+"""The queue of events waiting for the webhook, as the store keeps it: publishing them, leasing
+each user's oldest pending event, recording how an attempt went, and the webhook endpoint's state.
 
 Events are published (numbered, `seq`) by one publisher at a time, in the order of writing, so a
 reader that pages by `seq` (events list --after) never steps over an event still being written.
@@ -19,7 +19,7 @@ from tokensync.store.models import Endpoint, EventCounts, StoredEvent
 SCRUBBED: dict[str, object] = {}
 
 
-class DeliveryMixin(Engine):
+class WebhookQueueMixin(Engine):
     """The queries of event delivery, listing and replay, shared by both engines."""
 
     def publish_events(self, limit: int = 1000) -> int:
