@@ -32,9 +32,9 @@ sys.path.insert(0, str(ROOT))
 import aiohttp  # noqa: E402
 import httpx  # noqa: E402
 import psycopg  # noqa: E402
-from tests.pg_server import running_postgres  # noqa: E402
-from tests.processes import ProviderProcess, running_provider  # noqa: E402
-from tests.provider import CLIENT_ID, CLIENT_SECRET  # noqa: E402
+from tests.support.pg_server import running_postgres  # noqa: E402
+from tests.support.processes import ProviderProcess, running_provider  # noqa: E402
+from tests.support.provider import CLIENT_ID, CLIENT_SECRET  # noqa: E402
 
 from tokensync.crypto import generate_key  # noqa: E402
 

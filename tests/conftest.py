@@ -14,9 +14,9 @@ import psycopg
 import pytest
 import respx
 
-from tests.contract import check_output
-from tests.pg_server import PostgresUnavailable, running_postgres
-from tests.support import CLIENT_ENV, Cli, CliResult, with_database
+from tests.support.contract import check_output
+from tests.support.pg_server import PostgresUnavailable, running_postgres
+from tests.support.support import CLIENT_ENV, Cli, CliResult, with_database
 from tokensync.cli.app import main
 from tokensync.crypto import generate_key
 from tokensync.store import Store, open_store

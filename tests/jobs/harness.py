@@ -13,7 +13,7 @@ from pathlib import Path
 
 import httpx
 
-from tests.support import FakeClock, connection, tokens
+from tests.support.support import FakeClock, connection, tokens
 from tokensync import bootstrap
 from tokensync.crypto import Keyring, binding, generate_key
 from tokensync.runtime.deps import Deps
