@@ -1,94 +1,18 @@
-"""The change feed on both engines: every kind of change gets a position, an item comes once
-in its latest state, pages and `next`, pruning and position_expired, and `data changes`."""
+"""`data changes` on both engines: pages and JSON Lines, bad and expired positions, and the SQL
+function that returns the pages it prints. The feed in the store is
+tests/store/test_change_feed_store.py."""
 
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import pytest
 
+from tests.store.test_change_feed_store import NOW, walk
 from tests.support.support import Cli
-from tokensync.errors import EXIT_POSITION_EXPIRED, EXIT_USAGE, PositionExpiredError
+from tokensync.errors import EXIT_POSITION_EXPIRED, EXIT_USAGE
 from tokensync.store import Store
-from tokensync.store.models import BatchWrite, StoredItem, SyncCursor
-
-NOW = datetime(2026, 11, 28, 14, 0, tzinfo=UTC)
-WHERE = ("u1", "discord", "user_guilds")
-
-
-def walk(store: Store, data: dict[str, int], *, generation: int, minute: int = 0) -> None:
-    """A whole walk of the endpoint: these items, with these versions; the rest is swept."""
-    batch = BatchWrite(
-        [StoredItem(k, {"id": k, "v": v}) for k, v in data.items()],
-        SyncCursor(cursor=None, generation=generation),
-        sweep="absent_from_snapshot",
-        walking_from=generation - 1,
-    )
-    store.save_batch(*WHERE, batch, NOW + timedelta(minutes=minute))
-
-
-def read_all(store: Store, after: str | None, page: int = 2) -> tuple[list[tuple[str, str]], str]:
-    """(op, key) of every change after `after`, in pages of `page`; and the last `next`."""
-    seen: list[tuple[str, str]] = []
-    while True:
-        got = store.read_changes(after, limit=page)
-        seen += [(c.op, c.item_key) for c in got.changes]
-        after = got.next
-        if not got.has_more:
-            return seen, after
-
-
-def test_inserts_updates_tombstones_and_returns_each_come_once_in_their_latest_state(
-    store: Store,
-) -> None:
-    walk(store, {"a": 1, "b": 1, "c": 1}, generation=1)
-    first, position = read_all(store, None)
-    assert first == [("upsert", "a"), ("upsert", "b"), ("upsert", "c")]
-    # Nothing changed: nothing to read, and the position stays usable.
-    walk(store, {"a": 1, "b": 1, "c": 1}, generation=2, minute=1)
-    assert read_all(store, position)[0] == []
-    # b changes, c goes: two changes; a only stamped by the walk is no change.
-    walk(store, {"a": 1, "b": 2}, generation=3, minute=2)
-    delta, position2 = read_all(store, position)
-    assert sorted(delta) == [("delete", "c"), ("upsert", "b")]
-    # c comes back, then changes again before anyone reads: one change, its latest state.
-    walk(store, {"a": 1, "b": 2, "c": 1}, generation=4, minute=3)
-    walk(store, {"a": 1, "b": 2, "c": 5}, generation=5, minute=4)
-    page = store.read_changes(position2, limit=10)
-    assert [(c.op, c.item_key, c.data) for c in page.changes] == [
-        ("upsert", "c", {"id": "c", "v": 5})
-    ]
-    # From the beginning: the current data set, each item once.
-    everything = store.read_changes(None, limit=10).changes
-    assert sorted((c.item_key, c.op) for c in everything) == [
-        ("a", "upsert"),
-        ("b", "upsert"),
-        ("c", "upsert"),
-    ]
-
-
-def test_a_tombstone_carries_its_reason_and_time(store: Store) -> None:
-    walk(store, {"a": 1, "b": 1}, generation=1)
-    walk(store, {"a": 1}, generation=2, minute=7)
-    (gone,) = [c for c in store.read_changes(None, limit=10).changes if c.op == "delete"]
-    assert (gone.item_key, gone.deleted_reason, gone.data) == ("b", "absent_from_snapshot", None)
-    assert gone.changed_at == NOW + timedelta(minutes=7)
-
-
-def test_a_reader_before_pruned_tombstones_must_start_again(store: Store) -> None:
-    walk(store, {"a": 1, "b": 1}, generation=1)
-    old = store.read_changes(None, limit=10).next
-    walk(store, {"a": 1}, generation=2, minute=1)
-    assert store.oldest_position() == "0-0"
-    assert store.prune_tombstones(NOW + timedelta(days=1), 100) == 1
-    with pytest.raises(PositionExpiredError, match="from the beginning"):
-        store.read_changes(old, limit=10)
-    # From the beginning: the live item; the reader's new position works again.
-    fresh = store.read_changes(None, limit=10)
-    assert [c.item_key for c in fresh.changes] == ["a"]
-    assert store.read_changes(fresh.next, limit=10).changes == []
-    assert store.oldest_position() != "0-0"
 
 
 def test_data_changes_prints_pages_and_jsonl_and_refuses_bad_or_expired_positions(

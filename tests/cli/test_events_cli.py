@@ -1,157 +1,28 @@
-"""The events as a user meets them, on both engines: a refresh-tokens process killed between the
-dead grant and its delivery (the next run delivers it, once by id); `events list` as JSON Lines
-with --after and --type; `--fail-on operator`; `status`. The receiver runs on loopback in a
-thread and verifies with the standardwebhooks package at the real time, as an application does.
+"""The events as a user meets them, in process, on both engines: `events list` as JSON Lines with
+--after and --type; `--fail-on operator`; `status`; disconnect and erase. The receiver runs on
+loopback in a thread and verifies with the standardwebhooks package at the real time, as an
+application does (tests/support/webhook_receiver.py). A run killed before its delivery is
+tests/process/test_events_killed.py.
 """
 
 from __future__ import annotations
 
 import json
-import signal
-import sqlite3
-import threading
 from collections.abc import Iterator
-from contextlib import closing
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
 
-import psycopg
 import pytest
-from standardwebhooks import Webhook
-from standardwebhooks.webhooks import WebhookVerificationError
 
-from tests.support.processes import tokensync, wait_for
-from tests.support.support import CLIENT_ENV, Cli, connection, seed
-from tests.support.webhook_receiver import SECRET, broken_body
+from tests.support.support import Cli, seed
+from tests.support.webhook_receiver import Hooks, configure, threaded_hooks
 from tokensync.platforms.catalog import BUILTIN_PLATFORMS
-from tokensync.store.sqlite import sqlite_path, to_text
-
-HOLD = 120.0  # seconds a held request waits: far more than the test needs to kill
-
-
-@dataclass
-class Hooks:
-    """The receiver's state: ids of every attempt, events accepted once each, held requests."""
-
-    token_status: int = 400
-    hold_next: bool = False
-    attempts: list[str] = field(default_factory=list)
-    accepted: dict[str, Any] = field(default_factory=dict)
-    rejected: int = 0
-    broken: list[str] = field(default_factory=list)  # bodies that webhook-event.json refuses
-    held: threading.Event = field(default_factory=threading.Event)
-    release: threading.Event = field(default_factory=threading.Event)
-    url: str = ""
 
 
 @pytest.fixture
 def hooks() -> Iterator[Hooks]:
-    state = Hooks()
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            body = self.rfile.read(int(self.headers["Content-Length"]))
-            if self.path == "/token":
-                error = {"error": "invalid_grant"} if state.token_status == 400 else {}
-                self.answer(state.token_status, json.dumps(error).encode())
-                return
-            try:
-                Webhook(SECRET).verify(body, dict(self.headers.items()))
-            except WebhookVerificationError:
-                state.rejected += 1
-                self.answer(401)
-                return
-            event_id = self.headers["webhook-id"]
-            state.attempts.append(event_id)
-            state.accepted.setdefault(event_id, json.loads(body))  # dedupe by webhook-id
-            state.broken.extend(broken_body(body))
-            if state.hold_next:
-                state.hold_next = False
-                state.held.set()
-                state.release.wait(HOLD)
-            self.answer(204)
-
-        def answer(self, status: int, body: bytes = b"") -> None:
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *args: object) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    state.url = f"http://127.0.0.1:{server.server_address[1]}"
-    try:
+    with threaded_hooks() as state:
         yield state
-    finally:
-        state.release.set()
-        server.shutdown()
-        server.server_close()
-    assert not state.broken, "\n".join(state.broken)
-
-
-def configure(tmp_path: Path, hooks: Hooks, *, webhook: bool) -> dict[str, str]:
-    config = tmp_path / "events.toml"
-    lines = [f'webhook_url = "{hooks.url}/hook"'] if webhook else []
-    lines += ["[platforms.discord]", f'token_url = "{hooks.url}/token"']
-    config.write_text("\n".join(lines) + "\n")
-    return {"TOKENSYNC_CONFIG": str(config), "TOKENSYNC_WEBHOOK_SECRET": SECRET}
-
-
-def lapse_event_leases(db_url: str) -> int:
-    """Time passes for the leases a dead run held on events: each has ended."""
-    ended = datetime.now(UTC) - timedelta(seconds=1)
-    sql = "UPDATE events SET lease_expires_at = {p} WHERE lease_owner IS NOT NULL"
-    if db_url.startswith("sqlite"):
-        with closing(sqlite3.connect(sqlite_path(db_url))) as db, db:
-            return db.execute(sql.format(p="?"), (to_text(ended),)).rowcount
-    with psycopg.connect(db_url, autocommit=True) as conn:
-        return conn.execute(sql.format(p="%s"), (ended,)).rowcount
-
-
-def test_a_run_killed_after_the_dead_grant_has_it_delivered_by_the_next_once(
-    cli: Cli, env: dict[str, str], db_url: str, tmp_path: Path, hooks: Hooks
-) -> None:
-    run_env = {**env, **CLIENT_ENV, **configure(tmp_path, hooks, webhook=True)}
-    seed(cli, ("u1", "discord"))
-    hooks.hold_next = True  # the receiver takes the event, and the run dies before its answer
-    process = tokensync(["refresh-tokens"], run_env)
-    try:
-        wait_for(hooks.held.is_set, "the run delivers its event", timeout=60)
-        process.send_signal(signal.SIGKILL)
-        process.wait(timeout=30)
-    finally:
-        if process.poll() is None:
-            process.kill()
-    assert process.returncode == -signal.SIGKILL
-    assert connection(db_url, "u1", "discord").status == "needs_reauth", "committed before"
-    (first,) = hooks.attempts
-    hooks.release.set()
-
-    listed = cli("events", "list", extra_env=run_env)
-    (line,) = [json.loads(text) for text in listed.out.splitlines()]
-    assert line["id"] == first and line["delivery"]["status"] == "pending"
-
-    assert lapse_event_leases(db_url) == 1  # the dead run's lease on its event
-    delivered = cli("events", "deliver", extra_env=run_env)
-    assert delivered.code == 0, delivered.out
-    assert delivered.json["delivered"] == 1 and delivered.json["pending"] == 0
-    assert hooks.attempts == [first, first], "sent again, with the same webhook-id"
-    assert list(hooks.accepted) == [first] and hooks.rejected == 0
-    assert hooks.accepted[first]["type"] == "connection.needs_reauth"
-
-    status = cli("status", extra_env=run_env).json
-    assert status["events"] == {"pending": 0, "dead": 0, "latestDead": []}
-    assert status["webhook"]["state"] == "ok"
-    assert status["webhook"]["host"] == hooks.url.removeprefix("http://")
 
 
 def test_events_list_pages_and_filters_as_json_lines(

@@ -1,8 +1,8 @@
 """The change feed under concurrent writers, on both engines: real processes write polls of
-platform data that changes between polls (tests/feed_writer.py) while a reader runs `tokensync
-data changes` in a loop; once the writers stop and the reader drains, its mirror equals the
-stored rows exactly. And, once, on PostgreSQL: a reader that hands out the last position it saw
-in sequence order loses a change that commits late, where the feed does not."""
+platform data that changes between polls (tests/support/feed_writer.py) while a reader runs
+`tokensync data changes` in a loop; once the writers stop and the reader drains, its mirror
+equals the stored rows exactly. A naive reader that loses a late commit, where the feed does not,
+is in tests/store/test_change_feed_store.py."""
 
 from __future__ import annotations
 
@@ -13,11 +13,8 @@ import sys
 from datetime import UTC, datetime
 from typing import Any
 
-import psycopg
-
 from tests.support.processes import tokensync
 from tokensync.store import open_store
-from tokensync.store.models import BatchWrite, StoredItem, SyncCursor
 
 WRITERS, ROUNDS = 4, 60
 Key = tuple[str, str, str, str]
@@ -97,42 +94,3 @@ def test_a_reader_in_a_loop_mirrors_concurrent_writers_exactly(
     assert len(truth) > WRITERS * 10
     assert mirror == truth
     assert reads > 1  # the reader did read while the writers wrote
-
-
-def test_a_naive_sequence_ordered_reader_loses_a_late_commit_the_feed_does_not(
-    postgres_url: str,
-) -> None:
-    first, second, reader = (open_store(postgres_url) for _ in range(3))
-    first.migrate(datetime.now(UTC))
-
-    def put(store: Any, key: str) -> None:
-        batch = BatchWrite([StoredItem(key, {"id": key})], SyncCursor(cursor=None, generation=0))
-        store.save_batch("u1", "discord", key, batch, datetime.now(UTC))
-
-    def naive(after: tuple[int, int]) -> list[tuple[str, tuple[int, int]]]:
-        """What a reader ordered by position alone, without the horizon, gets."""
-        with psycopg.connect(postgres_url, autocommit=True) as db:
-            rows = db.execute(
-                "SELECT item_key, CAST(change_txn AS text), id FROM user_platform_data"
-                " WHERE (change_txn, id) > (CAST(%s AS xid8), %s) ORDER BY change_txn, id",
-                (str(after[0]), after[1]),
-            ).fetchall()
-        return [(k, (int(t), i)) for k, t, i in rows]
-
-    with first.transaction():
-        put(first, "early")  # takes its transaction id first, commits last
-        with second.transaction():
-            put(second, "late")
-        seen = naive((0, 0))
-        assert [k for k, _ in seen] == ["late"]
-        naive_position = seen[-1][1]
-        # The feed withholds "late": an older transaction still runs.
-        held = reader.read_changes(None, limit=10)
-        assert held.changes == []
-    # The naive reader's position is past "early", which it never sees.
-    assert naive(naive_position) == []
-    # The feed's reader, from the position it was handed, gets both.
-    page = reader.read_changes(held.next, limit=10)
-    assert {c.item_key for c in page.changes} == {"early", "late"}
-    for store in (first, second, reader):
-        store.close()

@@ -11,10 +11,13 @@ from __future__ import annotations
 
 import asyncio
 import json
+import threading
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, tzinfo
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any, ClassVar
 
 import standardwebhooks.webhooks
@@ -137,3 +140,85 @@ def verifying_at(clock: FakeClock) -> Iterator[None]:
         yield
     finally:
         standardwebhooks.webhooks.datetime = real  # type: ignore[misc]
+
+
+# -- a receiver in a thread, for commands run in process or as processes ----------------------
+
+HOLD = 120.0  # seconds a held request waits: far more than the test needs to kill
+
+
+@dataclass
+class Hooks:
+    """The receiver's state: ids of every attempt, events accepted once each, held requests."""
+
+    token_status: int = 400
+    hold_next: bool = False
+    attempts: list[str] = field(default_factory=list)
+    accepted: dict[str, Any] = field(default_factory=dict)
+    rejected: int = 0
+    broken: list[str] = field(default_factory=list)  # bodies that webhook-event.json refuses
+    held: threading.Event = field(default_factory=threading.Event)
+    release: threading.Event = field(default_factory=threading.Event)
+    url: str = ""
+
+
+@contextmanager
+def threaded_hooks() -> Iterator[Hooks]:
+    """A receiver in a thread of the test's process (so that a command run in process, or as a
+    process, reaches it): it verifies each delivery at the real time, as an application does."""
+    state = Hooks()
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            if self.path == "/token":
+                error = {"error": "invalid_grant"} if state.token_status == 400 else {}
+                self.answer(state.token_status, json.dumps(error).encode())
+                return
+            try:
+                Webhook(SECRET).verify(body, dict(self.headers.items()))
+            except WebhookVerificationError:
+                state.rejected += 1
+                self.answer(401)
+                return
+            event_id = self.headers["webhook-id"]
+            state.attempts.append(event_id)
+            state.accepted.setdefault(event_id, json.loads(body))  # dedupe by webhook-id
+            state.broken.extend(broken_body(body))
+            if state.hold_next:
+                state.hold_next = False
+                state.held.set()
+                state.release.wait(HOLD)
+            self.answer(204)
+
+        def answer(self, status: int, body: bytes = b"") -> None:
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    state.url = f"http://127.0.0.1:{server.server_address[1]}"
+    try:
+        yield state
+    finally:
+        state.release.set()
+        server.shutdown()
+        server.server_close()
+    assert not state.broken, "\n".join(state.broken)
+
+
+def configure(tmp_path: Path, hooks: Hooks, *, webhook: bool) -> dict[str, str]:
+    """A config file with the receiver as webhook_url (if `webhook`) and as discord's token_url."""
+    config = tmp_path / "events.toml"
+    lines = [f'webhook_url = "{hooks.url}/hook"'] if webhook else []
+    lines += ["[platforms.discord]", f'token_url = "{hooks.url}/token"']
+    config.write_text("\n".join(lines) + "\n")
+    return {"TOKENSYNC_CONFIG": str(config), "TOKENSYNC_WEBHOOK_SECRET": SECRET}

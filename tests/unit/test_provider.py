@@ -1,4 +1,6 @@
-"""The loopback provider stand-in: strict rotation, seeded failures, the delay, the API pages."""
+"""The loopback provider stand-in (tests/support/provider.py), served in this process: strict
+rotation, seeded failures, the delay, the API pages. As a process of its own:
+tests/process/test_provider_process.py."""
 
 from __future__ import annotations
 
@@ -11,9 +13,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, TypeVar
 
 import httpx
-import pytest
 
-from tests.support.processes import running_provider
 from tests.support.provider import CLIENT_ID, CLIENT_SECRET, Provider, start
 
 AUTH = (CLIENT_ID, CLIENT_SECRET)
@@ -290,27 +290,3 @@ def test_github_link_pages_cover_every_item_once() -> None:
     event_ids = [int(e["id"]) for page in events for e in page.json()]
     assert event_ids == sorted(set(event_ids), reverse=True) and len(event_ids) == 50
     assert len({page.headers["etag"] for page in events}) == 3
-
-
-@pytest.mark.slow
-def test_the_command_line_takes_the_options_and_serves() -> None:
-    args = ["--delay", "0", "--no-rotate", "--page-size", "4", "--seed", "5"]
-    with running_provider(*args, "--fail-fraction", "0.5", "--api-fail-fraction", "0.5") as remote:
-        assert remote.url.startswith("http://127.0.0.1:")
-        remote.add_grants(["rt-a"])
-        with httpx.Client(base_url=remote.url, timeout=10) as client:
-            data = {"grant_type": "refresh_token", "refresh_token": "rt-a"}
-            tokens = [client.post("/token", data=data, auth=AUTH) for _ in range(20)]
-            events = [
-                client.get("/github/users/user1/events", headers=bearer("bench-at-1-0"))
-                for _ in range(20)
-            ]
-        stats = remote.stats()
-    expected = random.Random(5)
-    assert [r.status_code for r in tokens] == [
-        503 if expected.random() < 0.5 else 200 for _ in range(20)
-    ]
-    assert all("refresh_token" not in r.json() for r in tokens if r.status_code == 200)
-    assert all(len(r.json()) == 4 for r in events if r.status_code == 200)
-    assert stats["failures_injected"] + stats["refreshes"] == 20
-    assert 0 < stats["api_failures_injected"] < 20
