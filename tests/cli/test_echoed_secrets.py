@@ -21,8 +21,6 @@ from tests.support.webhook_receiver import SECRET as WEBHOOK_SECRET
 from tests.unit.test_echoed_answers import ACCESS, CLIENT_SECRET, REFRESH
 from tokensync.store.sqlite import sqlite_path
 
-pytestmark = pytest.mark.anyio
-
 
 @pytest.mark.parametrize("engine", ["sqlite"])
 @pytest.mark.parametrize(

@@ -21,6 +21,8 @@ from tokensync.platforms.api import Api
 from tokensync.platforms.catalog import Platform
 from tokensync.redaction import MAX_TEXT, NO_SECRETS
 
+pytestmark = pytest.mark.anyio
+
 # Secrets with characters every encoding changes (space, /, +, =, %, &, ~).
 REFRESH = "rt.Hostile-Refresh_0123456789/+=~ sec&ret"
 ACCESS = "at.Hostile-Access_9876543210/+=~ tok&en"
