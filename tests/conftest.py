@@ -12,7 +12,6 @@ from pathlib import Path
 
 import psycopg
 import pytest
-import respx
 
 from tests.support.contract import check_output
 from tests.support.pg_server import PostgresUnavailable, running_postgres
@@ -166,13 +165,6 @@ def cli(run_cli: Cli, cli_config: Path | None) -> Cli:
         return run_cli(*args, stdin=stdin, extra_env={**CLIENT_ENV, **config, **(extra_env or {})})
 
     return run
-
-
-@pytest.fixture
-def mock_http() -> Iterator[respx.MockRouter]:
-    """Strict respx at httpx's client level, so it catches every transport (aiohttp's too)."""
-    with respx.mock(using="httpx", assert_all_called=True, assert_all_mocked=True) as router:
-        yield router
 
 
 @pytest.fixture
