@@ -589,7 +589,7 @@ def main(argv: list[str] | None = None) -> Row:
         choices=("node", "python"),
         default="node",
         help="node: bench/provider.mjs, which costs less CPU than tokensync (the default); "
-        "python: tests/provider.py, which costs more and so hides tokensync's own cost",
+        "python: tests/support/provider.py, which costs more and so hides tokensync's own cost",
     )
     parser.add_argument("--sequential-sample", type=int, default=50)
     parser.add_argument("--database-url")

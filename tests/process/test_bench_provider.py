@@ -1,4 +1,4 @@
-"""The benchmark's Node provider answers as tests/provider.py does: the same JSON, the same
+"""The benchmark's Node provider answers as tests/support/provider.py does: the same JSON, the same
 strictness, so that a benchmark against it measures tokensync, not a different stand-in."""
 
 from __future__ import annotations

@@ -2,9 +2,9 @@
 Schema (src/tokensync/schemas/), picked from the command line that printed it.
 
 `check_output(argv, out)` is called wherever the suite captures tokensync's stdout (the in-process
-runner in conftest.py, tests/processes.py); a document that its schema refuses fails the test that
-printed it. Text outputs (`--help`, `--version`, `keys generate`, `--format table`) are left alone,
-unless they are an error document.
+runner in tests/conftest.py, tests/support/processes.py); a document that its schema refuses fails
+the test that printed it. Text outputs (`--help`, `--version`, `keys generate`, `--format table`)
+are left alone, unless they are an error document.
 """
 
 from __future__ import annotations

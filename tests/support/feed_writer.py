@@ -1,5 +1,5 @@
-"""A writer of the change-feed property test (tests/test_change_feed_property.py), as a process of
-its own: it stands for the poll runs of one user's connection, whose platform data change
+"""A writer of the change-feed property test (tests/process/test_change_feed_property.py), as a
+process of its own: it stands for the poll runs of one user's connection, whose platform data change
 between polls, and stores every poll's outcome through Store.save_batch, as the poll job does.
 
 Each round changes the platform's data at random (items added, changed, removed) and stores a

@@ -1,6 +1,7 @@
-// One step of a Node application, for the Python tests of clients/node (tests/test_node_client.py):
+// One step of a Node application, for the Python tests of clients/node
+// (tests/process/test_node_client.py):
 //
-//   node tests/node_steps.mjs '{"op": "save", "db": {"sqlite": PATH} | {"pg": URL}, ...}'
+//   node tests/support/node_steps.mjs '{"op": "save", "db": {"sqlite": PATH} | {"pg": URL}, ...}'
 //
 // with the keys in TOKENSYNC_ENCRYPTION_KEYS. Prints the step's result as JSON, or
 // {"error": {"code", "message"}} and exits 1. The database clients are those the package's tests

@@ -1,6 +1,6 @@
 """Payloads of the platforms' real shapes (from the OpenAPI descriptions in ../shared/api-specs).
 
-The adapter tests answer with them through respx; tests/provider.py serves them on loopback.
+The adapter tests answer with them through respx; tests/support/provider.py serves them on loopback.
 """
 
 from __future__ import annotations

@@ -124,7 +124,7 @@ def tokensync(
 
 def finish(process: subprocess.Popen[str], timeout: float = 120) -> tuple[int, Any, str]:
     """Wait for a tokensync process; return (exit code, its JSON document, stderr). The document
-    is validated against its schema (tests/contract.py)."""
+    is validated against its schema (tests/support/contract.py)."""
     out, err = process.communicate(timeout=timeout)
     check_output(tokensync_args(process), out)
     return process.returncode, json.loads(out), err
