@@ -31,7 +31,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import psycopg  # noqa: E402
-from tests.pg_server import running_postgres  # noqa: E402
+from tests.support.pg_server import running_postgres  # noqa: E402
 
 from bench.run import _PEAK_PRELUDE  # noqa: E402
 from tokensync.store import open_store  # noqa: E402

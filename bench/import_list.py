@@ -26,8 +26,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import psycopg  # noqa: E402
-from tests.pg_server import running_postgres  # noqa: E402
-from tests.support import with_database  # noqa: E402
+from tests.support.pg_server import running_postgres  # noqa: E402
+from tests.support.support import with_database  # noqa: E402
 
 from bench.run import _PEAK_PRELUDE  # noqa: E402
 from tokensync.crypto import generate_key  # noqa: E402

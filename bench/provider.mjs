@@ -1,9 +1,9 @@
-// The benchmark's provider: tests/provider.py's token endpoint and platform pages, in Node.
+// The benchmark's provider: tests/support/provider.py's token endpoint and platform pages, in Node.
 //
 // Why a second one: the Python stand-in spends more CPU on a request than tokensync does, and on
 // two cores that CPU is taken from the client being measured. Both tokensync and the bare client
 // then wait on the stand-in, and their ratio says more about the stand-in than about them. This
-// one answers the same requests with the same JSON documents (tests/test_bench_provider.py
+// one answers the same requests with the same JSON documents (tests/process/test_bench_provider.py
 // compares them), for a fraction of the CPU.
 //
 //   node bench/provider.mjs --port 0 --delay 0.1 [--page-size 50] [--no-rotate]
@@ -38,7 +38,7 @@ const spent = new Map();
 const revoked = new Set();
 let issued = 0;
 
-// -- the platforms' shapes (tests/platforms/payloads.py) -------------------------------------
+// -- the platforms' shapes (tests/support/payloads.py) -------------------------------------
 
 const hex = (n, width = 0) => n.toString(16).padStart(width, "0");
 const pad = (n, width) => String(n).padStart(width, "0");

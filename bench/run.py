@@ -32,9 +32,9 @@ sys.path.insert(0, str(ROOT))
 import aiohttp  # noqa: E402
 import httpx  # noqa: E402
 import psycopg  # noqa: E402
-from tests.pg_server import running_postgres  # noqa: E402
-from tests.processes import ProviderProcess, running_provider  # noqa: E402
-from tests.provider import CLIENT_ID, CLIENT_SECRET  # noqa: E402
+from tests.support.pg_server import running_postgres  # noqa: E402
+from tests.support.processes import ProviderProcess, running_provider  # noqa: E402
+from tests.support.provider import CLIENT_ID, CLIENT_SECRET  # noqa: E402
 
 from tokensync.crypto import generate_key  # noqa: E402
 
@@ -50,7 +50,7 @@ Row = dict[str, Any]
 # growing with N.
 _PEAK_PRELUDE = """
 import os, sys
-from tokensync import cli
+from tokensync.cli import app as cli
 
 def _peak():
     with open("/proc/self/status") as status, open(os.environ["BENCH_PEAK_FILE"], "w") as out:
@@ -589,7 +589,7 @@ def main(argv: list[str] | None = None) -> Row:
         choices=("node", "python"),
         default="node",
         help="node: bench/provider.mjs, which costs less CPU than tokensync (the default); "
-        "python: tests/provider.py, which costs more and so hides tokensync's own cost",
+        "python: tests/support/provider.py, which costs more and so hides tokensync's own cost",
     )
     parser.add_argument("--sequential-sample", type=int, default=50)
     parser.add_argument("--database-url")

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
-from tests.processes import ProviderProcess
+from tests.support.processes import ProviderProcess
 
 from bench.run import Database, discord_records, median, run_tokensync, seed
 from tokensync.store import Filters, open_store

@@ -12,11 +12,10 @@ from pathlib import Path
 
 import psycopg
 import pytest
-import respx
 
-from tests.contract import check_output
-from tests.pg_server import PostgresUnavailable, running_postgres
-from tests.support import CLIENT_ENV, Cli, CliResult, with_database
+from tests.support.contract import check_output
+from tests.support.pg_server import PostgresUnavailable, running_postgres
+from tests.support.support import CLIENT_ENV, Cli, CliResult, with_database
 from tokensync.cli.main import main
 from tokensync.crypto import generate_key
 from tokensync.store import Store, open_store
@@ -166,13 +165,6 @@ def cli(run_cli: Cli, cli_config: Path | None) -> Cli:
         return run_cli(*args, stdin=stdin, extra_env={**CLIENT_ENV, **config, **(extra_env or {})})
 
     return run
-
-
-@pytest.fixture
-def mock_http() -> Iterator[respx.MockRouter]:
-    """Strict respx at httpx's client level, so it catches every transport (aiohttp's too)."""
-    with respx.mock(using="httpx", assert_all_called=True, assert_all_mocked=True) as router:
-        yield router
 
 
 @pytest.fixture

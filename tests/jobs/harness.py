@@ -1,6 +1,6 @@
 """The job-level tier: a job called directly, over a mock transport, a SQLite file and a fake
-clock (tests.support.FakeClock): what is stored (expiries, next attempts) is exact, and waits
-cost no real time."""
+clock (tests.support.support.FakeClock): what is stored (expiries, next attempts) is exact, and
+waits cost no real time."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from pathlib import Path
 
 import httpx
 
-from tests.support import FakeClock, connection, tokens
+from tests.support.support import FakeClock, connection, tokens
 from tokensync import bootstrap
 from tokensync.crypto import Keyring, binding, generate_key
 from tokensync.runtime.deps import Deps

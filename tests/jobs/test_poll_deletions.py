@@ -11,8 +11,8 @@ import httpx
 import pytest
 
 from tests.jobs.harness import HANG, Handler, Job, json_response, make_job
-from tests.platforms import payloads as p
-from tests.support import live_keys, tombstones
+from tests.support import payloads as p
+from tests.support.support import live_keys, tombstones
 from tokensync.jobs.options import PollOptions
 from tokensync.jobs.poll_platforms import run_poll
 from tokensync.jobs.results import PollResult

@@ -9,8 +9,8 @@ from pathlib import Path
 import httpx
 
 from tests.jobs.harness import HANG, Handler, Job, json_response, make_job, token_response
-from tests.platforms import payloads as p
-from tests.support import START, stored_items
+from tests.support import payloads as p
+from tests.support.support import START, stored_items
 from tokensync.jobs.options import PollOptions
 from tokensync.jobs.poll_platforms import run_poll
 from tokensync.jobs.results import PollResult

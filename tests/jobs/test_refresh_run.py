@@ -10,7 +10,7 @@ from urllib.parse import parse_qs
 import httpx
 
 from tests.jobs.harness import HANG, Handler, Job, json_response, make_job, token_response
-from tests.support import START
+from tests.support.support import START
 from tokensync.jobs.options import RefreshOptions
 from tokensync.jobs.refresh_tokens import run_refresh
 from tokensync.jobs.results import RefreshResult

@@ -29,8 +29,8 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
 from tests.jobs.harness import HANG, Job, json_response, make_job
-from tests.platforms import payloads as p
-from tests.support import rows_of
+from tests.support import payloads as p
+from tests.support.support import rows_of
 from tokensync.jobs.options import PollOptions
 from tokensync.jobs.poll_platforms import run_poll
 from tokensync.jobs.results import PollResult

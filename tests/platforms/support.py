@@ -1,6 +1,6 @@
 """Driving one adapter directly, with no run around it: a fake token source, a recording sleep.
 
-Only the adapter tests use these; what every test shares is in tests/support.py.
+Only the adapter tests use these; what every test shares is in tests/support/support.py.
 """
 
 from __future__ import annotations

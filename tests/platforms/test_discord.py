@@ -6,8 +6,8 @@ import httpx
 import pytest
 import respx
 
-from tests.platforms import payloads as p
 from tests.platforms.support import Sleeps, api, collect, collect_until, keys, last_state
+from tests.support import payloads as p
 from tokensync.errors import MalformedResponseError, RateLimitedError
 from tokensync.platforms.discord import UserGuilds
 from tokensync.platforms.endpoint import SyncState, Walk

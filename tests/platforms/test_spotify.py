@@ -6,8 +6,8 @@ import httpx
 import pytest
 import respx
 
-from tests.platforms import payloads as p
 from tests.platforms.support import Sleeps, api, collect, collect_until, context, keys, last_state
+from tests.support import payloads as p
 from tokensync.errors import MalformedResponseError, RateLimitedError
 from tokensync.platforms.endpoint import SyncState, Walk
 from tokensync.platforms.spotify import RecentlyPlayed, TopTracks

@@ -8,7 +8,6 @@ import httpx
 import pytest
 import respx
 
-from tests.platforms import payloads as p
 from tests.platforms.support import (
     NOW,
     Sleeps,
@@ -19,6 +18,7 @@ from tests.platforms.support import (
     keys,
     last_state,
 )
+from tests.support import payloads as p
 from tokensync.errors import MalformedResponseError, RateLimitedError
 from tokensync.platforms.endpoint import SyncState, Walk
 from tokensync.platforms.youtube import LikedVideos

@@ -1,5 +1,5 @@
 // encryptToken / decryptToken: Fernet with the row binding (docs/storage-format.md). That Python
-// reads what these write, and the other way round, is tests/test_node_client.py's part.
+// reads what these write, and the other way round, is tests/process/test_node_client.py's part.
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
 import { test } from "node:test";

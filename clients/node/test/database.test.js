@@ -1,7 +1,7 @@
 // saveGrant, requestRefresh and freshAccessToken on a database tokensync created and migrated:
 // TOKENSYNC_TEST_DATABASE is {"sqlite": PATH} or {"pg": URL} (a role granted as docs/node.md
-// says), with the keys in TOKENSYNC_ENCRYPTION_KEYS; tests/test_node_client.py runs this file on
-// both engines. How tokensync then refreshes what Node saved is that file's part.
+// says), with the keys in TOKENSYNC_ENCRYPTION_KEYS; tests/process/test_node_client.py runs this
+// file on both engines. How tokensync then refreshes what Node saved is that file's part.
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 
@@ -11,7 +11,7 @@ import pg from "pg";
 import { decryptToken, freshAccessToken, readConnection, requestRefresh, saveGrant } from "../index.js";
 
 const target = JSON.parse(process.env.TOKENSYNC_TEST_DATABASE ?? "null");
-const skip = target === null && "TOKENSYNC_TEST_DATABASE is not set (tests/test_node_client.py sets it)";
+const skip = target === null && "TOKENSYNC_TEST_DATABASE is not set (tests/process/test_node_client.py sets it)";
 let db;
 
 before(async () => {

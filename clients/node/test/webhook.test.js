@@ -1,5 +1,6 @@
 // verifyWebhook: Standard Webhooks, as tokensync signs (src/tokensync/events/webhook.py). What tokensync
-// itself signs is verified in tests/test_node_webhook.py, through examples/node/verify-webhook.mjs.
+// itself signs is verified in tests/process/test_node_webhook.py, through
+// examples/node/verify-webhook.mjs.
 import assert from "node:assert/strict";
 import { createHmac, randomBytes } from "node:crypto";
 import { test } from "node:test";
