@@ -50,7 +50,7 @@ Row = dict[str, Any]
 # growing with N.
 _PEAK_PRELUDE = """
 import os, sys
-from tokensync.cli import app as cli
+from tokensync.cli import main as cli
 
 def _peak():
     with open("/proc/self/status") as status, open(os.environ["BENCH_PEAK_FILE"], "w") as out:
