@@ -67,3 +67,13 @@ def test_every_package_says_what_it_holds() -> None:
             continue
         doc = ast.get_docstring(ast.parse(init.read_text()))
         assert doc and len(doc) > 20, f"{init.relative_to(ROOT)} has no docstring"
+
+
+def test_no_module_is_over_400_lines() -> None:
+    """A module past 400 lines holds more than one thing: split it by what it holds."""
+    long = {
+        str(p.relative_to(SRC)): n
+        for p in SRC.rglob("*.py")
+        if (n := len(p.read_text().splitlines())) > 400
+    }
+    assert not long
