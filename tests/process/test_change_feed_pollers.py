@@ -31,6 +31,7 @@ from tests.processes import ProviderProcess, finish, running_provider, tokensync
 from tests.support import Cli
 from tokensync.store import open_store
 from tokensync.store.models import BatchWrite, StoredItem, SyncCursor
+from tokensync.store.sqlite import sqlite_path
 
 pytestmark = pytest.mark.slow
 
@@ -50,7 +51,7 @@ def stored_rows(url: str) -> Mirror:
     sql = "SELECT user_id, platform, endpoint, item_key, data, deleted_at, deleted_reason"
     sql += " FROM user_platform_data"
     if url.startswith("sqlite"):
-        with closing(sqlite3.connect(url.removeprefix("sqlite:///"))) as db:
+        with closing(sqlite3.connect(sqlite_path(url))) as db:
             rows = [(*r[:4], json.loads(r[4]), *r[5:]) for r in db.execute(sql).fetchall()]
     else:
         with psycopg.connect(url) as conn:
