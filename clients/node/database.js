@@ -18,7 +18,8 @@ export const GRANT_LIFETIME_MONTHS = Object.freeze({ spotify: 6 });
 /** The default minimum lifetime of a token handed out, as `tokensync tokens get --min-ttl`. */
 export const DEFAULT_MIN_TTL = 300;
 
-const SQLITE = sqliteStatements(
+/** The named statements of sql/sqlite.sql (changes.js reads the feed with two of them). */
+export const SQLITE = sqliteStatements(
   readFileSync(new URL("./sql/sqlite.sql", import.meta.url), "utf8"),
 );
 
@@ -47,7 +48,7 @@ function sqliteStatements(text) {
 }
 
 /** better-sqlite3's Database has prepare(); pg's Client and Pool have query(). */
-function isSqlite(db) {
+export function isSqlite(db) {
   return typeof db?.prepare === "function" && typeof db?.query !== "function";
 }
 

@@ -11,9 +11,10 @@ export interface PgQueryable {
 export interface SqliteDatabase {
   prepare(sql: string): {
     get(params?: object): any;
+    all(params?: object): any[];
     run(params?: object): { changes: number };
   };
-  transaction<F extends (...args: any[]) => any>(fn: F): F & { immediate: F };
+  transaction<F extends (...args: any[]) => any>(fn: F): F & { immediate: F; deferred: F };
 }
 
 export type Db = PgQueryable | SqliteDatabase;
@@ -38,7 +39,9 @@ export type ErrorCode =
   | "disabled"
   | "not_refreshable"
   | "retry"
-  | "invalid_webhook";
+  | "invalid_webhook"
+  | "position_expired"
+  | "invalid_position";
 
 export class TokensyncError extends Error {
   readonly code: ErrorCode;
@@ -166,3 +169,57 @@ export function verifyWebhook(
   secrets: string | readonly string[],
   options?: { toleranceSeconds?: number; nowSeconds?: number },
 ): WebhookEvent;
+
+/** One change of the feed, as `tokensync data changes` prints it (docs/changes.md). */
+export interface UpsertChange {
+  /** Opaque: store it, pass it back, never build one. */
+  position: string;
+  op: "upsert";
+  userId: string;
+  platform: string;
+  endpoint: string;
+  itemKey: string;
+  /** The item as the platform sent it. */
+  data: unknown;
+  /** When its stored content last changed, to the second (2026-11-28T14:07:30Z). */
+  changedAt: string;
+}
+
+export interface DeleteChange {
+  position: string;
+  op: "delete";
+  userId: string;
+  platform: string;
+  endpoint: string;
+  itemKey: string;
+  deletedReason:
+    | "deleted_at_source"
+    | "absent_from_snapshot"
+    | "absent_after_resync"
+    | "disconnected";
+  /** When it was tombstoned, to the second. */
+  changedAt: string;
+}
+
+export type Change = UpsertChange | DeleteChange;
+
+export interface ChangePage {
+  changes: Change[];
+  /** Pass it as `after` next time; it may move on when `changes` is empty. */
+  next: string;
+  /** More changes follow now: read again. */
+  hasMore: boolean;
+}
+
+/** The changes a page holds unless told (1000). */
+export const DEFAULT_CHANGES_LIMIT: number;
+
+/**
+ * A page of the change feed after `after` (null or absent: from the beginning). Throws
+ * TokensyncError "position_expired" (read again from the beginning and replace your copy) or
+ * "invalid_position"; RangeError for a limit below 1.
+ */
+export function readChanges(
+  db: Db,
+  options?: { after?: string | null; limit?: number },
+): Promise<ChangePage>;

@@ -1,4 +1,5 @@
-// tokensync from Node.js: save a grant, read a fresh access token, verify lifecycle events.
+// tokensync from Node.js: save a grant, read a fresh access token, verify lifecycle events, read
+// the change feed.
 //
 // No dependency beyond node:crypto (and node:fs, to read the SQLite statements this package
 // ships): the caller passes its own database client, a `pg` Client or Pool for PostgreSQL, or a
@@ -6,8 +7,9 @@
 // docs/storage-format.md and docs/node.md; README.md beside this file shows the calls.
 //
 // crypto.js: the storage format; database.js: saving grants and reading fresh tokens;
-// webhooks.js: verifying deliveries; errors.js: TokensyncError.
+// changes.js: reading the change feed; webhooks.js: verifying deliveries; errors.js: TokensyncError.
 
+export { DEFAULT_CHANGES_LIMIT, readChanges } from "./changes.js";
 export { binding, decryptToken, encryptToken, parseKeys } from "./crypto.js";
 export {
   DEFAULT_MIN_TTL,

@@ -71,10 +71,11 @@ def with_data(db_url: str, user: str, platform: str, items: int = 3) -> None:
 
 
 def rows(db_url: str, user: str, platform: str) -> tuple[int, int, int]:
-    """(connections, sync_state rows, items) of a user's platform."""
+    """(connections, sync_state rows, live items) of a user's platform (a disconnect leaves its
+    items tombstones: tests/store/test_disconnect_feed.py)."""
     store = open_store(db_url)
     try:
-        counts = store.count_user_rows(user, [platform])
+        counts = store.count_user_rows(user, [platform], live_items=True)
     finally:
         store.close()
     return counts["connections"], counts["sync_state"], counts["user_platform_data"]

@@ -27,6 +27,8 @@ import pytest
 from tests.support.processes import ProviderProcess, finish, running_provider, tokensync, wait_for
 from tests.support.support import Cli, connection, query_value, run_sql, tokens
 from tokensync.platforms.catalog import BUILTIN_PLATFORMS as PLATFORMS
+from tokensync.store import open_store
+from tokensync.store.models import BatchWrite, StoredItem, SyncCursor
 from tokensync.store.sqlite import sqlite_path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -453,7 +455,18 @@ def test_a_grant_saved_from_node_ends_by_the_platforms_rule_as_in_python(
 
 
 def test_npm_test(db_url: str, key: str, app_db: dict[str, str]) -> None:
-    """clients/node's own tests (node --test), on a database tokensync created."""
+    """clients/node's own tests (node --test), on a database tokensync created; the change feed
+    holds what clients/node/test/changes.test.js reads: guilds 1 and 2 polled, then 2 gone."""
+    store = open_store(db_url)
+    for generation, guilds in ((1, ["1", "2"]), (2, ["1"])):
+        batch = BatchWrite(
+            [StoredItem(g, {"id": g}) for g in guilds],
+            SyncCursor(cursor=None, generation=generation),
+            sweep="absent_from_snapshot",
+            walking_from=generation - 1,
+        )
+        store.save_batch("npm", "discord", "user_guilds", batch, datetime.now(UTC))
+    store.close()
     done = subprocess.run(
         ["npm", "test"],
         cwd=PACKAGE,

@@ -234,7 +234,7 @@ def test_a_disconnect_says_so_in_its_transaction(store: Store) -> None:
     conn_id = leased(store, "u1")
     (conn,) = store.iter_connections(Filters(users=("u1",)))
     conn = replace(conn, lease_owner="run-1")
-    deleted = store.delete_connection(conn, "run-1", keep_data=False, revoked=True, now=NOW)
+    deleted = store.delete_connection(conn, "run-1", items="tombstone", revoked=True, now=NOW)
     assert deleted is not None and deleted["connections"] == 1
     (event,) = events(store)
     assert event.type == "connection.disconnected"

@@ -38,6 +38,8 @@ try {
     });
   } else if (step.op === "request") {
     result = await tokensync.requestRefresh(db.handle, step.userId, step.platform);
+  } else if (step.op === "changes") {
+    result = await tokensync.readChanges(db.handle, { after: step.after ?? null, limit: step.limit });
   } else if (step.op === "token") {
     result = await tokensync.freshAccessToken(db.handle, step.userId, step.platform, step.options);
   } else {

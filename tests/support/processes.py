@@ -38,6 +38,10 @@ class ProviderProcess:
         """Wait until at least `count` token requests are in flight here (held, say)."""
         wait_for(lambda: self.stats()["in_flight"] >= count, f"{count} refreshes in flight")
 
+    def change_data(self, command: dict[str, Any]) -> None:
+        """Change a user's platform data (tests/support/platform_data.py says how)."""
+        httpx.post(f"{self.url}/admin/data", json=command, timeout=30).raise_for_status()
+
     def live(self) -> set[str]:
         """The refresh tokens alive at the provider now: one per grant not revoked."""
         return set(httpx.get(f"{self.url}/admin/live", timeout=30).json())
@@ -48,9 +52,11 @@ class ProviderProcess:
         *,
         discord: dict[str, object] | None = None,
         revocation: bool = False,
+        calendar: bool = False,
         **settings: object,
     ) -> Path:
-        """A tokensync config sending discord, spotify and github requests here.
+        """A tokensync config sending discord, spotify and github requests here (and, with
+        `calendar`, google_calendar's).
 
         `discord` adds settings of that platform's section (its concurrency, say). `revocation`:
         discord revokes here too, and, since this provider ends only the grant a token belongs
@@ -63,11 +69,12 @@ class ProviderProcess:
                 **(discord or {}),
             }
         lines = [f"{key} = {json.dumps(value)}" for key, value in settings.items()]
-        for platform, base in (
+        platforms = [
             ("discord", "/discord/api/v10"),
             ("spotify", "/spotify/v1"),
             ("github", "/github"),
-        ):
+        ]
+        for platform, base in platforms + [("google_calendar", "/calendar/v3")] * calendar:
             lines += [
                 f"[platforms.{platform}]",
                 f'token_url = "{self.url}/token"',

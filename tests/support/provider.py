@@ -8,7 +8,9 @@ every run), and counts what it saw, so a test can prove that no token was ever u
 
 The platform APIs take any `Bearer bench-at-<user>-<n>` token (the benchmark polls with tokens it
 never refreshed). GitHub events answer 304 to a matching If-None-Match; GitHub events and repos
-come in `per_page`/`page` pages with a Link header, as the real API serves them.
+come in `per_page`/`page` pages with a Link header, as the real API serves them. A user's GitHub
+repos and Google Calendar events can instead change on command (/admin/data, in
+tests/support/platform_data.py).
 
 Run it as its own process, so that it never shares a CPU-bound event loop with the client:
 
@@ -37,6 +39,7 @@ from aiohttp import web
 from yarl import URL
 
 from tests.support import payloads
+from tests.support.platform_data import PlatformData
 
 CLIENT_ID, CLIENT_SECRET = "bench-client", "bench-secret"
 UNAVAILABLE = "<html><body><h1>503 Service Unavailable</h1></body></html>"
@@ -63,6 +66,7 @@ class Stats:
     api_failures_injected: int = 0
     not_modified: int = 0
     revocations: int = 0
+    sync_gone: int = 0  # calendar sync tokens answered 410
 
 
 @dataclass
@@ -82,6 +86,7 @@ class Provider:
     revoked: set[int] = field(default_factory=set)
     access: dict[str, int] = field(default_factory=dict)  # access token -> its grant
     issued: int = 0
+    data: PlatformData = field(default_factory=PlatformData)  # changes on command
 
     def __post_init__(self) -> None:
         # Two generators: the token failures do not shift when the API traffic changes.
@@ -287,12 +292,26 @@ def build_app(provider: Provider) -> web.Application:
         return web.json_response(events, headers=headers)
 
     def github_repos(request: web.Request, user: int) -> web.Response:
+        if provider.data.has(user):
+            repos, link = provider.data.repos(request.url, user, github_page)
+            return web.json_response(repos, headers={"Link": link} if link else None)
         indices, link = github_page(request.url, GITHUB_REPOS)
         repos = [payloads.github_repo(user * 100 + i, f"user{user}") for i in indices]
         return web.json_response(repos, headers={"Link": link} if link else None)
 
     def guilds(request: web.Request, user: int) -> web.Response:
         return web.json_response([payloads.discord_guild(user * 10 + i) for i in range(5)])
+
+    def calendar_events(request: web.Request, user: int) -> web.Response:
+        if not provider.data.has(user):
+            return web.json_response(payloads.calendar_page([], sync_token="S0"))
+        status, body = provider.data.events(request.url, user)
+        stats.sync_gone += status == 410
+        return web.json_response(body, status=status)
+
+    async def change_data(request: web.Request) -> web.Response:
+        provider.data.change(await request.json())
+        return web.json_response({"users": len(provider.data.users)})
 
     def route(build: Page) -> Handler:
         async def handler(request: web.Request) -> web.Response:
@@ -306,6 +325,7 @@ def build_app(provider: Provider) -> web.Application:
     app.router.add_post("/admin/grants", grants)
     app.router.add_post("/admin/hold", hold)
     app.router.add_get("/admin/live", live)
+    app.router.add_post("/admin/data", change_data)
     app.router.add_post("/revoke", revoke)
     app.router.add_get("/discord/api/v10/users/@me/guilds", route(guilds))
     app.router.add_get("/spotify/v1/me/player/recently-played", route(recently_played))
@@ -313,6 +333,7 @@ def build_app(provider: Provider) -> web.Application:
     app.router.add_get("/github/user", route(github_user))
     app.router.add_get("/github/users/{login}/events", route(github_events))
     app.router.add_get("/github/user/repos", route(github_repos))
+    app.router.add_get("/calendar/v3/calendars/primary/events", route(calendar_events))
     return app
 
 

@@ -1,7 +1,9 @@
--- tokensync's writes for applications, on SQLite (docs/node.md). On PostgreSQL the same writes
--- are the functions tokensync_save_grant and tokensync_request_refresh (migration 0010); SQLite
--- has none, so an application runs these statements itself, with named parameters, each write
--- in one transaction that takes the write lock first (BEGIN IMMEDIATE): index.js does.
+-- tokensync's writes and reads for applications, on SQLite (docs/node.md). On PostgreSQL the same
+-- writes are the functions tokensync_save_grant and tokensync_request_refresh (migration 0010),
+-- and the read of the change feed tokensync_read_changes (0011); SQLite has none, so an
+-- application runs these statements itself, with named parameters, each write in one
+-- transaction that takes the write lock first (BEGIN IMMEDIATE), the feed's two reads in one
+-- read transaction: database.js and changes.js do.
 --
 -- Times are text as tokensync writes them (2026-11-28T14:07:30.123456Z, UTC); :keep is 1 when
 -- the grant brings no refresh token (the stored one is kept, and its generation), else 0.
@@ -76,3 +78,19 @@ WHERE user_id = :user_id AND platform = :platform AND status = 'active'
 SELECT id, user_id, platform, status, access_token_enc, token_type, scope, expires_at,
     grant_generation
 FROM connections WHERE user_id = :user_id AND platform = :platform
+
+-- name: change_horizon
+-- Read the change feed, 1 (in one read transaction with 2, so that both see one snapshot): how
+-- far it may be read (past the last writing transaction committed: SQLite has one writer at a
+-- time) and the newest position `data prune` removed (a reader before it has expired).
+SELECT counter + 1 AS horizon, pruned_txn, pruned_id FROM change_feed
+
+-- name: read_changes
+-- Read the change feed, 2: up to :limit changes after the position (:txn, :id), below
+-- :horizon, in the order of the index user_platform_data_changes. One more than a page is
+-- asked for, to know whether more follow.
+SELECT change_txn AS txn, id, user_id, platform, endpoint, item_key, data, deleted_at,
+    deleted_reason, fetched_at
+FROM user_platform_data
+WHERE (change_txn, id) > (:txn, :id) AND change_txn < :horizon
+ORDER BY change_txn, id LIMIT :limit

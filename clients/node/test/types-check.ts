@@ -18,3 +18,10 @@ async function main(): Promise<void> {
   console.log(n, s, ty, GRANT_LIFETIME_MONTHS.spotify);
 }
 void main;
+import { readChanges, type Change } from "../index.js";
+async function feed(): Promise<string> {
+  const page = await readChanges(pool, { after: null, limit: 10 });
+  const keys = page.changes.map((c: Change) => (c.op === "delete" ? c.deletedReason : c.itemKey));
+  return page.hasMore ? page.next : keys.join();
+}
+void feed;

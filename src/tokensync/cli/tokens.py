@@ -135,7 +135,8 @@ def tokens_disconnect(
     user: Annotated[str, typer.Option("--user", help="The user id.", show_default=False)],
     platform: Annotated[str, typer.Option("--platform", help="The platform.", show_default=False)],
     keep_data: Annotated[
-        bool, typer.Option("--keep-data", help="Keep the polled items; delete the rest.")
+        bool,
+        typer.Option("--keep-data", help="Keep the polled items live; delete the rest."),
     ] = False,
     no_revoke: Annotated[
         bool, typer.Option("--no-revoke", help="Delete locally only; the grant stays valid.")
@@ -144,7 +145,8 @@ def tokens_disconnect(
         bool, typer.Option("--dry-run", help="Say what would be revoked and deleted; do nothing.")
     ] = False,
 ) -> None:
-    """Revoke the grant at the provider, then delete the tokens, sync state and items."""
+    """Revoke the grant at the provider, then delete the tokens and sync state; the items
+    become tombstones in the change feed (deletedReason disconnected)."""
     from tokensync.output.documents import connection_error_document, disconnect_document
 
     def work(settings: Settings) -> tuple[Document, int]:

@@ -153,9 +153,9 @@ class AsyncTokenClient:
         keep_data: bool = False,
         dry_run: bool = False,
     ) -> Disconnection:
-        """Revoke the grant at the provider (unless `revoke` is False), then delete the tokens,
-        the sync state and (unless `keep_data`) the polled items; a failed revocation raises and
-        deletes nothing."""
+        """Revoke the grant at the provider (unless `revoke` is False), then delete the tokens
+        and the sync state, and (unless `keep_data`) make the polled items tombstones
+        ('disconnected', in the change feed); a failed revocation raises and deletes nothing."""
 
         async def op(deps: Deps, stop: StopSignal) -> Disconnection:
             done = await disconnect(

@@ -1,4 +1,6 @@
-"""`tokens disconnect`: revoke a grant at its provider, then delete what tokensync holds of it.
+"""`tokens disconnect`: revoke a grant at its provider, then delete what tokensync holds of it:
+its tokens and cursors; its items stay as tombstones ('disconnected') that the change feed
+hands out, until `data prune` removes them (an erase deletes them at once).
 
 All of it under the token lease: a refresh in flight finishes (and stores) first, and no refresh
 can store a new token after the revocation. A revocation that fails deletes nothing. The rows go
@@ -27,7 +29,7 @@ from tokensync.runtime.deps import Deps
 from tokensync.runtime.stop import StopSignal
 from tokensync.store import Connection
 from tokensync.store.models import TableCounts
-from tokensync.store.removal import USER_TABLES
+from tokensync.store.removal import USER_TABLES, ItemRemoval
 
 NOT_ASKED = (
     "not asked to revoke (--no-revoke; revoke=False in Python): the grant stays valid at the "
@@ -85,17 +87,19 @@ async def disconnect(
         await apply_spool(deps)
     conn = await deps.db.call(deps.db.store.find_connection, user_id, platform)
     if conn is not None:
+        items: ItemRemoval = "keep" if keep_data else "tombstone"
         return await remove_connection(
-            deps, stop, conn, revoke=revoke, keep_data=keep_data, dry_run=dry_run
+            deps, stop, conn, revoke=revoke, items=items, dry_run=dry_run
         )
     none = Revocation(False, reason="no such connection: nothing to revoke")
     if keep_data:
         return Disconnection(user_id, platform, None, none, _nothing(), dry_run)
     db = deps.db
     if dry_run:
-        counts = await db.call(db.store.count_user_rows, user_id, [platform])
+        counts = await db.call(db.store.count_user_rows, user_id, [platform], live_items=True)
     else:
-        counts = await db.call(db.store.delete_user_rows, user_id, [platform])
+        now = deps.clock.now()
+        counts = await db.call(db.store.disconnect_user_rows, user_id, [platform], now)
     return Disconnection(user_id, platform, None, none, counts, dry_run)
 
 
@@ -105,15 +109,19 @@ async def remove_connection(
     conn: Connection,
     *,
     revoke: bool,
-    keep_data: bool,
+    items: ItemRemoval,
     dry_run: bool,
 ) -> Disconnection:
-    """Revoke one connection's grant (unless not asked to) and delete its rows."""
+    """Revoke one connection's grant (unless not asked to), delete its row and cursors, and
+    remove its items as `items` says."""
     platform = deps.settings.platforms.get(conn.platform)
     db = deps.db
     if dry_run:
-        counts = await db.call(db.store.count_user_rows, conn.user_id, [conn.platform])
-        if keep_data:
+        live = items == "tombstone"
+        counts = await db.call(
+            db.store.count_user_rows, conn.user_id, [conn.platform], live_items=live
+        )
+        if items == "keep":
             counts["user_platform_data"] = 0
         planned = plan(platform, conn.platform) if revoke else Revocation(False, reason=NOT_ASKED)
         return Disconnection(conn.user_id, conn.platform, conn.id, planned, counts, dry_run=True)
@@ -133,7 +141,7 @@ async def remove_connection(
             db.store.delete_connection,
             leased,
             deps.owner,
-            keep_data=keep_data,
+            items=items,
             revoked=revocation.revoked,
             now=deps.clock.now(),
         )

@@ -87,7 +87,7 @@ async def erase_user(
     for conn in await db.call(db.store.user_connections, [user_id]):
         try:
             done = await remove_connection(
-                deps, stop, conn, revoke=revoke, keep_data=False, dry_run=dry_run
+                deps, stop, conn, revoke=revoke, items="delete", dry_run=dry_run
             )
         except StorageError:
             raise

@@ -10,7 +10,12 @@ from tokensync.errors import EXIT_OK
 
 STATUSES = ("active", "needs_reauth", "disabled")
 # Why a stored item was tombstoned (user_platform_data.deleted_reason).
-TOMBSTONE_REASONS = ("absent_from_snapshot", "deleted_at_source", "absent_after_resync")
+TOMBSTONE_REASONS = (
+    "absent_from_snapshot",
+    "deleted_at_source",
+    "absent_after_resync",
+    "disconnected",
+)
 
 
 @dataclass(frozen=True)

@@ -441,9 +441,12 @@ user_id = :user_id AND (:all_platforms OR {platform_in})
 
 -- name: count_user_rows
 -- What removing a user's rows (of some platforms) would delete, per table: a dry run's receipt.
+-- Items: every row (:all_items, an erase deletes them), or the live ones (a disconnect
+-- tombstones those).
 SELECT (SELECT COUNT(*) FROM connections WHERE {user_rows}) AS connections,
     (SELECT COUNT(*) FROM sync_state WHERE {user_rows}) AS sync_state,
-    (SELECT COUNT(*) FROM user_platform_data WHERE {user_rows}) AS user_platform_data
+    (SELECT COUNT(*) FROM user_platform_data WHERE {user_rows}
+        AND (:all_items OR deleted_at IS NULL)) AS user_platform_data
 
 -- name: delete_connection
 -- Delete a connection whose lease :owner holds, while its tokens are still the ones it revoked:
@@ -459,6 +462,20 @@ DELETE FROM sync_state WHERE {user_rows}
 -- name: delete_items
 -- A user's polled items (of some platforms).
 DELETE FROM user_platform_data WHERE {user_rows}
+
+-- name: tombstone_disconnected
+-- A user's live polled items (of some platforms) whose connection is gone become tombstones
+-- ('disconnected') without data (a delete carries none), each taking this transaction's place in
+-- the change feed so that a reader drops it.
+UPDATE user_platform_data SET data = 'null', deleted_at = :now, deleted_reason = 'disconnected',
+    change_txn = {change_mark}
+WHERE {user_rows} AND deleted_at IS NULL
+
+-- name: unstamp_items
+-- Then the same items, and those tombstoned before, lose their walk's stamp: a connection made
+-- again walks from generation 0, and an item it lists again must not keep an older, higher
+-- stamp (a stamp is never lowered), or the end of its walk would sweep it as unseen.
+UPDATE user_platform_data SET generation = 0 WHERE {user_rows} AND generation <> 0
 
 -- name: count_user_events
 -- How many events name a user (an erase's dry run), from events_user; an earlier erase's own

@@ -1,10 +1,12 @@
-"""What disconnect and erase ask of the store: a user's rows, counted and deleted, and the events
-that say so (connection.disconnected, user.erased), written in the same transactions."""
+"""What disconnect and erase ask of the store: a user's rows, counted and removed, and the events
+that say so (connection.disconnected, user.erased), written in the same transactions. A disconnect
+leaves the items tombstones ('disconnected') in the change feed; an erase deletes every row."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Literal
 
 from tokensync.store import outbox
 from tokensync.store.engine import filter_params
@@ -13,14 +15,21 @@ from tokensync.store.outbox import OutboxMixin
 
 # The tables that name a user, as a receipt lists them.
 USER_TABLES = ("connections", "sync_state", "user_platform_data")
+# What removing a connection does to its polled items: left live (`disconnect --keep-data`),
+# tombstoned as 'disconnected' (a disconnect: the change feed says so), deleted (an erase).
+ItemRemoval = Literal["keep", "tombstone", "delete"]
 
 
 class RemovalMixin(OutboxMixin):
     """Counting and deleting a user's rows, shared by both engines."""
 
-    def count_user_rows(self, user_id: str, platforms: Sequence[str] = ()) -> TableCounts:
-        """How many rows of each table name this user (of these platforms; none: all)."""
-        (row,) = self._run("count_user_rows", _params(user_id, platforms))
+    def count_user_rows(
+        self, user_id: str, platforms: Sequence[str] = (), *, live_items: bool = False
+    ) -> TableCounts:
+        """How many rows of each table name this user (of these platforms; none: all); of the
+        items, with `live_items`, only those not tombstoned (what a disconnect removes)."""
+        params = {**_params(user_id, platforms), "all_items": not live_items}
+        (row,) = self._run("count_user_rows", params)
         return {table: int(row[table]) for table in USER_TABLES}
 
     def count_user_events(self, user_id: str) -> int:
@@ -28,10 +37,10 @@ class RemovalMixin(OutboxMixin):
         return int(self._run("count_user_events", {"user_id": user_id})[0]["n"])
 
     def delete_connection(
-        self, conn: Connection, owner: str, *, keep_data: bool, revoked: bool, now: datetime
+        self, conn: Connection, owner: str, *, items: ItemRemoval, revoked: bool, now: datetime
     ) -> TableCounts | None:
-        """Delete a connection leased to `owner`, with its cursors and (unless `keep_data`) its
-        items, and say connection.disconnected, in one transaction; None, and nothing deleted,
+        """Delete a connection leased to `owner`, with its cursors, remove its items as `items`
+        says, and say connection.disconnected, in one transaction; None, and nothing deleted,
         when the lease was lost or the tokens changed since `conn` was read (a re-import is a new
         grant, and stays)."""
         params = {
@@ -49,20 +58,32 @@ class RemovalMixin(OutboxMixin):
             return {
                 "connections": 1,
                 "sync_state": self._rowcount("delete_sync_state", params),
-                "user_platform_data": 0 if keep_data else self._rowcount("delete_items", params),
+                "user_platform_data": self._remove_items(items, params, now),
             }
 
-    def delete_user_rows(self, user_id: str, platforms: Sequence[str] = ()) -> TableCounts:
-        """Delete the items and cursors of a user (of these platforms; none: all) that no
-        connection holds any more: kept by `disconnect --keep-data`, or left by an erase's
-        connections."""
+    def disconnect_user_rows(
+        self, user_id: str, platforms: Sequence[str], now: datetime
+    ) -> TableCounts:
+        """Delete the cursors and tombstone the items ('disconnected') of a user (of these
+        platforms) that no connection holds any more: kept by `disconnect --keep-data`."""
         params = _params(user_id, platforms)
         with self.transaction():
             return {
                 "connections": 0,
                 "sync_state": self._rowcount("delete_sync_state", params),
-                "user_platform_data": self._rowcount("delete_items", params),
+                "user_platform_data": self._remove_items("tombstone", params, now),
             }
+
+    def _remove_items(self, items: ItemRemoval, params: dict[str, object], now: datetime) -> int:
+        """The items of a user's platforms removed, in the caller's transaction; how many."""
+        if items == "keep":
+            return 0
+        if items == "delete":
+            return self._rowcount("delete_items", params)
+        self.mark_changes()
+        gone = self._rowcount("tombstone_disconnected", {**params, "now": now})
+        self._rowcount("unstamp_items", params)
+        return gone
 
     def finish_erasure(
         self, user_id: str, *, erased_before: int, now: datetime
