@@ -72,7 +72,7 @@ def with_data(db_url: str, user: str, platform: str, items: int = 3) -> None:
 
 def rows(db_url: str, user: str, platform: str) -> tuple[int, int, int]:
     """(connections, sync_state rows, live items) of a user's platform (a disconnect leaves its
-    items tombstones: tests/store/test_disconnect_feed.py)."""
+    items tombstones: tests/cli/test_disconnect_feed.py)."""
     store = open_store(db_url)
     try:
         counts = store.count_user_rows(user, [platform], live_items=True)
