@@ -8,9 +8,9 @@
 // install (clients/node/package.json, devDependencies).
 
 import { createRequire } from "node:module";
-import * as tokensync from "../clients/node/index.js";
+import * as tokensync from "../../clients/node/index.js";
 
-const require = createRequire(new URL("../clients/node/package.json", import.meta.url));
+const require = createRequire(new URL("../../clients/node/package.json", import.meta.url));
 
 async function open(db) {
   if (db.sqlite) {
