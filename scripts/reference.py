@@ -44,6 +44,7 @@ COMMANDS = [
     ("tokensync db migrate", "db-migrate.json"),
     ("tokensync data prune", "data-prune.json"),
     ("tokensync keys rotate", "keys-rotate.json"),
+    ("tokensync doctor", "doctor.json"),
     ("tokensync events list (each line)", "event.json"),
     ("tokensync events deliver", "events-deliver.json"),
     ("tokensync events replay", "events-replay.json"),

@@ -70,8 +70,8 @@ def cli_config(tmp_path: Path, hooks: Hooks) -> Path:
 
 
 def discord_token(request: httpx.Request) -> httpx.Response:
-    """u1's grant refreshes; u2's is dead."""
-    if b"RT-u2" in request.content:
+    """u1's grant refreshes; u2's is dead, and so is doctor's made-up refresh token."""
+    if b"RT-u2" in request.content or b"tokensync-doctor" in request.content:
         return httpx.Response(400, json={"error": "invalid_grant", "error_description": "bad"})
     return httpx.Response(
         200, json={"access_token": "AT-new", "refresh_token": "RT-new", "expires_in": 604800}
@@ -131,6 +131,8 @@ def test_every_schema_describes_what_a_session_of_every_command_prints(
     assert {"connection.recovered", "connection.disconnected", "user.erased"} <= set(listed)
     assert run("data", "prune", "--deleted-before", "30d", "--dry-run").json["wouldRemove"] == 0
     assert run("data", "prune", "--deleted-before", "30d").json["removed"] == 0
+    doctor = run("doctor", "--platform", "discord", "--send-test-event")
+    assert doctor.code == 0 and doctor.json["counts"]["fail"] == 0, doctor.out
     new_keys = {"TOKENSYNC_ENCRYPTION_KEYS": f"{generate_key()},{key}"}
     assert run("keys", "rotate", extra_env=new_keys).json["rotated"] == 1
     assert run("refresh-tokens", "--results", "sometimes").code == 2
@@ -138,7 +140,12 @@ def test_every_schema_describes_what_a_session_of_every_command_prints(
 
     bodies = [json.loads(body) for body in hooks.bodies]
     used.extend(validate(body, "webhook-event.json") for body in bodies)
-    assert {b["type"] for b in bodies} >= {"connection.needs_reauth", "data.changed", "user.erased"}
+    assert {b["type"] for b in bodies} >= {
+        "connection.needs_reauth",
+        "data.changed",
+        "user.erased",
+        "test",
+    }
     assert sorted(set(used)) == DOCUMENT_SCHEMAS, "every schema used against real output"
     assert_closed(printed, [(body, "webhook-event.json") for body in bodies])
 

@@ -166,11 +166,17 @@ def test_a_host_far_off_the_databases_clock_is_shown_and_warned_of(
     assert code == 0, (status, err)
     code, on_time, err = finish(tokensync(["status"], env))
     assert code == 0, (on_time, err)
+    doctor_code, doctor, err = finish(tokensync(["doctor"], ahead, wrapper=wrapper))
+    (clock,) = [c for c in doctor["checks"] if c["name"] == "clock"]
 
     if db_url.startswith("sqlite"):
         # A file on this host shares its clock, whatever that says.
         assert status["clockSkew"] is None and "warnings" not in job
+        assert clock["status"] == "ok" and doctor_code == 0, (doctor, err)
         return
+    # doctor fails on it, and says what to do.
+    assert clock["status"] == "fail" and "NTP" in clock["fix"] and doctor_code == 1, doctor
+    assert "fail  clock: this host's clock is +" in err
     assert 590 < status["clockSkew"]["seconds"] < 610 and status["clockSkew"]["tooFar"] is True
     (warning,) = job["warnings"]
     assert "ahead of the database's" in warning and "clock_skew_warning" in warning

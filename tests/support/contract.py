@@ -34,6 +34,7 @@ DOCUMENTS = {
     "data prune": "data-prune.json",
     "data changes": "data-changes.json",
     "keys rotate": "keys-rotate.json",
+    "doctor": "doctor.json",
     "events deliver": "events-deliver.json",
     "events replay": "events-replay.json",
 }

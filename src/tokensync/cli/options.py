@@ -133,6 +133,10 @@ EXAMPLES = {
         "tokensync tokens list --status needs_reauth --format table",
         "tokensync tokens list --format jsonl --limit 1000 --after-id 5000",
     ),
+    "doctor": examples(
+        "tokensync doctor",
+        "tokensync doctor --platform spotify --send-test-event | jq '.checks[] | select(.fix)'",
+    ),
     "status": examples(
         "tokensync status --format table",
         "tokensync status | jq .problems",

@@ -673,6 +673,15 @@ SELECT COUNT(*) AS n FROM (
     ORDER BY updated_at DESC
 ) AS failing
 
+-- name: grant_deaths
+-- The newest first grants of these platforms that died (invalid_grant): when each connection was
+-- made and when its grant was found dead (doctor: grants dying 7 days after they were made mark a
+-- Google app still in "Testing"). A later grant's start is not kept, so only first grants count.
+SELECT created_at, updated_at FROM connections
+WHERE status = 'needs_reauth' AND last_error_code = 'invalid_grant' AND grant_generation = 1
+AND {platform_in}
+ORDER BY updated_at DESC, id LIMIT :limit
+
 -- name: needs_reauth
 -- Connections waiting for their user to reconnect, newest first.
 SELECT id, user_id, platform, last_error_code, last_error_message, updated_at

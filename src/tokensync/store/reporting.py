@@ -6,10 +6,11 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 
-from tokensync.store.engine import Engine, Row, time_or_none
+from tokensync.store.engine import Engine, Row, filter_params, time_or_none
 from tokensync.store.models import (
     Erring,
     Expiring,
+    Filters,
     RunRecord,
     StatusCount,
 )
@@ -17,6 +18,16 @@ from tokensync.store.models import (
 
 class ReportingMixin(Engine):
     """Status counts and run records, shared by both engines."""
+
+    def grant_deaths(self, platforms: Sequence[str], limit: int) -> list[tuple[datetime, datetime]]:
+        """The newest dead first grants of these platforms: (made, found dead) of each."""
+        params = {**filter_params(Filters(platforms=tuple(platforms))), "limit": limit}
+        rows = self._run("grant_deaths", params)
+        return [
+            (made, died)
+            for r in rows
+            if (made := time_or_none(r["created_at"])) and (died := time_or_none(r["updated_at"]))
+        ]
 
     def status_counts(self) -> list[StatusCount]:
         """Connections counted by platform and status."""
