@@ -14,7 +14,7 @@ from tests.support.support import TOKEN_URLS, Cli, seed
 from tests.unit.test_metrics import NOW, POLL, REFRESH, Samples, parse
 from tokensync.errors import StorageError
 from tokensync.output.job_document import job_document
-from tokensync.output.metrics import write_metrics
+from tokensync.output.metrics import StoredState, write_metrics
 from tokensync.output.monitoring import Monitoring
 from tokensync.runtime.async_store import AsyncStore
 from tokensync.runtime.clock import SystemClock
@@ -35,7 +35,7 @@ def test_reauth_counts_survive_a_database_that_is_away(tmp_path: Path) -> None:
             raise StorageError("SQLite (tokensync.db): disk I/O error")
 
     metrics = tmp_path / "tokensync.prom"
-    write_metrics(metrics, REFRESH, {"discord": 3}, NOW)
+    write_metrics(metrics, REFRESH, StoredState(connections={("discord", "needs_reauth"): 3}), NOW)
     db = AsyncStore(cast(Store, Away()))
 
     async def finish() -> None:

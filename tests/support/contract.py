@@ -38,6 +38,8 @@ DOCUMENTS = {
     "events deliver": "events-deliver.json",
     "events replay": "events-replay.json",
 }
+# Commands whose stdout is a platform's own JSON answer on success (and ours on failure).
+PLATFORM_BODY = {"api"}
 # Commands that print JSON Lines: the schema of each line.
 LINES = {
     "events list": "event.json",
@@ -144,6 +146,11 @@ def check_output(argv: Sequence[str], out: str) -> list[str]:
     found = command_of(argv)
     command, args = found if found is not None else ("", [])
     fmt = _format(args)
+    if command in PLATFORM_BODY:
+        # The platform's own answer (not a document of ours), or our error document.
+        printed = json.loads(out)
+        failed = isinstance(printed, dict) and printed.get("success") is False
+        return [validate(printed, ERROR)] if failed and "error" in printed else []
     if command in TEXT or fmt == "table" or command not in {*DOCUMENTS, *LINES}:
         # Text, or no command of ours: only a (usage) error document is JSON here.
         return [validate(json.loads(out), ERROR)] if out.lstrip().startswith("{") else []

@@ -13,6 +13,7 @@ import typer
 
 from tokensync import interrupts
 from tokensync.cli import (  # noqa: F401 (registers the commands)
+    api,
     data,
     db,
     doctor,

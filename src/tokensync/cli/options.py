@@ -133,6 +133,11 @@ EXAMPLES = {
         "tokensync tokens list --status needs_reauth --format table",
         "tokensync tokens list --format jsonl --limit 1000 --after-id 5000",
     ),
+    "api": examples(
+        "tokensync api --user u_1 --platform github /user",
+        "tokensync api --user u_1 --platform github /user/repos --paginate | jq length",
+        "tokensync api --user u_1 --platform spotify /me/player/pause -X PUT",
+    ),
     "doctor": examples(
         "tokensync doctor",
         "tokensync doctor --platform spotify --send-test-event | jq '.checks[] | select(.fix)'",

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from tokensync.client.async_client import AsyncTokenClient, open_async_client
 from tokensync.client.sync_client import RunningLoopError, TokenClient, open_client
+from tokensync.connections.api_request import ApiAnswer
 from tokensync.connections.disconnect import Disconnection
 from tokensync.connections.erase import Erasure
 from tokensync.connections.fresh_token import AccessToken
@@ -29,6 +30,7 @@ from tokensync.store.changes import Change, ChangePage
 
 __all__ = [
     "AccessToken",
+    "ApiAnswer",
     "AsyncTokenClient",
     "Change",
     "ChangePage",

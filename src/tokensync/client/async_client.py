@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 from types import TracebackType
@@ -15,6 +15,7 @@ from typing import TypeVar
 import httpx
 
 from tokensync import bootstrap
+from tokensync.connections.api_request import ApiAnswer, api_request
 from tokensync.connections.disconnect import Disconnection, disconnect
 from tokensync.connections.erase import Erasure, erase_user
 from tokensync.connections.fresh_token import DEFAULT_MIN_TTL, AccessToken, get_token
@@ -126,6 +127,36 @@ class AsyncTokenClient:
             return token
 
         return await self._operate("get", op)
+
+    async def request(
+        self,
+        user_id: str,
+        platform: str,
+        path: str,
+        *,
+        method: str = "GET",
+        fields: Sequence[tuple[str, str]] = (),
+        paginate: bool = False,
+    ) -> ApiAnswer:
+        """A request to the platform's API (a path below its api_base) with the connection's
+        fresh access token; a 401 refreshes it once. `fields`: a GET's query, else the members
+        of a JSON body. `paginate`: every page of a GET, as one array of items."""
+
+        async def op(deps: Deps, stop: StopSignal) -> ApiAnswer:
+            answer = await api_request(
+                deps,
+                stop,
+                user_id,
+                platform,
+                path,
+                method=method,
+                fields=fields,
+                paginate=paginate,
+            )
+            deps.progress(answer)
+            return answer
+
+        return await self._operate("api", op)
 
     async def save_grant(
         self, user_id: str, platform: str, grant: Mapping[str, object]

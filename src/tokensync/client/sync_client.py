@@ -4,7 +4,7 @@ operations on a loop of its own (so never from inside a running loop)."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Coroutine, Mapping
+from collections.abc import Callable, Coroutine, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import TypeVar
@@ -15,6 +15,7 @@ from tokensync.client.async_client import (
     AsyncTokenClient,
     _ignore,
 )
+from tokensync.connections.api_request import ApiAnswer
 from tokensync.connections.disconnect import Disconnection
 from tokensync.connections.erase import Erasure
 from tokensync.connections.fresh_token import DEFAULT_MIN_TTL, AccessToken
@@ -97,6 +98,23 @@ class TokenClient:
         """AsyncTokenClient.get_token."""
         return self._call(
             self._async.get_token(user_id, platform, min_ttl=min_ttl, force_refresh=force_refresh)
+        )
+
+    def request(
+        self,
+        user_id: str,
+        platform: str,
+        path: str,
+        *,
+        method: str = "GET",
+        fields: Sequence[tuple[str, str]] = (),
+        paginate: bool = False,
+    ) -> ApiAnswer:
+        """AsyncTokenClient.request."""
+        return self._call(
+            self._async.request(
+                user_id, platform, path, method=method, fields=fields, paginate=paginate
+            )
         )
 
     def save_grant(self, user_id: str, platform: str, grant: Mapping[str, object]) -> ImportCounts:

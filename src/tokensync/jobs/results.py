@@ -64,6 +64,13 @@ class JobResult:
     # What the run's end did with lifecycle events: announced (failing, expiring), delivered.
     notices: Notices | None = None
     deliveries: DeliveryReport | None = None
+    # Items by (platform, outcome), for the metrics file: a platform failing wholesale shows.
+    by_platform: dict[tuple[str, str], int] = field(default_factory=dict)
+
+    def tally(self, platform: str, outcome: str) -> None:
+        """Count one item of a platform by how it ended."""
+        key = (platform, outcome)
+        self.by_platform[key] = self.by_platform.get(key, 0) + 1
 
     def acted(self, ids: Iterable[int]) -> None:
         """Note connections the run acted on (claimed, or a dry run found due)."""
@@ -165,6 +172,7 @@ class RefreshResult(JobResult):
         self.needs_reauth += outcome.kind is Refreshed.NEEDS_REAUTH
         self.superseded += outcome.newer_grant
         self.failed += outcome.kind in (Refreshed.FAILED, Refreshed.NEEDS_REAUTH)
+        self.tally(outcome.connection.platform, outcome.kind.value)
         if keep:
             self.outcomes.append(outcome)
 
@@ -283,6 +291,7 @@ class PollResult(JobResult):
         self.stored += sum(e.stored for e in poll.endpoints)
         self.deleted += sum(e.deleted for e in poll.endpoints)
         self.superseded += poll.superseded is not None
+        self.tally(poll.connection.platform, "polled" if poll.success else "failed")
         if keep:
             self.polls.append(poll)
 

@@ -12,6 +12,7 @@ import os
 import re
 import tempfile
 from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
@@ -33,25 +34,44 @@ HELP = {
     "tokensync_last_run_success": ("gauge", "1 if the job's last run fully succeeded, else 0."),
     "tokensync_last_run_completed": ("gauge", "1 if the job's last run completed, else 0."),
     "tokensync_last_run_items": ("gauge", "Items of the job's last run, by outcome."),
+    "tokensync_last_run_platform_items": (
+        "gauge",
+        "Items of the job's last run, by platform and outcome (refresh: refreshed, failed, "
+        "needs_reauth, superseded; poll: polled, failed).",
+    ),
     "tokensync_connections_needs_reauth": (
         "gauge",
         "Connections waiting for their user to reconnect, by platform.",
     ),
+    "tokensync_connections": ("gauge", "Connections, by platform and status."),
+    "tokensync_grants_ending": (
+        "gauge",
+        "Active connections whose grant ends within expiring_within (their users must reconnect).",
+    ),
+    "tokensync_events": ("gauge", "Lifecycle events, by status: pending, dead."),
 }
 _LINE = re.compile(r"^(tokensync_\w+)\{([^}]*)\}\s+(\S+)$")
 _LABEL = re.compile(r'(\w+)="((?:[^"\\]|\\.)*)"')
 _ESCAPED = re.compile(r"\\(.)")
 REAUTH = "tokensync_connections_needs_reauth"
+# The series that say what the database holds (not what a run did): replaced whole by each run
+# that could read them, kept as they were by one that could not.
+STORED = (REAUTH, "tokensync_connections", "tokensync_grants_ending", "tokensync_events")
 
 Series = dict[tuple[str, tuple[tuple[str, str], ...]], float]
 
 
-def write_metrics(
-    path: Path,
-    result: JobResult,
-    needs_reauth_by_platform: Mapping[str, int] | None,
-    now: datetime,
-) -> None:
+@dataclass(frozen=True)
+class StoredState:
+    """What the database holds as a run ends: connections by (platform, status), the grants
+    ending within expiring_within, events by status."""
+
+    connections: Mapping[tuple[str, str], int]
+    grants_ending: int = 0
+    events: Mapping[str, int] = field(default_factory=dict)
+
+
+def write_metrics(path: Path, result: JobResult, stored: StoredState | None, now: datetime) -> None:
     """Merge this run's metrics into the file at `path`, replacing it atomically."""
     if result.dry_run:
         return
@@ -60,10 +80,10 @@ def write_metrics(
     with _locked(path.parent):
         existing = _read(path)
         series = {
-            k: v for k, v in existing.items() if k[0] != REAUTH and dict(k[1]).get("job") != job
+            k: v for k, v in existing.items() if k[0] not in STORED and dict(k[1]).get("job") != job
         }
         series.update(_this_run(existing, job, result, now))
-        series.update(_reauth(existing, needs_reauth_by_platform))
+        series.update(_stored(existing, stored))
         _write_atomically(path, _render(series))
 
 
@@ -87,16 +107,26 @@ def _this_run(existing: Series, job: str, result: JobResult, now: datetime) -> S
             series[key] = when
     for outcome, value in view_of(result).items().items():
         series[_key("tokensync_last_run_items", job=job, outcome=outcome)] = float(value)
+    for (platform, outcome), value in result.by_platform.items():
+        name = "tokensync_last_run_platform_items"
+        series[_key(name, job=job, platform=platform, outcome=outcome)] = float(value)
     return series
 
 
-def _reauth(existing: Series, counts: Mapping[str, int] | None) -> Series:
-    """The current counts; a platform that had some and has none now reads 0, not absent."""
-    previous = {k: v for k, v in existing.items() if k[0] == REAUTH}
-    if counts is None:  # the database could not say: keep what we knew
+def _stored(existing: Series, stored: StoredState | None) -> Series:
+    """What the database holds now; a series that had a value and has none now reads 0, not
+    absent (a platform's last needs_reauth connection reconnected)."""
+    previous = {k: v for k, v in existing.items() if k[0] in STORED}
+    if stored is None:  # the database could not say: keep what we knew
         return previous
     current = {k: 0.0 for k in previous}
-    current.update({_key(REAUTH, platform=p): float(n) for p, n in counts.items()})
+    for (platform, status), n in stored.connections.items():
+        current[_key("tokensync_connections", platform=platform, status=status)] = float(n)
+        if status == "needs_reauth":
+            current[_key(REAUTH, platform=platform)] = float(n)
+    current[_key("tokensync_grants_ending")] = float(stored.grants_ending)
+    for status, n in stored.events.items():
+        current[_key("tokensync_events", status=status)] = float(n)
     return current
 
 

@@ -7,13 +7,19 @@ import json
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import httpx
 
 from tokensync.errors import TokensyncError
 from tokensync.jobs.results import JobResult
 from tokensync.output.stdout import Document
+from tokensync.store import Store
+
+if TYPE_CHECKING:
+    from tokensync.output.metrics import StoredState
 from tokensync.runtime.deps import Deps
 
 
@@ -64,17 +70,31 @@ class Monitoring:
     async def _write_metrics(self, deps: Deps, result: JobResult, path: Path) -> None:
         from tokensync.output.metrics import write_metrics
 
-        reauth: dict[str, int] | None
         db = deps.db
         try:
-            counts = await db.call(db.store.status_counts)
-            reauth = {c.platform: c.count for c in counts if c.status == "needs_reauth"}
+            stored: StoredState | None = await db.call(_stored_state, db.store, deps)
         except TokensyncError:
-            reauth = None  # the database is away: keep the last known counts, not zeros
+            stored = None  # the database is away: keep the last known values, not zeros
         try:
-            write_metrics(path, result, reauth, deps.clock.now())
+            write_metrics(path, result, stored, deps.clock.now())
         except OSError as exc:
             _warn(f"cannot write the metrics file: {exc.strerror}")
+
+
+def _stored_state(store: Store, deps: Deps) -> StoredState:
+    """Connections by platform and status, grants ending, events by status: three indexed
+    counts, whatever the tables hold."""
+    from tokensync.output.metrics import StoredState
+
+    connections = {(c.platform, c.status): c.count for c in store.status_counts()}
+    ends_before = deps.clock.now() + timedelta(seconds=deps.settings.expiring_within)
+    ending, _ = store.grant_ends(ends_before, 0)
+    events = store.event_counts()
+    return StoredState(
+        connections=connections,
+        grants_ending=ending,
+        events={"pending": events.pending, "dead": events.dead},
+    )
 
 
 def _warn(message: str) -> None:

@@ -42,6 +42,7 @@ class ApiResponse:
     headers: httpx.Headers
     body: Any
     url: str
+    requested: str = ""  # the URL asked for, its query included
 
 
 class Api:
@@ -75,7 +76,7 @@ class Api:
         expect: Sequence[int] = (),
     ) -> ApiResponse:
         """GET a path below the API base."""
-        return await self._get(self.base + path, params, headers, expect)
+        return await self._request("GET", self.base + path, params, None, headers, expect)
 
     async def get_url(
         self,
@@ -85,7 +86,21 @@ class Api:
         expect: Sequence[int] = (),
     ) -> ApiResponse:
         """GET a pagination link, only ever on the configured base (the token goes nowhere else)."""
-        return await self._get(self.rebase(url), None, headers, expect)
+        return await self._request("GET", self.rebase(url), None, None, headers, expect)
+
+    async def request(
+        self,
+        method: str,
+        url: str,
+        *,
+        params: Query | None = None,
+        json_body: object = None,
+        expect: Sequence[int] = (),
+    ) -> ApiResponse:
+        """Any method, on a path below the API base or a URL on it (`tokensync api`): the same
+        401 refresh and rate limits as every GET; a JSON body when `json_body` is not None."""
+        target = self.rebase(url) if "://" in url else self.base + url
+        return await self._request(method, target, params, json_body, None, expect)
 
     def rebase(self, url: str) -> str:
         """A link from a response, rebuilt on the configured base; refused if outside its path."""
@@ -100,10 +115,12 @@ class Api:
         rebuilt = f"{base.scheme}://{base.netloc}{parts.path}"
         return rebuilt + (f"?{parts.query}" if parts.query else "")
 
-    async def _get(
+    async def _request(
         self,
+        method: str,
         url: str,
         params: Query | None,
+        json_body: object,
         headers: Mapping[str, str] | None,
         expect: Sequence[int],
     ) -> ApiResponse:
@@ -111,7 +128,7 @@ class Api:
         refreshed = False
         attempts = 0
         while True:
-            response = await self._send(url, params, headers, token)
+            response = await self._send(method, url, params, json_body, headers, token)
             if response.status_code == 401 and 401 not in expect:
                 if refreshed:
                     raise PermanentError(
@@ -142,8 +159,10 @@ class Api:
 
     async def _send(
         self,
+        method: str,
         url: str,
         params: Query | None,
+        json_body: object,
         headers: Mapping[str, str] | None,
         token: str,
     ) -> httpx.Response:
@@ -154,7 +173,9 @@ class Api:
             # trickles (the client's longest timeout, twice, like the token endpoint's).
             async with (
                 asyncio.timeout(_overall(self._client.timeout)),
-                self._client.stream("GET", url, params=params, headers=sent) as response,
+                self._client.stream(
+                    method, url, params=params, headers=sent, json=json_body
+                ) as response,
             ):
                 body = await responses.read_capped(response, MAX_API_RESPONSE_BYTES, where)
         except ProviderError:
@@ -168,8 +189,9 @@ class Api:
     def _parsed(self, response: httpx.Response, expect: Sequence[int], token: str) -> ApiResponse:
         status = response.status_code
         url = str(response.request.url.copy_with(query=None)) if response.request else ""
+        requested = str(response.request.url) if response.request else ""
         if status in expect or status == 304:
-            return ApiResponse(status, response.headers, response_json(response), url)
+            return ApiResponse(status, response.headers, response_json(response), url, requested)
         if status >= 500:
             raise TransientError(f"{self.platform}: the API answered HTTP {status}", status=status)
         if status >= 400:
@@ -187,7 +209,7 @@ class Api:
                 f"({kind})",
                 status=status,
             )
-        return ApiResponse(status, response.headers, body, url)
+        return ApiResponse(status, response.headers, body, url, requested)
 
 
 def _overall(timeout: httpx.Timeout) -> float | None:
