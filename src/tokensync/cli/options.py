@@ -134,7 +134,6 @@ EXAMPLES = {
         "tokensync tokens list --format jsonl --limit 1000 --after-id 5000",
     ),
     "api": examples(
-        "tokensync api --user u_1 --platform github /user",
         "tokensync api --user u_1 --platform github /user/repos --paginate | jq length",
         "tokensync api --user u_1 --platform spotify /me/player/pause -X PUT",
     ),
