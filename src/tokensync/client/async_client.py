@@ -128,16 +128,30 @@ class AsyncTokenClient:
         return await self._operate("get", op)
 
     async def save_grant(
-        self, user_id: str, platform: str, grant: Mapping[str, object]
+        self,
+        user_id: str,
+        platform: str,
+        grant: Mapping[str, object],
+        *,
+        provider_user_id: str | None = None,
     ) -> ImportCounts:
         """Store the token response an OAuth callback received (`access_token`, `refresh_token`,
-        `expires_in`, `scope`, `token_type`, `refresh_token_expires_in`) as the connection of
-        (user, platform): created, or replaced and active again, as `tokens import` does."""
+        `expires_in`, `scope`, `token_type`, `refresh_token_expires_in`, `id_token`) as the
+        connection of (user, platform): created, or replaced and active again, as `tokens import`
+        does. `provider_user_id` (or the id_token's `sub`) is the provider's id of the account."""
 
         async def op(deps: Deps, stop: StopSignal) -> ImportCounts:
             now = deps.clock.now()
             keyring = deps.require_keyring()
-            row = grant_row(user_id, platform, grant, deps.settings.platforms, keyring, now)
+            row = grant_row(
+                user_id,
+                platform,
+                grant,
+                deps.settings.platforms,
+                keyring,
+                now,
+                provider_user_id=provider_user_id,
+            )
             # A key that opens none of the stored tokens would leave the database under two.
             await deps.db.call(bootstrap.check_keyring, deps.db.store, keyring)
             return await deps.db.call(deps.db.store.upsert_connections, [row], now)

@@ -99,9 +99,18 @@ class TokenClient:
             self._async.get_token(user_id, platform, min_ttl=min_ttl, force_refresh=force_refresh)
         )
 
-    def save_grant(self, user_id: str, platform: str, grant: Mapping[str, object]) -> ImportCounts:
+    def save_grant(
+        self,
+        user_id: str,
+        platform: str,
+        grant: Mapping[str, object],
+        *,
+        provider_user_id: str | None = None,
+    ) -> ImportCounts:
         """AsyncTokenClient.save_grant."""
-        return self._call(self._async.save_grant(user_id, platform, grant))
+        return self._call(
+            self._async.save_grant(user_id, platform, grant, provider_user_id=provider_user_id)
+        )
 
     def disconnect(
         self,

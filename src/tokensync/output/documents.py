@@ -43,6 +43,7 @@ def connection_document(conn: Connection) -> Document:
         "hasRefreshToken": conn.refresh_token_enc is not None,
         "expiresAt": iso(conn.expires_at),
         "refreshTokenExpiresAt": iso(conn.refresh_token_expires_at),
+        "providerUserId": conn.provider_user_id,
         "lastRefreshedAt": iso(conn.last_refreshed_at),
         "lastSyncAt": iso(conn.last_sync_at),
         "failureCount": conn.failure_count,

@@ -48,6 +48,8 @@ class Connection:
     lease_sent_at: datetime | None = None
     # When an application asked for a refresh (tokensync_request_refresh, docs/node.md): due now.
     refresh_requested_at: datetime | None = None
+    # The provider's id of the account behind the grant (GitHub's user id, Google's `sub`).
+    provider_user_id: str | None = None
     # Columns whose stored value could not be read (engine.UNREADABLE): such a row fails alone.
     unreadable: tuple[str, ...] = ()
 
@@ -75,6 +77,8 @@ class NewTokens:
     # end stored with it unless the line gives one. (An explicit `"refreshToken": null` is
     # refresh_token_enc None with keep_refresh False: removed.)
     keep_refresh: bool = False
+    # The provider's id of the account, when the line or the grant names it (None: not known).
+    provider_user_id: str | None = None
 
 
 # Rows per table, as a removal counts them (what was deleted, or what a dry run would delete).

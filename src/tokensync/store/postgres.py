@@ -251,6 +251,7 @@ class PostgresStore(Store):
                             r.scope,
                             r.expires_at,
                             r.refresh_token_expires_at,
+                            r.provider_user_id,
                         )
                     )
         except psycopg.Error as exc:

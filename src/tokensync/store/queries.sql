@@ -14,7 +14,7 @@ id, user_id, platform, access_token_enc, refresh_token_enc, token_type, scope, e
 status, tokens_updated_at, last_refreshed_at, last_error_code, last_error_message,
 failure_count, next_attempt_at, lease_owner, lease_expires_at, last_sync_at, created_at,
 updated_at, refresh_token_expires_at, next_poll_at, poll_lease_expires_at, streak_started_at,
-grant_generation, lease_sent_at, refresh_requested_at
+grant_generation, lease_sent_at, refresh_requested_at, provider_user_id
 
 -- fragment: due_refresh
 -- A connection due for a token refresh, not leased, and not refreshed already in this run: its
@@ -122,7 +122,7 @@ CREATE TEMP TABLE import_staging (
     line BIGINT NOT NULL, user_id TEXT NOT NULL, platform TEXT NOT NULL,
     access_token_enc TEXT NOT NULL, refresh_token_enc TEXT, keep_refresh BOOLEAN NOT NULL,
     token_type TEXT NOT NULL, scope TEXT, expires_at TIMESTAMPTZ,
-    refresh_token_expires_at TIMESTAMPTZ)
+    refresh_token_expires_at TIMESTAMPTZ, provider_user_id TEXT)
 
 -- name: create_import_seen
 -- The connections an import has written so far, and the line of each: a later chunk's line that
@@ -134,14 +134,15 @@ CREATE TEMP TABLE import_seen (
 -- name: copy_import_staging
 -- PostgreSQL only: the rows of an import, streamed with COPY (store.importing.STAGING_COLUMNS).
 COPY import_staging (line, user_id, platform, access_token_enc, refresh_token_enc,
-    keep_refresh, token_type, scope, expires_at, refresh_token_expires_at) FROM STDIN
+    keep_refresh, token_type, scope, expires_at, refresh_token_expires_at, provider_user_id)
+FROM STDIN
 
 -- name: stage_import_row
 -- SQLite: one staged row (executemany streams them through one prepared statement).
 INSERT INTO import_staging (line, user_id, platform, access_token_enc, refresh_token_enc,
-    keep_refresh, token_type, scope, expires_at, refresh_token_expires_at)
+    keep_refresh, token_type, scope, expires_at, refresh_token_expires_at, provider_user_id)
 VALUES (:line, :user_id, :platform, :access_token_enc, :refresh_token_enc, :keep_refresh,
-    :token_type, :scope, :expires_at, :refresh_token_expires_at)
+    :token_type, :scope, :expires_at, :refresh_token_expires_at, :provider_user_id)
 
 -- name: remember_import_keys
 -- The staged connections, for the duplicate check: a key already there (an earlier line of this
@@ -183,7 +184,9 @@ FROM existing WHERE status <> 'active' ORDER BY line
 -- gives one. A new grant ends any failure streak, and its end is yet to be announced (a kept
 -- refresh token keeps its grant's notice, unless the line gives another end). A line with a
 -- refresh token is a new grant: its generation is one more, and the lease any run holds on the
--- older grant ends (that run can store nothing of the older grant here any more).
+-- older grant ends (that run can store nothing of the older grant here any more). The account id a
+-- line gives is stored; a line that gives none keeps the stored one with the stored grant, and
+-- clears it with a new grant (a new grant may be another account's).
 UPDATE connections SET
     access_token_enc = s.access_token_enc,
     refresh_token_enc = CASE WHEN s.keep_refresh THEN connections.refresh_token_enc
@@ -212,6 +215,9 @@ UPDATE connections SET
     lease_expires_at = CASE WHEN s.keep_refresh THEN connections.lease_expires_at END,
     lease_sent_at = CASE WHEN s.keep_refresh THEN connections.lease_sent_at END,
     refresh_requested_at = NULL,
+    provider_user_id = CASE WHEN s.keep_refresh
+        THEN COALESCE(s.provider_user_id, connections.provider_user_id)
+        ELSE s.provider_user_id END,
     updated_at = :now
 FROM import_staging AS s
 WHERE connections.user_id = s.user_id AND connections.platform = s.platform
@@ -221,9 +227,10 @@ WHERE connections.user_id = s.user_id AND connections.platform = s.platform
 -- insertion is its only probe (one another writer added meanwhile is left out, and counted).
 INSERT INTO connections (
     user_id, platform, access_token_enc, refresh_token_enc, token_type, scope,
-    expires_at, refresh_token_expires_at, status, tokens_updated_at, created_at, updated_at)
+    expires_at, refresh_token_expires_at, status, tokens_updated_at, created_at, updated_at,
+    provider_user_id)
 SELECT s.user_id, s.platform, s.access_token_enc, s.refresh_token_enc, s.token_type, s.scope,
-    s.expires_at, s.refresh_token_expires_at, 'active', :now, :now, :now
+    s.expires_at, s.refresh_token_expires_at, 'active', :now, :now, :now, s.provider_user_id
 FROM import_staging AS s WHERE true
 ON CONFLICT (user_id, platform) DO NOTHING
 
@@ -238,6 +245,13 @@ DROP TABLE import_staging
 -- name: drop_import_seen
 -- The keys of the import are done with (a rollback drops them too).
 DROP TABLE import_seen
+
+-- name: note_provider_user
+-- The account id a poll learned, for the grant it polled with (a grant written meanwhile may be
+-- another account's: left alone).
+UPDATE connections SET provider_user_id = :provider_user_id
+WHERE id = :id AND grant_generation = :grant
+    AND provider_user_id IS DISTINCT FROM :provider_user_id
 
 -- name: list_connections
 -- A page of the connections matching the filters, by id (the primary key: a page costs its rows

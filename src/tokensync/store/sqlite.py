@@ -223,6 +223,7 @@ class SQLiteStore(Store):
                 "refresh_token_expires_at": (
                     to_text(r.refresh_token_expires_at) if r.refresh_token_expires_at else None
                 ),
+                "provider_user_id": r.provider_user_id,
             }
             for r in rows
         )
