@@ -36,6 +36,7 @@ export type ErrorCode =
   | "not_found"
   | "needs_reauth"
   | "disabled"
+  | "revoked"
   | "not_refreshable"
   | "retry"
   | "invalid_webhook";
@@ -104,7 +105,7 @@ export interface ConnectionRow {
   id: number;
   user_id: string;
   platform: string;
-  status: "active" | "needs_reauth" | "disabled";
+  status: "active" | "needs_reauth" | "disabled" | "revoked";
   access_token_enc: string;
   token_type: string;
   scope: string | null;

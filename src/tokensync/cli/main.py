@@ -12,7 +12,17 @@ from typing import TYPE_CHECKING, NoReturn
 import typer
 
 from tokensync import interrupts
-from tokensync.cli import data, db, events, jobs, keys, status, tokens, users  # noqa: F401 (registers the commands)
+from tokensync.cli import (  # noqa: F401 (registers the commands)
+    data,
+    db,
+    events,
+    jobs,
+    keys,
+    revocations,
+    status,
+    tokens,
+    users,
+)
 from tokensync.cli.app import app
 from tokensync.cli.options import hoist_global_options
 from tokensync.errors import EXIT_FAILURES, EXIT_USAGE, Interrupted

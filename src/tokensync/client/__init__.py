@@ -25,6 +25,7 @@ from tokensync.client.sync_client import RunningLoopError, TokenClient, open_cli
 from tokensync.connections.disconnect import Disconnection
 from tokensync.connections.erase import Erasure
 from tokensync.connections.fresh_token import AccessToken
+from tokensync.revocations.ingest import Ingestion
 from tokensync.store.changes import Change, ChangePage
 
 __all__ = [
@@ -34,6 +35,7 @@ __all__ = [
     "ChangePage",
     "Disconnection",
     "Erasure",
+    "Ingestion",
     "RunningLoopError",
     "TokenClient",
     "open_async_client",

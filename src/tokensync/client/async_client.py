@@ -22,6 +22,8 @@ from tokensync.connections.token_import import grant_row
 from tokensync.crypto import Keyring
 from tokensync.errors import StorageError
 from tokensync.jobs.run_record import new_run_id
+from tokensync.revocations.delivery import delivery_of
+from tokensync.revocations.ingest import Ingestion, ingest_revocation
 from tokensync.runtime.clock import Clock
 from tokensync.runtime.deps import Deps
 from tokensync.runtime.reportable import Reportable
@@ -197,6 +199,21 @@ class AsyncTokenClient:
             return await erase_user(deps, stop, user_id, revoke=revoke, dry_run=dry_run)
 
         return await self._operate("erase", op, keys=not dry_run)
+
+    async def ingest_revocation(
+        self, source: str, body: bytes, headers: Mapping[str, str]
+    ) -> Ingestion:
+        """Verify a revocation a platform pushed (`source`: github or google-risc; the request's
+        raw body and its headers, as the application's webhook receiver got them) and apply it:
+        the account's connections revoked, once per delivery. An unverified one raises
+        UnverifiedDeliveryError (a UsageError) and changes nothing."""
+
+        async def op(deps: Deps, stop: StopSignal) -> Ingestion:
+            done = await ingest_revocation(deps, source, delivery_of(body, headers))
+            deps.progress(done)
+            return done
+
+        return await self._operate("revocations", op, keys=False)
 
     async def changes(
         self,

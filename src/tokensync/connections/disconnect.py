@@ -34,6 +34,9 @@ NOT_ASKED = (
     "provider"
 )
 
+# A connection the user revoked at the provider (revocations ingest) holds no grant to revoke.
+REVOKED_BY_USER = "the user revoked the grant at the provider already: nothing to revoke"
+
 
 @dataclass(frozen=True)
 class Disconnection:
@@ -115,7 +118,12 @@ async def remove_connection(
         counts = await db.call(db.store.count_user_rows, conn.user_id, [conn.platform])
         if keep_data:
             counts["user_platform_data"] = 0
-        planned = plan(platform, conn.platform) if revoke else Revocation(False, reason=NOT_ASKED)
+        if not revoke:
+            planned = Revocation(False, reason=NOT_ASKED)
+        elif conn.status == "revoked":
+            planned = Revocation(False, reason=REVOKED_BY_USER)
+        else:
+            planned = plan(platform, conn.platform)
         return Disconnection(conn.user_id, conn.platform, conn.id, planned, counts, dry_run=True)
     dead = False
     if revoke and platform is not None and platform.revocation == "github":
@@ -124,6 +132,8 @@ async def remove_connection(
     try:
         if not revoke:
             revocation = Revocation(False, reason=NOT_ASKED)
+        elif leased.status == "revoked":
+            revocation = Revocation(False, reason=REVOKED_BY_USER)
         elif dead:
             endpoint = plan(platform, conn.platform).endpoint
             revocation = Revocation(True, endpoint=endpoint, already_invalid=True)

@@ -24,7 +24,7 @@ if TYPE_CHECKING:  # both import this module (through the refresher), which only
 
 # Why a connection's poll failed when the grant itself is dead (or the connection was disabled):
 # the user's to fix, not the operator's.
-DEAD_GRANT_CODES = frozenset({"needs_reauth", "disabled"})
+DEAD_GRANT_CODES = frozenset({"needs_reauth", "disabled", "revoked"})
 
 
 @dataclass(frozen=True)

@@ -26,6 +26,7 @@ from tokensync.store.polling import PollingMixin
 from tokensync.store.refreshing import RefreshMixin
 from tokensync.store.removal import RemovalMixin
 from tokensync.store.reporting import ReportingMixin
+from tokensync.store.revocations import RevocationMixin
 
 
 def migrations(engine: str) -> list[tuple[int, str]]:
@@ -45,6 +46,7 @@ class Store(
     ImportMixin,
     PollingMixin,
     RemovalMixin,
+    RevocationMixin,
     ChangesMixin,
     OutboxMixin,
     DeliveryMixin,

@@ -8,7 +8,7 @@ from datetime import datetime
 
 from tokensync.errors import EXIT_OK
 
-STATUSES = ("active", "needs_reauth", "disabled")
+STATUSES = ("active", "needs_reauth", "disabled", "revoked")
 # Why a stored item was tombstoned (user_platform_data.deleted_reason).
 TOMBSTONE_REASONS = ("absent_from_snapshot", "deleted_at_source", "absent_after_resync")
 
@@ -214,6 +214,7 @@ EVENT_TYPES = (
     "connection.disconnected",
     "user.erased",
     "data.changed",
+    "connection.revoked",
 )
 # pending: to be delivered (or waiting for its next attempt); delivered: a 2xx answered it;
 # dead: not delivered within the delivery window.

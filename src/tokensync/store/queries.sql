@@ -277,7 +277,9 @@ SELECT EXISTS (SELECT 1 FROM connections) AS present
 -- The access-token ciphertexts of the newest connections, by the primary key: the sample a
 -- keyring is checked against before anything is written: the primary key read backwards, a
 -- few rows whatever the table holds (`id > 0`, every id, lets SQLite's plan say so too).
-SELECT access_token_enc FROM connections WHERE id > 0 ORDER BY id DESC LIMIT :limit
+-- A revoked connection holds no token (an empty access_token_enc): not a sample.
+SELECT access_token_enc FROM connections WHERE id > 0 AND access_token_enc <> ''
+ORDER BY id DESC LIMIT :limit
 
 -- name: get_connection
 -- One connection by id.
@@ -725,6 +727,43 @@ INSERT INTO events (event_id, type, user_id, connection_id, data, created_at, st
     attempts, next_attempt_at, give_up_at)
 VALUES (:event_id, :type, :user_id, :connection_id, :data, :now, 'pending', 0, :now,
     :give_up_at)
+
+-- name: remember_revocation_delivery
+-- A revocation's delivery, by its source's id (store/revocations.py): nothing inserted when it
+-- was seen before, and then nothing else changes.
+INSERT INTO revocation_deliveries (source, delivery_id, received_at)
+VALUES (:source, :delivery_id, :now)
+ON CONFLICT (source, delivery_id) DO NOTHING
+
+-- name: account_connections
+-- How many connections name an account (on the platforms a revocation is for).
+SELECT COUNT(*) AS n FROM connections WHERE provider_user_id = :account AND {platform_in}
+
+-- name: revoke_account
+-- The connections of an account (on the platforms a revocation is for) that are not revoked yet:
+-- revoked, their tokens cleared (an empty access token, no refresh token), the grant's lease
+-- ended and its generation moved on (a refresh in flight, or a spooled token set, stores nothing
+-- of it), nothing due; from the index connections_provider_user.
+UPDATE connections SET
+    status = 'revoked',
+    access_token_enc = '',
+    refresh_token_enc = NULL,
+    expires_at = NULL,
+    refresh_token_expires_at = NULL,
+    last_error_code = 'revoked',
+    last_error_message = :message,
+    failure_count = 0,
+    next_attempt_at = NULL,
+    {streak_ended},
+    grant_generation = grant_generation + 1,
+    lease_owner = NULL,
+    lease_expires_at = NULL,
+    lease_sent_at = NULL,
+    refresh_requested_at = NULL,
+    tokens_updated_at = :now,
+    updated_at = :now
+WHERE provider_user_id = :account AND {platform_in} AND status <> 'revoked'
+RETURNING id, user_id, platform
 
 -- name: insert_data_changed
 -- A data.changed event (store/changes.py), its readUpTo filled in by the statement itself: the

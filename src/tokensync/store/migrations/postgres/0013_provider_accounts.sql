@@ -1,3 +1,26 @@
--- tokensync schema 13 (PostgreSQL): the provider's id of the account behind each connection
--- (providerUserId: GitHub's numeric user id, Google's `sub`), never required. NULL: not known.
+-- tokensync schema 13 (PostgreSQL): revocations the platforms push (store/revocations.py).
+-- The provider's id of the account behind each connection (providerUserId: GitHub's numeric
+-- user id, Google's `sub`), never required; NULL: not known. A revocation names an account, and
+-- finds its connections from this index.
 ALTER TABLE connections ADD COLUMN provider_user_id TEXT;
+CREATE INDEX connections_provider_user ON connections (provider_user_id, platform)
+    WHERE provider_user_id IS NOT NULL;
+-- `revoked`: the user withdrew consent at the provider (no refresh, no poll; the tokens are
+-- cleared). The CHECKs are replaced NOT VALID: no row is read under the table's lock (every one
+-- passes them already).
+ALTER TABLE connections DROP CONSTRAINT connections_status_check;
+ALTER TABLE connections ADD CONSTRAINT connections_status_check
+    CHECK (status IN ('active', 'needs_reauth', 'disabled', 'revoked')) NOT VALID;
+ALTER TABLE events DROP CONSTRAINT events_type_check;
+ALTER TABLE events ADD CONSTRAINT events_type_check CHECK (type IN ('connection.needs_reauth',
+    'connection.recovered', 'connection.failing', 'connection.expiring',
+    'connection.disconnected', 'user.erased', 'data.changed', 'connection.revoked')) NOT VALID;
+-- Each delivery of a revocation already applied, by its source's id (GitHub's X-GitHub-Delivery,
+-- a security event token's jti): the same delivery again changes nothing.
+CREATE TABLE revocation_deliveries (
+    source       TEXT NOT NULL,
+    delivery_id  TEXT NOT NULL,
+    received_at  TIMESTAMPTZ NOT NULL,
+    PRIMARY KEY (source, delivery_id)
+);
+CREATE INDEX revocation_deliveries_age ON revocation_deliveries (received_at);
