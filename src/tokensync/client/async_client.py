@@ -213,7 +213,8 @@ class AsyncTokenClient:
             deps.progress(done)
             return done
 
-        return await self._operate("revocations", op, keys=False)
+        # A refresh token Google names by a hash is matched with the keys (token_match.py).
+        return await self._operate("revocations", op, keys=source != "github")
 
     async def changes(
         self,

@@ -24,6 +24,7 @@ from tokensync.platforms.catalog import Platform
 from tokensync.store import NewTokens, Store
 from tokensync.store.models import ImportCounts
 from tokensync.times import LATEST, describe_range, in_range
+from tokensync.token_digests import DigestKeys
 
 # A line holds two tokens of at most 64 KiB each and a few short fields.
 MAX_LINE_BYTES = 256 * 1024
@@ -254,8 +255,12 @@ def _row(
         raise bad(
             "idToken is read for the platforms whose grants Google issues; give providerUserId"
         )
+    digests = None
+    if refresh and platforms[platform].issued_by_google:
+        digests = DigestKeys(keyring.secrets).of_token(refresh)
     return NewTokens(
         provider_user_id=_account(record, bad),
+        refresh_digests=digests,
         user_id=user,
         platform=platform,
         access_token_enc=keyring.encrypt(record["accessToken"], binding(user, platform, "access")),

@@ -11,13 +11,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from tokensync.errors import EXIT_OK, UsageError
-from tokensync.revocations import github
+from tokensync.revocations import github, google_risc
 from tokensync.revocations.delivery import Delivery
 from tokensync.revocations.notice import Notice
+from tokensync.revocations.token_match import revoked_grants
 from tokensync.runtime.deps import Deps
 from tokensync.store.revocations import RevokedConnection
 
-SOURCES = (github.SOURCE,)
+SOURCES = (github.SOURCE, google_risc.SOURCE)
 
 
 @dataclass(frozen=True)
@@ -27,10 +28,10 @@ class Ingestion:
     source: str
     delivery_id: str
     event: str
-    accounts: int  # accounts the delivery revokes
+    accounts: int  # accounts (and refresh tokens) the delivery revokes
     replayed: bool  # applied before: nothing changed now
     revoked: tuple[RevokedConnection, ...] = ()
-    unknown_accounts: int = 0  # accounts no connection names: acknowledged
+    unknown_accounts: int = 0  # accounts (tokens) no connection holds: acknowledged
 
     @property
     def success(self) -> bool:
@@ -56,6 +57,12 @@ class Ingestion:
 async def ingest_revocation(deps: Deps, source: str, delivery: Delivery) -> Ingestion:
     """Verify `delivery` as `source` says, then apply what it says, once."""
     notice = await verified_notice(deps, source, delivery)
+    grants = []
+    unmatched = 0  # refresh tokens no connection holds: acknowledged, like unknown accounts
+    for token in notice.tokens:
+        found = await revoked_grants(deps, token)
+        unmatched += not found
+        grants += found
     db = deps.db
     applied = await db.call(
         db.store.apply_revocation,
@@ -63,8 +70,9 @@ async def ingest_revocation(deps: Deps, source: str, delivery: Delivery) -> Inge
         notice.delivery_id,
         notice.accounts,
         deps.clock.now(),
+        grants,
     )
-    accounts = len(notice.accounts)
+    accounts = len(notice.accounts) + len(notice.tokens)
     if applied is None:
         return Ingestion(notice.source, notice.delivery_id, notice.event, accounts, replayed=True)
     return Ingestion(
@@ -74,7 +82,7 @@ async def ingest_revocation(deps: Deps, source: str, delivery: Delivery) -> Inge
         accounts,
         replayed=False,
         revoked=applied.revoked,
-        unknown_accounts=applied.unknown_accounts,
+        unknown_accounts=applied.unknown_accounts + unmatched,
     )
 
 
@@ -84,4 +92,6 @@ async def verified_notice(deps: Deps, source: str, delivery: Delivery) -> Notice
     if source == github.SOURCE:
         secret = settings.revocations.github_webhook_secret
         return github.github_notice(delivery, secret, settings.platforms)
+    if source == google_risc.SOURCE:
+        return await google_risc.google_notice(deps, delivery)
     raise UsageError(f"unknown source {source!r} (known: {', '.join(SOURCES)})")

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from tokensync.errors import EXIT_OK
+from tokensync.token_digests import RefreshDigests
 
 STATUSES = ("active", "needs_reauth", "disabled", "revoked")
 # Why a stored item was tombstoned (user_platform_data.deleted_reason).
@@ -79,6 +80,9 @@ class NewTokens:
     keep_refresh: bool = False
     # The provider's id of the account, when the line or the grant names it (None: not known).
     provider_user_id: str | None = None
+    # Keyed digests of Google's identifiers of the refresh token (token_digests.py), for the
+    # platforms whose grants Google issues.
+    refresh_digests: RefreshDigests | None = None
 
 
 # Rows per table, as a removal counts them (what was deleted, or what a dry run would delete).

@@ -5,6 +5,18 @@
 ALTER TABLE connections ADD COLUMN provider_user_id TEXT;
 CREATE INDEX connections_provider_user ON connections (provider_user_id, platform)
     WHERE provider_user_id IS NOT NULL;
+-- Google's security events name a revoked refresh token by a hash of it, or by its first 16
+-- characters: keyed digests of both (token_digests.py), under the key `refresh_digest_key` names,
+-- for the grant `refresh_digest_generation` (a digest of an older grant is stale), find the
+-- connection from these indexes without decrypting any row.
+ALTER TABLE connections ADD COLUMN refresh_token_digest TEXT;
+ALTER TABLE connections ADD COLUMN refresh_prefix_digest TEXT;
+ALTER TABLE connections ADD COLUMN refresh_digest_key TEXT;
+ALTER TABLE connections ADD COLUMN refresh_digest_generation BIGINT;
+CREATE INDEX connections_refresh_digest ON connections (refresh_token_digest)
+    WHERE refresh_token_digest IS NOT NULL;
+CREATE INDEX connections_refresh_prefix_digest ON connections (refresh_prefix_digest)
+    WHERE refresh_prefix_digest IS NOT NULL;
 -- `revoked`: the user withdrew consent at the provider (no refresh, no poll; the tokens are
 -- cleared). The CHECKs are replaced NOT VALID: no row is read under the table's lock (every one
 -- passes them already).

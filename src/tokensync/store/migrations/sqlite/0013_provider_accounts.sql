@@ -1,6 +1,7 @@
 -- tokensync schema 13 (SQLite): the provider's id of the account behind each connection, the
--- `revoked` status, connection.revoked, and the revocation deliveries seen (see the PostgreSQL
--- migration of the same number). SQLite cannot change a CHECK in place: connections and events
+-- keyed digests of Google's identifiers of its refresh token, the `revoked` status,
+-- connection.revoked, and the revocation deliveries seen (see the PostgreSQL migration of the
+-- same number). SQLite cannot change a CHECK in place: connections and events
 -- are made again with the new values, their rows, their AUTOINCREMENT counters (an id is never
 -- used twice) and their indexes.
 CREATE TABLE connections_new (
@@ -36,6 +37,10 @@ CREATE TABLE connections_new (
     lease_sent_at            TEXT,
     refresh_requested_at     TEXT,
     provider_user_id         TEXT,
+    refresh_token_digest     TEXT,
+    refresh_prefix_digest    TEXT,
+    refresh_digest_key       TEXT,
+    refresh_digest_generation INTEGER,
     UNIQUE (user_id, platform)
 );
 INSERT INTO connections_new (id, user_id, platform, access_token_enc, refresh_token_enc,
@@ -80,6 +85,10 @@ CREATE INDEX connections_refresh_requested ON connections (refresh_requested_at,
       AND refresh_requested_at IS NOT NULL;
 CREATE INDEX connections_provider_user ON connections (provider_user_id, platform)
     WHERE provider_user_id IS NOT NULL;
+CREATE INDEX connections_refresh_digest ON connections (refresh_token_digest)
+    WHERE refresh_token_digest IS NOT NULL;
+CREATE INDEX connections_refresh_prefix_digest ON connections (refresh_prefix_digest)
+    WHERE refresh_prefix_digest IS NOT NULL;
 CREATE TABLE events_new (
     id               INTEGER PRIMARY KEY AUTOINCREMENT,
     event_id         TEXT NOT NULL UNIQUE,
