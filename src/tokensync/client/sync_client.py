@@ -107,10 +107,17 @@ class TokenClient:
         grant: Mapping[str, object],
         *,
         provider_user_id: str | None = None,
+        keep_old_grant: bool = False,
     ) -> ImportCounts:
         """AsyncTokenClient.save_grant."""
         return self._call(
-            self._async.save_grant(user_id, platform, grant, provider_user_id=provider_user_id)
+            self._async.save_grant(
+                user_id,
+                platform,
+                grant,
+                provider_user_id=provider_user_id,
+                keep_old_grant=keep_old_grant,
+            )
         )
 
     def disconnect(

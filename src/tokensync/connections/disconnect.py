@@ -20,6 +20,7 @@ from tokensync.errors import (
 )
 from tokensync.oauth.revocation import Revocation, decrypted_grant, plan, revoke
 from tokensync.platforms.catalog import Platform
+from tokensync.refresh.old_grants import revoke_replaced
 from tokensync.refresh.refresher import Refresher
 from tokensync.refresh.spooled import apply_spool
 from tokensync.refresh.token_source import ConnectionTokens, lease_attempts
@@ -125,6 +126,9 @@ async def remove_connection(
         else:
             planned = plan(platform, conn.platform)
         return Disconnection(conn.user_id, conn.platform, conn.id, planned, counts, dry_run=True)
+    if revoke:
+        # A grant this connection replaced, not revoked yet, goes before the row that names it.
+        await revoke_replaced(deps, [conn.id])
     dead = False
     if revoke and platform is not None and platform.revocation == "github":
         dead = await _fresh_github_token(deps, stop, conn)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import base64
 import math
 import re
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, BinaryIO
 
@@ -80,11 +80,13 @@ def import_tokens(
     keyring: Keyring,
     now: datetime,
     progress: Callable[[int], None] = lambda rows: None,
+    replaced: Sequence[str] = (),
 ) -> ImportCounts:
     """Read, check, encrypt and upsert every line of `stream`; all or nothing. `progress` is
-    told the count of rows read so far."""
+    told the count of rows read so far; the grants replaced on the platforms in `replaced` are
+    kept to be revoked (refresh/old_grants.py)."""
     rows = parse_lines(read_lines(stream), platforms, keyring, now)
-    return store.upsert_connections(_counted(rows, progress), now)
+    return store.upsert_connections(_counted(rows, progress), now, replaced)
 
 
 def _counted(rows: Iterable[NewTokens], progress: Callable[[int], None]) -> Iterator[NewTokens]:

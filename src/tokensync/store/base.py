@@ -25,6 +25,7 @@ from tokensync.store.outbox import OutboxMixin
 from tokensync.store.polling import PollingMixin
 from tokensync.store.refreshing import RefreshMixin
 from tokensync.store.removal import RemovalMixin
+from tokensync.store.replaced import ReplacedGrantsMixin
 from tokensync.store.reporting import ReportingMixin
 from tokensync.store.revocations import RevocationMixin
 
@@ -47,6 +48,7 @@ class Store(
     PollingMixin,
     RemovalMixin,
     RevocationMixin,
+    ReplacedGrantsMixin,
     ChangesMixin,
     OutboxMixin,
     DeliveryMixin,

@@ -90,11 +90,36 @@ TableCounts = dict[str, int]
 
 
 @dataclass(frozen=True)
+class OldGrant:
+    """A grant an import replaced, and what became of it at the provider."""
+
+    connection_id: int
+    user_id: str
+    platform: str
+    revoked: bool
+    reason: str | None = None  # why not (yet): retried by the next job run, or never
+
+
+@dataclass(frozen=True)
+class OldGrants:
+    """The replaced grants one attempt dealt with: revoked, left for a later attempt (the
+    provider failed), or not to be revoked (the same grant imported again; given up)."""
+
+    revoked: tuple[OldGrant, ...] = ()
+    pending: tuple[OldGrant, ...] = ()
+    dropped: tuple[OldGrant, ...] = ()
+
+
+@dataclass(frozen=True)
 class ImportCounts:
     """How many connections an import created and replaced."""
 
     inserted: int
     updated: int
+    # Grants replaced by another, kept to be revoked (replaced_grants).
+    replaced_grants: int = 0
+    # What became of them once the import was committed (refresh/old_grants.py).
+    old_grants: OldGrants | None = None
 
     @property
     def exit_code(self) -> int:

@@ -39,6 +39,7 @@ class PostgresStore(Store):
     engine = "postgres"
     dialect = {
         "platform_in": "platform = ANY(CAST(:platforms AS text[]))",
+        "connection_in": "connection_id = ANY(CAST(:connections AS bigint[]))",
         "refresh_digest_in": "refresh_token_digest = ANY(CAST(:digests AS text[]))",
         "prefix_digest_in": "refresh_prefix_digest = ANY(CAST(:digests AS text[]))",
         "digest_key_not_in": "NOT (refresh_digest_key = ANY(CAST(:keys AS text[])))",

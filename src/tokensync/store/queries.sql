@@ -190,6 +190,43 @@ SELECT {new_event_id}, 'connection.recovered', user_id, id,
     :now, 'pending', 0, :now, :give_up_at
 FROM existing WHERE status <> 'active' ORDER BY line
 
+-- name: import_replaced_grants
+-- Before import_update: the grants the staged lines replace with another (a line with a refresh
+-- token, over a stored one), on the platforms whose revocation ends that grant alone
+-- (:platforms), kept to be revoked once the import is committed (refresh/old_grants.py).
+INSERT INTO replaced_grants (connection_id, user_id, platform, access_token_enc,
+    refresh_token_enc, replaced_at, next_attempt_at)
+SELECT id, user_id, platform, access_token_enc, refresh_token_enc, :now, :now
+FROM (SELECT c.id, c.user_id, c.platform, c.access_token_enc, c.refresh_token_enc
+      FROM import_staging AS s JOIN connections AS c
+          ON c.user_id = s.user_id AND c.platform = s.platform
+      WHERE NOT s.keep_refresh AND s.refresh_token_enc IS NOT NULL
+          AND c.refresh_token_enc IS NOT NULL AND c.status <> 'revoked') AS old
+WHERE {platform_in}
+ORDER BY id
+
+-- name: due_replaced_grants
+-- Replaced grants due for an attempt (of these connections, or all), the oldest first.
+SELECT id, connection_id, user_id, platform, access_token_enc, refresh_token_enc, replaced_at,
+    attempts
+FROM replaced_grants
+WHERE next_attempt_at <= :now AND (:all_connections OR {connection_in})
+ORDER BY next_attempt_at, id LIMIT :limit
+
+-- name: drop_replaced_grant
+-- A replaced grant is done with: revoked, the same grant, or given up.
+DELETE FROM replaced_grants WHERE id = :id
+
+-- name: replaced_grant_failed
+-- An attempt to revoke a replaced grant failed: the next one after :next_attempt_at.
+UPDATE replaced_grants SET attempts = attempts + 1, next_attempt_at = :next_attempt_at,
+    last_error = :error
+WHERE id = :id
+
+-- name: delete_replaced_grants
+-- The replaced grants of a connection being deleted (disconnect, erase).
+DELETE FROM replaced_grants WHERE connection_id = :id
+
 -- name: import_update
 -- Replace the tokens of the staged connections that exist and set them active again; a line
 -- without refreshToken keeps the stored one, and the grant's end stored with it unless the line

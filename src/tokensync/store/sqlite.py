@@ -56,6 +56,7 @@ class SQLiteStore(Store):
     engine = "sqlite"
     dialect = {
         "platform_in": "platform IN (SELECT value FROM json_each(:platforms))",
+        "connection_in": "connection_id IN (SELECT value FROM json_each(:connections))",
         "refresh_digest_in": "refresh_token_digest IN (SELECT value FROM json_each(:digests))",
         "prefix_digest_in": "refresh_prefix_digest IN (SELECT value FROM json_each(:digests))",
         "digest_key_not_in": "refresh_digest_key NOT IN (SELECT value FROM json_each(:keys))",

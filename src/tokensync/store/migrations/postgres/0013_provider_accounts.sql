@@ -36,3 +36,21 @@ CREATE TABLE revocation_deliveries (
     PRIMARY KEY (source, delivery_id)
 );
 CREATE INDEX revocation_deliveries_age ON revocation_deliveries (received_at);
+-- A grant an import or save_grant replaced, to be revoked at the provider once the new one is
+-- stored (refresh/old_grants.py): its tokens (encrypted, bound to the connection's user and
+-- platform as they were), and the attempts so far. A row goes once the grant is revoked (or
+-- found to be the same grant, or not revocable alone), or with its connection.
+CREATE TABLE replaced_grants (
+    id                BIGSERIAL PRIMARY KEY,
+    connection_id     BIGINT NOT NULL,
+    user_id           TEXT NOT NULL,
+    platform          TEXT NOT NULL,
+    access_token_enc  TEXT NOT NULL,
+    refresh_token_enc TEXT NOT NULL,
+    replaced_at       TIMESTAMPTZ NOT NULL,
+    attempts          INTEGER NOT NULL DEFAULT 0,
+    next_attempt_at   TIMESTAMPTZ NOT NULL,
+    last_error        TEXT
+);
+CREATE INDEX replaced_grants_due ON replaced_grants (next_attempt_at, id);
+CREATE INDEX replaced_grants_connection ON replaced_grants (connection_id);

@@ -1,7 +1,7 @@
 -- tokensync schema 13 (SQLite): the provider's id of the account behind each connection, the
 -- keyed digests of Google's identifiers of its refresh token, the `revoked` status,
--- connection.revoked, and the revocation deliveries seen (see the PostgreSQL migration of the
--- same number). SQLite cannot change a CHECK in place: connections and events
+-- connection.revoked, the revocation deliveries seen, and the replaced grants to revoke (see the
+-- PostgreSQL migration of the same number). SQLite cannot change a CHECK in place: connections and events
 -- are made again with the new values, their rows, their AUTOINCREMENT counters (an id is never
 -- used twice) and their indexes.
 CREATE TABLE connections_new (
@@ -139,3 +139,17 @@ CREATE TABLE revocation_deliveries (
     PRIMARY KEY (source, delivery_id)
 );
 CREATE INDEX revocation_deliveries_age ON revocation_deliveries (received_at);
+CREATE TABLE replaced_grants (
+    id                INTEGER PRIMARY KEY AUTOINCREMENT,
+    connection_id     INTEGER NOT NULL,
+    user_id           TEXT NOT NULL,
+    platform          TEXT NOT NULL,
+    access_token_enc  TEXT NOT NULL,
+    refresh_token_enc TEXT NOT NULL,
+    replaced_at       TEXT NOT NULL,
+    attempts          INTEGER NOT NULL DEFAULT 0,
+    next_attempt_at   TEXT NOT NULL,
+    last_error        TEXT
+);
+CREATE INDEX replaced_grants_due ON replaced_grants (next_attempt_at, id);
+CREATE INDEX replaced_grants_connection ON replaced_grants (connection_id);
