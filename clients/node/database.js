@@ -185,7 +185,7 @@ function saveSqlite(db, row, now) {
 /**
  * Ask tokensync to refresh the connection's token first: the next refresh-tokens run, or a
  * `tokens get` anywhere, refreshes it (under its lease; never refresh it yourself). Throws when
- * it cannot be refreshed: not_found, needs_reauth or disabled (the user must connect again),
+ * it cannot be refreshed: not_found, needs_reauth, disabled or revoked (the user must connect again),
  * not_refreshable (no refresh token stored).
  */
 export async function requestRefresh(db, userId, platform, { now = new Date() } = {}) {
@@ -210,6 +210,7 @@ function unusable(code, userId, platform) {
     not_found: `no ${platform} connection for that user`,
     needs_reauth: `the ${platform} connection needs re-authorisation: the user must connect again`,
     disabled: `the ${platform} connection is disabled: the user must connect again`,
+    revoked: `the user revoked the ${platform} grant at the provider: the user must connect again`,
     not_refreshable: `the ${platform} connection has no refresh token: the user must connect again`,
   };
   return new TokensyncError(code, messages[code] ?? `the ${platform} connection is ${code}`);

@@ -37,6 +37,7 @@ export type ErrorCode =
   | "not_found"
   | "needs_reauth"
   | "disabled"
+  | "revoked"
   | "not_refreshable"
   | "retry"
   | "invalid_webhook"
@@ -107,7 +108,7 @@ export interface ConnectionRow {
   id: number;
   user_id: string;
   platform: string;
-  status: "active" | "needs_reauth" | "disabled";
+  status: "active" | "needs_reauth" | "disabled" | "revoked";
   access_token_enc: string;
   token_type: string;
   scope: string | null;

@@ -4,7 +4,9 @@
     ├── UsageError               bad option, configuration or input (exit 2)
     │   ├── ConfigError          settings, platform definitions, keys
     │   │   └── WrongKeyError    no configured key opens the stored tokens (refused before writing)
-    │   └── ImportFormatError    a bad line of `tokens import`
+    │   ├── ImportFormatError    a bad line of `tokens import`
+    │   └── DeliveryError        a revocation delivery that is malformed (`revocations ingest`)
+    │       └── UnverifiedDeliveryError  its signature, issuer, audience or time does not check
     ├── StorageError             the database is unreachable or failed (exit 3)
     │   ├── DatabaseTimeoutError the database stopped answering
     │   ├── NoDatabaseError      a command that only reads found no database (or no schema)
@@ -79,6 +81,19 @@ class ImportFormatError(UsageError):
     """A line of a token import is not valid."""
 
     code = "invalid_import"
+
+
+class DeliveryError(UsageError):
+    """A revocation delivery handed to `revocations ingest` is not one: nothing is changed."""
+
+    code = "invalid_delivery"
+
+
+class UnverifiedDeliveryError(DeliveryError):
+    """A revocation delivery whose signature (or, for a security event token, issuer, audience
+    or time) does not check: refused, nothing changed."""
+
+    code = "unverified_delivery"
 
 
 class StorageError(TokensyncError):

@@ -16,6 +16,8 @@ import httpx
 import pytest
 import respx
 
+from tests.cli.test_revocations_github import SECRET as GITHUB_SECRET
+from tests.cli.test_revocations_github import authorization_revoked, headers_for
 from tests.support import payloads as p
 from tests.support.contract import ContractBroken, check_output, validate
 from tests.support.support import TOKEN_URLS, Cli, CliResult
@@ -122,6 +124,11 @@ def test_every_schema_describes_what_a_session_of_every_command_prints(
     lines = run("data", "changes", "--format", "jsonl").out.splitlines()
     assert len(lines) == 1 and json.loads(lines[0])["next"] == feed.json["next"]
     assert run("data", "changes", "--after", feed.json["next"]).json["changes"] == []
+    revoked = authorization_revoked()
+    envelope = json.dumps({"headers": headers_for(revoked), "body": revoked.decode()})
+    github = {"TOKENSYNC_GITHUB_WEBHOOK_SECRET": GITHUB_SECRET}
+    ingested = run("revocations", "ingest", "--source", "github", stdin=envelope, extra_env=github)
+    assert ingested.json["unknownAccounts"] == 1
     revoke = ("--user", "u1", "--platform", "discord", "--no-revoke")
     assert run("tokens", "disconnect", *revoke, "--dry-run").json["dryRun"] is True
     assert run("tokens", "disconnect", *revoke).json["deleted"]["connections"] == 1

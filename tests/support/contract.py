@@ -30,6 +30,7 @@ DOCUMENTS = {
     "tokens get": "tokens-get.json",
     "tokens disconnect": "tokens-disconnect.json",
     "users erase": "users-erase.json",
+    "revocations ingest": "revocations-ingest.json",
     "db migrate": "db-migrate.json",
     "data prune": "data-prune.json",
     "data changes": "data-changes.json",
@@ -50,7 +51,7 @@ TEXT = {"keys generate"}
 ERROR = "error.json"
 
 _GLOBAL_WITH_VALUE = ("--database-url", "--config")
-_GROUPS = {"tokens", "users", "keys", "db", "data", "events"}
+_GROUPS = {"tokens", "users", "keys", "db", "data", "events", "revocations"}
 
 
 class ContractBroken(AssertionError):

@@ -20,6 +20,7 @@ from tokensync.cli import (  # noqa: F401 (registers the commands)
     events,
     jobs,
     keys,
+    revocations,
     status,
     tokens,
     users,

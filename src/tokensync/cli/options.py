@@ -125,6 +125,12 @@ EXAMPLES = {
         "tokensync tokens disconnect --user u_1 --platform discord",
         "tokensync tokens disconnect --user u_1 --platform spotify --keep-data --dry-run",
     ),
+    "revocations ingest": examples(
+        "tokensync revocations ingest --source github --header 'X-GitHub-Event: "
+        "github_app_authorization' --header 'X-GitHub-Delivery: 72d3162e' --header "
+        "'X-Hub-Signature-256: sha256=...' < body.json",
+        "tokensync revocations ingest --source google-risc < envelope.json",
+    ),
     "users erase": examples(
         "tokensync users erase u_1 --dry-run",
         "tokensync users erase u_1",

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
 import sys
 from collections.abc import Iterable
 from pathlib import Path
@@ -28,9 +30,11 @@ from tokensync.output.stdout import Document, printed
 
 # Each command imports the rest of what it needs when it runs: `tokensync --version` stays fast.
 if TYPE_CHECKING:
+    from tokensync.crypto import Keyring
     from tokensync.output.stdout import Document
     from tokensync.settings import Settings
     from tokensync.store import Connection, Store
+    from tokensync.store.models import OldGrants
 
 
 @tokens_app.command("import", epilog=EXAMPLES["tokens import"])
@@ -46,20 +50,29 @@ def tokens_import(
             help="Check every line and count the connections; write nothing, create nothing.",
         ),
     ] = False,
+    keep_old_grant: Annotated[
+        bool,
+        typer.Option(
+            "--keep-old-grant",
+            help="Leave a grant a line replaces valid at the provider (by default it is revoked "
+            "once the new one is stored, where that ends it alone).",
+        ),
+    ] = False,
 ) -> None:
     """Upsert connections from JSON Lines, encrypting the tokens; all or nothing."""
 
     def work(settings: Settings) -> tuple[Document, int]:
+        keep = keep_old_grant
         if file is None or str(file) == "-":
             if sys.stdin.isatty():
                 warn("reading JSON Lines from stdin (the terminal); end with Ctrl-D")
-            return _import(settings, _stdin_bytes(), dry_run=dry_run)
+            return _import(settings, _stdin_bytes(), dry_run=dry_run, keep_old_grant=keep)
         try:
             handle = file.open("rb")
         except OSError as exc:
             raise UsageError(f"cannot read {file}: {exc.strerror}") from None
         with handle:
-            return _import(settings, handle, dry_run=dry_run)
+            return _import(settings, handle, dry_run=dry_run, keep_old_grant=keep)
 
     finish(ctx, work)
 
@@ -69,14 +82,18 @@ def _stdin_bytes() -> BinaryIO:
     return sys.stdin.buffer
 
 
-def _import(settings: Settings, stream: BinaryIO, *, dry_run: bool) -> tuple[Document, int]:
+def _import(
+    settings: Settings, stream: BinaryIO, *, dry_run: bool, keep_old_grant: bool
+) -> tuple[Document, int]:
     from tokensync import bootstrap
     from tokensync.connections.token_import import check_import, import_tokens
     from tokensync.output.documents import import_document
     from tokensync.output.progress import counter
+    from tokensync.refresh.old_grants import revocable_alone
     from tokensync.runtime.clock import SystemClock
 
     now = SystemClock().now()
+    replaced = [] if keep_old_grant else revocable_alone(settings.platforms)
     with counter("tokens import") as progress:
         if dry_run:
             found = check_import(stream, settings.platforms, now, progress)
@@ -84,15 +101,36 @@ def _import(settings: Settings, stream: BinaryIO, *, dry_run: bool) -> tuple[Doc
         keyring = bootstrap.load_keyring(settings)
         with bootstrap.database(settings) as store:
             bootstrap.check_keyring(store, keyring)
-            counts = import_tokens(store, stream, settings.platforms, keyring, now, progress)
+            counts = import_tokens(
+                store, stream, settings.platforms, keyring, now, progress, replaced
+            )
+    if counts.replaced_grants:
+        # The new grants are committed: now the old ones are revoked, best effort.
+        old = asyncio.run(_revoke_old_grants(settings, keyring))
+        counts = dataclasses.replace(counts, old_grants=old)
     return printed(import_document(counts), counts)
+
+
+async def _revoke_old_grants(settings: Settings, keyring: Keyring) -> OldGrants:
+    from tokensync import bootstrap
+    from tokensync.jobs.run_record import new_run_id
+    from tokensync.refresh.old_grants import revoke_replaced
+
+    async with bootstrap.job_deps(
+        settings,
+        owner=new_run_id("import"),
+        concurrency=8,
+        keyring=keyring,
+        progress=lambda item: None,
+    ) as deps:
+        return await revoke_replaced(deps)
 
 
 StatusOpt = Annotated[
     list[str] | None,
     typer.Option(
         "--status",
-        help="Only this status (repeatable): active, needs_reauth, disabled.",
+        help="Only this status (repeatable): active, needs_reauth, disabled, revoked.",
         show_default=False,
     ),
 ]

@@ -26,6 +26,7 @@ from tokensync.connections.api_request import ApiAnswer
 from tokensync.connections.disconnect import Disconnection
 from tokensync.connections.erase import Erasure
 from tokensync.connections.fresh_token import AccessToken
+from tokensync.revocations.ingest import Ingestion
 from tokensync.store.changes import Change, ChangePage
 
 __all__ = [
@@ -36,6 +37,7 @@ __all__ = [
     "ChangePage",
     "Disconnection",
     "Erasure",
+    "Ingestion",
     "RunningLoopError",
     "TokenClient",
     "open_async_client",

@@ -23,6 +23,9 @@ from tokensync.connections.token_import import grant_row
 from tokensync.crypto import Keyring
 from tokensync.errors import StorageError
 from tokensync.jobs.run_record import new_run_id
+from tokensync.refresh.old_grants import revocable_alone, revoke_replaced
+from tokensync.revocations.delivery import delivery_of
+from tokensync.revocations.ingest import Ingestion, ingest_revocation
 from tokensync.runtime.clock import Clock
 from tokensync.runtime.deps import Deps
 from tokensync.runtime.reportable import Reportable
@@ -159,19 +162,43 @@ class AsyncTokenClient:
         return await self._operate("api", op)
 
     async def save_grant(
-        self, user_id: str, platform: str, grant: Mapping[str, object]
+        self,
+        user_id: str,
+        platform: str,
+        grant: Mapping[str, object],
+        *,
+        provider_user_id: str | None = None,
+        keep_old_grant: bool = False,
     ) -> ImportCounts:
         """Store the token response an OAuth callback received (`access_token`, `refresh_token`,
-        `expires_in`, `scope`, `token_type`, `refresh_token_expires_in`) as the connection of
-        (user, platform): created, or replaced and active again, as `tokens import` does."""
+        `expires_in`, `scope`, `token_type`, `refresh_token_expires_in`, `id_token`) as the
+        connection of (user, platform): created, or replaced and active again, as `tokens import`
+        does. `provider_user_id` (or the id_token's `sub`) is the provider's id of the account.
+        A grant it replaces is revoked once the new one is stored, where that ends it alone
+        (unless `keep_old_grant`); `old_grants` of the result says how it went."""
 
         async def op(deps: Deps, stop: StopSignal) -> ImportCounts:
             now = deps.clock.now()
             keyring = deps.require_keyring()
-            row = grant_row(user_id, platform, grant, deps.settings.platforms, keyring, now)
+            row = grant_row(
+                user_id,
+                platform,
+                grant,
+                deps.settings.platforms,
+                keyring,
+                now,
+                provider_user_id=provider_user_id,
+            )
             # A key that opens none of the stored tokens would leave the database under two.
-            await deps.db.call(bootstrap.check_keyring, deps.db.store, keyring)
-            return await deps.db.call(deps.db.store.upsert_connections, [row], now)
+            store = deps.db.store
+            await deps.db.call(bootstrap.check_keyring, store, keyring)
+            replaced = [] if keep_old_grant else revocable_alone(deps.settings.platforms)
+            counts = await deps.db.call(store.upsert_connections, [row], now, replaced)
+            if not counts.replaced_grants:
+                return counts
+            conn = await deps.db.call(store.find_connection, user_id, platform)
+            old = await revoke_replaced(deps, [conn.id] if conn is not None else None)
+            return replace(counts, old_grants=old)
 
         return await self._operate("save", op)
 
@@ -214,6 +241,22 @@ class AsyncTokenClient:
             return await erase_user(deps, stop, user_id, revoke=revoke, dry_run=dry_run)
 
         return await self._operate("erase", op, keys=not dry_run)
+
+    async def ingest_revocation(
+        self, source: str, body: bytes, headers: Mapping[str, str]
+    ) -> Ingestion:
+        """Verify a revocation a platform pushed (`source`: github or google-risc; the request's
+        raw body and its headers, as the application's webhook receiver got them) and apply it:
+        the account's connections revoked, once per delivery. An unverified one raises
+        UnverifiedDeliveryError (a UsageError) and changes nothing."""
+
+        async def op(deps: Deps, stop: StopSignal) -> Ingestion:
+            done = await ingest_revocation(deps, source, delivery_of(body, headers))
+            deps.progress(done)
+            return done
+
+        # A refresh token Google names by a hash is matched with the keys (token_match.py).
+        return await self._operate("revocations", op, keys=source != "github")
 
     async def changes(
         self,

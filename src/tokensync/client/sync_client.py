@@ -20,6 +20,7 @@ from tokensync.connections.disconnect import Disconnection
 from tokensync.connections.erase import Erasure
 from tokensync.connections.fresh_token import DEFAULT_MIN_TTL, AccessToken
 from tokensync.errors import UsageError
+from tokensync.revocations.ingest import Ingestion
 from tokensync.runtime.clock import Clock
 from tokensync.runtime.reportable import Reportable
 from tokensync.settings import Settings, load_settings
@@ -117,9 +118,25 @@ class TokenClient:
             )
         )
 
-    def save_grant(self, user_id: str, platform: str, grant: Mapping[str, object]) -> ImportCounts:
+    def save_grant(
+        self,
+        user_id: str,
+        platform: str,
+        grant: Mapping[str, object],
+        *,
+        provider_user_id: str | None = None,
+        keep_old_grant: bool = False,
+    ) -> ImportCounts:
         """AsyncTokenClient.save_grant."""
-        return self._call(self._async.save_grant(user_id, platform, grant))
+        return self._call(
+            self._async.save_grant(
+                user_id,
+                platform,
+                grant,
+                provider_user_id=provider_user_id,
+                keep_old_grant=keep_old_grant,
+            )
+        )
 
     def disconnect(
         self,
@@ -136,6 +153,10 @@ class TokenClient:
                 user_id, platform, revoke=revoke, keep_data=keep_data, dry_run=dry_run
             )
         )
+
+    def ingest_revocation(self, source: str, body: bytes, headers: Mapping[str, str]) -> Ingestion:
+        """AsyncTokenClient.ingest_revocation."""
+        return self._call(self._async.ingest_revocation(source, body, headers))
 
     def erase_user(self, user_id: str, *, revoke: bool = True, dry_run: bool = False) -> Erasure:
         """AsyncTokenClient.erase_user."""

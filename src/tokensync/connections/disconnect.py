@@ -22,6 +22,7 @@ from tokensync.errors import (
 )
 from tokensync.oauth.revocation import Revocation, decrypted_grant, plan, revoke
 from tokensync.platforms.catalog import Platform
+from tokensync.refresh.old_grants import revoke_replaced
 from tokensync.refresh.refresher import Refresher
 from tokensync.refresh.spooled import apply_spool
 from tokensync.refresh.token_source import ConnectionTokens, lease_attempts
@@ -35,6 +36,9 @@ NOT_ASKED = (
     "not asked to revoke (--no-revoke; revoke=False in Python): the grant stays valid at the "
     "provider"
 )
+
+# A connection the user revoked at the provider (revocations ingest) holds no grant to revoke.
+REVOKED_BY_USER = "the user revoked the grant at the provider already: nothing to revoke"
 
 
 @dataclass(frozen=True)
@@ -123,8 +127,16 @@ async def remove_connection(
         )
         if items == "keep":
             counts["user_platform_data"] = 0
-        planned = plan(platform, conn.platform) if revoke else Revocation(False, reason=NOT_ASKED)
+        if not revoke:
+            planned = Revocation(False, reason=NOT_ASKED)
+        elif conn.status == "revoked":
+            planned = Revocation(False, reason=REVOKED_BY_USER)
+        else:
+            planned = plan(platform, conn.platform)
         return Disconnection(conn.user_id, conn.platform, conn.id, planned, counts, dry_run=True)
+    if revoke:
+        # A grant this connection replaced, not revoked yet, goes before the row that names it.
+        await revoke_replaced(deps, [conn.id])
     dead = False
     if revoke and platform is not None and platform.revocation == "github":
         dead = await _fresh_github_token(deps, stop, conn)
@@ -132,6 +144,8 @@ async def remove_connection(
     try:
         if not revoke:
             revocation = Revocation(False, reason=NOT_ASKED)
+        elif leased.status == "revoked":
+            revocation = Revocation(False, reason=REVOKED_BY_USER)
         elif dead:
             endpoint = plan(platform, conn.platform).endpoint
             revocation = Revocation(True, endpoint=endpoint, already_invalid=True)

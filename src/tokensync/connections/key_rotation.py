@@ -66,6 +66,9 @@ def _reencrypted(
     conn: Connection, keyring: Keyring, result: RotationResult
 ) -> tuple[int, str, str | None, str, str | None] | None:
     columns = [("access", conn.access_token_enc), ("refresh", conn.refresh_token_enc)]
+    if not conn.access_token_enc:  # revoked: no token to re-encrypt
+        result.current += 1
+        return None
     if all(value is None or keyring.is_current(value) for _, value in columns):
         result.current += 1
         return None

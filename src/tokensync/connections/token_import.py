@@ -8,9 +8,10 @@ echoed in a message but its user id and platform: any other field may be a token
 
 from __future__ import annotations
 
+import base64
 import math
 import re
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, BinaryIO
 
@@ -23,6 +24,7 @@ from tokensync.platforms.catalog import Platform
 from tokensync.store import NewTokens, Store
 from tokensync.store.models import ImportCounts
 from tokensync.times import LATEST, describe_range, in_range
+from tokensync.token_digests import DigestKeys
 
 # A line holds two tokens of at most 64 KiB each and a few short fields.
 MAX_LINE_BYTES = 256 * 1024
@@ -35,6 +37,8 @@ LIMITS = {
     "refreshToken": 64 * 1024,
     "scope": 8 * 1024,
     "tokenType": 64,
+    "providerUserId": 255,
+    "idToken": 64 * 1024,
 }
 _REQUIRED = ("userId", "platform", "accessToken")
 _OPTIONAL = (
@@ -46,15 +50,18 @@ _OPTIONAL = (
     "refreshTokenExpiresAt",
     "refreshTokenExpiresIn",
     "authorizedAt",
+    "providerUserId",
+    "idToken",
 )
 _FIELDS = frozenset(_REQUIRED + _OPTIONAL)
-_TEXT = ("userId", "platform", "accessToken", "scope", "tokenType")
+_TEXT = ("userId", "platform", "accessToken", "scope", "tokenType", "providerUserId", "idToken")
 # Stored as written, shown in listings and logs: no control character (NUL breaks PostgreSQL).
-_PLAIN = frozenset({"userId", "scope", "tokenType"})
+_PLAIN = frozenset({"userId", "scope", "tokenType", "providerUserId"})
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _BOM = b"\xef\xbb\xbf"
 # A provider's token response (RFC 6749 5.1), as an OAuth callback receives it, in import terms.
-# Anything else in it (an id_token, say) is not tokensync's to keep.
+# Of the id_token Google's token endpoint sends (OpenID Connect) only its `sub` is kept
+# (providerUserId); anything else in the response is not tokensync's to keep.
 GRANT_FIELDS = {
     "access_token": "accessToken",
     "refresh_token": "refreshToken",
@@ -62,6 +69,7 @@ GRANT_FIELDS = {
     "scope": "scope",
     "token_type": "tokenType",
     "refresh_token_expires_in": "refreshTokenExpiresIn",
+    "id_token": "idToken",
 }
 
 
@@ -72,11 +80,13 @@ def import_tokens(
     keyring: Keyring,
     now: datetime,
     progress: Callable[[int], None] = lambda rows: None,
+    replaced: Sequence[str] = (),
 ) -> ImportCounts:
     """Read, check, encrypt and upsert every line of `stream`; all or nothing. `progress` is
-    told the count of rows read so far."""
+    told the count of rows read so far; the grants replaced on the platforms in `replaced` are
+    kept to be revoked (refresh/old_grants.py)."""
     rows = parse_lines(read_lines(stream), platforms, keyring, now)
-    return store.upsert_connections(_counted(rows, progress), now)
+    return store.upsert_connections(_counted(rows, progress), now, replaced)
 
 
 def _counted(rows: Iterable[NewTokens], progress: Callable[[int], None]) -> Iterator[NewTokens]:
@@ -156,22 +166,28 @@ def grant_row(
     platforms: Mapping[str, Platform],
     keyring: Keyring,
     now: datetime,
+    provider_user_id: str | None = None,
 ) -> NewTokens:
     """A provider's token response for (user, platform), checked and encrypted as an import
     line would be. `expires_in` may be a numeric string, as some providers send it; a response
     without a refresh token (Google's, after the first consent) keeps the stored one. The user
     authorised it just now (an OAuth callback), which dates the grant's end on platforms with a
-    rule for it."""
+    rule for it. `provider_user_id` (or the `sub` of the response's id_token) names the account."""
     access = grant.get("access_token")
     if not isinstance(access, str) or not access.strip():
         raise ImportFormatError("the grant has no access_token (a non-empty string)")
     record: dict[str, object] = {"userId": user_id, "platform": platform, "authorizedAt": now}
+    google = platform in platforms and platforms[platform].issued_by_google
     for name, field in GRANT_FIELDS.items():
         value = grant.get(name)
+        if name == "id_token" and not google:
+            continue
         if field in ("expiresIn", "refreshTokenExpiresIn"):
             value = _number(value)
         if value is not None and value != "":
             record[field] = value
+    if provider_user_id is not None:
+        record["providerUserId"] = provider_user_id
     return _row("the grant", record, platforms, keyring, now)
 
 
@@ -237,7 +253,16 @@ def _row(
             raise bad(
                 f"authorizedAt dates the grant's end past the times stored ({describe_range()})"
             )
+    if "idToken" in record and not platforms[platform].issued_by_google:
+        raise bad(
+            "idToken is read for the platforms whose grants Google issues; give providerUserId"
+        )
+    digests = None
+    if refresh and platforms[platform].issued_by_google:
+        digests = DigestKeys(keyring.secrets).of_token(refresh)
     return NewTokens(
+        provider_user_id=_account(record, bad),
+        refresh_digests=digests,
         user_id=user,
         platform=platform,
         access_token_enc=keyring.encrypt(record["accessToken"], binding(user, platform, "access")),
@@ -251,6 +276,44 @@ def _row(
         line=line,
         keep_refresh=keep_refresh,
     )
+
+
+def _account(record: Mapping[str, Any], bad: Callable[[str], ImportFormatError]) -> str | None:
+    """providerUserId, or the `sub` of idToken (an OpenID Connect ID token, as Google's token
+    endpoint returns it); both given, they must agree."""
+    given = record.get("providerUserId")
+    if given is not None and not given.strip():
+        raise bad("providerUserId must be a non-empty string")
+    id_token = record.get("idToken")
+    if id_token is None:
+        return given
+    try:
+        subject = id_token_subject(id_token)
+    except ValueError as exc:
+        raise bad(f"idToken: {exc}") from None
+    if given is not None and given != subject:
+        raise bad("providerUserId and the sub of idToken name different accounts")
+    return subject
+
+
+def id_token_subject(id_token: str) -> str:
+    """The `sub` claim of a JWT, read without checking its signature: an ID token is taken from
+    the token endpoint's answer over TLS (OpenID Connect Core 3.1.3.7), as the tokens beside it
+    are. Raises ValueError, never with the token's text."""
+    parts = id_token.split(".")
+    if len(parts) != 3:
+        raise ValueError("not a JWT (three dot-separated parts)")
+    padded = parts[1] + "=" * (-len(parts[1]) % 4)
+    try:
+        claims = orjson.loads(base64.urlsafe_b64decode(padded.encode("ascii")))
+    except (ValueError, orjson.JSONDecodeError):
+        raise ValueError("its claims are not base64url JSON") from None
+    subject = claims.get("sub") if isinstance(claims, dict) else None
+    if not isinstance(subject, str) or not subject or len(subject) > LIMITS["providerUserId"]:
+        raise ValueError("no sub claim (a string of at most 255 characters)")
+    if _CONTROL.search(subject):
+        raise ValueError("its sub claim holds control characters")
+    return subject
 
 
 def _expiry(

@@ -13,12 +13,14 @@ from tokensync.events.notices import announce
 from tokensync.jobs.options import JobOptions
 from tokensync.jobs.results import JobResult
 from tokensync.jobs.run_record import RunRecorder
+from tokensync.refresh.old_grants import revoke_replaced
 from tokensync.refresh.refresher import Refresher
 from tokensync.refresh.spooled import apply_spool
 from tokensync.runtime.deps import Deps
 from tokensync.runtime.skew import clock_skew
 from tokensync.runtime.stop import StopSignal
 from tokensync.store import Connection
+from tokensync.store.models import OldGrants
 
 R = TypeVar("R", bound=JobResult)
 
@@ -56,11 +58,23 @@ async def run_framed(deps: Deps, options: JobOptions, result: R, job: JobWork) -
                 refresher = Refresher(deps, stop)
                 await job.work(refresher, stop)
                 result.error = result.error or refresher.storage_error
+                if result.error is None and stop.reason is None:
+                    result.old_grants = await _old_grants(deps, result)
                 if result.error is None:
                     await _events(deps, stop, result)
         result.stopped = stop.reason
         result.finished_at = deps.clock.now()
     return result
+
+
+async def _old_grants(deps: Deps, result: JobResult) -> OldGrants | None:
+    """Revoke the replaced grants whose earlier attempt failed (refresh/old_grants.py)."""
+    try:
+        old = await revoke_replaced(deps)
+    except StorageError as exc:
+        result.error = exc
+        return None
+    return old if old.revoked or old.pending or old.dropped else None
 
 
 async def _events(deps: Deps, stop: StopSignal, result: JobResult) -> None:

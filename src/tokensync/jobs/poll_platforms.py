@@ -277,12 +277,17 @@ class _Poller:
             )
             return dict(found)
 
+        async def learned(account: str) -> None:
+            await self.db.call(store.note_provider_user, conn.id, conn.grant_generation, account)
+
         ctx = PollContext(
             max_pages=self.settings.max_pages,
             now=self.clock.now,
             known_keys=known,
             stored_data=data_of,
             reconcile_interval=self.settings.reconcile_interval,
+            account_known=conn.provider_user_id is not None,
+            learned_account=learned,
         )
         fetched = new = changed = deleted = 0
         generation = stored.generation

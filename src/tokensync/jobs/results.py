@@ -17,6 +17,7 @@ from tokensync.oauth.revocation import Revocation
 from tokensync.refresh.outcome import Outcome, Refreshed
 from tokensync.runtime.job_kinds import POLL, REFRESH, JobKind
 from tokensync.store import Connection
+from tokensync.store.models import OldGrants
 
 if TYPE_CHECKING:  # both import this module (through the refresher), which only names them
     from tokensync.events.delivery import DeliveryReport
@@ -24,7 +25,7 @@ if TYPE_CHECKING:  # both import this module (through the refresher), which only
 
 # Why a connection's poll failed when the grant itself is dead (or the connection was disabled):
 # the user's to fix, not the operator's.
-DEAD_GRANT_CODES = frozenset({"needs_reauth", "disabled"})
+DEAD_GRANT_CODES = frozenset({"needs_reauth", "disabled", "revoked"})
 
 
 @dataclass(frozen=True)
@@ -50,6 +51,8 @@ class JobResult:
     keep: Keep = "all"
     spool_applied: int = 0
     spool_superseded: int = 0  # spooled token sets of grants replaced since: not stored
+    # Grants an import or save_grant replaced, whose revocation this run attempted again.
+    old_grants: OldGrants | None = None
     # What the reader of the document should know that is no failure (a clock far off the
     # database's, say).
     warnings: list[str] = field(default_factory=list)

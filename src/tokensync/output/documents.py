@@ -21,7 +21,7 @@ from tokensync.output.event_documents import outbox_document, webhook_document
 from tokensync.output.job_views import superseded_body
 from tokensync.output.stdout import Document, error_body
 from tokensync.store import Connection
-from tokensync.store.models import Erring, ImportCounts
+from tokensync.store.models import Erring, ImportCounts, OldGrants
 from tokensync.times import iso
 
 # At most this many failures are listed by `keys rotate`; the count says how many there were.
@@ -43,6 +43,7 @@ def connection_document(conn: Connection) -> Document:
         "hasRefreshToken": conn.refresh_token_enc is not None,
         "expiresAt": iso(conn.expires_at),
         "refreshTokenExpiresAt": iso(conn.refresh_token_expires_at),
+        "providerUserId": conn.provider_user_id,
         "lastRefreshedAt": iso(conn.last_refreshed_at),
         "lastSyncAt": iso(conn.last_sync_at),
         "failureCount": conn.failure_count,
@@ -161,13 +162,38 @@ def _disconnection(done: Disconnection) -> Document:
 
 
 def import_document(counts: ImportCounts) -> Document:
-    """What `tokens import` prints."""
-    return {
+    """What `tokens import` prints: the counts, and what became of the grants it replaced."""
+    doc: Document = {
         "success": True,
         "imported": counts.inserted + counts.updated,
         "inserted": counts.inserted,
         "updated": counts.updated,
     }
+    if counts.old_grants is not None:
+        doc["oldGrants"] = old_grants_body(counts.old_grants)
+    return doc
+
+
+def old_grants_body(old: OldGrants, *, ids: bool = True) -> Document:
+    """The replaced grants an attempt dealt with: revoked, pending (retried by the next job
+    run), not revoked (and why); each one unless `ids` is False (--results none)."""
+    doc: Document = {
+        "revoked": len(old.revoked),
+        "pending": len(old.pending),
+        "notRevoked": len(old.dropped),
+    }
+    if ids:
+        doc["grants"] = [
+            {
+                "connectionId": g.connection_id,
+                "userId": g.user_id,
+                "platform": g.platform,
+                "revoked": g.revoked,
+                **({"reason": g.reason} if g.reason else {}),
+            }
+            for g in (*old.revoked, *old.pending, *old.dropped)
+        ]
+    return doc
 
 
 def migrate_document(engine: str, applied: list[int], schema_version: int) -> Document:

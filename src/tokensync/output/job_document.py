@@ -7,6 +7,7 @@ from collections.abc import Sequence
 
 from tokensync.jobs.results import JobResult, Skipped
 from tokensync.jobs.skipped import reasons
+from tokensync.output.documents import old_grants_body
 from tokensync.output.event_documents import run_events
 from tokensync.output.job_views import view_of
 from tokensync.output.stdout import Document, error_body
@@ -36,6 +37,8 @@ def job_document(result: JobResult) -> Document:
     if result.spool_superseded:
         # Spooled token sets of grants the application replaced since: revoked, not stored.
         doc["spoolSuperseded"] = result.spool_superseded
+    if result.old_grants is not None:
+        doc["oldGrants"] = old_grants_body(result.old_grants, ids=result.keep != "none")
     if result.stopped:
         doc["stopped"] = result.stopped
     events = run_events(result)

@@ -54,6 +54,11 @@ class Platform:
     revoke_superseded: bool = False
 
     @property
+    def issued_by_google(self) -> bool:
+        """Whether Google issues this platform's grants (its OpenID `sub` names the account)."""
+        return self.token_url == GOOGLE_TOKEN_URL
+
+    @property
     def has_credentials(self) -> bool:
         """Whether both halves of the client credentials are configured."""
         return bool(self.client_id and self.client_secret)

@@ -83,6 +83,14 @@ class PollContext:
     stored_data: Callable[[Sequence[str]], Awaitable[dict[str, Mapping[str, object]]]]
     # Seconds between walks of a list that cannot say what left it (YouTube's liked videos).
     reconcile_interval: float
+    # Whether the connection's account id (providerUserId) is stored already; if not, an adapter
+    # that meets it anyway (GitHub's GET /user) hands it to `learned_account`.
+    account_known: bool = True
+    learned_account: Callable[[str], Awaitable[None]] = field(default=lambda account: _noted())
+
+
+async def _noted() -> None:
+    """Nothing to store (a context that does not want the account id)."""
 
 
 class Endpoint(Protocol):

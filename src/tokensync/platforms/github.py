@@ -11,7 +11,7 @@ from tokensync.errors import MalformedResponseError
 from tokensync.platforms.api import Api, ApiResponse
 from tokensync.platforms.endpoint import Batch, Item, PollContext, SyncState, Walk
 from tokensync.platforms.paging import Page, newest_first
-from tokensync.platforms.shapes import field_of, instant_of, key_of, objects
+from tokensync.platforms.shapes import field_of, instant_of, key_of, objects, optional
 
 # Oldest first: a repository pushed to keeps its place and a new one comes last, so a walk over
 # several pages (or runs) meets each one once. Sorted by `updated` (newest first), a repository
@@ -27,11 +27,17 @@ def next_link(response: ApiResponse) -> str | None:
     return match.group(1) if match else None
 
 
-async def login_of(api: Api, state: SyncState) -> str:
-    """The user's login, from the state or GET /user."""
+async def login_of(api: Api, state: SyncState, ctx: PollContext | None = None) -> str:
+    """The user's login, from the state or GET /user; a GET /user also hands the account's id to
+    `ctx` (providerUserId), and is made for it when the connection has none stored."""
     login = state.extra.get("login")
-    if not isinstance(login, str) or not login:
-        login = field_of((await api.get("/user")).body, "login", str, "github user")
+    unknown = ctx is not None and not ctx.account_known
+    if not isinstance(login, str) or not login or unknown:
+        user = (await api.get("/user")).body
+        login = field_of(user, "login", str, "github user")
+        account = optional(user, "id", int, "github user")
+        if ctx is not None and account is not None:
+            await ctx.learned_account(str(account))
     # It goes into a URL path: a login is letters, digits and hyphens, nothing else.
     if not _LOGIN.fullmatch(login):
         raise MalformedResponseError("github user: field 'login' is not a GitHub login")
@@ -58,7 +64,7 @@ class Events:
         if not_before is not None and ctx.now() < not_before:
             yield Batch([], state)
             return
-        login, first = await self._first(api, state)
+        login, first = await self._first(api, state, ctx)
         extra: dict[str, Any] = {"login": login, **_poll_interval(first, ctx)}
         unchanged = first.status == 304
         # The new ETag is stored with the first page; what that leaves unread is in extra["next"].
@@ -82,8 +88,8 @@ class Events:
         async for batch in walk:
             yield batch
 
-    async def _first(self, api: Api, state: SyncState) -> tuple[str, ApiResponse]:
-        login = await login_of(api, state)
+    async def _first(self, api: Api, state: SyncState, ctx: PollContext) -> tuple[str, ApiResponse]:
+        login = await login_of(api, state, ctx)
         headers = {"If-None-Match": state.etag} if state.etag else {}
         cached = "login" in state.extra
         response = await api.get(

@@ -23,6 +23,7 @@ from tokensync.errors import (
     TokensyncError,
     UnreadableRowError,
 )
+from tokensync.oauth.revocation import Revocation
 from tokensync.oauth.token_endpoint import TokenSet, refresh_grant
 from tokensync.platforms.catalog import (
     Platform,
@@ -214,12 +215,12 @@ class Refresher:
     async def _dead_grant(self, conn: Connection, used: str, exc: PermanentError) -> Outcome:
         # Re-read first: if another run rotated the token meanwhile, this refusal means nothing.
         fresh = await self._db.call(self._db.store.get_connection, conn.id)
-        if (
-            fresh is None
-            or fresh.refresh_token_enc is None
-            or fresh.grant_generation != conn.grant_generation
-            or not self._writer.holds(fresh, used)
-        ):
+        if fresh is not None and fresh.grant_generation != conn.grant_generation:
+            # The application wrote a newer grant meanwhile, and the older one is dead (revoked
+            # by that write, refresh/old_grants.py, or otherwise): superseded, nothing to revoke.
+            ended = Revocation(True, already_invalid=True)
+            return Outcome(conn, SUPERSEDED, revocation=ended)
+        if fresh is None or fresh.refresh_token_enc is None or not self._writer.holds(fresh, used):
             return Outcome(conn, SUPERSEDED)
         marked = await self._db.call(
             self._db.store.mark_needs_reauth,

@@ -11,6 +11,7 @@ from tokensync.errors import ConfigError
 from tokensync.platforms.catalog import DEFAULT_CONCURRENCY, Platform
 from tokensync.redaction import url_secrets
 from tokensync.settings.platform_tables import platforms_from
+from tokensync.settings.revocation_sources import RevocationSources, revocation_sources
 from tokensync.settings.values import (
     check_database_url,
     check_url,
@@ -63,6 +64,8 @@ class Settings:
     # A host whose clock is further than this from the database's gets a warning in each job's
     # document (leases go by the database's clock; stored times and due windows by this host's).
     clock_skew_warning: float = 30.0
+    # Revocations the platforms push (`revocations ingest`): their secrets and keys.
+    revocations: RevocationSources = field(default_factory=RevocationSources)
 
     @property
     def poll_concurrency(self) -> int:
@@ -75,7 +78,9 @@ class Settings:
         client secrets, the webhook secrets, the encryption keys, the database password."""
         clients = (p.client_secret for p in self.platforms.values() if p.client_secret)
         database = url_secrets(self.database_url)
-        return (*clients, *self.webhook_secrets, *self.encryption_keys, *database)
+        github = self.revocations.github_webhook_secret
+        pushed = (github,) if github else ()
+        return (*clients, *self.webhook_secrets, *pushed, *self.encryption_keys, *database)
 
     @property
     def spool_dir(self) -> Path:
@@ -104,6 +109,10 @@ _GLOBAL_KEYS: dict[str, str] = {
     "event_retention": "duration",
     "clock_skew_warning": "duration",
 }
+
+
+# Read by settings/revocation_sources.py.
+_REVOCATION_KEYS = ("google_risc_audience", "google_risc_jwks_url")
 
 
 def default_data_dir(environ: Mapping[str, str]) -> Path:
@@ -138,12 +147,13 @@ def load_settings(
     env = dict(os.environ if environ is None else environ)
     config_path = config_path or env.get("TOKENSYNC_CONFIG") or default_config_file(env)
     doc = read_toml(Path(config_path)) if config_path else {}
-    unknown = set(doc) - set(_GLOBAL_KEYS) - {"platforms"}
+    unknown = set(doc) - set(_GLOBAL_KEYS) - {"platforms", *_REVOCATION_KEYS}
     if unknown:
         raise ConfigError(f"unknown setting(s) in {config_path}: {', '.join(sorted(unknown))}")
     values = {
         key: typed_value(key, doc[key], kind) for key, kind in _GLOBAL_KEYS.items() if key in doc
     }
+    values["revocations"] = revocation_sources(doc, env)
 
     data_dir = default_data_dir(env)
     # DATABASE_URL comes last: it is often set for another program (a web framework, a PaaS)

@@ -24,7 +24,9 @@ from tokensync.store.outbox import OutboxMixin
 from tokensync.store.polling import PollingMixin
 from tokensync.store.refreshing import RefreshMixin
 from tokensync.store.removal import RemovalMixin
+from tokensync.store.replaced import ReplacedGrantsMixin
 from tokensync.store.reporting import ReportingMixin
+from tokensync.store.revocations import RevocationMixin
 from tokensync.store.webhook_queue import WebhookQueueMixin
 
 
@@ -45,6 +47,8 @@ class Store(
     ImportMixin,
     PollingMixin,
     RemovalMixin,
+    RevocationMixin,
+    ReplacedGrantsMixin,
     ChangesMixin,
     OutboxMixin,
     WebhookQueueMixin,

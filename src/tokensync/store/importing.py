@@ -39,22 +39,28 @@ _DONE = None
 class ImportMixin(Engine):
     """The import's queries, shared by both engines."""
 
-    def upsert_connections(self, rows: Iterable[NewTokens], now: datetime) -> ImportCounts:
+    def upsert_connections(
+        self, rows: Iterable[NewTokens], now: datetime, replaced: Sequence[str] = ()
+    ) -> ImportCounts:
         """Insert or replace the tokens of each (user, platform), all in one transaction.
 
         A connection named twice is refused with both line numbers (a row's `line`, or its
         position when 0). A row with `keep_refresh` keeps the refresh token a connection has.
+        The grants of the platforms in `replaced` that a row replaces are kept in
+        replaced_grants, to be revoked once this commits (refresh/old_grants.py).
         """
         with self.transaction():
             self._prepare_import()
             self._rowcount("create_import_staging", {})
             self._rowcount("create_import_seen", {})
-            counts = _Applier(self, now).run(_chunks(_numbered(rows)))
+            counts = _Applier(self, now, tuple(replaced)).run(_chunks(_numbered(rows)))
             self._rowcount("drop_import_staging", {})
             self._rowcount("drop_import_seen", {})
         return counts
 
-    def _apply_chunk(self, chunk: Sequence[NewTokens], now: datetime) -> ImportCounts:
+    def _apply_chunk(
+        self, chunk: Sequence[NewTokens], now: datetime, replaced: Sequence[str] = ()
+    ) -> ImportCounts:
         """Stage one chunk, refuse a connection named twice, upsert it; its counts.
 
         The duplicate check is the insertion of the chunk's keys into import_seen: a key seen
@@ -73,6 +79,10 @@ class ImportMixin(Engine):
         # sets it active, in this same transaction (a refused import writes none).
         give_up_at = now + DELIVERY_WINDOW
         self._rowcount("import_recovered", {"now": now, "give_up_at": give_up_at})
+        old = 0
+        if replaced:
+            params = {"now": now, "platforms": list(replaced)}
+            old = self._rowcount("import_replaced_grants", params)
         updated = self._rowcount("import_update", {"now": now})
         inserted = 0
         if updated < len(chunk):
@@ -84,7 +94,7 @@ class ImportMixin(Engine):
                 "imported: run the import again"
             )
         self._rowcount("clear_import_staging", {})
-        return ImportCounts(inserted=inserted, updated=updated)
+        return ImportCounts(inserted=inserted, updated=updated, replaced_grants=old)
 
     @abstractmethod
     def _stage_import(self, rows: Sequence[NewTokens]) -> None:
@@ -98,8 +108,8 @@ class _Applier:
     """Hands chunks to a worker thread that applies them one after another, on the store's
     connection, inside the caller's transaction."""
 
-    def __init__(self, store: ImportMixin, now: datetime) -> None:
-        self._store, self._now = store, now
+    def __init__(self, store: ImportMixin, now: datetime, replaced: Sequence[str]) -> None:
+        self._store, self._now, self._replaced = store, now, replaced
         self._chunks: queue.Queue[list[NewTokens] | None] = queue.Queue(maxsize=1)
         self._error: BaseException | None = None
         self._abort = threading.Event()
@@ -147,13 +157,14 @@ class _Applier:
             if chunk is _DONE:
                 return
             try:
-                done = self._store._apply_chunk(chunk, self._now)
+                done = self._store._apply_chunk(chunk, self._now, self._replaced)
             except BaseException as exc:
                 self._error = exc
                 return
             self._counts = ImportCounts(
                 inserted=self._counts.inserted + done.inserted,
                 updated=self._counts.updated + done.updated,
+                replaced_grants=self._counts.replaced_grants + done.replaced_grants,
             )
 
 

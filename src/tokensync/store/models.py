@@ -7,8 +7,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from tokensync.errors import EXIT_OK
+from tokensync.token_digests import RefreshDigests
 
-STATUSES = ("active", "needs_reauth", "disabled")
+STATUSES = ("active", "needs_reauth", "disabled", "revoked")
 # Why a stored item was tombstoned (user_platform_data.deleted_reason).
 TOMBSTONE_REASONS = (
     "absent_from_snapshot",
@@ -53,6 +54,8 @@ class Connection:
     lease_sent_at: datetime | None = None
     # When an application asked for a refresh (tokensync_request_refresh, docs/node.md): due now.
     refresh_requested_at: datetime | None = None
+    # The provider's id of the account behind the grant (GitHub's user id, Google's `sub`).
+    provider_user_id: str | None = None
     # Columns whose stored value could not be read (engine.UNREADABLE): such a row fails alone.
     unreadable: tuple[str, ...] = ()
 
@@ -80,10 +83,36 @@ class NewTokens:
     # end stored with it unless the line gives one. (An explicit `"refreshToken": null` is
     # refresh_token_enc None with keep_refresh False: removed.)
     keep_refresh: bool = False
+    # The provider's id of the account, when the line or the grant names it (None: not known).
+    provider_user_id: str | None = None
+    # Keyed digests of Google's identifiers of the refresh token (token_digests.py), for the
+    # platforms whose grants Google issues.
+    refresh_digests: RefreshDigests | None = None
 
 
 # Rows per table, as a removal counts them (what was deleted, or what a dry run would delete).
 TableCounts = dict[str, int]
+
+
+@dataclass(frozen=True)
+class OldGrant:
+    """A grant an import replaced, and what became of it at the provider."""
+
+    connection_id: int
+    user_id: str
+    platform: str
+    revoked: bool
+    reason: str | None = None  # why not (yet): retried by the next job run, or never
+
+
+@dataclass(frozen=True)
+class OldGrants:
+    """The replaced grants one attempt dealt with: revoked, left for a later attempt (the
+    provider failed), or not to be revoked (the same grant imported again; given up)."""
+
+    revoked: tuple[OldGrant, ...] = ()
+    pending: tuple[OldGrant, ...] = ()
+    dropped: tuple[OldGrant, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -92,6 +121,10 @@ class ImportCounts:
 
     inserted: int
     updated: int
+    # Grants replaced by another, kept to be revoked (replaced_grants).
+    replaced_grants: int = 0
+    # What became of them once the import was committed (refresh/old_grants.py).
+    old_grants: OldGrants | None = None
 
     @property
     def exit_code(self) -> int:
@@ -215,6 +248,7 @@ EVENT_TYPES = (
     "connection.disconnected",
     "user.erased",
     "data.changed",
+    "connection.revoked",
 )
 # pending: to be delivered (or waiting for its next attempt); delivered: a 2xx answered it;
 # dead: not delivered within the delivery window.

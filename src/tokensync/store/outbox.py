@@ -72,6 +72,14 @@ def disconnected(connection_id: int, user_id: str, platform: str, revoked: bool)
     return connection_event("disconnected", connection_id, user_id, platform, revoked=revoked)
 
 
+def revoked(connection_id: int, user_id: str, platform: str, source: str, reason: str) -> NewEvent:
+    """The user withdrew consent at the provider, which told us (`revocations ingest`): the
+    connection is revoked and its tokens are gone."""
+    return connection_event(
+        "revoked", connection_id, user_id, platform, source=source, reason=reason
+    )
+
+
 def user_erased(user_id: str) -> NewEvent:
     """Everything tokensync held of a user is gone; the event holds the id alone, which is what
     the application needs to recognise them."""

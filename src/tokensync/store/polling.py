@@ -51,6 +51,13 @@ class PollingMixin(Engine):
             rows = self._run("claim_due_polls", params)
         return sorted((self._connection(r) for r in rows), key=lambda c: c.id)
 
+    def note_provider_user(self, connection_id: int, grant: int, provider_user_id: str) -> bool:
+        """Store the account id a poll learned (GitHub's GET /user) for the grant it polled
+        with; whether it changed the row (a grant replaced meanwhile is left alone)."""
+        params = {"id": connection_id, "grant": grant, "provider_user_id": provider_user_id}
+        with self.transaction():
+            return self._rowcount("note_provider_user", params) == 1
+
     def find_due_polls(
         self,
         *,

@@ -39,6 +39,10 @@ class PostgresStore(Store):
     engine = "postgres"
     dialect = {
         "platform_in": "platform = ANY(CAST(:platforms AS text[]))",
+        "connection_in": "connection_id = ANY(CAST(:connections AS bigint[]))",
+        "refresh_digest_in": "refresh_token_digest = ANY(CAST(:digests AS text[]))",
+        "prefix_digest_in": "refresh_prefix_digest = ANY(CAST(:digests AS text[]))",
+        "digest_key_not_in": "NOT (refresh_digest_key = ANY(CAST(:keys AS text[])))",
         "user_in": "user_id = ANY(CAST(:users AS text[]))",
         "id_in": "id = ANY(CAST(:ids AS bigint[]))",
         "key_in": "item_key = ANY(CAST(:keys AS text[]))",
@@ -251,6 +255,13 @@ class PostgresStore(Store):
                             r.scope,
                             r.expires_at,
                             r.refresh_token_expires_at,
+                            r.provider_user_id,
+                            *(
+                                (r.refresh_digests.hashed, r.refresh_digests.prefix)
+                                if r.refresh_digests
+                                else (None, None)
+                            ),
+                            r.refresh_digests.key if r.refresh_digests else None,
                         )
                     )
         except psycopg.Error as exc:

@@ -14,7 +14,15 @@ id, user_id, platform, access_token_enc, refresh_token_enc, token_type, scope, e
 status, tokens_updated_at, last_refreshed_at, last_error_code, last_error_message,
 failure_count, next_attempt_at, lease_owner, lease_expires_at, last_sync_at, created_at,
 updated_at, refresh_token_expires_at, next_poll_at, poll_lease_expires_at, streak_started_at,
-grant_generation, lease_sent_at, refresh_requested_at
+grant_generation, lease_sent_at, refresh_requested_at, provider_user_id
+
+-- fragment: refresh_digests_kept
+-- The digests of the stored refresh token (token_digests.py) stay while it does; a new one makes
+-- them unknown (a revocation then reads the token itself, and writes them anew).
+refresh_token_digest = CASE WHEN CAST(:refresh_token_enc AS TEXT) IS NULL
+                            THEN refresh_token_digest END,
+refresh_prefix_digest = CASE WHEN CAST(:refresh_token_enc AS TEXT) IS NULL
+                             THEN refresh_prefix_digest END
 
 -- fragment: due_refresh
 -- A connection due for a token refresh, not leased, and not refreshed already in this run: its
@@ -122,7 +130,8 @@ CREATE TEMP TABLE import_staging (
     line BIGINT NOT NULL, user_id TEXT NOT NULL, platform TEXT NOT NULL,
     access_token_enc TEXT NOT NULL, refresh_token_enc TEXT, keep_refresh BOOLEAN NOT NULL,
     token_type TEXT NOT NULL, scope TEXT, expires_at TIMESTAMPTZ,
-    refresh_token_expires_at TIMESTAMPTZ)
+    refresh_token_expires_at TIMESTAMPTZ, provider_user_id TEXT, refresh_token_digest TEXT,
+    refresh_prefix_digest TEXT, refresh_digest_key TEXT)
 
 -- name: create_import_seen
 -- The connections an import has written so far, and the line of each: a later chunk's line that
@@ -134,14 +143,18 @@ CREATE TEMP TABLE import_seen (
 -- name: copy_import_staging
 -- PostgreSQL only: the rows of an import, streamed with COPY (store.importing.STAGING_COLUMNS).
 COPY import_staging (line, user_id, platform, access_token_enc, refresh_token_enc,
-    keep_refresh, token_type, scope, expires_at, refresh_token_expires_at) FROM STDIN
+    keep_refresh, token_type, scope, expires_at, refresh_token_expires_at, provider_user_id,
+    refresh_token_digest, refresh_prefix_digest, refresh_digest_key)
+FROM STDIN
 
 -- name: stage_import_row
 -- SQLite: one staged row (executemany streams them through one prepared statement).
 INSERT INTO import_staging (line, user_id, platform, access_token_enc, refresh_token_enc,
-    keep_refresh, token_type, scope, expires_at, refresh_token_expires_at)
+    keep_refresh, token_type, scope, expires_at, refresh_token_expires_at, provider_user_id,
+    refresh_token_digest, refresh_prefix_digest, refresh_digest_key)
 VALUES (:line, :user_id, :platform, :access_token_enc, :refresh_token_enc, :keep_refresh,
-    :token_type, :scope, :expires_at, :refresh_token_expires_at)
+    :token_type, :scope, :expires_at, :refresh_token_expires_at, :provider_user_id,
+    :refresh_token_digest, :refresh_prefix_digest, :refresh_digest_key)
 
 -- name: remember_import_keys
 -- The staged connections, for the duplicate check: a key already there (an earlier line of this
@@ -177,13 +190,52 @@ SELECT {new_event_id}, 'connection.recovered', user_id, id,
     :now, 'pending', 0, :now, :give_up_at
 FROM existing WHERE status <> 'active' ORDER BY line
 
+-- name: import_replaced_grants
+-- Before import_update: the grants the staged lines replace with another (a line with a refresh
+-- token, over a stored one), on the platforms whose revocation ends that grant alone
+-- (:platforms), kept to be revoked once the import is committed (refresh/old_grants.py).
+INSERT INTO replaced_grants (connection_id, user_id, platform, access_token_enc,
+    refresh_token_enc, replaced_at, next_attempt_at)
+SELECT id, user_id, platform, access_token_enc, refresh_token_enc, :now, :now
+FROM (SELECT c.id, c.user_id, c.platform, c.access_token_enc, c.refresh_token_enc
+      FROM import_staging AS s JOIN connections AS c
+          ON c.user_id = s.user_id AND c.platform = s.platform
+      WHERE NOT s.keep_refresh AND s.refresh_token_enc IS NOT NULL
+          AND c.refresh_token_enc IS NOT NULL AND c.status <> 'revoked') AS old
+WHERE {platform_in}
+ORDER BY id
+
+-- name: due_replaced_grants
+-- Replaced grants due for an attempt (of these connections, or all), the oldest first.
+SELECT id, connection_id, user_id, platform, access_token_enc, refresh_token_enc, replaced_at,
+    attempts
+FROM replaced_grants
+WHERE next_attempt_at <= :now AND (:all_connections OR {connection_in})
+ORDER BY next_attempt_at, id LIMIT :limit
+
+-- name: drop_replaced_grant
+-- A replaced grant is done with: revoked, the same grant, or given up.
+DELETE FROM replaced_grants WHERE id = :id
+
+-- name: replaced_grant_failed
+-- An attempt to revoke a replaced grant failed: the next one after :next_attempt_at.
+UPDATE replaced_grants SET attempts = attempts + 1, next_attempt_at = :next_attempt_at,
+    last_error = :error
+WHERE id = :id
+
+-- name: delete_replaced_grants
+-- The replaced grants of a connection being deleted (disconnect, erase).
+DELETE FROM replaced_grants WHERE connection_id = :id
+
 -- name: import_update
 -- Replace the tokens of the staged connections that exist and set them active again; a line
 -- without refreshToken keeps the stored one, and the grant's end stored with it unless the line
 -- gives one. A new grant ends any failure streak, and its end is yet to be announced (a kept
 -- refresh token keeps its grant's notice, unless the line gives another end). A line with a
 -- refresh token is a new grant: its generation is one more, and the lease any run holds on the
--- older grant ends (that run can store nothing of the older grant here any more).
+-- older grant ends (that run can store nothing of the older grant here any more). The account id a
+-- line gives is stored; a line that gives none keeps the stored one with the stored grant, and
+-- clears it with a new grant (a new grant may be another account's).
 UPDATE connections SET
     access_token_enc = s.access_token_enc,
     refresh_token_enc = CASE WHEN s.keep_refresh THEN connections.refresh_token_enc
@@ -212,6 +264,17 @@ UPDATE connections SET
     lease_expires_at = CASE WHEN s.keep_refresh THEN connections.lease_expires_at END,
     lease_sent_at = CASE WHEN s.keep_refresh THEN connections.lease_sent_at END,
     refresh_requested_at = NULL,
+    provider_user_id = CASE WHEN s.keep_refresh
+        THEN COALESCE(s.provider_user_id, connections.provider_user_id)
+        ELSE s.provider_user_id END,
+    refresh_token_digest = CASE WHEN s.keep_refresh THEN connections.refresh_token_digest
+                                ELSE s.refresh_token_digest END,
+    refresh_prefix_digest = CASE WHEN s.keep_refresh THEN connections.refresh_prefix_digest
+                                 ELSE s.refresh_prefix_digest END,
+    refresh_digest_key = CASE WHEN s.keep_refresh THEN connections.refresh_digest_key
+                              ELSE s.refresh_digest_key END,
+    refresh_digest_generation = CASE WHEN s.keep_refresh THEN connections.refresh_digest_generation
+                                     ELSE connections.grant_generation + 1 END,
     updated_at = :now
 FROM import_staging AS s
 WHERE connections.user_id = s.user_id AND connections.platform = s.platform
@@ -221,9 +284,12 @@ WHERE connections.user_id = s.user_id AND connections.platform = s.platform
 -- insertion is its only probe (one another writer added meanwhile is left out, and counted).
 INSERT INTO connections (
     user_id, platform, access_token_enc, refresh_token_enc, token_type, scope,
-    expires_at, refresh_token_expires_at, status, tokens_updated_at, created_at, updated_at)
+    expires_at, refresh_token_expires_at, status, tokens_updated_at, created_at, updated_at,
+    provider_user_id, refresh_token_digest, refresh_prefix_digest, refresh_digest_key,
+    refresh_digest_generation)
 SELECT s.user_id, s.platform, s.access_token_enc, s.refresh_token_enc, s.token_type, s.scope,
-    s.expires_at, s.refresh_token_expires_at, 'active', :now, :now, :now
+    s.expires_at, s.refresh_token_expires_at, 'active', :now, :now, :now, s.provider_user_id,
+    s.refresh_token_digest, s.refresh_prefix_digest, s.refresh_digest_key, 1
 FROM import_staging AS s WHERE true
 ON CONFLICT (user_id, platform) DO NOTHING
 
@@ -238,6 +304,13 @@ DROP TABLE import_staging
 -- name: drop_import_seen
 -- The keys of the import are done with (a rollback drops them too).
 DROP TABLE import_seen
+
+-- name: note_provider_user
+-- The account id a poll learned, for the grant it polled with (a grant written meanwhile may be
+-- another account's: left alone).
+UPDATE connections SET provider_user_id = :provider_user_id
+WHERE id = :id AND grant_generation = :grant
+    AND provider_user_id IS DISTINCT FROM :provider_user_id
 
 -- name: list_connections
 -- A page of the connections matching the filters, by id (the primary key: a page costs its rows
@@ -263,7 +336,9 @@ SELECT EXISTS (SELECT 1 FROM connections) AS present
 -- The access-token ciphertexts of the newest connections, by the primary key: the sample a
 -- keyring is checked against before anything is written: the primary key read backwards, a
 -- few rows whatever the table holds (`id > 0`, every id, lets SQLite's plan say so too).
-SELECT access_token_enc FROM connections WHERE id > 0 ORDER BY id DESC LIMIT :limit
+-- A revoked connection holds no token (an empty access_token_enc): not a sample.
+SELECT access_token_enc FROM connections WHERE id > 0 AND access_token_enc <> ''
+ORDER BY id DESC LIMIT :limit
 
 -- name: get_connection
 -- One connection by id.
@@ -341,6 +416,7 @@ RETURNING {connection_columns}
 UPDATE connections SET
     access_token_enc = :access_token_enc,
     refresh_token_enc = COALESCE(:refresh_token_enc, refresh_token_enc),
+    {refresh_digests_kept},
     expires_at = :expires_at,
     refresh_token_expires_at = COALESCE(:refresh_token_expires_at, refresh_token_expires_at),
     grant_end_noticed_at = CASE
@@ -361,6 +437,7 @@ WHERE id = :id AND grant_generation = :grant_generation
 UPDATE connections SET
     access_token_enc = :access_token_enc,
     refresh_token_enc = COALESCE(:refresh_token_enc, refresh_token_enc),
+    {refresh_digests_kept},
     expires_at = :expires_at,
     tokens_updated_at = :issued_at, last_refreshed_at = :issued_at,
     last_error_code = CASE WHEN {dead_since_issued} THEN last_error_code END,
@@ -737,6 +814,84 @@ INSERT INTO events (event_id, type, user_id, connection_id, data, created_at, st
     attempts, next_attempt_at, give_up_at)
 VALUES (:event_id, :type, :user_id, :connection_id, :data, :now, 'pending', 0, :now,
     :give_up_at)
+
+-- name: remember_revocation_delivery
+-- A revocation's delivery, by its source's id (store/revocations.py): nothing inserted when it
+-- was seen before, and then nothing else changes.
+INSERT INTO revocation_deliveries (source, delivery_id, received_at)
+VALUES (:source, :delivery_id, :now)
+ON CONFLICT (source, delivery_id) DO NOTHING
+
+-- name: account_connections
+-- How many connections name an account (on the platforms a revocation is for).
+SELECT COUNT(*) AS n FROM connections WHERE provider_user_id = :account AND {platform_in}
+
+-- fragment: revoked
+-- A connection revoked: its tokens cleared (an empty access token, no refresh token, no digest of
+-- one), the grant's lease ended and its generation moved on (a refresh in flight, or a spooled
+-- token set, stores nothing of it), nothing due.
+status = 'revoked',
+access_token_enc = '',
+refresh_token_enc = NULL,
+refresh_token_digest = NULL,
+refresh_prefix_digest = NULL,
+expires_at = NULL,
+refresh_token_expires_at = NULL,
+last_error_code = 'revoked',
+last_error_message = :message,
+failure_count = 0,
+next_attempt_at = NULL,
+{streak_ended},
+grant_generation = grant_generation + 1,
+lease_owner = NULL,
+lease_expires_at = NULL,
+lease_sent_at = NULL,
+refresh_requested_at = NULL,
+tokens_updated_at = :now,
+updated_at = :now
+
+-- name: revoke_account
+-- The connections of an account (on the platforms a revocation is for) that are not revoked yet,
+-- revoked; from the index connections_provider_user.
+UPDATE connections SET {revoked}
+WHERE provider_user_id = :account AND {platform_in} AND status <> 'revoked'
+RETURNING id, user_id, platform, provider_user_id
+
+-- name: revoke_connection
+-- One connection whose refresh token a revocation named, revoked while it holds that grant.
+UPDATE connections SET {revoked}
+WHERE id = :id AND grant_generation = :grant_generation AND status <> 'revoked'
+RETURNING id, user_id, platform, provider_user_id
+
+-- name: find_refresh_digest
+-- The connections whose stored digest (of Google's hash of the refresh token) is one of these,
+-- from the index connections_refresh_digest; the caller keeps those of the current grant.
+SELECT id, grant_generation, refresh_digest_generation FROM connections
+WHERE {refresh_digest_in}
+    AND {platform_in} AND status <> 'revoked'
+
+-- name: find_prefix_digest
+-- The same, of the refresh token's first 16 characters (connections_refresh_prefix_digest).
+SELECT id, grant_generation, refresh_digest_generation FROM connections
+WHERE {prefix_digest_in}
+    AND {platform_in} AND status <> 'revoked'
+
+-- name: undigested_refresh_tokens
+-- A page, by id, of the connections (of these platforms) with a refresh token whose digests are
+-- unknown: never written (another program wrote the token, or an older version), of an older
+-- grant, or under a key no longer configured. A revocation reads these tokens themselves.
+SELECT {connection_columns} FROM connections
+WHERE id > :after_id AND {platform_in} AND refresh_token_enc IS NOT NULL AND status <> 'revoked'
+    AND (refresh_token_digest IS NULL OR refresh_prefix_digest IS NULL
+         OR refresh_digest_generation IS DISTINCT FROM grant_generation
+         OR {digest_key_not_in})
+ORDER BY id LIMIT :limit
+
+-- name: note_refresh_digests
+-- The digests of a refresh token read by a revocation, stored while the row still holds it.
+UPDATE connections SET refresh_token_digest = :hashed, refresh_prefix_digest = :prefix,
+    refresh_digest_key = :key, refresh_digest_generation = grant_generation
+WHERE id = :id AND refresh_token_enc = :refresh_token_enc
 
 -- name: insert_data_changed
 -- A data.changed event (store/changes.py), its readUpTo filled in by the statement itself: the

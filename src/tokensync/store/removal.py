@@ -53,6 +53,7 @@ class RemovalMixin(OutboxMixin):
         with self.transaction():
             if self._rowcount("delete_connection", params) != 1:
                 return None
+            self._rowcount("delete_replaced_grants", params)
             event = outbox.disconnected(conn.id, conn.user_id, conn.platform, revoked)
             self._emit(event, now)
             return {

@@ -56,6 +56,10 @@ class SQLiteStore(Store):
     engine = "sqlite"
     dialect = {
         "platform_in": "platform IN (SELECT value FROM json_each(:platforms))",
+        "connection_in": "connection_id IN (SELECT value FROM json_each(:connections))",
+        "refresh_digest_in": "refresh_token_digest IN (SELECT value FROM json_each(:digests))",
+        "prefix_digest_in": "refresh_prefix_digest IN (SELECT value FROM json_each(:digests))",
+        "digest_key_not_in": "refresh_digest_key NOT IN (SELECT value FROM json_each(:keys))",
         "user_in": "user_id IN (SELECT value FROM json_each(:users))",
         "id_in": "id IN (SELECT value FROM json_each(:ids))",
         "key_in": "item_key IN (SELECT value FROM json_each(:keys))",
@@ -223,6 +227,10 @@ class SQLiteStore(Store):
                 "refresh_token_expires_at": (
                     to_text(r.refresh_token_expires_at) if r.refresh_token_expires_at else None
                 ),
+                "provider_user_id": r.provider_user_id,
+                "refresh_token_digest": r.refresh_digests.hashed if r.refresh_digests else None,
+                "refresh_prefix_digest": r.refresh_digests.prefix if r.refresh_digests else None,
+                "refresh_digest_key": r.refresh_digests.key if r.refresh_digests else None,
             }
             for r in rows
         )
