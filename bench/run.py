@@ -601,6 +601,12 @@ def main(argv: list[str] | None = None) -> Row:
     parser.add_argument("--scale-total", type=int, default=1_000_000, help="PostgreSQL's large")
     parser.add_argument("--scale-sqlite-total", type=int, default=100_000, help="SQLite's large")
     parser.add_argument(
+        "--polling-against",
+        metavar="REV",
+        help="only polling: this checkout against commit REV, side by side "
+        "(bench/polling_against.py)",
+    )
+    parser.add_argument(
         "--import-sizes",
         default="10000,100000,1000000",
         help="with --scale: lines for `tokens import` and `tokens list` (bench/import_list.py)",
@@ -641,6 +647,12 @@ def main(argv: list[str] | None = None) -> Row:
             "TOKENSYNC_ENCRYPTION_KEYS": generate_key(),
             "TOKENSYNC_CONFIG": str(config),
         }
+        if args.polling_against:
+            from bench import polling_against
+
+            found = polling_against.measure(db, provider, env, args.polling_against, args)
+            print(polling_against.table(found))
+            return found
         results["transports"] = measure_transports(provider, args)
         results["refresh"] = [measure_refresh(db, provider, env, n, args) for n in args.sizes]
         results["memory"] = [measure_memory(db, provider, env, n, args) for n in args.memory_sizes]

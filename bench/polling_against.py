@@ -1,0 +1,143 @@
+"""`python bench/run.py --polling-against REV`: poll-platforms of this checkout against the same
+job of another commit (a git worktree of REV), side by side: each on a database of its own in one
+PostgreSQL, the same provider stand-in, the same connections (300 users x spotify, github,
+discord), runs alternated (this checkout first in odd rounds, REV first in even ones), and the
+bare poller (bench/run.py's bare_polls) as the yardstick of each round. Reports polls/s of each,
+their ratio per round and its median: how much a change costs polling, measured rather than
+guessed (the change feed's positions had to cost at most 5%).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import psycopg
+from tests.support.processes import ProviderProcess
+
+from bench.run import Database, bare_polls, seed
+
+Row = dict[str, Any]
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def poll_once(env: dict[str, str], concurrency: int) -> float:
+    """One poll-platforms process over every connection: its polls/s, whole process."""
+    started = time.perf_counter()
+    done = subprocess.run(
+        [sys.executable, "-m", "tokensync", "poll-platforms", "--concurrency", str(concurrency)]
+        + ["--results", "none"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    wall = time.perf_counter() - started
+    document = json.loads(done.stdout)
+    assert document["pollsFailed"] == 0, document
+    return float(document["platformCount"]) / wall
+
+
+def measure(
+    admin: Database,
+    provider: ProviderProcess,
+    env: dict[str, str],
+    rev: str,
+    args: argparse.Namespace,
+) -> Row:
+    """This checkout's polling against REV's, alternated `args.repeat` times."""
+    users = args.poll_users
+    records = [
+        {
+            "userId": f"p{u}",
+            "platform": name,
+            "accessToken": f"bench-at-{u}-0",
+            "refreshToken": f"poll-{name}-{u}",
+            "expiresIn": 3600,
+        }
+        for u in range(users)
+        for name in ("spotify", "github", "discord")
+    ]
+    with tempfile.TemporaryDirectory() as place:
+        base_tree = Path(place) / "base"
+        subprocess.run(
+            ["git", "-C", str(ROOT), "worktree", "add", "--detach", str(base_tree), rev],
+            check=True,
+            capture_output=True,
+        )
+        try:
+            subprocess.run(
+                [sys.executable, "-m", "compileall", "-q", str(base_tree / "src" / "tokensync")],
+                check=True,
+            )
+            sides: dict[str, tuple[dict[str, str], Database]] = {}
+            for side, src in (("head", ROOT / "src"), ("base", base_tree / "src")):
+                name = f"bench_{side}"
+                with psycopg.connect(admin.url, autocommit=True) as conn:
+                    conn.execute(f"DROP DATABASE IF EXISTS {name}")
+                    conn.execute(f"CREATE DATABASE {name}")
+                url = admin.url.rsplit("/", 1)[0] + f"/{name}"
+                data = Path(place) / f"data-{side}"
+                data.mkdir()
+                side_env = {
+                    **env,
+                    "PYTHONPATH": str(src),
+                    "TOKENSYNC_DATABASE_URL": url,
+                    "TOKENSYNC_DATA_DIR": str(data),
+                }
+                seed(side_env, provider, records)
+                sides[side] = (side_env, Database(url))
+            rounds: list[Row] = []
+            for r in range(args.repeat):
+                bare, _ = asyncio.run(
+                    bare_polls(provider.url, list(range(users)), args.concurrency)
+                )
+                got: dict[str, float] = {}
+                for side in ("head", "base") if r % 2 == 0 else ("base", "head"):
+                    side_env, db = sides[side]
+                    db.forget_polls()
+                    got[side] = poll_once(side_env, args.concurrency)
+                rounds.append({**got, "bare": bare, "ratio": got["head"] / got["base"]})
+        finally:
+            subprocess.run(
+                ["git", "-C", str(ROOT), "worktree", "remove", "--force", str(base_tree)],
+                check=False,
+                capture_output=True,
+            )
+    return {
+        "against": rev,
+        "users": users,
+        "connections": users * 3,
+        "rounds": [{k: round(v, 3) for k, v in r.items()} for r in rounds],
+        "headPollsPerSecond": round(statistics.median(r["head"] for r in rounds), 1),
+        "basePollsPerSecond": round(statistics.median(r["base"] for r in rounds), 1),
+        "barePollsPerSecond": round(statistics.median(r["bare"] for r in rounds), 1),
+        "ratio": round(statistics.median(r["ratio"] for r in rounds), 3),
+    }
+
+
+def table(result: Row) -> str:
+    lines = [
+        f"poll-platforms, this checkout against {result['against']}, "
+        f"{result['connections']} connections, polls/s",
+        "",
+        "| round | this checkout | base | ratio | bare poller |",
+        "|---|---|---|---|---|",
+    ]
+    for i, r in enumerate(result["rounds"], 1):
+        lines.append(
+            f"| {i} | {r['head']:.1f} | {r['base']:.1f} | {r['ratio']:.3f} | {r['bare']:.1f} |"
+        )
+    lines.append(
+        f"| median | {result['headPollsPerSecond']} | {result['basePollsPerSecond']} | "
+        f"{result['ratio']} | {result['barePollsPerSecond']} |"
+    )
+    return "\n".join(lines)
