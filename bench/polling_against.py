@@ -1,10 +1,10 @@
-"""`python bench/run.py --polling-against REV`: poll-platforms of this checkout against the same
-job of another commit (a git worktree of REV), side by side: each on a database of its own in one
-PostgreSQL, the same provider stand-in, the same connections (300 users x spotify, github,
-discord), runs alternated (this checkout first in odd rounds, REV first in even ones), and the
-bare poller (bench/run.py's bare_polls) as the yardstick of each round. Reports polls/s of each,
-their ratio per round and its median: how much a change costs polling, measured rather than
-guessed (the change feed's positions had to cost at most 5%).
+"""`python bench/run.py --polling-against REV` (or `BASE..HEAD`): poll-platforms of this checkout
+(or of HEAD) against the same job of another commit (a git worktree of REV), side by side: each
+on a database of its own in one PostgreSQL, the same provider stand-in, the same connections
+(300 users x spotify, github, discord), runs alternated (this checkout first in odd rounds, REV
+first in even ones), and the bare poller (bench/run.py's bare_polls) as the yardstick of each
+round. Reports polls/s of each, their ratio per round and its median: how much a change costs
+polling, measured rather than guessed (the change feed's positions had to cost at most 5%).
 """
 
 from __future__ import annotations
@@ -66,20 +66,36 @@ def measure(
         for u in range(users)
         for name in ("spotify", "github", "discord")
     ]
+    # REV, or BASE..HEAD to compare two other commits (the change a commit range made).
+    base_rev, _, head_rev = rev.partition("..")
     with tempfile.TemporaryDirectory() as place:
-        base_tree = Path(place) / "base"
-        subprocess.run(
-            ["git", "-C", str(ROOT), "worktree", "add", "--detach", str(base_tree), rev],
-            check=True,
-            capture_output=True,
-        )
+        trees = {"base": Path(place) / "base", "head": Path(place) / "head"}
+        if not head_rev:
+            trees["head"] = ROOT
+        for side, rev_of in (("base", base_rev), ("head", head_rev)):
+            if rev_of:
+                subprocess.run(
+                    [
+                        "git",
+                        "-C",
+                        str(ROOT),
+                        "worktree",
+                        "add",
+                        "--detach",
+                        str(trees[side]),
+                        rev_of,
+                    ],
+                    check=True,
+                    capture_output=True,
+                )
         try:
-            subprocess.run(
-                [sys.executable, "-m", "compileall", "-q", str(base_tree / "src" / "tokensync")],
-                check=True,
-            )
+            for tree in trees.values():
+                subprocess.run(
+                    [sys.executable, "-m", "compileall", "-q", str(tree / "src" / "tokensync")],
+                    check=True,
+                )
             sides: dict[str, tuple[dict[str, str], Database]] = {}
-            for side, src in (("head", ROOT / "src"), ("base", base_tree / "src")):
+            for side, src in (("head", trees["head"] / "src"), ("base", trees["base"] / "src")):
                 name = f"bench_{side}"
                 with psycopg.connect(admin.url, autocommit=True) as conn:
                     conn.execute(f"DROP DATABASE IF EXISTS {name}")
@@ -107,11 +123,13 @@ def measure(
                     got[side] = poll_once(side_env, args.concurrency)
                 rounds.append({**got, "bare": bare, "ratio": got["head"] / got["base"]})
         finally:
-            subprocess.run(
-                ["git", "-C", str(ROOT), "worktree", "remove", "--force", str(base_tree)],
-                check=False,
-                capture_output=True,
-            )
+            for tree in trees.values():
+                if tree != ROOT:
+                    subprocess.run(
+                        ["git", "-C", str(ROOT), "worktree", "remove", "--force", str(tree)],
+                        check=False,
+                        capture_output=True,
+                    )
     return {
         "against": rev,
         "users": users,
