@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -96,7 +97,7 @@ def measure(
                 )
             sides: dict[str, tuple[dict[str, str], Database]] = {}
             for side, src in (("head", trees["head"] / "src"), ("base", trees["base"] / "src")):
-                name = f"bench_{side}"
+                name = f"bench_{side}_{os.getpid()}"
                 with psycopg.connect(admin.url, autocommit=True) as conn:
                     conn.execute(f"DROP DATABASE IF EXISTS {name}")
                     conn.execute(f"CREATE DATABASE {name}")

@@ -18,3 +18,16 @@ def test_the_benchmark_runs_and_counts_right(tmp_path: Path, postgres_url: str) 
     assert [sum(row["perWorker"]) for row in results["scaleOut"]] == [200, 200]
     assert results["polling"]["connections"] == 60
     assert results["startup"]["versionMs"] > 0
+
+
+def test_polling_against_another_commit_runs_both_sides(tmp_path: Path, postgres_url: str) -> None:
+    """--polling-against: both sides poll every connection (a failed poll fails the bench), in
+    both orders, and the ratios are theirs."""
+    found = run.main(
+        ["--polling-against", "HEAD", "--poll-users", "3", "--repeat", "2"]
+        + ["--database-url", postgres_url, "--output", str(tmp_path / "ab.json")]
+    )
+    assert found["connections"] == 9 and found["against"] == "HEAD"
+    assert [r["headFirst"] for r in found["rounds"]] == [1.0, 0.0]
+    assert all(r["head"] > 0 and r["base"] > 0 for r in found["rounds"])
+    assert all(abs(r["ratio"] - r["head"] / r["base"]) < 1e-3 for r in found["rounds"])
