@@ -10,11 +10,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from urllib.parse import unquote, urlsplit
 
-from tokensync.errors import EXIT_OK, ConnectionNotFoundError, PermanentError, UsageError
+from tokensync.connections.fresh_token import active_connection
+from tokensync.errors import EXIT_OK, UsageError
 from tokensync.platforms.api import Api, Query
 from tokensync.platforms.follow import FOLLOWED, page_of
-from tokensync.refresh.refresher import Refresher, unreadable_row
-from tokensync.refresh.spooled import apply_spool
+from tokensync.refresh.refresher import Refresher
 from tokensync.refresh.token_source import ConnectionTokens
 from tokensync.runtime.deps import Deps
 from tokensync.runtime.stop import StopSignal
@@ -89,17 +89,7 @@ async def api_request(
             + (f" ({why})" if why else "")
         )
     target = below(configured.api_base, path)
-    await apply_spool(deps)
-    conn = await deps.db.call(deps.db.store.find_connection, user_id, platform)
-    if conn is None:
-        raise ConnectionNotFoundError(f"no {platform} connection for user {user_id!r}")
-    unreadable = unreadable_row(conn)
-    if unreadable is not None:
-        raise unreadable
-    if conn.status != "active":
-        raise PermanentError(
-            f"{conn.label} is {conn.status}: the user must connect again", code=conn.status
-        )
+    conn = await active_connection(deps, user_id, platform)
     tokens = ConnectionTokens(conn, deps, Refresher(deps, stop), wait=settings.request_timeout)
     api = Api(
         deps.http,

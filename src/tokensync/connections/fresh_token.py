@@ -24,6 +24,7 @@ from tokensync.refresh.spooled import apply_spool
 from tokensync.refresh.token_source import ConnectionTokens
 from tokensync.runtime.deps import Deps
 from tokensync.runtime.stop import StopSignal
+from tokensync.store import Connection
 
 # The default --min-ttl: a token handed out lives at least this long, or is refreshed first.
 DEFAULT_MIN_TTL = 300.0
@@ -64,6 +65,26 @@ class AccessToken:
         return EXIT_OK
 
 
+async def active_connection(deps: Deps, user_id: str, platform: str) -> Connection:
+    """The active connection of (user, platform), whose token may be handed out or used (`tokens
+    get`, `tokensync api`); raises not_found, the row's unreadable error, or its status (the user
+    must connect again)."""
+    # A token set spooled while the database was away is newer than the stored one, whose
+    # refresh token the provider may have spent already.
+    await apply_spool(deps)
+    conn = await deps.db.call(deps.db.store.find_connection, user_id, platform)
+    if conn is None:
+        raise ConnectionNotFoundError(f"no {platform} connection for user {user_id!r}")
+    unreadable = unreadable_row(conn)
+    if unreadable is not None:  # whether its token is fresh cannot be told
+        raise unreadable
+    if conn.status != "active":
+        raise PermanentError(
+            f"{conn.label} is {conn.status}: the user must connect again", code=conn.status
+        )
+    return conn
+
+
 async def get_token(
     deps: Deps,
     stop: StopSignal,
@@ -79,19 +100,7 @@ async def get_token(
         raise UsageError(f"unknown platform {platform!r}")
     if min_ttl < 0:
         raise UsageError("min_ttl must not be negative")
-    # A token set spooled while the database was away is newer than the stored one, whose
-    # refresh token the provider may have spent already.
-    await apply_spool(deps)
-    conn = await deps.db.call(deps.db.store.find_connection, user_id, platform)
-    if conn is None:
-        raise ConnectionNotFoundError(f"no {platform} connection for user {user_id!r}")
-    unreadable = unreadable_row(conn)
-    if unreadable is not None:  # whether its token is fresh cannot be told
-        raise unreadable
-    if conn.status != "active":
-        raise PermanentError(
-            f"{conn.label} is {conn.status}: the user must connect again", code=conn.status
-        )
+    conn = await active_connection(deps, user_id, platform)
     # An application asked for a refresh (docs/node.md): this call answers it.
     force_refresh = force_refresh or conn.refresh_requested_at is not None
     tokens = ConnectionTokens(
