@@ -268,19 +268,23 @@ def sequential_refreshes(url: str, tokens: list[str]) -> float:
         return len(tokens) / (time.perf_counter() - started)
 
 
+# The pages a poll of each platform fetches (the bare pollers fetch the same).
+POLL_PATHS = {
+    "spotify": ["/spotify/v1/me/player/recently-played?limit=50", "/spotify/v1/me/top/tracks"],
+    "github": [
+        "/github/user",
+        "/github/users/user{u}/events?per_page=100",
+        "/github/user/repos",
+    ],
+    "discord": ["/discord/api/v10/users/@me/guilds?limit=200"],
+}
+
+
 async def bare_polls(url: str, users: list[int], concurrency: int) -> tuple[float, float]:
     """Fetch the same pages tokensync fetches, with aiohttp alone; (polls/s, items/s)."""
     limit = asyncio.Semaphore(concurrency)
     items = 0
-    paths = {
-        "spotify": ["/spotify/v1/me/player/recently-played?limit=50", "/spotify/v1/me/top/tracks"],
-        "github": [
-            "/github/user",
-            "/github/users/user{u}/events?per_page=100",
-            "/github/user/repos",
-        ],
-        "discord": ["/discord/api/v10/users/@me/guilds?limit=200"],
-    }
+    paths = POLL_PATHS
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=concurrency * 2)) as s:
 
         async def poll(user: int, platform_name: str) -> None:
@@ -438,11 +442,17 @@ def measure_polling(
         for name in ("spotify", "github", "discord")
     ]
     seed(env, provider, records)
-    ours_polls, ours_items, base_polls, base_items = [], [], [], []
+    from bench.upsert_poller import upsert_polls
+
+    ours_polls, ours_items, base_polls, base_items, upserts = [], [], [], [], []
     for _ in range(args.repeat):
         polls, items = asyncio.run(bare_polls(provider.url, list(range(users)), args.concurrency))
         base_polls.append(polls)
         base_items.append(items)
+        upserted, _ = asyncio.run(
+            upsert_polls(provider.url, db.url, list(range(users)), args.concurrency)
+        )
+        upserts.append(upserted)
         db.forget_polls()
         wall, document, _, _ = run_tokensync(
             ["poll-platforms", "--concurrency", str(args.concurrency), "--results", "none"], env
@@ -458,6 +468,9 @@ def measure_polling(
         "ceilingPollsPerSecond": round(median(base_polls), 1),
         "ceilingItemsPerSecond": round(median(base_items)),
         "ratioToCeiling": round(median(ours_polls) / median(base_polls), 3),
+        # A poller written by hand that also stores what it fetches (bench/upsert_poller.py).
+        "upsertPollsPerSecond": round(median(upserts), 1),
+        "ratioToUpsert": round(median(ours_polls) / median(upserts), 3),
     }
 
 
@@ -540,11 +553,12 @@ def table(results: Row) -> str:
         lines += [
             "",
             "| users (connections) | polls/s | items stored/s | bare polls/s | "
-            "bare items/s | ratio |",
-            "|---|---|---|---|---|---|",
+            "bare items/s | ratio | fetch-and-upsert polls/s | ratio to it |",
+            "|---|---|---|---|---|---|---|---|",
             f"| {p['users']} ({p['connections']}) | {p['pollsPerSecond']} | "
             f"{p['itemsStoredPerSecond']} | {p['ceilingPollsPerSecond']} | "
-            f"{p['ceilingItemsPerSecond']} | {p['ratioToCeiling']} |",
+            f"{p['ceilingItemsPerSecond']} | {p['ratioToCeiling']} | "
+            f"{p['upsertPollsPerSecond']} | {p['ratioToUpsert']} |",
         ]
     if results.get("scaleOut"):
         lines += [

@@ -17,6 +17,9 @@ def test_the_benchmark_runs_and_counts_right(tmp_path: Path, postgres_url: str) 
     assert all(row["splitCorrectly"] for row in results["scaleOut"])
     assert [sum(row["perWorker"]) for row in results["scaleOut"]] == [200, 200]
     assert results["polling"]["connections"] == 60
+    # The fetch-and-upsert poller stored what it fetched, and polling is judged against it too.
+    assert results["polling"]["upsertPollsPerSecond"] > 0
+    assert results["polling"]["ratioToUpsert"] > 0
     assert results["startup"]["versionMs"] > 0
 
 
