@@ -7,11 +7,11 @@ fetcher that throws the pages away stays beside it."""
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 from collections.abc import Sequence
 
 import aiohttp
+import orjson
 import psycopg
 
 from bench.run import POLL_PATHS
@@ -57,7 +57,7 @@ async def upsert_polls(
         conn.execute(TABLE)
         conn.execute("TRUNCATE bench_upserted")
     pool: asyncio.Queue[psycopg.AsyncConnection[object]] = asyncio.Queue()
-    for _ in range(concurrency):
+    for _ in range(min(concurrency, 16)):  # a database serves a few connections best
         pool.put_nowait(await psycopg.AsyncConnection.connect(db_url, autocommit=True))
     limit = asyncio.Semaphore(concurrency)
     stored = 0
@@ -68,15 +68,16 @@ async def upsert_polls(
             async def poll(user: int, platform: str) -> None:
                 nonlocal stored
                 async with limit:
-                    conn = await pool.get()
-                    try:
-                        for path in POLL_PATHS[platform]:
-                            headers = {"Authorization": f"Bearer bench-at-{user}-0"}
-                            target = url + path.format(u=user)
-                            async with session.get(target, headers=headers) as response:
-                                items = _items(await response.json())
-                            if not items:
-                                continue
+                    for path in POLL_PATHS[platform]:
+                        headers = {"Authorization": f"Bearer bench-at-{user}-0"}
+                        target = url + path.format(u=user)
+                        async with session.get(target, headers=headers) as response:
+                            items = _items(orjson.loads(await response.read()))
+                        if not items:
+                            continue
+                        # A connection of the pool for the statement only, not for the fetch.
+                        conn = await pool.get()
+                        try:
                             await conn.execute(
                                 UPSERT,
                                 {
@@ -84,12 +85,12 @@ async def upsert_polls(
                                     "platform": platform,
                                     "endpoint": path.split("?")[0],
                                     "keys": [_key(item, n) for n, item in enumerate(items)],
-                                    "datas": [json.dumps(item) for item in items],
+                                    "datas": [orjson.dumps(item).decode() for item in items],
                                 },
                             )
-                            stored += len(items)
-                    finally:
-                        pool.put_nowait(conn)
+                        finally:
+                            pool.put_nowait(conn)
+                        stored += len(items)
 
             jobs = [poll(u, p) for u in users for p in POLL_PATHS]
             started = time.perf_counter()
