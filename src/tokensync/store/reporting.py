@@ -54,7 +54,7 @@ class ReportingMixin(Engine):
         """How many active grants end before `before`, and those that end first."""
         params = {"ends_before": before, "limit": limit}
         count = int(self._run("count_grant_ends", params)[0]["n"])
-        rows = self._run("grant_ends", params) if count else []
+        rows = self._run("grant_ends", params) if count and limit else []
         return count, [
             Expiring(r["id"], r["user_id"], r["platform"], r["refresh_token_expires_at"])
             for r in rows
