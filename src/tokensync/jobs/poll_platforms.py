@@ -118,10 +118,8 @@ class _PollWork:
 class _DuePolls:
     """The claim loop's batches for poll-platforms (runtime/claim_loop.py): each claim takes a
     share of a batch from every platform in turn (an index range scan per platform, and a batch
-    spread over the platforms, whose caps are separate); a poll's own write ends its lease."""
-
-    # None: no keeper; a poll renews its own lease as it pages (_Poller._keep_lease).
-    renew_every: float | None = None
+    spread over the platforms, whose caps are separate); a poll's own write ends its lease, and a
+    poll renews it as it pages (_Poller._keep_lease), so no renewal runs beside them."""
 
     def __init__(
         self,
@@ -156,10 +154,6 @@ class _DuePolls:
             )
         self.poller.leased(batch, lease_until)
         return batch
-
-    async def renew(self, ids: Sequence[int]) -> set[int]:
-        """Never called (renew_every is None)."""
-        raise NotImplementedError
 
     async def process(self, conn: Connection) -> bool:
         """Poll one connection and count it; finish_poll ended its lease."""

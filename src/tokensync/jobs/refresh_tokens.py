@@ -82,12 +82,14 @@ class _RefreshWork:
         # --concurrency counts requests in flight. A row also spends time being stored, which
         # holds no request: half as many workers again keep the requests at the cap meanwhile.
         refresher.requests = asyncio.Semaphore(options.concurrency)
+        due = _DueRefreshes(self.deps, refresher, options, self.result)
         self.result.error = await claim_and_process(
-            _DueRefreshes(self.deps, refresher, options, self.result),
+            due,
             concurrency=options.concurrency + options.concurrency // 2,
             queue_size=settings.batch_size,
             stop=stop,
             clock=self.deps.clock,
+            renewal=due,
         )
         self.result.leases_lost = refresher.leases_lost
 
@@ -117,15 +119,15 @@ class _RefreshWork:
 
 
 class _DueRefreshes:
-    """The claim loop's batches for refresh-tokens (runtime/claim_loop.py): due rows leased to
-    this run, each refreshed once, the leases of those waiting renewed."""
+    """The claim loop's batches and lease renewal for refresh-tokens (runtime/claim_loop.py): due
+    rows leased to this run, each refreshed once, the leases of those waiting renewed."""
 
     def __init__(
         self, deps: Deps, refresher: Refresher, options: RefreshOptions, result: RefreshResult
     ) -> None:
         self.deps, self.refresher, self.options, self.result = deps, refresher, options, result
         self.lease = timedelta(seconds=deps.settings.lease_seconds)
-        self.renew_every: float | None = deps.settings.lease_seconds / 3
+        self.every = deps.settings.lease_seconds / 3  # renewals: a third of a lease apart
 
     async def claim(self) -> list[Connection]:
         """The next batch of due rows, leased to this run (none once the database is lost)."""

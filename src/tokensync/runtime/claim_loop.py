@@ -21,10 +21,6 @@ from tokensync.store import Connection
 class Batches(Protocol):
     """What one job claims, does with each row, and gives back."""
 
-    # Renew the leases of the rows in this run's hands this often (seconds); None: never (the
-    # claim's lease covers the row's whole work).
-    renew_every: float | None
-
     async def claim(self) -> Sequence[Connection]:
         """The next batch, leased to this run; empty when nothing more is due."""
         ...
@@ -33,45 +29,64 @@ class Batches(Protocol):
         """Act on one row; whether its own write ended the row's lease."""
         ...
 
-    async def renew(self, ids: Sequence[int]) -> set[int]:
-        """Extend the leases of these rows; the ids still this run's."""
-        ...
-
     async def release(self, ids: list[int]) -> None:
         """Give back rows still leased to this run at the end."""
         ...
 
 
+class Renewal(Protocol):
+    """How a job keeps the leases of the rows in its hands while they wait."""
+
+    every: float  # seconds between renewals
+
+    async def renew(self, ids: Sequence[int]) -> set[int]:
+        """Extend the leases of these rows; the ids still this run's."""
+        ...
+
+
 async def claim_and_process(
-    batches: Batches, *, concurrency: int, queue_size: int, stop: StopSignal, clock: Clock
+    batches: Batches,
+    *,
+    concurrency: int,
+    queue_size: int,
+    stop: StopSignal,
+    clock: Clock,
+    renewal: Renewal | None = None,
 ) -> StorageError | None:
     """Run until nothing is due or `stop` is set; return the database error that stopped it.
 
-    With `batches.renew_every`, the leases of every row still in this run's hands (queued,
-    waiting on a platform's cap, or in flight) are renewed that often until the last worker is
-    done, so that no wait, however long, lets a lease lapse under a row this run will still act
-    on; a row whose renewal failed is no longer this run's and is skipped. At the end, the rows
-    still leased by this run (claimed and untouched, or skipped after a stop) are released,
-    unless the database failed the run (the leases then lapse by themselves).
+    With a `renewal`, the leases of every row still in this run's hands (queued, waiting on a
+    platform's cap, or in flight) are renewed every `renewal.every` seconds until the last
+    worker is done, so that no wait, however long, lets a lease lapse under a row this run will
+    still act on; a row whose renewal failed is no longer this run's and is skipped. At the end,
+    the rows still leased by this run (claimed and untouched, or skipped after a stop) are
+    released, unless the database failed the run (the leases then lapse by themselves).
     """
-    return await _ClaimLoop(batches, concurrency, queue_size, stop, clock).run()
+    return await _ClaimLoop(batches, renewal, concurrency, queue_size, stop, clock).run()
 
 
 class _ClaimLoop:
     """One run of the loop: a producer, `concurrency` workers and a lease keeper."""
 
     def __init__(
-        self, batches: Batches, concurrency: int, queue_size: int, stop: StopSignal, clock: Clock
+        self,
+        batches: Batches,
+        renewal: Renewal | None,
+        concurrency: int,
+        queue_size: int,
+        stop: StopSignal,
+        clock: Clock,
     ) -> None:
-        self.batches, self.concurrency, self.stop, self.clock = batches, concurrency, stop, clock
+        self.batches, self.renewal = batches, renewal
+        self.concurrency, self.stop, self.clock = concurrency, stop, clock
         self.queue: asyncio.Queue[Connection | None] = asyncio.Queue(maxsize=queue_size)
         self.held: set[int] = set()  # claimed and not yet let go by a write of its own
         self.lost: set[int] = set()  # renewal found another run holding them
         self.error: StorageError | None = None
 
     async def run(self) -> StorageError | None:
-        every = self.batches.renew_every
-        keeper = asyncio.ensure_future(self._keep_leases(every)) if every is not None else None
+        renewal = self.renewal
+        keeper = asyncio.ensure_future(self._keep_leases(renewal)) if renewal else None
         try:
             await asyncio.gather(self._produce(), *(self._work() for _ in range(self.concurrency)))
         finally:
@@ -86,12 +101,12 @@ class _ClaimLoop:
                 self.error = exc
         return self.error
 
-    async def _keep_leases(self, every: float) -> None:
+    async def _keep_leases(self, renewal: Renewal) -> None:
         while True:
-            await self.clock.after(every)
+            await self.clock.after(renewal.every)
             ids = sorted(self.held)
             try:
-                renewed = await self.batches.renew(ids)
+                renewed = await renewal.renew(ids)
             except StorageError as exc:
                 self.error = self.error or exc
                 self.stop.set("database_error")
