@@ -24,7 +24,7 @@ from typing import Any
 import psycopg
 from tests.support.processes import ProviderProcess
 
-from bench.run import Database, bare_polls, seed
+from bench.run import Database, bare_polls, poll_records, seed
 
 Row = dict[str, Any]
 ROOT = Path(__file__).resolve().parent.parent
@@ -56,17 +56,7 @@ def measure(
 ) -> Row:
     """This checkout's polling against REV's, alternated `args.repeat` times."""
     users = args.poll_users
-    records = [
-        {
-            "userId": f"p{u}",
-            "platform": name,
-            "accessToken": f"bench-at-{u}-0",
-            "refreshToken": f"poll-{name}-{u}",
-            "expiresIn": 3600,
-        }
-        for u in range(users)
-        for name in ("spotify", "github", "discord")
-    ]
+    records = poll_records(users)
     # REV, or BASE..HEAD to compare two other commits (the change a commit range made).
     base_rev, _, head_rev = rev.partition("..")
     with tempfile.TemporaryDirectory() as place:

@@ -421,16 +421,9 @@ def measure_scale_out(
     return rows
 
 
-def measure_polling(
-    db: Database,
-    provider: ProviderProcess,
-    env: dict[str, str],
-    users: int,
-    args: argparse.Namespace,
-) -> Row:
-    """N users with spotify + github + discord: tokensync vs aiohttp fetching the same pages."""
-    db.reset()
-    records = [
+def poll_records(users: int) -> list[Row]:
+    """The connections the polling measurements poll: each user on spotify, github, discord."""
+    return [
         {
             "userId": f"p{u}",
             "platform": name,
@@ -441,7 +434,18 @@ def measure_polling(
         for u in range(users)
         for name in ("spotify", "github", "discord")
     ]
-    seed(env, provider, records)
+
+
+def measure_polling(
+    db: Database,
+    provider: ProviderProcess,
+    env: dict[str, str],
+    users: int,
+    args: argparse.Namespace,
+) -> Row:
+    """N users with spotify + github + discord: tokensync vs aiohttp fetching the same pages."""
+    db.reset()
+    seed(env, provider, poll_records(users))
     from bench.upsert_poller import upsert_polls
 
     ours_polls, ours_items, base_polls, base_items, upserts = [], [], [], [], []
