@@ -135,13 +135,25 @@ def sqlite_key_file(settings: Settings) -> Path | None:
     return sqlite_path(settings.database_url).with_suffix(".key")
 
 
-def load_keyring(settings: Settings, notice: Notice = _stderr) -> Keyring:
-    """The keyring from the environment, a key file, or (embedded database only) a new key file."""
+def configured_keyring(settings: Settings) -> Keyring | None:
+    """The keyring the settings give (the environment, a key file) or the embedded database's
+    key file holds; None when there is none yet. Never makes one (`tokensync doctor`)."""
     if settings.encryption_keys:
         return Keyring(settings.encryption_keys)
     if settings.encryption_keys_file is not None:
         keys_file = settings.encryption_keys_file
         return Keyring(read_keys_file(keys_file), source=str(keys_file))
+    path = sqlite_key_file(settings)
+    if path is not None and path.exists():
+        return Keyring(read_keys_file(path), source=str(path))
+    return None
+
+
+def load_keyring(settings: Settings, notice: Notice = _stderr) -> Keyring:
+    """The keyring from the environment, a key file, or (embedded database only) a new key file."""
+    found = configured_keyring(settings)
+    if found is not None:
+        return found
     path = sqlite_key_file(settings)
     if path is None:
         raise ConfigError(

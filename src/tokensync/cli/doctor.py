@@ -45,7 +45,7 @@ def doctor(
             platforms=chosen,
             send_test=send_test_event,
             where=bootstrap.describe_database(settings),
-            key_file=bootstrap.sqlite_key_file(settings),
+            keyring=lambda: bootstrap.configured_keyring(settings),
             clock=SystemClock(),
             report=_line,
         )

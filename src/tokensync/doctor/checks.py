@@ -9,10 +9,9 @@ import os
 import tempfile
 from collections.abc import Callable
 from datetime import datetime, timedelta
-from pathlib import Path
 
 from tokensync.connections.status import StatusReport
-from tokensync.crypto import Keyring, read_keys_file
+from tokensync.crypto import Keyring
 from tokensync.doctor.report import Check
 from tokensync.errors import NoDatabaseError, StorageError, TokensyncError
 from tokensync.runtime.skew import clock_skew
@@ -62,18 +61,11 @@ def check_database(settings: Settings, where: str) -> tuple[Store | None, list[C
     return store, checks
 
 
-def check_keys(store: Store, settings: Settings, key_file: Path | None) -> Check:
-    """The configured keys open the newest stored tokens (never a new key file made here)."""
+def check_keys(store: Store, configured: Callable[[], Keyring | None]) -> Check:
+    """The configured keys open the newest stored tokens. `configured` reads them, None when
+    there are none yet (bootstrap.configured_keyring: never a new key file made here)."""
     try:
-        if settings.encryption_keys:
-            keyring = Keyring(settings.encryption_keys)
-        elif settings.encryption_keys_file is not None:
-            path = settings.encryption_keys_file
-            keyring = Keyring(read_keys_file(path), source=str(path))
-        elif key_file is not None and key_file.exists():
-            keyring = Keyring(read_keys_file(key_file), source=str(key_file))
-        else:
-            keyring = None
+        keyring = configured()
     except TokensyncError as exc:
         return Check("keys", "fail", exc.message, "give a readable key file, or the keys")
     sample = store.newest_ciphertexts(KEY_SAMPLE)

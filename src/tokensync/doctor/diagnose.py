@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Sequence
-from pathlib import Path
 
 from tokensync.connections.status import read_status
+from tokensync.crypto import Keyring
 from tokensync.doctor.checks import (
     check_clock,
     check_database,
@@ -32,13 +32,13 @@ def diagnose(
     platforms: Sequence[str],
     send_test: bool,
     where: str,
-    key_file: Path | None,
+    keyring: Callable[[], Keyring | None],
     clock: Clock,
     report: Callable[[Check], None],
 ) -> Diagnosis:
     """Every check; `platforms` limits the credential checks (none: every platform with client
-    credentials). `where` names the database in messages; `key_file` is the SQLite database's own
-    key file, if it has one."""
+    credentials). `where` names the database in messages; `keyring` reads the configured keys
+    (None: there are none yet)."""
     checks: list[Check] = []
 
     def note(found: Check | Sequence[Check] | None) -> None:
@@ -50,7 +50,7 @@ def diagnose(
     note(opened)
     if store is not None and all(c.status != "fail" for c in opened):
         try:
-            note(check_keys(store, settings, key_file))
+            note(check_keys(store, keyring))
             note(check_clock(store, settings, clock.now))
             status = read_status(store, settings, clock.now())
             note(
