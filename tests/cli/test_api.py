@@ -157,3 +157,22 @@ def test_the_same_from_python(
         answer = client.request("u1", "github", "/user")
     assert answer.status == 200 and answer.body == p.github_user("monalisa")
     assert "AT-github-u1" not in repr(answer)
+
+
+def test_a_refusal_that_echoes_the_token_shows_no_spelling_of_it(
+    connected: Cli, mock_http: respx.MockRouter
+) -> None:
+    """A platform that quotes the bearer token back (plain, base64, URL-encoded) in its error:
+    the error document says what it refused, never the token in any spelling."""
+    import base64
+    from urllib.parse import quote
+
+    token = "AT-github-u1"
+    spellings = [token, base64.b64encode(token.encode()).decode(), quote(f"Bearer {token}")]
+    said = {"message": f"Must have admin rights for {' / '.join(spellings)}"}
+    mock_http.get(f"{p.GITHUB}/orgs/x/hooks").respond(403, json=said)
+    result = connected("-v", "api", "--user", "u1", "--platform", "github", "/orgs/x/hooks")
+    assert result.code == 1 and result.json["error"]["code"] == "http_403"
+    assert "Must have admin rights" in result.json["error"]["message"]
+    for spelling in spellings:
+        assert spelling not in result.out + result.err
