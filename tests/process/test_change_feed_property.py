@@ -11,6 +11,7 @@ import os
 import subprocess
 import sys
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from tests.support.processes import tokensync
@@ -54,7 +55,7 @@ def read(env: dict[str, str], after: str | None) -> dict[str, Any]:
 
 
 def test_a_reader_in_a_loop_mirrors_concurrent_writers_exactly(
-    db_url: str, env: dict[str, str]
+    db_url: str, env: dict[str, str], tmp_path: Path
 ) -> None:
     store = open_store(db_url)
     store.migrate(datetime.now(UTC))
@@ -69,6 +70,7 @@ def test_a_reader_in_a_loop_mirrors_concurrent_writers_exactly(
                 f"u{i}",
                 str(i),
                 str(ROUNDS),
+                str(tmp_path),  # the gate: every writer waits halfway for a read
             ],
             env={**os.environ, **env},
         )
@@ -83,6 +85,15 @@ def test_a_reader_in_a_loop_mirrors_concurrent_writers_exactly(
         apply(mirror, page["changes"])
         positions += [c["position"] for c in page["changes"]]
         after, reads = page["next"], reads + 1
+        halfway = [tmp_path / f"half-u{i}" for i in range(WRITERS)]
+        if not (tmp_path / "go").exists() and all(h.exists() for h in halfway):
+            # Every writer is alive and waiting halfway: read once then, whatever the load,
+            # so that the reader surely reads while the writers write; then let them go.
+            page = read(env, after)
+            apply(mirror, page["changes"])
+            positions += [c["position"] for c in page["changes"]]
+            after, reads = page["next"], reads + 1
+            (tmp_path / "go").touch()
     assert [w.returncode for w in writers] == [0] * WRITERS
     while True:  # drain
         page = read(env, after)

@@ -9,7 +9,10 @@ new walk from scratch, the rest swept as absent_after_resync). A random share of
 holds its transaction open a moment before committing, so that on PostgreSQL the writers'
 transactions commit in another order than they began.
 
-    python -m tests.support.feed_writer URL USER SEED ROUNDS
+    python -m tests.support.feed_writer URL USER SEED ROUNDS [GATE]
+
+With GATE (a directory), halfway through its rounds the writer says so (GATE/half-USER) and waits
+for GATE/go: the test reads the feed while every writer is alive and mid-way, whatever the load.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import random
 import sys
 import time
 from datetime import UTC, datetime
+from pathlib import Path
 
 from tokensync.store import open_store
 from tokensync.store.models import BatchWrite, StoredItem, SyncCursor
@@ -25,13 +29,19 @@ from tokensync.store.models import BatchWrite, StoredItem, SyncCursor
 ENDPOINTS = ("user_guilds", "repos")
 
 
-def main(url: str, user: str, seed: int, rounds: int) -> None:
+# How long a writer waits at the gate before it carries on alone (the test failed to open it).
+GATE_WAIT = 120.0
+
+
+def main(url: str, user: str, seed: int, rounds: int, gate: Path | None = None) -> None:
     rng = random.Random(seed)
     store = open_store(url, create=False)
     platform_data: dict[str, dict[str, int]] = {e: {} for e in ENDPOINTS}
     generation = dict.fromkeys(ENDPOINTS, 0)
     serial = 0
-    for _ in range(rounds):
+    for done in range(rounds):
+        if gate is not None and done == rounds // 2:
+            wait_at(gate, user)
         endpoint = rng.choice(ENDPOINTS)
         live = platform_data[endpoint]
         added: dict[str, int] = {}
@@ -69,5 +79,14 @@ def main(url: str, user: str, seed: int, rounds: int) -> None:
     store.close()
 
 
+def wait_at(gate: Path, user: str) -> None:
+    """Say this writer is halfway, and wait until the test opens the gate."""
+    (gate / f"half-{user}").touch()
+    deadline = time.monotonic() + GATE_WAIT
+    while not (gate / "go").exists() and time.monotonic() < deadline:
+        time.sleep(0.01)
+
+
 if __name__ == "__main__":
-    main(sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]))
+    gate = Path(sys.argv[5]) if len(sys.argv) > 5 else None
+    main(sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), gate)
