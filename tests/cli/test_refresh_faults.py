@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import stat
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -16,6 +16,7 @@ import respx
 from tests.support.support import TOKEN_URLS, Cli, results_by_user, seed, tokens, with_database
 from tokensync.errors import StorageError
 from tokensync.store import Filters, open_store
+from tokensync.store.engine import RowWrite
 
 
 @pytest.fixture
@@ -50,14 +51,17 @@ def take_database_away(
     else:
         from tokensync.store.sqlite import SQLiteStore
 
-        original = SQLiteStore.save_refreshed
+        original = SQLiteStore.write_rows
 
-        def failing(*args: object, **kwargs: object) -> bool:
-            raise StorageError("SQLite (tokensync.db): disk I/O error")
+        def failing(store: SQLiteStore, writes: Sequence[RowWrite]) -> list[bool]:
+            # The saves fail; the lease checks before sending still pass.
+            if any(write.statement == "save_refreshed" for write in writes):
+                raise StorageError("SQLite (tokensync.db): disk I/O error")
+            return original(store, writes)
 
         yield (
-            lambda: monkeypatch.setattr(SQLiteStore, "save_refreshed", failing),
-            lambda: monkeypatch.setattr(SQLiteStore, "save_refreshed", original),
+            lambda: monkeypatch.setattr(SQLiteStore, "write_rows", failing),
+            lambda: monkeypatch.setattr(SQLiteStore, "write_rows", original),
         )
 
 

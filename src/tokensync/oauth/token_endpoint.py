@@ -12,7 +12,7 @@ import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from urllib.parse import parse_qsl, quote
+from urllib.parse import parse_qsl, quote, quote_plus, urlencode
 
 import httpx
 
@@ -25,6 +25,7 @@ from tokensync.errors import (
     TransientError,
 )
 from tokensync.http import faults, responses
+from tokensync.http.prepared import PreparedPost
 from tokensync.platforms.catalog import Platform, credential_variables
 from tokensync.redaction import NO_SECRETS, Secrets, safe_code, scrub
 
@@ -87,6 +88,58 @@ def basic_auth(client_id: str, secret: str) -> str:
     return "Basic " + base64.b64encode(pair).decode("ascii")
 
 
+class TokenEndpoint:
+    """One platform's refresh exchange, its request built once (tokensync.http.prepared): the
+    URL, the headers and the client's part of the form; only the refresh token varies."""
+
+    def __init__(self, client: httpx.AsyncClient, platform: Platform) -> None:
+        self.platform = platform
+        form, headers = request_parts(platform, "")
+        headers["Content-Type"] = "application/x-www-form-urlencoded"
+        self._post = PreparedPost(client, platform.token_url, headers)
+        # The form as httpx would encode it (urlencode, quote_plus), in the same order.
+        before, after = urlencode(form).split("&refresh_token=", 1)
+        _, _, rest = after.partition("&")
+        self._head = f"{before}&refresh_token=".encode("ascii")
+        self._tail = f"&{rest}".encode("ascii") if rest else b""
+        self._where = f"{platform.name} token endpoint"
+
+    async def refresh(
+        self, refresh_token: str, *, timeout: float, secrets: Secrets = NO_SECRETS
+    ) -> TokenSet:
+        """Exchange a refresh token; return the new TokenSet or raise a classified ProviderError.
+
+        `secrets`: the configured ones; the request's own (this refresh token, the client secret)
+        are added here, and no message holds any of them in any spelling.
+        """
+        platform = self.platform
+        form = self._head + quote_plus(refresh_token).encode("ascii") + self._tail
+        try:
+            # httpx's timeouts bound each read; this bounds the whole exchange, however it
+            # trickles.
+            async with asyncio.timeout(timeout * 2):
+                response = await self._post.send(form, timeout=timeout)
+                try:
+                    body = await responses.read_capped(
+                        response, MAX_TOKEN_RESPONSE_BYTES, self._where
+                    )
+                finally:
+                    await response.aclose()
+        except ProviderError:
+            raise
+        except Exception as exc:
+            # Anything out of the HTTP stack fails this one refresh (CancelledError, a
+            # BaseException, still cancels). Never chained: a traceback could show a secret.
+            raise faults.transport_error(self._where, exc) from None
+        return classify(
+            platform.name,
+            response.status_code,
+            response.headers,
+            body,
+            secrets=secrets.plus(refresh_token, platform.client_secret),
+        )
+
+
 async def refresh_grant(
     client: httpx.AsyncClient,
     platform: Platform,
@@ -95,34 +148,9 @@ async def refresh_grant(
     timeout: float,
     secrets: Secrets = NO_SECRETS,
 ) -> TokenSet:
-    """Exchange a refresh token; return the new TokenSet or raise a classified ProviderError.
-
-    `secrets`: the configured ones; the request's own (this refresh token, the client secret)
-    are added here, and no message holds any of them in any spelling.
-    """
-    form, headers = request_parts(platform, refresh_token)
-    where = f"{platform.name} token endpoint"
-    try:
-        # httpx's timeouts bound each read; this bounds the whole exchange, however it trickles.
-        async with (
-            asyncio.timeout(timeout * 2),
-            client.stream(
-                "POST", platform.token_url, data=form, headers=headers, timeout=timeout
-            ) as response,
-        ):
-            body = await responses.read_capped(response, MAX_TOKEN_RESPONSE_BYTES, where)
-    except ProviderError:
-        raise
-    except Exception as exc:
-        # Anything out of the HTTP stack fails this one refresh (CancelledError, a
-        # BaseException, still cancels). Never chained: a traceback could show a secret.
-        raise faults.transport_error(where, exc) from None
-    return classify(
-        platform.name,
-        response.status_code,
-        response.headers,
-        body,
-        secrets=secrets.plus(refresh_token, platform.client_secret),
+    """One refresh exchange (a job sends many through one TokenEndpoint per platform)."""
+    return await TokenEndpoint(client, platform).refresh(
+        refresh_token, timeout=timeout, secrets=secrets
     )
 
 

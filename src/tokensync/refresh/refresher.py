@@ -24,7 +24,7 @@ from tokensync.errors import (
     UnreadableRowError,
 )
 from tokensync.oauth.revocation import Revocation
-from tokensync.oauth.token_endpoint import TokenSet, refresh_grant
+from tokensync.oauth.token_endpoint import TokenEndpoint, TokenSet
 from tokensync.platforms.catalog import (
     Platform,
     credential_variables,
@@ -35,6 +35,7 @@ from tokensync.runtime.backoff import backoff
 from tokensync.runtime.deps import Deps
 from tokensync.runtime.stop import StopSignal
 from tokensync.store import Connection
+from tokensync.store.refreshing import lease_check
 from tokensync.times import describe_range
 
 REFRESHED, FAILED = Refreshed.REFRESHED, Refreshed.FAILED
@@ -58,6 +59,7 @@ class Refresher:
         # A run's cap on requests in flight (its --concurrency), held like a platform's slot.
         self.requests: asyncio.Semaphore | None = None
         self._writer = TokenWriter(deps, self._database_lost)
+        self._endpoints: dict[str, TokenEndpoint] = {}  # by platform, each built once
 
     async def refresh(self, conn: Connection, *, holding_slot: bool = False) -> Outcome | None:
         """Refresh one connection, store the result at once, and classify any failure.
@@ -132,9 +134,7 @@ class Refresher:
             if not await self._wait_if_paused(platform.name) or not await self._may_send(conn):
                 return None
             try:
-                tokens = await refresh_grant(
-                    self._deps.http,
-                    platform,
+                tokens = await self._endpoint(platform).refresh(
                     refresh_token,
                     timeout=self._settings.request_timeout,
                     secrets=self._deps.secrets,
@@ -155,6 +155,12 @@ class Refresher:
             return tokens
         raise AssertionError("unreachable: the loop returns")
 
+    def _endpoint(self, platform: Platform) -> TokenEndpoint:
+        endpoint = self._endpoints.get(platform.name)
+        if endpoint is None or endpoint.platform is not platform:
+            endpoint = self._endpoints[platform.name] = TokenEndpoint(self._deps.http, platform)
+        return endpoint
+
     async def _may_send(self, conn: Connection) -> bool:
         """The last check before a refresh token leaves: compare and set on the lease.
 
@@ -166,14 +172,15 @@ class Refresher:
             return False
         now = self._clock.now()
         try:
-            confirmed = await self._db.call(
-                self._db.store.confirm_lease,
-                conn.id,
-                self._owner,
-                refresh_token_enc=conn.refresh_token_enc,
-                grant_generation=conn.grant_generation,
-                now=now,
-                lease_until=now + timedelta(seconds=self._settings.lease_seconds),
+            confirmed = await self._db.write_row(
+                lease_check(
+                    conn.id,
+                    self._owner,
+                    refresh_token_enc=conn.refresh_token_enc,
+                    grant_generation=conn.grant_generation,
+                    now=now,
+                    lease_until=now + timedelta(seconds=self._settings.lease_seconds),
+                )
             )
         except StorageError as exc:
             self._database_lost(exc)

@@ -24,6 +24,7 @@ from tokensync.platforms.catalog import (
 from tokensync.refresh.outcome import Outcome, Refreshed
 from tokensync.runtime.deps import Deps
 from tokensync.store import Connection
+from tokensync.store.refreshing import refreshed_save
 
 REFRESHED, FAILED = Refreshed.REFRESHED, Refreshed.FAILED
 SUPERSEDED = Refreshed.SUPERSEDED
@@ -181,17 +182,18 @@ class TokenWriter:
         error: StorageError | None = None
         for attempt in range(_SAVE_ATTEMPTS):
             try:
-                saved = await self._db.call(
-                    self._db.store.save_refreshed,
-                    conn.id,
-                    self._owner,
-                    access_token_enc=access_enc,
-                    refresh_token_enc=refresh_enc,
-                    previous_refresh_enc=conn.refresh_token_enc,
-                    grant_generation=conn.grant_generation,
-                    expires_at=expires_at,
-                    now=now,
-                    refresh_token_expires_at=grant_end,
+                saved = await self._db.write_row(
+                    refreshed_save(
+                        conn.id,
+                        self._owner,
+                        access_token_enc=access_enc,
+                        refresh_token_enc=refresh_enc,
+                        previous_refresh_enc=conn.refresh_token_enc,
+                        grant_generation=conn.grant_generation,
+                        expires_at=expires_at,
+                        now=now,
+                        refresh_token_expires_at=grant_end,
+                    )
                 )
                 return saved, None
             except StorageError as exc:

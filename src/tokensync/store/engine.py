@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import contextlib
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -54,6 +55,15 @@ def filter_params(filters: Filters) -> dict[str, Any]:
     }
 
 
+@dataclass(frozen=True)
+class RowWrite:
+    """One named single-row statement and its parameters, to be sent with others
+    (Engine.write_rows): a refresh's lease check or save (store/refreshing.py)."""
+
+    statement: str
+    params: Mapping[str, Any]
+
+
 class Engine(ABC):
     """The primitives an engine supplies; everything else is built on them."""
 
@@ -76,6 +86,14 @@ class Engine(ABC):
     @abstractmethod
     def _rowcount(self, name: str, params: Mapping[str, Any]) -> int:
         """Run one named statement; return how many rows it touched."""
+
+    def write_rows(self, writes: Sequence[RowWrite]) -> list[bool]:
+        """Run each statement, in order, as if called alone: whether each touched its row.
+
+        One after the other here (SQLite's statements cost no round trip); PostgreSQL sends them
+        together (postgres.py).
+        """
+        return [self._rowcount(w.statement, w.params) == 1 for w in writes]
 
     @abstractmethod
     def transaction(self) -> contextlib.AbstractContextManager[None]:

@@ -21,7 +21,7 @@ from tokensync.errors import ConfigError, NoDatabaseError, StorageError
 from tokensync.jsoncodec import dumps
 from tokensync.redaction import redact, split_userinfo
 from tokensync.store.base import Store
-from tokensync.store.engine import UNREADABLE, Row, checked_time
+from tokensync.store.engine import UNREADABLE, Row, RowWrite, checked_time
 from tokensync.store.models import BatchWrite, NewTokens
 from tokensync.store.polling import lease_lost
 
@@ -286,6 +286,25 @@ class PostgresStore(Store):
 
     def _rowcount(self, name: str, params: Mapping[str, Any]) -> int:
         return self._execute(self._sql[name], params).rowcount
+
+    def write_rows(self, writes: Sequence[RowWrite]) -> list[bool]:
+        """The statements sent together in one round trip (psycopg's pipeline mode), each with
+        its own parameters and conditions, exactly as if called alone.
+
+        Between two Syncs PostgreSQL runs a pipeline's statements in one implicit transaction:
+        they commit together, and one that fails fails them all (each caller sees the error, as
+        for a connection lost). Each still locks and checks only its own row.
+        """
+        conn = self._live()
+        idle = conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
+        if len(writes) == 1 or not idle:
+            return super().write_rows(writes)
+        try:
+            with conn.pipeline():
+                cursors = [conn.execute(self._sql[w.statement], _adapt(w.params)) for w in writes]
+            return [cursor.rowcount == 1 for cursor in cursors]
+        except psycopg.Error as exc:
+            raise StorageError(f"PostgreSQL: {self._scrub(exc)}") from None
 
     def _applied_versions(self) -> list[int]:
         row = self._execute("SELECT to_regclass('tokensync_schema') IS NOT NULL AS present")

@@ -10,7 +10,7 @@ from typing import Literal
 
 from tokensync.redaction import stored_error
 from tokensync.store import outbox
-from tokensync.store.engine import filter_params
+from tokensync.store.engine import RowWrite, filter_params
 from tokensync.store.models import (
     Connection,
     Filters,
@@ -121,25 +121,22 @@ class RefreshMixin(OutboxMixin):
         now: datetime,
         refresh_token_expires_at: datetime | None = None,
     ) -> bool:
-        """Store a new token set and end the lease, committed at once.
-
-        Written only while the row holds the grant `grant_generation` the refresh started from
-        (a newer grant the application wrote always wins), and while `owner` holds the lease or,
-        if it lapsed, the stored refresh token is still the one that was used: then nobody else
-        has refreshed meanwhile. The grant's end is kept unless the refresh reported a new one.
-        """
-        params = {
-            "id": connection_id,
-            "owner": owner,
-            "grant_generation": grant_generation,
-            "previous_refresh_enc": previous_refresh_enc,
-            "access_token_enc": access_token_enc,
-            "refresh_token_enc": refresh_token_enc,
-            "expires_at": expires_at,
-            "refresh_token_expires_at": refresh_token_expires_at,
-            "now": now,
-        }
-        return self._rowcount("save_refreshed", params) == 1
+        """Store a new token set and end the lease, committed at once (refreshed_save)."""
+        return self.write_rows(
+            [
+                refreshed_save(
+                    connection_id,
+                    owner,
+                    access_token_enc=access_token_enc,
+                    refresh_token_enc=refresh_token_enc,
+                    previous_refresh_enc=previous_refresh_enc,
+                    grant_generation=grant_generation,
+                    expires_at=expires_at,
+                    now=now,
+                    refresh_token_expires_at=refresh_token_expires_at,
+                )
+            ]
+        )[0]
 
     def apply_spooled(
         self,
@@ -249,19 +246,16 @@ class RefreshMixin(OutboxMixin):
         now: datetime,
         lease_until: datetime,
     ) -> bool:
-        """Compare and set, just before a refresh token is sent: `owner` still holds the lease
-        and the token is still the stored one, of the same grant. Extends the lease to
-        `lease_until` (by the engine's lease clock) and marks the row as sent."""
-        params = {
-            "id": connection_id,
-            "owner": owner,
-            "refresh_token_enc": refresh_token_enc,
-            "grant_generation": grant_generation,
-            "now": now,
-            "lease_until": lease_until,
-            "lease_seconds": _seconds(lease_until, now),
-        }
-        return self._rowcount("confirm_lease", params) == 1
+        """The compare and set just before a refresh token is sent (lease_check)."""
+        check = lease_check(
+            connection_id,
+            owner,
+            refresh_token_enc=refresh_token_enc,
+            grant_generation=grant_generation,
+            now=now,
+            lease_until=lease_until,
+        )
+        return self.write_rows([check])[0]
 
     def renew_leases(
         self, connection_ids: Sequence[int], owner: str, *, now: datetime, lease_until: datetime
@@ -282,6 +276,63 @@ class RefreshMixin(OutboxMixin):
         """Give back the leases `owner` holds on these connections."""
         if connection_ids:
             self._rowcount("release", {"owner": owner, "ids": list(connection_ids)})
+
+
+def lease_check(
+    connection_id: int,
+    owner: str,
+    *,
+    refresh_token_enc: str,
+    grant_generation: int,
+    now: datetime,
+    lease_until: datetime,
+) -> RowWrite:
+    """Compare and set, just before a refresh token is sent: `owner` still holds the lease and
+    the token is still the stored one, of the same grant. Extends the lease to `lease_until` (by
+    the engine's lease clock) and marks the row as sent. Written by Engine.write_rows."""
+    params = {
+        "id": connection_id,
+        "owner": owner,
+        "refresh_token_enc": refresh_token_enc,
+        "grant_generation": grant_generation,
+        "now": now,
+        "lease_until": lease_until,
+        "lease_seconds": _seconds(lease_until, now),
+    }
+    return RowWrite("confirm_lease", params)
+
+
+def refreshed_save(
+    connection_id: int,
+    owner: str,
+    *,
+    access_token_enc: str,
+    refresh_token_enc: str | None,
+    previous_refresh_enc: str | None,
+    grant_generation: int,
+    expires_at: datetime | None,
+    now: datetime,
+    refresh_token_expires_at: datetime | None = None,
+) -> RowWrite:
+    """Store a new token set and end the lease.
+
+    Written only while the row holds the grant `grant_generation` the refresh started from (a
+    newer grant the application wrote always wins), and while `owner` holds the lease or, if it
+    lapsed, the stored refresh token is still the one that was used: then nobody else has
+    refreshed meanwhile. The grant's end is kept unless the refresh reported a new one.
+    """
+    params = {
+        "id": connection_id,
+        "owner": owner,
+        "grant_generation": grant_generation,
+        "previous_refresh_enc": previous_refresh_enc,
+        "access_token_enc": access_token_enc,
+        "refresh_token_enc": refresh_token_enc,
+        "expires_at": expires_at,
+        "refresh_token_expires_at": refresh_token_expires_at,
+        "now": now,
+    }
+    return RowWrite("save_refreshed", params)
 
 
 def _seconds(until: datetime, now: datetime) -> float:
