@@ -625,6 +625,12 @@ def main(argv: list[str] | None = None) -> Row:
         "(bench/polling_against.py)",
     )
     parser.add_argument(
+        "--refresh-against",
+        metavar="REV,REV,...",
+        help="only refresh: these commits side by side, '.' for this checkout, N the first of "
+        "--sizes (bench/refresh_against.py)",
+    )
+    parser.add_argument(
         "--import-sizes",
         default="10000,100000,1000000",
         help="with --scale: lines for `tokens import` and `tokens list` (bench/import_list.py)",
@@ -670,6 +676,12 @@ def main(argv: list[str] | None = None) -> Row:
 
             found = polling_against.measure(db, provider, env, args.polling_against, args)
             print(polling_against.table(found))
+            return found
+        if args.refresh_against:
+            from bench import refresh_against
+
+            found = refresh_against.measure(db, provider, env, args.refresh_against, args)
+            print(refresh_against.table(found))
             return found
         results["transports"] = measure_transports(provider, args)
         results["refresh"] = [measure_refresh(db, provider, env, n, args) for n in args.sizes]
