@@ -4,7 +4,6 @@ that need only the store."""
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
@@ -22,6 +21,7 @@ from tokensync.jobs.results import JobResult
 from tokensync.jobs.run_record import new_run_id
 from tokensync.output.monitoring import Monitoring
 from tokensync.output.stdout import Document, Printed
+from tokensync.runtime import event_loop
 from tokensync.runtime.async_store import AsyncStore
 from tokensync.runtime.clock import Clock, SystemClock
 from tokensync.runtime.deps import Deps
@@ -300,7 +300,7 @@ def run_scheduled_job(
 
     # asyncio puts the default signal handlers back when the loop closes: restore the command's.
     with interrupts.restored():
-        result, document = asyncio.run(run())
+        result, document = event_loop.run(run())
     monitoring.summarise(result)
     return document, result.exit_code
 
@@ -328,4 +328,4 @@ def run_events(
             with stop.on_signals():
                 return await operation(deps, stop)
 
-    return asyncio.run(run())
+    return event_loop.run(run())

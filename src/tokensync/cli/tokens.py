@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import sys
 from collections.abc import Iterable
@@ -27,6 +26,7 @@ from tokensync.cli.options import EXAMPLES, ListFormat
 from tokensync.errors import EXIT_OK, TokensyncError, UsageError, exit_code_for
 from tokensync.output.ending import cut_short, stdout_failed, warn
 from tokensync.output.stdout import Document, printed
+from tokensync.runtime import event_loop
 
 # Each command imports the rest of what it needs when it runs: `tokensync --version` stays fast.
 if TYPE_CHECKING:
@@ -106,7 +106,7 @@ def _import(
             )
     if counts.replaced_grants:
         # The new grants are committed: now the old ones are revoked, best effort.
-        old = asyncio.run(_revoke_old_grants(settings, keyring))
+        old = event_loop.run(_revoke_old_grants(settings, keyring))
         counts = dataclasses.replace(counts, old_grants=old)
     return printed(import_document(counts), counts)
 

@@ -3,7 +3,6 @@ one line each on stderr), the store's first, then the network's (one HTTP client
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable, Sequence
 
 from tokensync.connections.status import read_status
@@ -22,6 +21,7 @@ from tokensync.doctor.report import Check, Diagnosis
 from tokensync.errors import StorageError
 from tokensync.http.transport import http_client
 from tokensync.redaction import NO_SECRETS
+from tokensync.runtime import event_loop
 from tokensync.runtime.clock import Clock
 from tokensync.settings import Settings
 
@@ -76,7 +76,7 @@ def diagnose(
         store.close()
     note(check_spool(settings))
     note(check_webhook_settings(settings))
-    note(asyncio.run(_network(settings, platforms, send_test, clock)))
+    note(event_loop.run(_network(settings, platforms, send_test, clock)))
     return Diagnosis(checks)
 
 
