@@ -25,7 +25,8 @@ def locked(path: Path) -> dict[str, tuple[str, list[str]]]:
         if not line.strip() or line.lstrip().startswith("#"):
             continue
         requirement, *options = line.split("--hash=")
-        name, _, version = requirement.strip().partition("==")
+        pinned, _, _marker = requirement.partition(";")  # uvloop==0.23.0 ; sys_platform != ...
+        name, _, version = pinned.strip().partition("==")
         assert version, f"not pinned with ==: {line}"
         pins[canonicalize_name(name)] = (version.strip(), [o.strip() for o in options])
     return pins
