@@ -1,5 +1,6 @@
 """`python bench/run.py --refresh-against REV1,REV2,...`: refresh-tokens of several commits side
-by side ("." is this checkout as it is), N due tokens each (--sizes, the first), on databases of
+by side ("." is this checkout as it is; `REV+NAME=VALUE` runs REV with that environment variable,
+e.g. `.+TOKENSYNC_EVENT_LOOP=asyncio`), N due tokens each (--sizes, the first), on databases of
 their own in one PostgreSQL, the same provider stand-in. Every round runs each commit once, in an
 order that rotates from round to round, and the bare aiohttp client once as the yardstick of
 that round. Reports each commit's refreshes/s, its ratio to the bare client and its CPU a token
@@ -35,7 +36,8 @@ def measure(
     revisions = [r.strip() for r in spec.split(",") if r.strip()]
     n = args.sizes[0] if args.sizes else 3000
     command = ["refresh-tokens", "--concurrency", str(args.concurrency), "--results", "none"]
-    with source_trees(revisions) as trees:
+    commits = {rev: rev.partition("+")[0] for rev in revisions}
+    with source_trees(sorted(set(commits.values()))) as trees:
         sides: dict[str, tuple[dict[str, str], Database]] = {}
         for i, rev in enumerate(revisions):
             name = f"bench_rev{i}_{os.getpid()}"
@@ -44,9 +46,11 @@ def measure(
                 conn.execute(f"CREATE DATABASE {name}")
             data = Path(env["TOKENSYNC_DATA_DIR"]) / name
             data.mkdir()
+            variable, _, value = rev.partition("+")[2].partition("=")
             side_env = {
                 **env,
-                "PYTHONPATH": str(trees[rev]),
+                **({variable: value} if variable else {}),
+                "PYTHONPATH": str(trees[commits[rev]]),
                 "TOKENSYNC_DATABASE_URL": admin.url.rsplit("/", 1)[0] + f"/{name}",
                 "TOKENSYNC_DATA_DIR": str(data),
             }
@@ -74,7 +78,13 @@ def measure(
     stats = provider.stats()
     assert stats["reused_tokens"] == 0 and stats["revoked_grants"] == 0, stats
     bare = statistics.median(r["bare"] for r in rounds)
-    result: Row = {"n": n, "rounds": len(rounds), "barePerSecond": round(bare, 1), "revisions": []}
+    result: Row = {
+        "n": n,
+        "rounds": len(rounds),
+        "orders": [r["order"] for r in rounds],
+        "barePerSecond": round(bare, 1),
+        "revisions": [],
+    }
     for rev in revisions:
         rates = [r[rev]["perSecond"] for r in rounds]
         result["revisions"].append(

@@ -34,3 +34,24 @@ def test_polling_against_another_commit_runs_both_sides(tmp_path: Path, postgres
     assert [r["headFirst"] for r in found["rounds"]] == [1.0, 0.0]
     assert all(r["head"] > 0 and r["base"] > 0 for r in found["rounds"])
     assert all(abs(r["ratio"] - r["head"] / r["base"]) < 1e-3 for r in found["rounds"])
+
+
+def test_refresh_against_runs_every_revision_each_round(tmp_path: Path, postgres_url: str) -> None:
+    """--refresh-against: each revision (a commit, this checkout, this checkout with a variable)
+    refreshes every token of its own in every round, in an order that rotates; the provider saw
+    no token twice."""
+    found = run.main(
+        ["--refresh-against", "HEAD,.,.+TOKENSYNC_EVENT_LOOP=asyncio", "--sizes", "30"]
+        + ["--repeat", "3", "--database-url", postgres_url, "--output", str(tmp_path / "r.json")]
+    )
+    assert found["n"] == 30 and found["rounds"] == 3
+    revisions = [r["revision"] for r in found["revisions"]]
+    head, this, asyncio_loop = revisions
+    assert revisions == ["HEAD", ".", ".+TOKENSYNC_EVENT_LOOP=asyncio"]
+    assert found["orders"] == [
+        [head, this, asyncio_loop],
+        [this, asyncio_loop, head],
+        [asyncio_loop, head, this],
+    ]
+    assert all(r["perSecond"] > 0 and r["cpuMsPerToken"] > 0 for r in found["revisions"])
+    assert found["barePerSecond"] > 0
