@@ -6,14 +6,18 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections.abc import Sequence
+from pathlib import Path
 
 import pytest
 
 from tests.store.test_row_writes import check
 from tests.store.test_store import NOW, claim, tokens
+from tests.support.support import query_value
+from tokensync import bootstrap
 from tokensync.errors import DatabaseTimeoutError, StorageError
 from tokensync.runtime.async_store import AsyncStore
-from tokensync.store import Connection, Store
+from tokensync.settings import load_settings
+from tokensync.store import Connection, Store, open_store
 from tokensync.store.engine import RowWrite
 
 
@@ -165,3 +169,70 @@ def test_a_database_that_stops_answering_fails_the_waiting_writes(store: Store) 
         gate.set()
         db.close()
     assert all(isinstance(a, DatabaseTimeoutError) for a in answers), answers
+
+
+def test_lease_checks_on_their_own_connection_never_wait_behind_the_other_calls(
+    store: Store, db_url: str
+) -> None:
+    """While the main thread is held (a save batch, a claim), a lease check on the checks'
+    connection is answered; without one, it waits its turn."""
+    rows = leased(store, "ab")
+    checks = open_store(db_url)
+    db = AsyncStore(store, checks=checks)
+    alone = AsyncStore(store)
+
+    async def run() -> tuple[bool, bool]:
+        gate = threading.Event()
+        busy = await hold(db, gate)
+        answered = await asyncio.wait_for(db.check_row(check(rows["a"].id, "run", "enc-r-a")), 60)
+        queued = asyncio.ensure_future(alone.check_row(check(rows["b"].id, "run", "enc-r-b")))
+        held_busy = await hold(alone, gate)
+        await asyncio.sleep(0.2)
+        waited = not queued.done()
+        gate.set()
+        await busy
+        await held_busy
+        assert await queued
+        return answered, waited
+
+    try:
+        answered, waited = asyncio.run(run())
+    finally:
+        db.close()
+        alone.close()
+        checks.close()
+    assert answered, "the check was answered while the main thread was held"
+    assert waited, "without a connection of its own, the check waits behind the held thread"
+
+
+def test_a_postgresql_run_checks_leases_on_a_connection_of_its_own(
+    db_url: str, tmp_path: Path
+) -> None:
+    """PostgreSQL: a second connection for the lease checks, closed with the run (SQLite: one
+    file, one connection)."""
+    environ = {"TOKENSYNC_DATABASE_URL": db_url, "TOKENSYNC_DATA_DIR": str(tmp_path)}
+    settings = load_settings(environ)
+
+    async def lanes() -> tuple[bool, object]:
+        async with bootstrap.job_deps(
+            settings, owner="lanes", concurrency=4, keyring=None, progress=lambda _: None
+        ) as deps:
+            checks = deps.db.checks
+            if checks is not None:
+                assert checks.store is not deps.db.store
+                assert await checks.call(checks.store.database_id) == await deps.db.call(
+                    deps.db.store.database_id
+                )
+            return checks is not None, sessions(db_url) if checks is not None else None
+
+    has_lane, during = asyncio.run(lanes())
+    assert has_lane == db_url.startswith("postgresql")
+    if has_lane:
+        assert during == sessions(db_url) + 2, "both connections are closed with the run"
+
+
+def sessions(db_url: str) -> object:
+    """The sessions open on this database (the one asking included)."""
+    return query_value(
+        db_url, "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+    )

@@ -172,7 +172,7 @@ class Refresher:
             return False
         now = self._clock.now()
         try:
-            confirmed = await self._db.write_row(
+            confirmed = await self._db.check_row(
                 lease_check(
                     conn.id,
                     self._owner,

@@ -4,6 +4,9 @@ The refreshes' lease checks and saves, two a token, are also gathered: those tha
 database thread is busy go together in its next call (Engine.write_rows), one hop to the thread
 and, on PostgreSQL, one round trip for all, instead of one each. None waits for a batch to fill:
 a write goes at once when the thread is free, and the ones that came meanwhile go right after.
+
+A lease check is made while its row holds a request slot, just before the request: given a
+connection of its own (`checks`), it never queues behind saves, claims or a run's bookkeeping.
 """
 
 from __future__ import annotations
@@ -31,13 +34,24 @@ class AsyncStore:
     once instead of queueing behind it.
     """
 
-    def __init__(self, store: Store, *, timeout: float | None = None) -> None:
+    def __init__(
+        self, store: Store, *, timeout: float | None = None, checks: Store | None = None
+    ) -> None:
         self.store = store
         self.timeout = timeout
         self.hung: StorageError | None = None
         self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tokensync-db")
         self._writes: list[tuple[RowWrite, asyncio.Future[bool]]] = []
         self._writing: asyncio.Task[None] | None = None
+        # The lease checks' own connection and thread, if any (their own bound and hung state).
+        self.checks = AsyncStore(checks, timeout=timeout) if checks is not None else None
+
+    async def check_row(self, write: RowWrite) -> bool:
+        """Await a lease check (store/refreshing.py: lease_check) on the checks' connection when
+        there is one, gathered like write_row: whether it touched its row."""
+        if self.checks is not None:
+            return await self.checks.write_row(write)
+        return await self.write_row(write)
 
     async def write_row(self, write: RowWrite) -> bool:
         """Await one single-row statement (store/refreshing.py: lease_check, refreshed_save),
@@ -97,5 +111,7 @@ class AsyncStore:
             raise self.hung from None
 
     def close(self) -> None:
-        """Stop the database thread (the store itself stays open); never wait on a hung one."""
+        """Stop the database threads (the stores stay open); never wait on a hung one."""
         self._thread.shutdown(wait=self.hung is None, cancel_futures=True)
+        if self.checks is not None:
+            self.checks.close()
