@@ -40,7 +40,13 @@ from tokensync.runtime.deps import Deps
 from tokensync.runtime.stop import StopSignal
 from tokensync.settings import Settings
 from tokensync.store import Connection
-from tokensync.store.models import BatchCounts, BatchWrite, StoredItem, SyncCursor
+from tokensync.store.models import (
+    Announcement,
+    BatchCounts,
+    BatchWrite,
+    StoredItem,
+    SyncCursor,
+)
 
 
 async def run_poll(deps: Deps, options: PollOptions) -> PollResult:
@@ -283,31 +289,49 @@ class _Poller:
             account_known=conn.provider_user_id is not None,
             learned_account=learned,
         )
-        fetched = new = changed = deleted = 0
+        fetched = 0
+        total = BatchCounts()
         generation = stored.generation
+        announced = False
         async for batch in endpoint.poll(api, state, ctx):
             write = _write(batch, generation)
             generation = write.state.generation
+            # The batch that ends the poll writes its data.changed event in its own transaction.
+            announce = Announcement(conn.id, total) if batch.final else None
             counts = await self.db.call(
-                store.save_batch, conn.user_id, conn.platform, name, write, self.clock.now()
+                store.save_batch,
+                conn.user_id,
+                conn.platform,
+                name,
+                write,
+                self.clock.now(),
+                announce,
             )
             fetched += len(write.items)
-            new, changed = new + counts.new, changed + counts.changed
-            deleted += counts.deleted
+            total = total.plus(counts)
             await self._keep_lease(conn)
-        if new or changed or deleted:
-            counts = BatchCounts(new=new, changed=changed, deleted=deleted)
+            if batch.final:
+                announced = True
+                break
+        if total.any and not announced:
+            # The adapter could not tell which batch was its last: the event in a transaction
+            # of its own, after the last one committed.
             await self.db.call(
                 store.note_data_changed,
                 conn.id,
                 conn.user_id,
                 conn.platform,
                 name,
-                counts,
+                total,
                 self.clock.now(),
             )
         return EndpointResult(
-            name, True, fetched=fetched, new=new, stored=new + changed, deleted=deleted
+            name,
+            True,
+            fetched=fetched,
+            new=total.new,
+            stored=total.new + total.changed,
+            deleted=total.deleted,
         )
 
     async def _keep_lease(self, conn: Connection) -> None:

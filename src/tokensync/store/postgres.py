@@ -22,8 +22,9 @@ from tokensync.jsoncodec import dumps
 from tokensync.redaction import redact, split_userinfo
 from tokensync.store.base import Store
 from tokensync.store.engine import UNREADABLE, Row, checked_time
-from tokensync.store.models import BatchWrite, NewTokens
-from tokensync.store.polling import lease_lost
+from tokensync.store.models import Announcement, BatchCounts, BatchWrite, NewTokens
+from tokensync.store.outbox import data_changed, event_params
+from tokensync.store.polling import counts_of, lease_lost
 
 # SQLSTATE invalid_catalog_name: the server has no database of that name.
 _NO_SUCH_DATABASE = "3D000"
@@ -84,6 +85,9 @@ class PostgresStore(Store):
         "change_mark": "pg_current_xact_id()",
         "with_read_up_to": "CAST(:data AS jsonb) || jsonb_build_object('readUpTo',"
         " CAST(pg_current_xact_id() AS text) || '-0')",
+        # The place just after this transaction's: every row it writes lies below it.
+        "with_read_up_to_after": "CAST(:data AS jsonb) || jsonb_build_object('readUpTo',"
+        " CAST(CAST(CAST(pg_current_xact_id() AS text) AS numeric) + 1 AS text) || '-0')",
         "txn_text": "CAST(change_txn AS text)",
         "txn_param": "CAST(CAST(:txn AS text) AS xid8)",
         "pruned_text": "CAST(pruned_txn AS text)",
@@ -278,11 +282,37 @@ class PostgresStore(Store):
             return super()._save_walk(params, batch, stored)
         # A snapshot's page, one statement too: five round trips (BEGIN, the cursor, the items,
         # the sweep, COMMIT) cost a poll run a tenth of its time.
+        return self._walk_statement("save_walk_batch", params, batch)
+
+    def _walk_statement(
+        self, name: str, params: dict[str, Any], batch: BatchWrite
+    ) -> tuple[list[Row], int]:
         sweep = {"sweeps": batch.sweep is not None, "reason": batch.sweep}
-        rows = self._run("save_walk_batch", {**params, **sweep})
+        rows = self._run(name, {**params, **sweep})
         if not rows[0]["saved"]:
             raise lease_lost(params)
         return [r for r in rows if r["touched"] is not None], int(rows[0]["swept"])
+
+    def _save_announced(
+        self, params: dict[str, Any], batch: BatchWrite, stored: set[str], announce: Announcement
+    ) -> BatchCounts:
+        if batch.seen or batch.deleted:
+            return super()._save_announced(params, batch, stored, announce)
+        # The batch and its poll's event in one statement, as one transaction: the event of its
+        # own (a round trip and a commit for every endpoint that changed) cost polling a fifth.
+        where = (params["user_id"], params["platform"], params["endpoint"])
+        event = data_changed(announce.connection_id, *where, BatchCounts())
+        earlier = announce.earlier
+        with_event = {
+            **params,
+            **event_params(event, params["now"]),
+            "earlier_new": earlier.new,
+            "earlier_changed": earlier.changed,
+            "earlier_deleted": earlier.deleted,
+        }
+        if batch.walking_from is None and not batch.sweep:
+            return counts_of(self._run("save_batch_announced", with_event), 0)
+        return counts_of(*self._walk_statement("save_walk_batch_announced", with_event, batch))
 
     def _rowcount(self, name: str, params: Mapping[str, Any]) -> int:
         return self._execute(self._sql[name], params).rowcount

@@ -97,6 +97,9 @@ class SQLiteStore(Store):
         "change_mark": "(SELECT counter FROM change_feed)",
         "with_read_up_to": "json_set(:data, '$.readUpTo',"
         " (SELECT counter FROM change_feed) || '-0')",
+        # The place just after this transaction's (numbered already by mark_changes).
+        "with_read_up_to_after": "json_set(:data, '$.readUpTo',"
+        " ((SELECT counter FROM change_feed) + 1) || '-0')",
         "txn_text": "change_txn",
         "txn_param": ":txn",
         "pruned_text": "pruned_txn",
