@@ -147,7 +147,7 @@ class _DuePolls:
         lease_until = now + timedelta(seconds=settings.lease_seconds)
         batch: list[Connection] = []
         for platform in self.pollable:
-            batch += await db.call(
+            claimed = await db.call(
                 db.store.claim_due_polls,
                 self.result.run_id,
                 now=now,
@@ -158,7 +158,13 @@ class _DuePolls:
                 limit=self.share,
                 filters=self.options.filters,
             )
-        self.poller.leased(batch, lease_until)
+            if claimed:
+                # Their cursors too, in one query for the batch rather than one for each poll:
+                # a round trip in the way of every poll was a tenth of its time.
+                users = [conn.user_id for conn in claimed]
+                states = await db.call(db.store.sync_states_of, platform, users)
+                self.poller.leased(claimed, lease_until, states)
+            batch += claimed
         return batch
 
     async def process(self, conn: Connection) -> bool:
@@ -181,10 +187,17 @@ class _Poller:
         self.deps, self.db, self.clock = deps, deps.db, deps.clock
         self.settings, self.refresher, self.result = deps.settings, refresher, result
         self._leases: dict[int, datetime] = {}  # connection id -> when its poll lease ends
+        self._states: dict[int, dict[str, SyncCursor]] = {}  # connection id -> its cursors
 
-    def leased(self, batch: Sequence[Connection], until: datetime) -> None:
-        """Note the poll leases a claim took."""
+    def leased(
+        self,
+        batch: Sequence[Connection],
+        until: datetime,
+        states: Mapping[str, dict[str, SyncCursor]],
+    ) -> None:
+        """Note the poll leases a claim took, and the cursors read with it (by user id)."""
         self._leases.update((conn.id, until) for conn in batch)
+        self._states.update((conn.id, states.get(conn.user_id, {})) for conn in batch)
 
     async def poll(self, conn: Connection) -> ConnectionPoll:
         """Poll every endpoint of one connection, then end its poll lease."""
@@ -205,6 +218,10 @@ class _Poller:
         return poll
 
     async def _poll(self, conn: Connection) -> ConnectionPoll:
+        # The cursors read with the claim: this run holds the poll lease since, so they are the
+        # ones stored (a lease that lapses before the poll is no different from one that lapses
+        # during it: a walk's write is refused, a page of another endpoint is fetched again).
+        states = self._states.pop(conn.id, None)
         unreadable = unreadable_row(conn)
         if unreadable is not None:  # polled again after poll_interval, like any failed poll
             return ConnectionPoll(conn, [], unreadable.code, unreadable.message)
@@ -223,7 +240,6 @@ class _Poller:
             secrets=self.deps.secrets,
         )
         results: list[EndpointResult] = []
-        states: dict[str, SyncCursor] | None = None  # every endpoint's cursor, read once
         for endpoint in endpoints_for(conn.platform):
             try:
                 if states is None:

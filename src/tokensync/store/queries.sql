@@ -612,6 +612,12 @@ WHERE poll_lease_owner = :owner AND {id_in}
 SELECT endpoint, cursor, etag, extra, generation FROM sync_state
 WHERE user_id = :user_id AND platform = :platform
 
+-- name: get_sync_states_of
+-- The stored cursors of these users' connections to :platform (a claim's batch), from the
+-- primary key (user_id, platform, endpoint).
+SELECT user_id, endpoint, cursor, etag, extra, generation FROM sync_state
+WHERE platform = :platform AND {user_in}
+
 -- name: save_sync_state
 -- Move an endpoint's cursor (SQLite: in one transaction with upsert_items).
 {sync_state_upsert}
