@@ -109,10 +109,19 @@ class PollingMixin(OutboxMixin):
         params = {"id": connection_id, "owner": owner, "lease_until": lease_until}
         return self._rowcount("extend_poll_lease", params) == 1
 
-    def finish_poll(self, connection_id: int, owner: str, *, success: bool, now: datetime) -> None:
-        """End the poll lease; a success sets last_sync_at."""
-        params = {"id": connection_id, "owner": owner, "success": success, "now": now}
-        self._rowcount("finish_poll", params)
+    def finish_polls(
+        self, finished: Sequence[tuple[int, bool]], owner: str, *, now: datetime
+    ) -> None:
+        """End the poll leases of these (connection id, whether its poll succeeded) in one
+        statement; a success sets last_sync_at."""
+        if finished:
+            params = {
+                "ids": [connection_id for connection_id, _ in finished],
+                "succeeded": [connection_id for connection_id, success in finished if success],
+                "owner": owner,
+                "now": now,
+            }
+            self._rowcount("finish_polls", params)
 
     def release_polls(self, connection_ids: Sequence[int], owner: str) -> None:
         """Give back poll leases of connections this run claimed and never polled."""

@@ -46,6 +46,7 @@ class PostgresStore(Store):
         "digest_key_not_in": "NOT (refresh_digest_key = ANY(CAST(:keys AS text[])))",
         "user_in": "user_id = ANY(CAST(:users AS text[]))",
         "id_in": "id = ANY(CAST(:ids AS bigint[]))",
+        "succeeded_in": "id = ANY(CAST(:succeeded AS bigint[]))",
         "key_in": "item_key = ANY(CAST(:keys AS text[]))",
         # The data travel as one JSON array: psycopg's jsonb[] dumper escapes element by element,
         # which cost more than the statement itself.

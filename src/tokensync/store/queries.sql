@@ -595,11 +595,12 @@ ORDER BY id LIMIT :limit
 UPDATE connections SET poll_lease_expires_at = :lease_until
 WHERE id = :id AND poll_lease_owner = :owner
 
--- name: finish_poll
--- End the poll lease; a success sets last_sync_at.
+-- name: finish_polls
+-- End the poll leases of a group of connections (:ids) this run holds; those whose poll
+-- succeeded (:succeeded) get last_sync_at.
 UPDATE connections SET poll_lease_owner = NULL, poll_lease_expires_at = NULL,
-    last_sync_at = CASE WHEN :success THEN :now ELSE last_sync_at END
-WHERE id = :id AND poll_lease_owner = :owner
+    last_sync_at = CASE WHEN {succeeded_in} THEN :now ELSE last_sync_at END
+WHERE poll_lease_owner = :owner AND {id_in}
 
 -- name: release_polls
 -- Give back poll leases of connections this run claimed and never polled.

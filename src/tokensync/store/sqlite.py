@@ -62,6 +62,7 @@ class SQLiteStore(Store):
         "digest_key_not_in": "refresh_digest_key NOT IN (SELECT value FROM json_each(:keys))",
         "user_in": "user_id IN (SELECT value FROM json_each(:users))",
         "id_in": "id IN (SELECT value FROM json_each(:ids))",
+        "succeeded_in": "id IN (SELECT value FROM json_each(:succeeded))",
         "key_in": "item_key IN (SELECT value FROM json_each(:keys))",
         "item_rows": "SELECT k.value AS item_key, json(d.value) AS data "
         "FROM json_each(:keys) AS k JOIN json_each(:datas) AS d ON d.key = k.key",
