@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from collections import Counter
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
 
 import httpx
 
@@ -16,7 +14,6 @@ from tests.support.support import START, stored_items
 from tokensync.jobs.options import PollOptions
 from tokensync.jobs.poll_platforms import run_poll
 from tokensync.jobs.results import PollResult
-from tokensync.store import Connection
 
 OPTIONS = PollOptions(concurrency=16)
 PLAYS = [(1, "2026-12-01T11:00:00.000Z"), (2, "2026-12-01T10:55:00.000Z")]
@@ -114,39 +111,3 @@ def test_an_api_rate_limit_is_slept_on_the_clock(tmp_path: Path) -> None:
 
     assert result.successful == 1
     assert job.clock.slept == [3.0]
-
-
-def test_claims_leave_out_a_platform_once_it_has_nothing_more_due(tmp_path: Path) -> None:
-    """A claim that got fewer rows of a platform than its share found all of it: later claims
-    ask the others only, for a larger share each, instead of a round trip per platform (six
-    have credentials here) every time."""
-    job = make_job(tmp_path, "batch_size = 4\n")
-    for n in range(5):
-        job.add(f"u{n}", "discord", expires_in=3600)
-    job.add("s0", "spotify", expires_in=3600)
-    asked: list[tuple[str, int]] = []
-
-    async def api(request: httpx.Request) -> httpx.Response:
-        if "discord" in str(request.url):
-            return json_response(200, [p.discord_guild(1), p.discord_guild(2)])
-        return spotify(request, token="AT-spotify-s0")
-
-    async def run() -> PollResult:
-        async with job.deps(api) as deps:
-            claim = deps.db.store.claim_due_polls
-
-            def counted(owner: str, **kw: Any) -> list[Connection]:
-                asked.append((kw["platform"], kw["limit"]))
-                return claim(owner, **kw)
-
-            deps.db.store.claim_due_polls = counted  # type: ignore[method-assign]
-            return await asyncio.wait_for(run_poll(deps, OPTIONS), HANG)
-
-    result = asyncio.run(run())
-    assert (result.connections, result.successful) == (6, 6)
-    # A share of 4 // 6 platforms = 1 each; then 4 // 2 for discord and spotify; then 4 for
-    # discord, which has 2 left; then no platform is left to ask.
-    assert [limit for platform, limit in asked if platform == "discord"] == [1, 2, 4]
-    assert [limit for platform, limit in asked if platform == "spotify"] == [1, 2]
-    others = Counter(platform for platform, _ in asked if platform not in ("discord", "spotify"))
-    assert len(others) == 4 and set(others.values()) == {1}

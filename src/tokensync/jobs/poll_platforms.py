@@ -138,11 +138,8 @@ class _DuePolls:
         result: PollResult,
     ) -> None:
         self.deps, self.poller, self.options, self.result = deps, poller, options, result
-        self.pollable = list(pollable)  # the platforms that may still have rows due
-        self.share = self._share()
-
-    def _share(self) -> int:
-        return max(1, self.deps.settings.batch_size // max(len(self.pollable), 1))
+        self.pollable = pollable
+        self.share = max(1, deps.settings.batch_size // max(len(pollable), 1))
 
     async def claim(self) -> list[Connection]:
         """The next batch, leased to this run (none once a write failed the run)."""
@@ -151,7 +148,7 @@ class _DuePolls:
         db, settings, now = self.deps.db, self.deps.settings, self.deps.clock.now()
         lease_until = now + timedelta(seconds=settings.lease_seconds)
         batch: list[Connection] = []
-        for platform in list(self.pollable):
+        for platform in self.pollable:
             claimed = await db.call(
                 db.store.claim_due_polls,
                 self.result.run_id,
@@ -169,13 +166,7 @@ class _DuePolls:
                 users = [conn.user_id for conn in claimed]
                 states = await db.call(db.store.sync_states_of, platform, users)
                 self.poller.leased(claimed, lease_until, states)
-            if len(claimed) < self.share:
-                # Nothing more of it is due in this run: later claims leave it out, and the
-                # others share the batch (a claim of every platform, some of them never
-                # configured, was a round trip each in the way of the polls).
-                self.pollable.remove(platform)
             batch += claimed
-        self.share = self._share()
         return batch
 
     async def process(self, conn: Connection) -> bool:
