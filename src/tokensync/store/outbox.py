@@ -23,7 +23,6 @@ DELIVERY_WINDOW = timedelta(days=3)
 # transaction's (one of its own, after the changes it reports); "after", the place just after the
 # transaction it shares with the last of those changes.
 ReadUpTo = Literal["own", "after"]
-_READ_UP_TO_QUERIES = {"own": "insert_data_changed", "after": "insert_data_changed_after"}
 
 
 def new_event_id() -> str:
@@ -144,8 +143,12 @@ class OutboxMixin(Engine):
         its change. `read_up_to`: the statement adds a change-feed place to the data
         (data.changed; see ReadUpTo)."""
         params = event_params(event, now)
-        query = "insert_event" if read_up_to is None else _READ_UP_TO_QUERIES[read_up_to]
-        self._rowcount(query, params)
+        if read_up_to is None:
+            self._rowcount("insert_event", params)
+        elif read_up_to == "own":
+            self._rowcount("insert_data_changed", params)
+        else:
+            self._rowcount("insert_data_changed_after", params)
         return str(params["event_id"])
 
     def notice_failing(self, *, failing_before: datetime, now: datetime, limit: int) -> int:

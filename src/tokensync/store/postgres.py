@@ -283,16 +283,7 @@ class PostgresStore(Store):
             return super()._save_walk(params, batch, stored)
         # A snapshot's page, one statement too: five round trips (BEGIN, the cursor, the items,
         # the sweep, COMMIT) cost a poll run a tenth of its time.
-        return self._walk_statement("save_walk_batch", params, batch)
-
-    def _walk_statement(
-        self, name: str, params: dict[str, Any], batch: BatchWrite
-    ) -> tuple[list[Row], int]:
-        sweep = {"sweeps": batch.sweep is not None, "reason": batch.sweep}
-        rows = self._run(name, {**params, **sweep})
-        if not rows[0]["saved"]:
-            raise lease_lost(params)
-        return [r for r in rows if r["touched"] is not None], int(rows[0]["swept"])
+        return _walk_result(self._run("save_walk_batch", {**params, **_sweep(batch)}), params)
 
     def _save_announced(
         self, params: dict[str, Any], batch: BatchWrite, stored: set[str], announce: Announcement
@@ -313,7 +304,8 @@ class PostgresStore(Store):
         }
         if batch.walking_from is None and not batch.sweep:
             return counts_of(self._run("save_batch_announced", with_event), 0)
-        return counts_of(*self._walk_statement("save_walk_batch_announced", with_event, batch))
+        rows = self._run("save_walk_batch_announced", {**with_event, **_sweep(batch)})
+        return counts_of(*_walk_result(rows, params))
 
     def _rowcount(self, name: str, params: Mapping[str, Any]) -> int:
         return self._execute(self._sql[name], params).rowcount
@@ -339,6 +331,19 @@ class PostgresStore(Store):
 
     def _scrub(self, exc: BaseException) -> str:
         return redact(" ".join(str(exc).split()) or type(exc).__name__, self._url)
+
+
+def _sweep(batch: BatchWrite) -> dict[str, Any]:
+    """The parameters of a walk's sweep in save_walk_batch (none when the batch ends no walk)."""
+    return {"sweeps": batch.sweep is not None, "reason": batch.sweep}
+
+
+def _walk_result(rows: list[Row], params: Mapping[str, Any]) -> tuple[list[Row], int]:
+    """save_walk_batch's rows: the items stored and how many it swept; LeaseLostError if the
+    cursor was refused (and so nothing written)."""
+    if not rows[0]["saved"]:
+        raise lease_lost(dict(params))
+    return [r for r in rows if r["touched"] is not None], int(rows[0]["swept"])
 
 
 def _adapt(params: Mapping[str, Any]) -> dict[str, Any]:
