@@ -16,7 +16,7 @@ from tokensync.store.models import (
     Filters,
     SyncCursor,
 )
-from tokensync.store.outbox import OutboxMixin, data_changed
+from tokensync.store.outbox import OutboxMixin, data_changed, event_params
 
 
 def lease_lost(params: dict[str, Any]) -> LeaseLostError:
@@ -42,6 +42,21 @@ def counts_of(rows: list[Row], deleted: int) -> BatchCounts:
     stored = [r for r in rows if r["touched"]]
     new = sum(1 for r in stored if r["inserted"])
     return BatchCounts(new=new, changed=len(stored) - new, deleted=deleted)
+
+
+def announced_params(params: dict[str, Any], announce: Announcement) -> dict[str, Any]:
+    """A batch's parameters with those of its poll's data.changed event, for a statement that
+    writes both and adds the batch's counts to `announce.earlier` (:earlier_*) itself."""
+    where = (params["user_id"], params["platform"], params["endpoint"])
+    event = data_changed(announce.connection_id, *where, BatchCounts())
+    earlier = announce.earlier
+    return {
+        **params,
+        **event_params(event, params["now"]),
+        "earlier_new": earlier.new,
+        "earlier_changed": earlier.changed,
+        "earlier_deleted": earlier.deleted,
+    }
 
 
 class PollingMixin(OutboxMixin):

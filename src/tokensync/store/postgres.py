@@ -23,8 +23,7 @@ from tokensync.redaction import redact, split_userinfo
 from tokensync.store.base import Store
 from tokensync.store.engine import UNREADABLE, Row, checked_time
 from tokensync.store.models import Announcement, BatchCounts, BatchWrite, NewTokens
-from tokensync.store.outbox import data_changed, event_params
-from tokensync.store.polling import counts_of, lease_lost
+from tokensync.store.polling import announced_params, counts_of, lease_lost
 
 # SQLSTATE invalid_catalog_name: the server has no database of that name.
 _NO_SUCH_DATABASE = "3D000"
@@ -290,18 +289,9 @@ class PostgresStore(Store):
     ) -> BatchCounts:
         if batch.seen or batch.deleted:
             return super()._save_announced(params, batch, stored, announce)
-        # The batch and its poll's event in one statement, as one transaction: the event of its
-        # own (a round trip and a commit for every endpoint that changed) cost polling a fifth.
-        where = (params["user_id"], params["platform"], params["endpoint"])
-        event = data_changed(announce.connection_id, *where, BatchCounts())
-        earlier = announce.earlier
-        with_event = {
-            **params,
-            **event_params(event, params["now"]),
-            "earlier_new": earlier.new,
-            "earlier_changed": earlier.changed,
-            "earlier_deleted": earlier.deleted,
-        }
+        # The batch and its poll's event in one statement, as one transaction: no round trip
+        # and commit of the event's own for every endpoint that changed.
+        with_event = announced_params(params, announce)
         if batch.walking_from is None and not batch.sweep:
             return counts_of(self._run("save_batch_announced", with_event), 0)
         rows = self._run("save_walk_batch_announced", {**with_event, **_sweep(batch)})
