@@ -6,7 +6,7 @@
 // one answers the same requests with the same JSON documents (tests/process/test_bench_provider.py
 // compares them), for a fraction of the CPU.
 //
-//   node bench/provider.mjs --port 0 --delay 0.1 [--page-size 50] [--no-rotate]
+//   node bench/provider.mjs --port 0 --delay 0.1 [--page-size 50] [--guilds 5] [--no-rotate]
 //
 // prints one JSON line with its URL, then serves until SIGTERM.
 import http from "node:http";
@@ -25,6 +25,7 @@ function option(name, fallback) {
 }
 const delayMs = Number(option("--delay", "0.1")) * 1000;
 const pageSize = Number(option("--page-size", "50"));
+const guildsPerUser = Number(option("--guilds", "5"));
 const rotate = !process.argv.includes("--no-rotate");
 const expiresIn = Number(option("--expires-in", "3600"));
 
@@ -257,7 +258,11 @@ function userOf(request) {
 }
 
 const pages = {
-  "/discord/api/v10/users/@me/guilds": (url, user) => [200, [0, 1, 2, 3, 4].map((i) => discordGuild(user * 10 + i))],
+  "/discord/api/v10/users/@me/guilds": (url, user) => {
+    const guilds = [];
+    for (let i = 0; i < guildsPerUser; i++) guilds.push(discordGuild(user * 10 + i));
+    return [200, guilds];
+  },
   "/spotify/v1/me/player/recently-played": (url, user) => [200, recentlyPlayed(user)],
   "/spotify/v1/me/top/tracks": (url, user) => [200, topTracks(user)],
   "/github/user": (url, user) => [200, githubUser(`user${user}`)],

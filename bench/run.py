@@ -21,7 +21,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -280,7 +280,31 @@ POLL_PATHS = {
 }
 
 
-async def bare_polls(url: str, users: list[int], concurrency: int) -> tuple[float, float]:
+class PollScenario(NamedTuple):
+    """What a polling measurement polls: each user's platforms, the Discord guilds a user is in
+    (the provider's --guilds), and the polls in flight (None: --concurrency)."""
+
+    platforms: tuple[str, ...]
+    guilds: int
+    concurrency: int | None
+
+
+POLL_SCENARIOS = {
+    # Every user on spotify, github and discord (5 guilds): pages of 50 tracks, plays and events.
+    "mixed": PollScenario(("spotify", "github", "discord"), 5, None),
+    # The speed target's own (issue of the speed targets): Discord guilds, 100 a user, 16 at once.
+    "discord-guilds": PollScenario(("discord",), 100, 16),
+}
+
+
+def poll_concurrency(args: argparse.Namespace) -> int:
+    """The polls in flight of the chosen scenario."""
+    return POLL_SCENARIOS[args.poll_scenario].concurrency or args.concurrency
+
+
+async def bare_polls(
+    url: str, users: list[int], concurrency: int, platforms: Sequence[str] = tuple(POLL_PATHS)
+) -> tuple[float, float]:
     """Fetch the same pages tokensync fetches, with aiohttp alone; (polls/s, items/s)."""
     limit = asyncio.Semaphore(concurrency)
     items = 0
@@ -299,7 +323,7 @@ async def bare_polls(url: str, users: list[int], concurrency: int) -> tuple[floa
                         elif isinstance(body, dict) and "items" in body:
                             items += len(body["items"])
 
-        jobs = [poll(u, p) for u in users for p in paths]
+        jobs = [poll(u, p) for u in users for p in platforms]
         started = time.perf_counter()
         await asyncio.gather(*jobs)
         elapsed = time.perf_counter() - started
@@ -421,8 +445,8 @@ def measure_scale_out(
     return rows
 
 
-def poll_records(users: int) -> list[Row]:
-    """The connections the polling measurements poll: each user on spotify, github, discord."""
+def poll_records(users: int, platforms: Sequence[str] = tuple(POLL_PATHS)) -> list[Row]:
+    """The connections the polling measurements poll: each user on each of `platforms`."""
     return [
         {
             "userId": f"p{u}",
@@ -432,7 +456,7 @@ def poll_records(users: int) -> list[Row]:
             "expiresIn": 3600,
         }
         for u in range(users)
-        for name in ("spotify", "github", "discord")
+        for name in platforms
     ]
 
 
@@ -443,30 +467,39 @@ def measure_polling(
     users: int,
     args: argparse.Namespace,
 ) -> Row:
-    """N users with spotify + github + discord: tokensync vs aiohttp fetching the same pages."""
+    """N users of the scenario (--poll-scenario): tokensync vs aiohttp fetching the same pages
+    vs the fetch-and-upsert poller (bench/upsert_poller.py), at the same concurrency."""
+    scenario = POLL_SCENARIOS[args.poll_scenario]
+    concurrency = poll_concurrency(args)
     db.reset()
-    seed(env, provider, poll_records(users))
+    seed(env, provider, poll_records(users, scenario.platforms))
     from bench.upsert_poller import upsert_polls
+
+    everyone = list(range(users))
 
     ours_polls, ours_items, base_polls, base_items, upserts = [], [], [], [], []
     for _ in range(args.repeat):
-        polls, items = asyncio.run(bare_polls(provider.url, list(range(users)), args.concurrency))
+        polls, items = asyncio.run(
+            bare_polls(provider.url, everyone, concurrency, scenario.platforms)
+        )
         base_polls.append(polls)
         base_items.append(items)
         upserted, _ = asyncio.run(
-            upsert_polls(provider.url, db.url, list(range(users)), args.concurrency)
+            upsert_polls(provider.url, db.url, everyone, concurrency, scenario.platforms)
         )
         upserts.append(upserted)
         db.forget_polls()
         wall, document, _, _ = run_tokensync(
-            ["poll-platforms", "--concurrency", str(args.concurrency), "--results", "none"], env
+            ["poll-platforms", "--concurrency", str(concurrency), "--results", "none"], env
         )
         assert document["pollsFailed"] == 0, document
         ours_polls.append(document["platformCount"] / wall)
         ours_items.append(document["itemsStored"] / wall)
     return {
+        "scenario": args.poll_scenario,
+        "concurrency": concurrency,
         "users": users,
-        "connections": users * 3,
+        "connections": users * len(scenario.platforms),
         "pollsPerSecond": round(median(ours_polls), 1),
         "itemsStoredPerSecond": round(median(ours_items)),
         "ceilingPollsPerSecond": round(median(base_polls), 1),
@@ -556,6 +589,7 @@ def table(results: Row) -> str:
         p = results["polling"]
         lines += [
             "",
+            f"polling, scenario {p['scenario']}, {p['concurrency']} in flight:",
             "| users (connections) | polls/s | items stored/s | bare polls/s | "
             "bare items/s | ratio | fetch-and-upsert polls/s | ratio to it |",
             "|---|---|---|---|---|---|---|---|",
@@ -597,6 +631,13 @@ def main(argv: list[str] | None = None) -> Row:
     parser.add_argument("--sizes", default="1000,3000,10000", help="N for the refresh throughput")
     parser.add_argument("--memory-sizes", default="1000,10000,50000")
     parser.add_argument("--poll-users", type=int, default=300)
+    parser.add_argument(
+        "--poll-scenario",
+        choices=tuple(POLL_SCENARIOS),
+        default="mixed",
+        help="what the polling measurements poll: mixed (spotify, github, discord; "
+        "--concurrency in flight) or discord-guilds (100 guilds a user, 16 in flight)",
+    )
     parser.add_argument("--scale-n", type=int, default=10000)
     parser.add_argument("--workers", default="1,2,4")
     parser.add_argument("--repeat", type=int, default=3)
@@ -660,7 +701,13 @@ def main(argv: list[str] | None = None) -> Row:
     }
     with (
         database(args.database_url) as db,
-        running_provider("--delay", str(args.delay), node=args.provider == "node") as provider,
+        running_provider(
+            "--delay",
+            str(args.delay),
+            "--guilds",
+            str(POLL_SCENARIOS[args.poll_scenario].guilds),
+            node=args.provider == "node",
+        ) as provider,
         tempfile.TemporaryDirectory() as data,
     ):
         config = provider.config(Path(data) / "bench.toml", batch_size=200)

@@ -50,7 +50,11 @@ def _key(item: object, n: int) -> str:
 
 
 async def upsert_polls(
-    url: str, db_url: str, users: Sequence[int], concurrency: int
+    url: str,
+    db_url: str,
+    users: Sequence[int],
+    concurrency: int,
+    platforms: Sequence[str] = tuple(POLL_PATHS),
 ) -> tuple[float, float]:
     """Fetch every connection's pages and upsert them; (polls/s, items/s)."""
     with psycopg.connect(db_url, autocommit=True) as conn:
@@ -92,7 +96,7 @@ async def upsert_polls(
                             pool.put_nowait(conn)
                         stored += len(items)
 
-            jobs = [poll(u, p) for u in users for p in POLL_PATHS]
+            jobs = [poll(u, p) for u in users for p in platforms]
             started = time.perf_counter()
             await asyncio.gather(*jobs)
             elapsed = time.perf_counter() - started

@@ -117,7 +117,7 @@ def describe_database(settings: Settings) -> str:
         from tokensync.store.sqlite import sqlite_path
 
         return f"the SQLite database {sqlite_path(url)}"
-    from tokensync.store.postgres import connection_params
+    from tokensync.store.pg_url import connection_params
 
     params = connection_params(url)
     name, host = params.get("dbname", ""), params.get("host", "")

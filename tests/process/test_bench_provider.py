@@ -51,6 +51,22 @@ def test_the_node_provider_serves_the_same_pages() -> None:
         assert answers(node.url) == answers(python.url)
 
 
+def test_both_providers_serve_as_many_guilds_as_asked() -> None:
+    """--guilds: the Discord scenario of bench/run.py (--poll-scenario discord-guilds)."""
+    with (
+        running_provider("--delay", "0", "--guilds", "100") as python,
+        running_provider("--delay", "0", "--guilds", "100", node=True) as node,
+    ):
+        guilds = [
+            httpx.get(
+                f"{provider.url}{PAGES[0]}", headers={"Authorization": "Bearer bench-at-7-0"}
+            ).json()
+            for provider in (python, node)
+        ]
+    assert guilds[0] == guilds[1]
+    assert len(guilds[0]) == 100 and len({g["id"] for g in guilds[0]}) == 100
+
+
 def test_the_node_provider_rotates_strictly_and_revokes_on_reuse() -> None:
     form = {"grant_type": "refresh_token", "client_id": CLIENT_ID, "client_secret": CLIENT_SECRET}
     with running_provider("--delay", "0", node=True) as provider:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import psycopg
 from bench import run
 
 
@@ -55,3 +56,27 @@ def test_refresh_against_runs_every_revision_each_round(tmp_path: Path, postgres
     ]
     assert all(r["perSecond"] > 0 and r["cpuMsPerToken"] > 0 for r in found["revisions"])
     assert found["barePerSecond"] > 0
+
+
+def test_the_discord_guilds_scenario_polls_100_guilds_a_user_at_16(
+    tmp_path: Path, postgres_url: str
+) -> None:
+    """--poll-scenario discord-guilds: Discord connections only, 100 guilds each, 16 in flight,
+    judged against the fetch-and-upsert poller of each round, which stored every guild."""
+    found = run.main(
+        ["--polling-against", "HEAD", "--poll-scenario", "discord-guilds", "--poll-users", "3"]
+        + ["--repeat", "2", "--database-url", postgres_url, "--output", str(tmp_path / "d.json")]
+    )
+    assert (found["scenario"], found["connections"], found["concurrency"]) == (
+        "discord-guilds",
+        3,
+        16,
+    )
+    assert all(r["upsert"] > 0 for r in found["rounds"])
+    assert all(abs(r["headToUpsert"] - r["head"] / r["upsert"]) < 1e-3 for r in found["rounds"])
+    with psycopg.connect(postgres_url) as conn:
+        row = conn.execute(
+            "SELECT count(*), count(DISTINCT user_id), min(platform), max(platform)"
+            " FROM bench_upserted"
+        ).fetchone()
+    assert row == (300, 3, "discord", "discord")

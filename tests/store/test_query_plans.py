@@ -69,6 +69,15 @@ PARAMS: dict[str, object] = {
     "id": 99_000,
     "horizon": 10**15,
     "all_endpoints": True,
+    # a batch that writes its poll's data.changed event
+    "event_id": "evt_plan",
+    "type": "data.changed",
+    "connection_id": 7,
+    "data": {},
+    "give_up_at": NOW + timedelta(days=3),
+    "earlier_new": 0,
+    "earlier_changed": 0,
+    "earlier_deleted": 0,
 }
 # The unique index of user_platform_data, (user_id, platform, endpoint, item_key), as each engine
 # names the index it made for the constraint.
@@ -127,7 +136,11 @@ RECURRING = {
 }
 TABLES = ("connections", "runs", "user_platform_data", "events")
 # PostgreSQL's own statements (the other engine runs their parts one by one, planned above).
-RECURRING_POSTGRES = {**RECURRING, "save_walk_batch": {DATA_KEY}}
+RECURRING_POSTGRES = {
+    **RECURRING,
+    "save_walk_batch": {DATA_KEY},
+    "save_walk_batch_announced": {DATA_KEY},
+}
 
 # A million connections in miniature: valid for 30 days, a few due, some failing, some dead.
 FILL = """

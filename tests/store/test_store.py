@@ -364,6 +364,27 @@ def test_save_batch_counts_new_and_changed_and_moves_the_cursor(store: Store, db
     assert store.known_keys("u2", "spotify", "plays", ["a"]) == set()
 
 
+def test_a_claims_cursors_are_read_in_one_call_as_each_connection_reads_its_own(
+    store: Store,
+) -> None:
+    """sync_states_of (the poll job reads a claim's cursors with it) agrees with sync_states,
+    user by user, and leaves out other platforms and other users."""
+    for user, endpoint, cursor in (
+        ("u1", "plays", "c1"),
+        ("u1", "top", "t1"),
+        ("u2", "plays", "c2"),
+        ("u3", "plays", "c3"),
+    ):
+        batch = BatchWrite([], SyncCursor(cursor=cursor, extra={"user": user}))
+        store.save_batch(user, "spotify", endpoint, batch, NOW)
+    store.save_batch("u1", "github", "repos", BatchWrite([], SyncCursor(cursor="g1")), NOW)
+    found = store.sync_states_of("spotify", ["u1", "u2", "u4"])
+    assert found == {u: store.sync_states(u, "spotify") for u in ("u1", "u2", "u4")}
+    assert found["u1"]["top"] == SyncCursor(cursor="t1", extra={"user": "u1"})
+    assert found["u4"] == {} and "u3" not in found
+    assert store.sync_states_of("spotify", []) == {}
+
+
 def test_confirm_lease_is_a_compare_and_set(store: Store, db_url: str) -> None:
     store.upsert_connections([tokens("a")], NOW)
     (conn,) = claim(store, "slow")

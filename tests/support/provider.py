@@ -79,6 +79,7 @@ class Provider:
     api_fail_fraction: float = 0.0
     expires_in: int = 3600
     page_size: int = 50
+    guilds: int = 5  # Discord guilds a user is in
     seed: int = 7
     stats: Stats = field(default_factory=Stats)
     current: dict[str, int] = field(default_factory=dict)
@@ -300,7 +301,8 @@ def build_app(provider: Provider) -> web.Application:
         return web.json_response(repos, headers={"Link": link} if link else None)
 
     def guilds(request: web.Request, user: int) -> web.Response:
-        return web.json_response([payloads.discord_guild(user * 10 + i) for i in range(5)])
+        guilds = [payloads.discord_guild(user * 10 + i) for i in range(provider.guilds)]
+        return web.json_response(guilds)
 
     def calendar_events(request: web.Request, user: int) -> web.Response:
         if not provider.data.has(user):
@@ -373,6 +375,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seed", type=int, default=7, help="the same seed fails the same requests")
     parser.add_argument("--expires-in", type=int, default=3600)
     parser.add_argument("--page-size", type=int, default=50, help="plays, tracks, events a user")
+    parser.add_argument("--guilds", type=int, default=5, help="Discord guilds a user is in")
     args = parser.parse_args(argv)
     provider = Provider(
         delay=args.delay,
@@ -381,6 +384,7 @@ def main(argv: list[str] | None = None) -> None:
         api_fail_fraction=args.api_fail_fraction,
         expires_in=args.expires_in,
         page_size=args.page_size,
+        guilds=args.guilds,
         seed=args.seed,
     )
     asyncio.run(serve(provider, args.port))

@@ -22,7 +22,7 @@ from tokensync.redaction import (
     split_userinfo,
     url_secrets,
 )
-from tokensync.store.postgres import connection_params
+from tokensync.store.pg_url import connection_params
 
 # (URL as a person writes it, the password it means)
 AWKWARD = [

@@ -20,4 +20,5 @@ class UserGuilds:
         body = (await api.get("/users/@me/guilds", {"limit": 200})).body
         guilds = objects(body, where)
         items = [Item(key_of(g, "id", where), g) for g in guilds]
-        yield Batch(items, state, walk=Walk("absent_from_snapshot", begins=True, ends=True))
+        walk = Walk("absent_from_snapshot", begins=True, ends=True)
+        yield Batch(items, state, walk=walk, final=True)

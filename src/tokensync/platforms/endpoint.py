@@ -62,6 +62,8 @@ class Batch:
 
     `seen`: keys present at the platform whose stored copy is current (listed, not fetched again).
     `deleted`: keys the platform says were deleted (applied after `items`).
+    `final`: the adapter yields nothing after it, so the job writes the poll's data.changed event
+    in this batch's transaction instead of one of its own (and asks for no further batch).
     """
 
     items: Sequence[Item]
@@ -69,6 +71,7 @@ class Batch:
     seen: Sequence[str] = ()
     deleted: Sequence[str] = ()
     walk: Walk | None = None
+    final: bool = False
 
 
 @dataclass(frozen=True)

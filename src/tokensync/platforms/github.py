@@ -131,7 +131,8 @@ class Repos:
             pending = {"next": link} if link else {}
             walk = Walk("absent_from_snapshot", begins=begins, ends=link is None)
             items = [Item(key_of(r, "id", where), r) for r in repos]
-            yield Batch(items, SyncState(extra=pending), walk=walk)
+            final = not link or page == ctx.max_pages
+            yield Batch(items, SyncState(extra=pending), walk=walk, final=final)
             begins = False
-            if not link or page == ctx.max_pages:
+            if final:
                 return

@@ -57,7 +57,7 @@ class RecentlyPlayed:
             last = not next_url or not items or page == ctx.max_pages
             done = last and not (next_url and items)
             cursor = str(newest) if done and newest else state.cursor
-            yield Batch(items, SyncState(cursor=cursor))
+            yield Batch(items, SyncState(cursor=cursor), final=last)
             if last:
                 return
             response = await api.get_url(str(next_url))
@@ -93,7 +93,9 @@ class TopTracks:
             offset += len(tracks)
             more = bool(tracks) and optional(body, "next", str, where) is not None
             walk = Walk("absent_from_snapshot", begins=begins, ends=not more)
-            yield Batch(items, SyncState(extra={"offset": offset} if more else {}), walk=walk)
+            final = not more or page == ctx.max_pages
+            extra = {"offset": offset} if more else {}
+            yield Batch(items, SyncState(extra=extra), walk=walk, final=final)
             begins = False
-            if not more or page == ctx.max_pages:
+            if final:
                 return

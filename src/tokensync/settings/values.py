@@ -55,7 +55,7 @@ def check_database_url(url: str, source: str = "the database URL") -> None:
     scheme, sep, _ = url.partition("://")
     scheme = scheme.lower() if sep and re.fullmatch(r"[A-Za-z][A-Za-z0-9+.-]*", scheme) else ""
     if scheme in ("postgresql", "postgres"):
-        from tokensync.store.postgres import connection_params
+        from tokensync.store.pg_url import connection_params
 
         try:
             connection_params(url)

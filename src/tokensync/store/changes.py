@@ -124,13 +124,15 @@ class ChangesMixin(OutboxMixin):
         counts: BatchCounts,
         now: datetime,
     ) -> None:
-        """Write the data.changed event of a poll of an endpoint that changed items. Its own
-        transaction begins after the poll's last one committed, so its place in the feed (its
-        readUpTo, which the statement fills in) comes after every change of the poll: a reader
-        whose `next` reached it has read them all. On PostgreSQL one statement, no more."""
+        """Write the data.changed event of a poll of an endpoint that changed items, when its
+        adapter could not say which batch was its last (otherwise that batch's transaction
+        writes it: store/polling.py's Announcement). Its own transaction begins after the poll's
+        last one committed, so its place in the feed (its readUpTo, which the statement fills
+        in) comes after every change of the poll: a reader whose `next` reached it has read them
+        all. On PostgreSQL one statement, no more."""
         event = data_changed(connection_id, user_id, platform, endpoint, counts)
         with self.changing():
-            self._emit(event, now, read_up_to=True)
+            self._emit(event, now, read_up_to="own")
 
     def oldest_position(self) -> str:
         """The oldest position still readable: a reader before it has expired."""

@@ -190,6 +190,27 @@ class BatchCounts:
     changed: int = 0
     deleted: int = 0
 
+    def plus(self, other: BatchCounts) -> BatchCounts:
+        """These counts and another batch's."""
+        return BatchCounts(
+            self.new + other.new, self.changed + other.changed, self.deleted + other.deleted
+        )
+
+    @property
+    def any(self) -> bool:
+        """Whether anything was inserted, changed or tombstoned."""
+        return bool(self.new or self.changed or self.deleted)
+
+
+@dataclass(frozen=True)
+class Announcement:
+    """Given with the batch that ends a poll of an endpoint: write the poll's data.changed event
+    in that batch's transaction, if the poll changed anything. `earlier`: what the poll's earlier
+    batches did (the batch's own counts are added)."""
+
+    connection_id: int
+    earlier: BatchCounts = BatchCounts()
+
 
 @dataclass(frozen=True)
 class StatusCount:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Mapping
 from datetime import datetime, timedelta
+from typing import Literal
 
 from tokensync.store.engine import Engine, Unreadable
 from tokensync.store.models import BatchCounts, NewEvent
@@ -18,6 +19,10 @@ from tokensync.times import iso
 
 # An event is retried for this long after it is written (or replayed), then given up as dead.
 DELIVERY_WINDOW = timedelta(days=3)
+# Which change-feed place a data.changed event's statement fills in as readUpTo: "own", its own
+# transaction's (one of its own, after the changes it reports); "after", the place just after the
+# transaction it shares with the last of those changes.
+ReadUpTo = Literal["own", "after"]
 
 
 def new_event_id() -> str:
@@ -103,6 +108,19 @@ def data_changed(
     return NewEvent("data.changed", user_id, connection_id, data)
 
 
+def event_params(event: NewEvent, now: datetime) -> dict[str, object]:
+    """The parameters of the statements that write an event (a new id each time)."""
+    return {
+        "event_id": new_event_id(),
+        "type": event.type,
+        "user_id": event.user_id,
+        "connection_id": event.connection_id,
+        "data": event.data,
+        "now": now,
+        "give_up_at": now + DELIVERY_WINDOW,
+    }
+
+
 def _names(row: Mapping[str, object]) -> tuple[int, str, str]:
     return int(str(row["id"])), str(row["user_id"]), str(row["platform"])
 
@@ -120,25 +138,18 @@ def _time(row: Mapping[str, object], column: str) -> datetime | None:
 class OutboxMixin(Engine):
     """Writing events, shared by both engines."""
 
-    def _emit(self, event: NewEvent, now: datetime, *, read_up_to: bool = False) -> str:
+    def _emit(self, event: NewEvent, now: datetime, *, read_up_to: ReadUpTo | None = None) -> str:
         """Write one event and return its id; the caller runs this inside the transaction of
-        its change. `read_up_to`: the statement adds the change-feed place of its transaction
-        to the data (data.changed)."""
-        event_id = new_event_id()
-        params = {
-            "event_id": event_id,
-            "type": event.type,
-            "user_id": event.user_id,
-            "connection_id": event.connection_id,
-            "data": event.data,
-            "now": now,
-            "give_up_at": now + DELIVERY_WINDOW,
-        }
-        if read_up_to:
+        its change. `read_up_to`: the statement adds a change-feed place to the data
+        (data.changed; see ReadUpTo)."""
+        params = event_params(event, now)
+        if read_up_to is None:
+            self._rowcount("insert_event", params)
+        elif read_up_to == "own":
             self._rowcount("insert_data_changed", params)
         else:
-            self._rowcount("insert_event", params)
-        return event_id
+            self._rowcount("insert_data_changed_after", params)
+        return str(params["event_id"])
 
     def notice_failing(self, *, failing_before: datetime, now: datetime, limit: int) -> int:
         """Announce (connection.failing) the streaks of refresh failures that began before

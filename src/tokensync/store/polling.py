@@ -7,8 +7,16 @@ from datetime import datetime
 from typing import Any
 
 from tokensync.errors import LeaseLostError
-from tokensync.store.engine import Engine, Row, filter_params
-from tokensync.store.models import BatchCounts, BatchWrite, Connection, Filters, SyncCursor
+from tokensync.store.engine import Row, filter_params
+from tokensync.store.models import (
+    Announcement,
+    BatchCounts,
+    BatchWrite,
+    Connection,
+    Filters,
+    SyncCursor,
+)
+from tokensync.store.outbox import OutboxMixin, data_changed, event_params
 
 
 def lease_lost(params: dict[str, Any]) -> LeaseLostError:
@@ -19,7 +27,39 @@ def lease_lost(params: dict[str, Any]) -> LeaseLostError:
     )
 
 
-class PollingMixin(Engine):
+def _cursor(row: Row) -> SyncCursor:
+    return SyncCursor(
+        cursor=row["cursor"],
+        etag=row["etag"],
+        extra=dict(row["extra"] or {}),
+        generation=int(row["generation"]),
+    )
+
+
+def counts_of(rows: list[Row], deleted: int) -> BatchCounts:
+    """What a batch did, from the rows its upsert returned and the items it tombstoned."""
+    # An item only stamped as seen by the walk is neither new nor changed.
+    stored = [r for r in rows if r["touched"]]
+    new = sum(1 for r in stored if r["inserted"])
+    return BatchCounts(new=new, changed=len(stored) - new, deleted=deleted)
+
+
+def announced_params(params: dict[str, Any], announce: Announcement) -> dict[str, Any]:
+    """A batch's parameters with those of its poll's data.changed event, for a statement that
+    writes both and adds the batch's counts to `announce.earlier` (:earlier_*) itself."""
+    where = (params["user_id"], params["platform"], params["endpoint"])
+    event = data_changed(announce.connection_id, *where, BatchCounts())
+    earlier = announce.earlier
+    return {
+        **params,
+        **event_params(event, params["now"]),
+        "earlier_new": earlier.new,
+        "earlier_changed": earlier.changed,
+        "earlier_deleted": earlier.deleted,
+    }
+
+
+class PollingMixin(OutboxMixin):
     """The poll job's queries, shared by both engines."""
 
     def claim_due_polls(
@@ -84,10 +124,19 @@ class PollingMixin(Engine):
         params = {"id": connection_id, "owner": owner, "lease_until": lease_until}
         return self._rowcount("extend_poll_lease", params) == 1
 
-    def finish_poll(self, connection_id: int, owner: str, *, success: bool, now: datetime) -> None:
-        """End the poll lease; a success sets last_sync_at."""
-        params = {"id": connection_id, "owner": owner, "success": success, "now": now}
-        self._rowcount("finish_poll", params)
+    def finish_polls(
+        self, finished: Sequence[tuple[int, bool]], owner: str, *, now: datetime
+    ) -> None:
+        """End the poll leases of these (connection id, whether its poll succeeded) in one
+        statement; a success sets last_sync_at."""
+        if finished:
+            params = {
+                "ids": [connection_id for connection_id, _ in finished],
+                "succeeded": [connection_id for connection_id, success in finished if success],
+                "owner": owner,
+                "now": now,
+            }
+            self._rowcount("finish_polls", params)
 
     def release_polls(self, connection_ids: Sequence[int], owner: str) -> None:
         """Give back poll leases of connections this run claimed and never polled."""
@@ -97,20 +146,32 @@ class PollingMixin(Engine):
     def sync_states(self, user_id: str, platform: str) -> dict[str, SyncCursor]:
         """The stored cursors of one connection's endpoints (none before their first poll)."""
         rows = self._run("get_sync_states", {"user_id": user_id, "platform": platform})
-        return {
-            row["endpoint"]: SyncCursor(
-                cursor=row["cursor"],
-                etag=row["etag"],
-                extra=dict(row["extra"] or {}),
-                generation=int(row["generation"]),
-            )
-            for row in rows
-        }
+        return {row["endpoint"]: _cursor(row) for row in rows}
+
+    def sync_states_of(
+        self, platform: str, user_ids: Sequence[str]
+    ) -> dict[str, dict[str, SyncCursor]]:
+        """sync_states of these users' connections to one platform (a claim's batch) in one
+        query, by user; a user with none stored has an empty mapping."""
+        states: dict[str, dict[str, SyncCursor]] = {user: {} for user in user_ids}
+        if user_ids:
+            params = {"platform": platform, "users": list(user_ids)}
+            for row in self._run("get_sync_states_of", params):
+                states[row["user_id"]][row["endpoint"]] = _cursor(row)
+        return states
 
     def save_batch(
-        self, user_id: str, platform: str, endpoint: str, batch: BatchWrite, now: datetime
+        self,
+        user_id: str,
+        platform: str,
+        endpoint: str,
+        batch: BatchWrite,
+        now: datetime,
+        announce: Announcement | None = None,
     ) -> BatchCounts:
-        """Upsert items, tombstone what is gone and move the cursor, in one transaction."""
+        """Upsert items, tombstone what is gone and move the cursor, in one transaction; with
+        `announce`, the batch ends a poll of the endpoint, and the same transaction writes the
+        poll's data.changed event if the poll changed anything."""
         # The last of several items with one key wins, as if they were stored one by one
         # (and PostgreSQL refuses to upsert one row twice in a statement).
         latest = {item.key: item.data for item in batch.items}
@@ -129,14 +190,31 @@ class PollingMixin(Engine):
             "walking_from": batch.walking_from or 0,
             "now": now,
         }
+        if announce is not None:
+            return self._save_announced(params, batch, set(latest), announce)
+        return counts_of(*self._write_batch(params, batch, set(latest)))
+
+    def _write_batch(
+        self, params: dict[str, Any], batch: BatchWrite, stored: set[str]
+    ) -> tuple[list[Row], int]:
         if batch.walking_from is None and not (batch.seen or batch.deleted or batch.sweep):
-            rows, deleted = self._save_batch(params), 0
-        else:
-            rows, deleted = self._save_walk(params, batch, set(latest))
-        # An item only stamped as seen by the walk is neither new nor changed.
-        stored = [r for r in rows if r["touched"]]
-        new = sum(1 for r in stored if r["inserted"])
-        return BatchCounts(new=new, changed=len(stored) - new, deleted=deleted)
+            return self._save_batch(params), 0
+        return self._save_walk(params, batch, stored)
+
+    def _save_announced(
+        self, params: dict[str, Any], batch: BatchWrite, stored: set[str], announce: Announcement
+    ) -> BatchCounts:
+        """The batch, then its poll's data.changed event, in one transaction: the event's
+        readUpTo is the feed place just after that transaction's (PostgreSQL overrides this
+        with one statement)."""
+        with self.transaction():
+            counts = counts_of(*self._write_batch(params, batch, stored))
+            total = announce.earlier.plus(counts)
+            if total.any:
+                where = (params["user_id"], params["platform"], params["endpoint"])
+                event = data_changed(announce.connection_id, *where, total)
+                self._emit(event, params["now"], read_up_to="after")
+        return counts
 
     def _save_batch(self, params: dict[str, Any]) -> list[Row]:
         """Upsert the items and save the cursor atomically; one row per item stored, changed or

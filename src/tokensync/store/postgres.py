@@ -7,7 +7,6 @@ import re
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any
-from urllib.parse import unquote
 
 import psycopg
 from psycopg.abc import AdaptContext
@@ -17,13 +16,14 @@ from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
 from tokensync import interrupts
-from tokensync.errors import ConfigError, NoDatabaseError, StorageError
+from tokensync.errors import NoDatabaseError, StorageError
 from tokensync.jsoncodec import dumps
-from tokensync.redaction import redact, split_userinfo
+from tokensync.redaction import redact
 from tokensync.store.base import Store
 from tokensync.store.engine import UNREADABLE, Row, RowWrite, checked_time
-from tokensync.store.models import BatchWrite, NewTokens
-from tokensync.store.polling import lease_lost
+from tokensync.store.models import Announcement, BatchCounts, BatchWrite, NewTokens
+from tokensync.store.pg_url import connection_params
+from tokensync.store.polling import announced_params, counts_of, lease_lost
 
 # SQLSTATE invalid_catalog_name: the server has no database of that name.
 _NO_SUCH_DATABASE = "3D000"
@@ -45,6 +45,7 @@ class PostgresStore(Store):
         "digest_key_not_in": "NOT (refresh_digest_key = ANY(CAST(:keys AS text[])))",
         "user_in": "user_id = ANY(CAST(:users AS text[]))",
         "id_in": "id = ANY(CAST(:ids AS bigint[]))",
+        "succeeded_in": "id = ANY(CAST(:succeeded AS bigint[]))",
         "key_in": "item_key = ANY(CAST(:keys AS text[]))",
         # The data travel as one JSON array: psycopg's jsonb[] dumper escapes element by element,
         # which cost more than the statement itself.
@@ -84,6 +85,9 @@ class PostgresStore(Store):
         "change_mark": "pg_current_xact_id()",
         "with_read_up_to": "CAST(:data AS jsonb) || jsonb_build_object('readUpTo',"
         " CAST(pg_current_xact_id() AS text) || '-0')",
+        # The place just after this transaction's: every row it writes lies below it.
+        "with_read_up_to_after": "CAST(:data AS jsonb) || jsonb_build_object('readUpTo',"
+        " CAST(CAST(CAST(pg_current_xact_id() AS text) AS numeric) + 1 AS text) || '-0')",
         "txn_text": "CAST(change_txn AS text)",
         "txn_param": "CAST(CAST(:txn AS text) AS xid8)",
         "pruned_text": "CAST(pruned_txn AS text)",
@@ -278,11 +282,20 @@ class PostgresStore(Store):
             return super()._save_walk(params, batch, stored)
         # A snapshot's page, one statement too: five round trips (BEGIN, the cursor, the items,
         # the sweep, COMMIT) cost a poll run a tenth of its time.
-        sweep = {"sweeps": batch.sweep is not None, "reason": batch.sweep}
-        rows = self._run("save_walk_batch", {**params, **sweep})
-        if not rows[0]["saved"]:
-            raise lease_lost(params)
-        return [r for r in rows if r["touched"] is not None], int(rows[0]["swept"])
+        return _walk_result(self._run("save_walk_batch", {**params, **_sweep(batch)}), params)
+
+    def _save_announced(
+        self, params: dict[str, Any], batch: BatchWrite, stored: set[str], announce: Announcement
+    ) -> BatchCounts:
+        if batch.seen or batch.deleted:
+            return super()._save_announced(params, batch, stored, announce)
+        # The batch and its poll's event in one statement, as one transaction: no round trip
+        # and commit of the event's own for every endpoint that changed.
+        with_event = announced_params(params, announce)
+        if batch.walking_from is None and not batch.sweep:
+            return counts_of(self._run("save_batch_announced", with_event), 0)
+        rows = self._run("save_walk_batch_announced", {**with_event, **_sweep(batch)})
+        return counts_of(*_walk_result(rows, params))
 
     def _rowcount(self, name: str, params: Mapping[str, Any]) -> int:
         return self._execute(self._sql[name], params).rowcount
@@ -329,6 +342,19 @@ class PostgresStore(Store):
         return redact(" ".join(str(exc).split()) or type(exc).__name__, self._url)
 
 
+def _sweep(batch: BatchWrite) -> dict[str, Any]:
+    """The parameters of a walk's sweep in save_walk_batch (none when the batch ends no walk)."""
+    return {"sweeps": batch.sweep is not None, "reason": batch.sweep}
+
+
+def _walk_result(rows: list[Row], params: Mapping[str, Any]) -> tuple[list[Row], int]:
+    """save_walk_batch's rows: the items stored and how many it swept; LeaseLostError if the
+    cursor was refused (and so nothing written)."""
+    if not rows[0]["saved"]:
+        raise lease_lost(dict(params))
+    return [r for r in rows if r["touched"] is not None], int(rows[0]["swept"])
+
+
 def _adapt(params: Mapping[str, Any]) -> dict[str, Any]:
     # Dicts travel as JSON, and so does a batch's list of item data; other lists as arrays.
     return {
@@ -338,32 +364,6 @@ def _adapt(params: Mapping[str, Any]) -> dict[str, Any]:
 
 
 _JSON_LISTS = frozenset({"datas"})
-
-
-def connection_params(url: str) -> dict[str, str]:
-    """libpq's connection parameters for a postgresql:// URL, or ConfigError (never echoing it).
-
-    The user and password are taken from the URL here, split at the last `@` before the host
-    and percent-decoded leniently (a bare `%` stays a `%`): libpq would refuse a bare `%`, or
-    split at the first `@` and look up the rest of the password as a host name, and in both
-    cases print that part of the password in its error. The rest of the URL (hosts, ports, the
-    database, `?sslmode=...`) is libpq's to read.
-    """
-    userinfo, bare, _ = split_userinfo(url)
-    try:
-        found = psycopg.conninfo.conninfo_to_dict(bare)
-    except psycopg.Error as exc:
-        raise ConfigError(f"bad PostgreSQL URL: {redact(str(exc), url)}") from None
-    params = {key: str(value) for key, value in found.items() if value is not None}
-    if not all(p.strip().isdigit() for p in params.get("port", "5432").split(",")):
-        raise ConfigError("bad PostgreSQL URL: a port is not a number")
-    if userinfo is not None:
-        user, colon, password = userinfo.partition(":")
-        if user:
-            params["user"] = unquote(user)
-        if colon:
-            params["password"] = unquote(password)
-    return params
 
 
 class _TimeLoader(Loader):

@@ -595,11 +595,12 @@ ORDER BY id LIMIT :limit
 UPDATE connections SET poll_lease_expires_at = :lease_until
 WHERE id = :id AND poll_lease_owner = :owner
 
--- name: finish_poll
--- End the poll lease; a success sets last_sync_at.
+-- name: finish_polls
+-- End the poll leases of a group of connections (:ids) this run holds; those whose poll
+-- succeeded (:succeeded) get last_sync_at.
 UPDATE connections SET poll_lease_owner = NULL, poll_lease_expires_at = NULL,
-    last_sync_at = CASE WHEN :success THEN :now ELSE last_sync_at END
-WHERE id = :id AND poll_lease_owner = :owner
+    last_sync_at = CASE WHEN {succeeded_in} THEN :now ELSE last_sync_at END
+WHERE poll_lease_owner = :owner AND {id_in}
 
 -- name: release_polls
 -- Give back poll leases of connections this run claimed and never polled.
@@ -611,6 +612,12 @@ WHERE poll_lease_owner = :owner AND {id_in}
 -- The stored cursors of one connection's endpoints.
 SELECT endpoint, cursor, etag, extra, generation FROM sync_state
 WHERE user_id = :user_id AND platform = :platform
+
+-- name: get_sync_states_of
+-- The stored cursors of these users' connections to :platform (a claim's batch), from the
+-- primary key (user_id, platform, endpoint).
+SELECT user_id, endpoint, cursor, etag, extra, generation FROM sync_state
+WHERE platform = :platform AND {user_in}
 
 -- name: save_sync_state
 -- Move an endpoint's cursor (SQLite: in one transaction with upsert_items).
@@ -624,13 +631,19 @@ WHERE user_id = :user_id AND platform = :platform
 -- PostgreSQL only (a data-modifying WITH): upsert_items and save_sync_state in one statement.
 WITH stored AS ({item_upsert}), state AS ({sync_state_upsert}) SELECT inserted, touched FROM stored
 
--- name: save_walk_batch
--- PostgreSQL only: a batch of a walk (one without seen or deleted keys) in one statement, as
--- save_batch for the others. The items are stored and the walk swept only if the cursor was
+-- name: save_batch_announced
+-- PostgreSQL only: save_batch, and the data.changed event of the poll the batch ends, in one
+-- statement (store/polling.py's Announcement).
+WITH stored AS ({item_upsert}), state AS ({sync_state_upsert} RETURNING 1 AS saved),
+swept AS (SELECT 1 WHERE false), {data_changed_of_batch}
+SELECT inserted, touched FROM stored
+
+-- fragment: walk_batch
+-- The parts of save_walk_batch. The items are stored and the walk swept only if the cursor was
 -- saved, i.e. the walk is still this run's (`saved` 0: nothing was written). Every part runs on
 -- the snapshot the statement began with, so the sweep cannot see this batch's own stamps: it
 -- leaves the batch's keys out instead, and so never touches a row the upsert does.
-WITH state AS ({sync_state_upsert} RETURNING 1 AS saved),
+state AS ({sync_state_upsert} RETURNING 1 AS saved),
 stored AS ({item_insert} WHERE EXISTS (SELECT 1 FROM state) {item_conflict}),
 swept AS (
     UPDATE user_platform_data SET deleted_at = :now, deleted_reason = :reason,
@@ -639,9 +652,45 @@ swept AS (
       AND user_id = :user_id AND platform = :platform AND endpoint = :endpoint
       AND deleted_at IS NULL AND generation <> :generation AND NOT ({key_in})
     RETURNING 1)
+
+-- fragment: walk_batch_result
+-- What save_walk_batch returns: whether the cursor was saved, how many it swept, the items.
 SELECT (SELECT COUNT(*) FROM state) AS saved, (SELECT COUNT(*) FROM swept) AS swept,
     stored.inserted, stored.touched
 FROM (SELECT 1) AS one LEFT JOIN stored ON true
+
+-- name: save_walk_batch
+-- PostgreSQL only: a batch of a walk (one without seen or deleted keys) in one statement, as
+-- save_batch for the others.
+WITH {walk_batch} {walk_batch_result}
+
+-- name: save_walk_batch_announced
+-- PostgreSQL only: save_walk_batch, and the data.changed event of the poll the batch ends.
+WITH {walk_batch}, {data_changed_of_batch} {walk_batch_result}
+
+-- fragment: data_changed_of_batch
+-- The data.changed event of a poll, written by the statement of the batch that ends it if the
+-- poll changed anything: the counts of its earlier batches (:earlier_*) and this batch's (the
+-- rows `stored` touched, those `swept`); readUpTo the place just after this transaction's. None
+-- if the cursor was refused (`state` empty): then the batch wrote nothing.
+announced AS (
+    INSERT INTO events (event_id, type, user_id, connection_id, data, created_at, status,
+        attempts, next_attempt_at, give_up_at)
+    SELECT :event_id, :type, :user_id, :connection_id,
+        {with_read_up_to_after} || jsonb_build_object(
+            'added', CAST(:earlier_new AS bigint) + n.added,
+            'updated', CAST(:earlier_changed AS bigint) + n.updated,
+            'deleted', CAST(:earlier_deleted AS bigint) + n.deleted),
+        :now, 'pending', 0, :now, :give_up_at
+    FROM (SELECT COUNT(*) FILTER (WHERE touched AND inserted) AS added,
+            COUNT(*) FILTER (WHERE touched AND NOT inserted) AS updated,
+            (SELECT COUNT(*) FROM swept) AS deleted
+        FROM stored) AS n
+    WHERE EXISTS (SELECT 1 FROM state)
+      AND n.added + n.updated + n.deleted
+        + CAST(:earlier_new AS bigint) + CAST(:earlier_changed AS bigint)
+        + CAST(:earlier_deleted AS bigint) > 0
+    RETURNING 1)
 
 -- name: record_poll_error
 -- Note a failed poll of an endpoint; its cursor stays where it was.
@@ -900,6 +949,14 @@ INSERT INTO events (event_id, type, user_id, connection_id, data, created_at, st
     attempts, next_attempt_at, give_up_at)
 VALUES (:event_id, :type, :user_id, :connection_id, {with_read_up_to}, :now, 'pending', 0, :now,
     :give_up_at)
+
+-- name: insert_data_changed_after
+-- A data.changed event written in the transaction of the poll's last batch (store/polling.py):
+-- its readUpTo is the place just after that transaction's, past every change of the poll.
+INSERT INTO events (event_id, type, user_id, connection_id, data, created_at, status,
+    attempts, next_attempt_at, give_up_at)
+VALUES (:event_id, :type, :user_id, :connection_id, {with_read_up_to_after}, :now, 'pending', 0,
+    :now, :give_up_at)
 
 -- name: notice_failing
 -- Announce, once a streak, the active connections whose refreshes have failed since before

@@ -62,6 +62,7 @@ class SQLiteStore(Store):
         "digest_key_not_in": "refresh_digest_key NOT IN (SELECT value FROM json_each(:keys))",
         "user_in": "user_id IN (SELECT value FROM json_each(:users))",
         "id_in": "id IN (SELECT value FROM json_each(:ids))",
+        "succeeded_in": "id IN (SELECT value FROM json_each(:succeeded))",
         "key_in": "item_key IN (SELECT value FROM json_each(:keys))",
         "item_rows": "SELECT k.value AS item_key, json(d.value) AS data "
         "FROM json_each(:keys) AS k JOIN json_each(:datas) AS d ON d.key = k.key",
@@ -97,6 +98,9 @@ class SQLiteStore(Store):
         "change_mark": "(SELECT counter FROM change_feed)",
         "with_read_up_to": "json_set(:data, '$.readUpTo',"
         " (SELECT counter FROM change_feed) || '-0')",
+        # The place just after this transaction's (numbered already by mark_changes).
+        "with_read_up_to_after": "json_set(:data, '$.readUpTo',"
+        " ((SELECT counter FROM change_feed) + 1) || '-0')",
         "txn_text": "change_txn",
         "txn_param": ":txn",
         "pruned_text": "pruned_txn",
