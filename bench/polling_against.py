@@ -1,6 +1,8 @@
-"""`python bench/run.py --polling-against REV` (or `BASE..HEAD`): poll-platforms of this checkout
-(or of HEAD) against the same job of another commit (a git worktree of REV), side by side: each
-on a database of its own in one PostgreSQL, the same provider stand-in, the same connections
+"""`python bench/run.py --polling-against REV` (or `BASE..HEAD`; either may end in +NAME=VALUE,
+an environment variable for its runs, e.g. `HEAD+TOKENSYNC_EVENT_LOOP=asyncio`): poll-platforms
+of this checkout (or of HEAD) against the same job of another commit (a git worktree of REV,
+bench/trees.py), side by side: each on a database of its own in one PostgreSQL, the same provider
+stand-in, the same connections
 (--poll-scenario: 300 users x spotify, github, discord, or 300 users x Discord's 100 guilds),
 runs alternated (this checkout first in odd rounds, REV first in even ones), and the bare poller
 (bench/run.py's bare_polls) and the fetch-and-upsert poller (bench/upsert_poller.py) as the
@@ -34,10 +36,10 @@ from bench.run import (
     poll_records,
     seed,
 )
+from bench.trees import THIS, source_trees
 from bench.upsert_poller import upsert_polls
 
 Row = dict[str, Any]
-ROOT = Path(__file__).resolve().parent.parent
 
 
 def poll_once(env: dict[str, str], concurrency: int) -> float:
@@ -70,89 +72,64 @@ def measure(
     concurrency = poll_concurrency(args)
     records = poll_records(users, scenario.platforms)
     everyone = list(range(users))
-    # REV, or BASE..HEAD to compare two other commits (the change a commit range made).
-    base_rev, _, head_rev = rev.partition("..")
-    with tempfile.TemporaryDirectory() as place:
-        trees = {"base": Path(place) / "base", "head": Path(place) / "head"}
-        if not head_rev:
-            trees["head"] = ROOT
-        for side, rev_of in (("base", base_rev), ("head", head_rev)):
-            if rev_of:
-                subprocess.run(
-                    [
-                        "git",
-                        "-C",
-                        str(ROOT),
-                        "worktree",
-                        "add",
-                        "--detach",
-                        str(trees[side]),
-                        rev_of,
-                    ],
-                    check=True,
-                    capture_output=True,
-                )
-        try:
-            for tree in trees.values():
-                subprocess.run(
-                    [sys.executable, "-m", "compileall", "-q", str(tree / "src" / "tokensync")],
-                    check=True,
-                )
-            sides: dict[str, tuple[dict[str, str], Database]] = {}
-            for side, src in (("head", trees["head"] / "src"), ("base", trees["base"] / "src")):
-                name = f"bench_{side}_{os.getpid()}"
-                with psycopg.connect(admin.url, autocommit=True) as conn:
-                    conn.execute(f"DROP DATABASE IF EXISTS {name}")
-                    conn.execute(f"CREATE DATABASE {name}")
-                url = admin.url.rsplit("/", 1)[0] + f"/{name}"
-                data = Path(place) / f"data-{side}"
-                data.mkdir()
-                side_env = {
-                    **env,
-                    "PYTHONPATH": str(src),
-                    "TOKENSYNC_DATABASE_URL": url,
-                    "TOKENSYNC_DATA_DIR": str(data),
-                }
-                seed(side_env, provider, records)
-                sides[side] = (side_env, Database(url))
-            # A round of both, not counted: the first polls of a fresh database and provider
-            # state are slower than every later one, whichever side runs them.
-            for side_env, db in sides.values():
+    # REV, or BASE..HEAD to compare two other commits (the change a commit range made); either
+    # may carry +NAME=VALUE, an environment variable its runs get (uvloop against asyncio's loop).
+    base_spec, _, head_spec = rev.partition("..")
+    specs = {"base": base_spec, "head": head_spec or THIS}
+    commits = {side: spec.partition("+")[0] for side, spec in specs.items()}
+    with (
+        tempfile.TemporaryDirectory() as place,
+        source_trees(sorted(set(commits.values()))) as trees,
+    ):
+        sides: dict[str, tuple[dict[str, str], Database]] = {}
+        for side in ("head", "base"):
+            name = f"bench_{side}_{os.getpid()}"
+            with psycopg.connect(admin.url, autocommit=True) as conn:
+                conn.execute(f"DROP DATABASE IF EXISTS {name}")
+                conn.execute(f"CREATE DATABASE {name}")
+            url = admin.url.rsplit("/", 1)[0] + f"/{name}"
+            data = Path(place) / f"data-{side}"
+            data.mkdir()
+            variable, _, value = specs[side].partition("+")[2].partition("=")
+            side_env = {
+                **env,
+                **({variable: value} if variable else {}),
+                "PYTHONPATH": str(trees[commits[side]]),
+                "TOKENSYNC_DATABASE_URL": url,
+                "TOKENSYNC_DATA_DIR": str(data),
+            }
+            seed(side_env, provider, records)
+            sides[side] = (side_env, Database(url))
+        # A round of both, not counted: the first polls of a fresh database and provider
+        # state are slower than every later one, whichever side runs them.
+        for side_env, db in sides.values():
+            db.forget_polls()
+            poll_once(side_env, concurrency)
+        rounds: list[Row] = []
+        for r in range(args.repeat):
+            bare, _ = asyncio.run(
+                bare_polls(provider.url, everyone, concurrency, scenario.platforms)
+            )
+            upsert, _ = asyncio.run(
+                upsert_polls(provider.url, admin.url, everyone, concurrency, scenario.platforms)
+            )
+            got: dict[str, float] = {}
+            for side in ("head", "base") if r % 2 == 0 else ("base", "head"):
+                side_env, db = sides[side]
                 db.forget_polls()
-                poll_once(side_env, concurrency)
-            rounds: list[Row] = []
-            for r in range(args.repeat):
-                bare, _ = asyncio.run(
-                    bare_polls(provider.url, everyone, concurrency, scenario.platforms)
-                )
-                upsert, _ = asyncio.run(
-                    upsert_polls(provider.url, admin.url, everyone, concurrency, scenario.platforms)
-                )
-                got: dict[str, float] = {}
-                for side in ("head", "base") if r % 2 == 0 else ("base", "head"):
-                    side_env, db = sides[side]
-                    db.forget_polls()
-                    got[side] = poll_once(side_env, concurrency)
-                first = 1.0 if r % 2 == 0 else 0.0  # 1: this checkout ran first
-                rounds.append(
-                    {
-                        **got,
-                        "bare": bare,
-                        "upsert": upsert,
-                        "ratio": got["head"] / got["base"],
-                        "headToUpsert": got["head"] / upsert,
-                        "baseToUpsert": got["base"] / upsert,
-                        "headFirst": first,
-                    }
-                )
-        finally:
-            for tree in trees.values():
-                if tree != ROOT:
-                    subprocess.run(
-                        ["git", "-C", str(ROOT), "worktree", "remove", "--force", str(tree)],
-                        check=False,
-                        capture_output=True,
-                    )
+                got[side] = poll_once(side_env, concurrency)
+            first = 1.0 if r % 2 == 0 else 0.0  # 1: this checkout ran first
+            rounds.append(
+                {
+                    **got,
+                    "bare": bare,
+                    "upsert": upsert,
+                    "ratio": got["head"] / got["base"],
+                    "headToUpsert": got["head"] / upsert,
+                    "baseToUpsert": got["base"] / upsert,
+                    "headFirst": first,
+                }
+            )
     return {
         "against": rev,
         "scenario": args.poll_scenario,
