@@ -151,11 +151,19 @@ def scenario(
     env = {**env, "TOKENSYNC_DATABASE_URL": url}
     migrate = [sys.executable, "-m", "tokensync", "db", "migrate"]
     subprocess.run(migrate, env=env, check=True, capture_output=True)
-    filled = fill(url, total - DUE)
-    # The newest rows hold tokens this run's key opens (every run checks its key on the newest
-    # few before it writes, and the filler's are not ciphertexts): a few more, not due either.
+    # Every run checks its key on the newest rows (by id) before it writes, and the filler's
+    # tokens are no ciphertexts: five rows of real ones, not due, imported first and renumbered
+    # past everything the table will hold.
     keyed = discord_records(f"keyed-{url.split(':')[0]}-{total}-", 5)
     seed(env, provider, [{**r, "expiresIn": 30 * 86400} for r in keyed])
+    filled = fill(url, total - DUE)
+    renumber = "UPDATE connections SET id = id + 100000000 WHERE user_id LIKE 'keyed-%'"
+    if url.startswith("sqlite"):
+        with sqlite3.connect(sqlite_path(url)) as db:
+            db.execute(renumber)
+    else:
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute(renumber)
     noop = []
     # A no-op run takes a few milliseconds, as whole ones (durationMs): its median wants more
     # runs than the other figures before a ratio of two of them means anything.
