@@ -9,19 +9,16 @@ from datetime import datetime
 from typing import Any
 
 import psycopg
-from psycopg.abc import AdaptContext
-from psycopg.adapt import Loader
-from psycopg.pq import Format
 from psycopg.rows import dict_row
-from psycopg.types.json import Jsonb
 
 from tokensync import interrupts
 from tokensync.errors import NoDatabaseError, StorageError
-from tokensync.jsoncodec import dumps
 from tokensync.redaction import redact
 from tokensync.store.base import Store
-from tokensync.store.engine import UNREADABLE, Row, RowWrite, checked_time
+from tokensync.store.engine import Row, RowWrite
 from tokensync.store.models import Announcement, BatchCounts, BatchWrite, NewTokens
+from tokensync.store.pg_async import AsyncRowWriter
+from tokensync.store.pg_types import TimeLoader, adapt
 from tokensync.store.pg_url import connection_params
 from tokensync.store.polling import announced_params, counts_of, lease_lost
 
@@ -110,24 +107,10 @@ class PostgresStore(Store):
         """A connection; a database missing at the `first` one is NoDatabaseError (a typo in the
         URL), while one gone at a reconnection mid-run stays a StorageError like any outage."""
         try:
-            params = {
-                "connect_timeout": str(self._connect_timeout),
-                "application_name": "tokensync",
-                **self._params,
-            }
-            conn = psycopg.connect(
-                psycopg.conninfo.make_conninfo("", **params),
-                autocommit=True,
-                row_factory=dict_row,
-            )
-            conn.adapters.register_loader("timestamptz", _TimeLoader)
-            conn.execute("SET TIME ZONE 'UTC'")
-            # Every statement here is a short indexed one, but on a large table the planner's
-            # cost of the claim's index scan (its rows past the LIMIT) passes the JIT thresholds,
-            # and compiling it took a second a claim: a run with nothing due among 1,000,000
-            # connections took 970 ms instead of 13 (docs/performance.md).
-            conn.execute("SET jit = off")
-            self._set_timeout(conn)
+            conn = psycopg.connect(self._conninfo(), autocommit=True, row_factory=dict_row)
+            conn.adapters.register_loader("timestamptz", TimeLoader)
+            for statement in self._session_setup():
+                conn.execute(statement)
             return conn
         except psycopg.Error as exc:
             name, host = self._params.get("dbname", ""), self._params.get("host", "")
@@ -143,6 +126,36 @@ class PostgresStore(Store):
             raise StorageError(f"cannot connect to PostgreSQL: {self._scrub(exc)}") from None
         except ValueError as exc:  # a parameter psycopg cannot use
             raise StorageError(f"bad PostgreSQL URL: {self._scrub(exc)}") from None
+
+    def _conninfo(self) -> str:
+        params = {
+            "connect_timeout": str(self._connect_timeout),
+            "application_name": "tokensync",
+            **self._params,
+        }
+        return psycopg.conninfo.make_conninfo("", **params)
+
+    def _session_setup(self) -> list[str]:
+        """What every connection of this store runs first."""
+        # Every statement here is a short indexed one, but on a large table the planner's cost
+        # of the claim's index scan (its rows past the LIMIT) passes the JIT thresholds, and
+        # compiling it took a second a claim: a run with nothing due among 1,000,000 connections
+        # took 970 ms instead of 13 (docs/performance.md).
+        setup = ["SET TIME ZONE 'UTC'", "SET jit = off"]
+        if self._statement_timeout_ms:
+            # A SET takes no parameters; the value is an int this program made.
+            setup.append(f"SET statement_timeout = {int(self._statement_timeout_ms)}")
+        return setup
+
+    def async_row_writer(self) -> AsyncRowWriter:
+        """A connection of its own for RowWrites sent from the event loop (store/pg_async.py),
+        set up as this store's are (its statement timeout included), opened on `connect`."""
+        return AsyncRowWriter(
+            self._conninfo(),
+            self._sql,
+            setup=self._session_setup(),
+            scrub=self._scrub,
+        )
 
     def _live(self) -> psycopg.Connection[Row]:
         if self._conn.closed or self._conn.broken:
@@ -174,12 +187,7 @@ class PostgresStore(Store):
     def set_statement_timeout(self, seconds: float) -> None:
         """The server cancels a statement (a lock wait included) that runs longer than this."""
         self._statement_timeout_ms = max(1, int(seconds * 1000))
-        self._set_timeout(self._live())
-
-    def _set_timeout(self, conn: psycopg.Connection[Row]) -> None:
-        if self._statement_timeout_ms:
-            # A SET takes no parameters; the value is an int this program made.
-            conn.execute(f"SET statement_timeout = {int(self._statement_timeout_ms)}")
+        self._live().execute(self._session_setup()[-1])
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[None]:
@@ -229,7 +237,7 @@ class PostgresStore(Store):
 
     def _execute(self, sql: str, params: Mapping[str, Any] | None = None) -> psycopg.Cursor[Row]:
         try:
-            return self._live().execute(sql, _adapt(params) if params else None)
+            return self._live().execute(sql, adapt(params) if params else None)
         except psycopg.Error as exc:
             raise StorageError(f"PostgreSQL: {self._scrub(exc)}") from None
 
@@ -319,7 +327,7 @@ class PostgresStore(Store):
             return super().write_rows(writes)
         try:
             with conn.pipeline():
-                cursors = [conn.execute(self._sql[w.statement], _adapt(w.params)) for w in writes]
+                cursors = [conn.execute(self._sql[w.statement], adapt(w.params)) for w in writes]
             return [cursor.rowcount == 1 for cursor in cursors]
         except psycopg.Error as exc:
             raise StorageError(f"PostgreSQL: {self._scrub(exc)}") from None
@@ -358,34 +366,3 @@ def _walk_result(rows: list[Row], params: Mapping[str, Any]) -> tuple[list[Row],
     if not rows[0]["saved"]:
         raise lease_lost(dict(params))
     return [r for r in rows if r["touched"] is not None], int(rows[0]["swept"])
-
-
-def _adapt(params: Mapping[str, Any]) -> dict[str, Any]:
-    # Dicts travel as JSON, and so does a batch's list of item data; other lists as arrays.
-    return {
-        k: Jsonb(v, dumps=dumps) if isinstance(v, dict) or k in _JSON_LISTS else v
-        for k, v in params.items()
-    }
-
-
-_JSON_LISTS = frozenset({"datas"})
-
-
-class _TimeLoader(Loader):
-    """timestamptz as a datetime, or UNREADABLE for one psycopg cannot return ('infinity', BC,
-    after 9999) or that lies out of the sane range: that row fails alone, not the query."""
-
-    def __init__(self, oid: int, context: AdaptContext | None = None) -> None:
-        super().__init__(oid, context)
-        # psycopg's own loader (its C one when installed) does the parsing.
-        own = psycopg.adapters.get_loader(oid, Format.TEXT)
-        if own is None:  # pragma: no cover - psycopg always has one for timestamptz
-            raise RuntimeError("psycopg has no timestamptz loader")
-        self._load = own(oid, context).load
-
-    def load(self, data: Any) -> Any:
-        try:
-            value = self._load(data)
-        except psycopg.DataError:
-            return UNREADABLE
-        return checked_time(value)
