@@ -13,6 +13,7 @@ import argparse
 import asyncio
 import os
 import statistics
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -75,6 +76,8 @@ def measure(
                 assert ran.document["tokensRefreshed"] == n, ran.document
                 got[rev] = {"perSecond": n / ran.wall, "cpuMsPerToken": ran.cpu * 1000 / n}
             rounds.append(got)
+            shown = ", ".join(f"{rev} {got[rev]['perSecond'] / bare:.3f}" for rev in revisions)
+            print(f"round {r + 1}: bare {bare:.1f}/s; ratios {shown}", file=sys.stderr)
     stats = provider.stats()
     assert stats["reused_tokens"] == 0 and stats["revoked_grants"] == 0, stats
     bare = statistics.median(r["bare"] for r in rounds)

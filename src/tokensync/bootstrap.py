@@ -237,17 +237,21 @@ async def job_deps(
     `clock` and `transport` stand in for the real ones in tests (a fake clock, a mock transport).
     """
     store = open_database(settings, create=create)
+    # The lease checks on a connection of their own, on PostgreSQL: each is made while its row
+    # holds a request slot, and queued behind the saves on one connection it held the slot idle
+    # (runtime/async_store.py). SQLite's statements cost no round trip and share one file lock.
+    try:
+        checks = None if store.engine == "sqlite" else open_store(settings.database_url)
+    except BaseException:
+        store.close()
+        raise
     # Every statement of the run goes through the timed database threads, the run's own record
     # included: a database that stops answering costs database_timeout, never the whole run.
-    db = AsyncStore(store, timeout=settings.database_timeout + _CLIENT_MARGIN)
+    db = AsyncStore(store, timeout=settings.database_timeout + _CLIENT_MARGIN, checks=checks)
     try:
         await db.call(store.set_statement_timeout, settings.database_timeout)
-        # The lease checks on a connection of their own, on PostgreSQL: each is made while its
-        # row holds a request slot (runtime/async_store.py). SQLite's statements cost no round
-        # trip and share one file lock.
-        checks = store.async_row_writer()
-        if checks is not None:
-            await db.open_checks(checks)
+        if db.checks is not None:
+            await db.checks.call(db.checks.store.set_statement_timeout, settings.database_timeout)
         if keyring is not None:
             await db.call(check_keyring, store, keyring)
         # Every other process sees this run as alive for as long as it is: a lease it holds on a
@@ -270,10 +274,10 @@ async def job_deps(
             await client.aclose()
     finally:
         db.close()
-        await db.close_checks()
         # A connection whose thread is stuck in the driver is left to the process's exit.
-        if db.hung is None:
-            store.close()
+        for lane in (db, db.checks):
+            if lane is not None and lane.hung is None:
+                lane.store.close()
 
 
 def run_scheduled_job(

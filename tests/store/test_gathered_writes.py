@@ -7,20 +7,18 @@ import asyncio
 import threading
 from collections.abc import Sequence
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 
 from tests.store.test_row_writes import check
 from tests.store.test_store import NOW, claim, tokens
 from tests.support.support import query_value
-from tests.support.tcp_proxy import freezable_proxy
 from tokensync import bootstrap
 from tokensync.errors import DatabaseTimeoutError, StorageError
 from tokensync.runtime.async_store import AsyncStore
 from tokensync.settings import load_settings
 from tokensync.store import Connection, Store, open_store
-from tokensync.store.engine import AsyncRowWrites, RowWrite
+from tokensync.store.engine import RowWrite
 
 
 def recorded(store: Store, monkeypatch: pytest.MonkeyPatch) -> list[int]:
@@ -173,17 +171,17 @@ def test_a_database_that_stops_answering_fails_the_waiting_writes(store: Store) 
     assert all(isinstance(a, DatabaseTimeoutError) for a in answers), answers
 
 
-@pytest.mark.parametrize("engine", ["postgres"], indirect=True)
 def test_lease_checks_on_their_own_connection_never_wait_behind_the_other_calls(
-    store: Store,
+    store: Store, db_url: str
 ) -> None:
     """While the main thread is held (a save batch, a claim), a lease check on the checks'
-    connection is answered from the event loop; without one, it waits its turn."""
+    connection is answered; without one, it waits its turn."""
     rows = leased(store, "ab")
-    db, alone = AsyncStore(store), AsyncStore(store)
+    checks = open_store(db_url)
+    db = AsyncStore(store, checks=checks)
+    alone = AsyncStore(store)
 
     async def run() -> tuple[bool, bool]:
-        await db.open_checks(writer(store))
         gate = threading.Event()
         busy = await hold(db, gate)
         answered = await asyncio.wait_for(db.check_row(check(rows["a"].id, "run", "enc-r-a")), 60)
@@ -195,7 +193,6 @@ def test_lease_checks_on_their_own_connection_never_wait_behind_the_other_calls(
         await busy
         await held_busy
         assert await queued
-        await db.close_checks()
         return answered, waited
 
     try:
@@ -203,137 +200,9 @@ def test_lease_checks_on_their_own_connection_never_wait_behind_the_other_calls(
     finally:
         db.close()
         alone.close()
+        checks.close()
     assert answered, "the check was answered while the main thread was held"
     assert waited, "without a connection of its own, the check waits behind the held thread"
-
-
-@pytest.mark.parametrize("engine", ["postgres"], indirect=True)
-def test_checks_made_together_go_in_one_batch_each_with_its_own_answer(
-    store: Store, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    rows = leased(store, "abcdef")
-    checks = writer(store)
-    sizes: list[int] = []
-    original = checks.write_rows
-
-    async def write_rows(writes: Sequence[RowWrite]) -> list[bool]:
-        sizes.append(len(writes))
-        return await original(writes)
-
-    monkeypatch.setattr(checks, "write_rows", write_rows)
-    db = AsyncStore(store)
-
-    async def run() -> list[bool]:
-        await db.open_checks(checks)
-        try:
-            return await asyncio.gather(
-                *(
-                    db.check_row(check(rows[u].id, "run", f"enc-r-{u}" if u in "ace" else "x"))
-                    for u in "abcdef"
-                )
-            )
-        finally:
-            await db.close_checks()
-
-    try:
-        answers = asyncio.run(run())
-    finally:
-        db.close()
-    assert answers == [True, False, True, False, True, False]
-    # Made in one turn of the loop, they went in one batch (one round trip).
-    assert sizes == [6], sizes
-    marked = [store.get_connection(rows[u].id) for u in "abcdef"]
-    assert [c is not None and c.lease_sent_at is not None for c in marked] == [
-        True,
-        False,
-        True,
-        False,
-        True,
-        False,
-    ]
-
-
-@pytest.mark.parametrize("engine", ["postgres"], indirect=True)
-def test_a_checks_connection_that_stops_answering_fails_every_later_check(
-    store: Store, db_url: str
-) -> None:
-    """A frozen server behind the checks' connection: the waiting check fails at its bound, every
-    later one at once, and the store's own thread goes on; closing never waits on it."""
-    rows = leased(store, "ab")
-    upstream = urlsplit(db_url)
-    with freezable_proxy((upstream.hostname or "127.0.0.1", upstream.port or 5432)) as proxy:
-        through = urlunsplit(upstream._replace(netloc=f"postgres@127.0.0.1:{proxy.port}"))
-        proxied = open_store(through)
-        db = AsyncStore(store, timeout=1.0)
-
-        async def run() -> tuple[BaseException | bool, BaseException | bool, bool]:
-            await db.open_checks(writer(proxied))
-            assert await db.check_row(check(rows["a"].id, "run", "enc-r-a"))
-            proxy.freeze()
-            first, later = (
-                await asyncio.gather(
-                    db.check_row(check(rows["b"].id, "run", "enc-r-b")), return_exceptions=True
-                ),
-                None,
-            )
-            try:
-                await db.check_row(check(rows["b"].id, "run", "enc-r-b"))
-            except StorageError as exc:
-                later = exc
-            saved = await db.write_row(check(rows["b"].id, "run", "enc-r-b"))
-            await db.close_checks()
-            assert later is not None
-            return first[0], later, saved
-
-        try:
-            first, later, saved = asyncio.run(run())
-        finally:
-            db.close()
-            proxied.close()
-            proxy.close()
-    assert isinstance(first, DatabaseTimeoutError), first
-    assert later is db.checks_hung, "a later check fails at once, with the same error"
-    assert saved is True, "the store's own connection still answers"
-
-
-@pytest.mark.parametrize("engine", ["postgres"], indirect=True)
-def test_a_checks_connection_the_server_ended_is_made_again(store: Store, db_url: str) -> None:
-    """The server ends the checks' session (a restart, an administrator): the check in flight
-    fails as a database error, and the next one connects again."""
-    rows = leased(store, "ab")
-    db = AsyncStore(store)
-
-    async def run() -> tuple[BaseException | None, bool]:
-        await db.open_checks(writer(store))
-        assert await db.check_row(check(rows["a"].id, "run", "enc-r-a"))
-        query_value(
-            db_url,
-            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
-            "WHERE datname = current_database() AND pid <> pg_backend_pid() "
-            "AND application_name = 'tokensync' AND state = 'idle' "
-            "AND query LIKE 'UPDATE connections SET lease_expires_at%'",
-        )
-        failed: BaseException | None = None
-        try:
-            await db.check_row(check(rows["b"].id, "run", "enc-r-b"))
-        except StorageError as exc:
-            failed = exc
-        again = await db.check_row(check(rows["b"].id, "run", "enc-r-b"))
-        await db.close_checks()
-        return failed, again
-
-    try:
-        failed, again = asyncio.run(run())
-    finally:
-        db.close()
-    assert isinstance(failed, StorageError) and not isinstance(failed, DatabaseTimeoutError)
-    assert again is True
-
-
-def writer(store: Store) -> AsyncRowWrites:
-    checks = store.async_row_writer()
-    assert checks is not None, "PostgreSQL checks leases from the event loop"
-    return checks
 
 
 def test_a_postgresql_run_checks_leases_on_a_connection_of_its_own(
@@ -343,19 +212,23 @@ def test_a_postgresql_run_checks_leases_on_a_connection_of_its_own(
     file, one connection)."""
     environ = {"TOKENSYNC_DATABASE_URL": db_url, "TOKENSYNC_DATA_DIR": str(tmp_path)}
     settings = load_settings(environ)
-    before = sessions(db_url) if db_url.startswith("postgresql") else None
 
     async def lanes() -> tuple[bool, object]:
         async with bootstrap.job_deps(
             settings, owner="lanes", concurrency=4, keyring=None, progress=lambda _: None
         ) as deps:
-            return deps.db.checks is not None, sessions(db_url) if before is not None else None
+            checks = deps.db.checks
+            if checks is not None:
+                assert checks.store is not deps.db.store
+                assert await checks.call(checks.store.database_id) == await deps.db.call(
+                    deps.db.store.database_id
+                )
+            return checks is not None, sessions(db_url) if checks is not None else None
 
     has_lane, during = asyncio.run(lanes())
     assert has_lane == db_url.startswith("postgresql")
-    if before is not None:
-        assert during == before + 2, "the run's two connections"
-        assert sessions(db_url) == before, "both are closed with the run"
+    if has_lane:
+        assert during == sessions(db_url) + 2, "both connections are closed with the run"
 
 
 def sessions(db_url: str) -> object:

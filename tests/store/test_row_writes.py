@@ -1,11 +1,8 @@
 """Engine.write_rows: a refresh's lease checks and saves sent together, each still its own
-compare-and-set on its own row, on both engines (PostgreSQL pipelines them), and on PostgreSQL
-from the event loop too (store/pg_async.py, the lease checks' connection)."""
+compare-and-set on its own row, on both engines (PostgreSQL pipelines them)."""
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Callable, Iterator, Sequence
 from datetime import timedelta
 
 import pytest
@@ -17,26 +14,6 @@ from tokensync.store.engine import RowWrite
 from tokensync.store.refreshing import lease_check, refreshed_save
 
 UNTIL = NOW + timedelta(minutes=20)
-WriteRows = Callable[[Sequence[RowWrite]], list[bool]]
-# The store's own thread on both engines; the event loop's connection where there is one.
-LANES = pytest.mark.parametrize(
-    ("engine", "lane"),
-    [("sqlite", "thread"), ("postgres", "thread"), ("postgres", "event loop")],
-    indirect=["engine"],
-)
-
-
-@pytest.fixture
-def write_rows(store: Store, lane: str) -> Iterator[WriteRows]:
-    """Engine.write_rows, or the same writes from one event loop on a connection of their own."""
-    if lane == "thread":
-        yield store.write_rows
-        return
-    writer = store.async_row_writer()
-    assert writer is not None
-    with asyncio.Runner() as runner:
-        yield lambda writes: runner.run(writer.write_rows(writes))
-        runner.run(writer.close())
 
 
 def check(conn_id: int, owner: str, token: str, generation: int = 1) -> RowWrite:
@@ -63,10 +40,7 @@ def save(conn_id: int, owner: str, previous: str, access: str) -> RowWrite:
     )
 
 
-@LANES
-def test_each_write_of_a_batch_is_judged_on_its_own_row(
-    store: Store, write_rows: WriteRows
-) -> None:
+def test_each_write_of_a_batch_is_judged_on_its_own_row(store: Store) -> None:
     """Matched and unmatched writes mixed in one batch: each says what it did, and did only
     that, as when called alone."""
     store.upsert_connections([tokens(u) for u in "abcde"], NOW)
@@ -78,7 +52,7 @@ def test_each_write_of_a_batch_is_judged_on_its_own_row(
         save(rows["d"].id, "intruder", "enc-r-other", "new-d"),  # neither lease nor token
         check(rows["e"].id, "run", "enc-r-e", generation=2),  # another grant
     ]
-    assert write_rows(writes) == [True, False, True, False, False]
+    assert store.write_rows(writes) == [True, False, True, False, False]
     after = {u: store.get_connection(rows[u].id) for u in "abcde"}
     assert after["a"] is not None and after["a"].lease_sent_at is not None, "a marked sent"
     assert after["b"] is not None and after["b"].lease_sent_at is None, "b untouched"
@@ -89,15 +63,12 @@ def test_each_write_of_a_batch_is_judged_on_its_own_row(
     assert after["e"] is not None and after["e"].lease_sent_at is None, "e untouched"
 
 
-@LANES
-def test_a_row_checked_then_saved_in_one_batch_is_written_in_order(
-    store: Store, write_rows: WriteRows
-) -> None:
+def test_a_row_checked_then_saved_in_one_batch_is_written_in_order(store: Store) -> None:
     """Writes run in the order given: the save after a row's check sees the check's mark."""
     store.upsert_connections([tokens("a")], NOW)
     (conn,) = claim(store, "run")
     first = [check(conn.id, "run", "enc-r-a"), save(conn.id, "run", "enc-r-a", "new-a")]
-    assert write_rows(first) == [True, True]
+    assert store.write_rows(first) == [True, True]
     # The lease ended with the save: no check passes, and a save passes only with the token
     # stored now (nobody refreshed meanwhile), not with the one it replaced.
     again = [
@@ -105,13 +76,12 @@ def test_a_row_checked_then_saved_in_one_batch_is_written_in_order(
         save(conn.id, "run", "enc-r-a", "stale-a"),
         save(conn.id, "run", "new-a-r", "newer-a"),
     ]
-    assert write_rows(again) == [False, False, True]
+    assert store.write_rows(again) == [False, False, True]
     saved = store.get_connection(conn.id)
     assert saved is not None and saved.access_token_enc == "newer-a"
 
 
-@LANES
-def test_a_failing_batch_raises_and_the_store_goes_on(store: Store, write_rows: WriteRows) -> None:
+def test_a_failing_batch_raises_and_the_store_goes_on(store: Store) -> None:
     """A statement the database refuses fails the call (every caller of the batch hears it);
     the next call works."""
     store.upsert_connections([tokens("a"), tokens("b")], NOW)
@@ -123,9 +93,9 @@ def test_a_failing_batch_raises_and_the_store_goes_on(store: Store, write_rows: 
         del params["owner"]  # SQLite reads anything as anything: a parameter missing
     broken = RowWrite("confirm_lease", params)
     with pytest.raises(StorageError):
-        write_rows([check(rows["a"].id, "run", "enc-r-a"), broken])
+        store.write_rows([check(rows["a"].id, "run", "enc-r-a"), broken])
     if store.engine == "postgres":
         # One implicit transaction between the pipeline's Syncs: nothing of it was committed.
         unmarked = store.get_connection(rows["a"].id)
         assert unmarked is not None and unmarked.lease_sent_at is None
-    assert write_rows([check(rows["b"].id, "run", "enc-r-b")]) == [True]
+    assert store.write_rows([check(rows["b"].id, "run", "enc-r-b")]) == [True]

@@ -5,23 +5,20 @@ database thread is busy go together in its next call (Engine.write_rows), one ho
 and, on PostgreSQL, one round trip for all, instead of one each. None waits for a batch to fill:
 a write goes at once when the thread is free, and the ones that came meanwhile go right after.
 
-A lease check is made while its row holds a request slot, just before the request, so a slot
-stands idle for as long as it takes. On PostgreSQL it goes on a connection of its own, driven by
-the event loop itself (`open_checks`, store/pg_async.py): it never queues behind saves, claims or
-a run's bookkeeping, and never waits for the interpreter lock to hop to a thread and back.
+A lease check is made while its row holds a request slot, just before the request: given a
+connection of its own (`checks`), it never queues behind saves, claims or a run's bookkeeping.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import ParamSpec, TypeVar
 
 from tokensync.errors import DatabaseTimeoutError, StorageError
 from tokensync.store import Store
-from tokensync.store.engine import AsyncRowWrites, RowWrite
+from tokensync.store.engine import RowWrite
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -34,107 +31,31 @@ class AsyncStore:
     server frozen, a network that drops packets silently) never holds a run, since a server-side
     statement timeout cannot fire on a server that is not running. The first call that overruns
     leaves the thread stuck in the driver; the store is then `hung`, and every later call fails at
-    once instead of queueing behind it. The lease checks' connection (`open_checks`) is bounded
-    the same way, with a hung state of its own.
+    once instead of queueing behind it.
     """
 
-    def __init__(self, store: Store, *, timeout: float | None = None) -> None:
+    def __init__(
+        self, store: Store, *, timeout: float | None = None, checks: Store | None = None
+    ) -> None:
         self.store = store
         self.timeout = timeout
         self.hung: StorageError | None = None
         self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tokensync-db")
-        self._saves = _Gathered(lambda writes: self.call(self.store.write_rows, writes))
-        # The lease checks' own connection, on the event loop (store/pg_async.py), if any.
-        self.checks: AsyncRowWrites | None = None
-        self.checks_hung: StorageError | None = None
-        self._checks: _Gathered | None = None
-
-    async def open_checks(self, checks: AsyncRowWrites) -> None:
-        """Make the lease checks on `checks` from now on, its connection opened now."""
-        self.checks, self._checks = checks, _Gathered(self._check_rows)
-        await self._check_rows(())
-
-    async def close_checks(self) -> None:
-        """Close the lease checks' connection (never one that stopped answering)."""
-        if self.checks is not None and self.checks_hung is None:
-            await self.checks.close()
+        self._writes: list[tuple[RowWrite, asyncio.Future[bool]]] = []
+        self._writing: asyncio.Task[None] | None = None
+        # The lease checks' own connection and thread, if any (their own bound and hung state).
+        self.checks = AsyncStore(checks, timeout=timeout) if checks is not None else None
 
     async def check_row(self, write: RowWrite) -> bool:
         """Await a lease check (store/refreshing.py: lease_check) on the checks' connection when
         there is one, gathered like write_row: whether it touched its row."""
-        if self._checks is not None:
-            return await self._checks.write(write)
-        return await self._saves.write(write)
+        if self.checks is not None:
+            return await self.checks.write_row(write)
+        return await self.write_row(write)
 
     async def write_row(self, write: RowWrite) -> bool:
         """Await one single-row statement (store/refreshing.py: lease_check, refreshed_save),
         sent together with those that arrive meanwhile: whether it touched its row."""
-        return await self._saves.write(write)
-
-    async def _check_rows(self, writes: Sequence[RowWrite]) -> list[bool]:
-        if self.checks_hung is not None:
-            raise self.checks_hung
-        checks = self.checks
-        assert checks is not None
-        work = asyncio.ensure_future(checks.write_rows(writes) if writes else _connected(checks))
-        try:
-            await asyncio.wait({work}, timeout=self.timeout)
-        except asyncio.CancelledError:
-            work.cancel()
-            raise
-        if work.done():
-            return work.result()
-        # Abandoned first: cancelled on a live connection, psycopg would ask the server to cancel
-        # the statement, and wait for that too.
-        self.checks_hung = _no_answer(self.timeout)
-        checks.abandon()
-        work.cancel()
-        with contextlib.suppress(asyncio.CancelledError, StorageError):
-            await work
-        raise self.checks_hung
-
-    async def call(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
-        """Await fn(*args, **kwargs) run on the database thread."""
-        if self.hung is not None:
-            raise self.hung
-        loop = asyncio.get_running_loop()
-        future = loop.run_in_executor(self._thread, lambda: fn(*args, **kwargs))
-        if self.timeout is None:
-            return await future
-        try:
-            # asyncio.timeout, not wait_for: the same bound for a fraction of the bookkeeping,
-            # on a call made several times for every token.
-            async with asyncio.timeout(self.timeout):
-                return await future
-        except TimeoutError:
-            self.hung = self.hung or _no_answer(self.timeout)
-            raise self.hung from None
-
-    def close(self) -> None:
-        """Stop the database thread (the store stays open); never wait on a hung one."""
-        self._thread.shutdown(wait=self.hung is None, cancel_futures=True)
-
-
-async def _connected(checks: AsyncRowWrites) -> list[bool]:
-    await checks.connect()
-    return []
-
-
-def _no_answer(timeout: float | None) -> DatabaseTimeoutError:
-    return DatabaseTimeoutError(f"the database did not answer within {timeout:g} s")
-
-
-class _Gathered:
-    """Single-row writes sent by `send` in batches: those that arrive while a batch is out go
-    together in the next, each caller told its own row's answer. None waits for a batch to fill:
-    a write goes at once when nothing is out."""
-
-    def __init__(self, send: Callable[[list[RowWrite]], Awaitable[list[bool]]]) -> None:
-        self._send = send
-        self._writes: list[tuple[RowWrite, asyncio.Future[bool]]] = []
-        self._writing: asyncio.Task[None] | None = None
-
-    async def write(self, write: RowWrite) -> bool:
         loop = asyncio.get_running_loop()
         done: asyncio.Future[bool] = loop.create_future()
         self._writes.append((write, done))
@@ -153,7 +74,7 @@ class _Gathered:
                 if not batch:
                     continue
                 try:
-                    touched = await self._send([w for w, _ in batch])
+                    touched = await self.call(self.store.write_rows, [w for w, _ in batch])
                 except Exception as exc:
                     for _, waiting in batch:
                         if not waiting.done():
@@ -169,3 +90,28 @@ class _Gathered:
                 if not waiting.done():
                     waiting.cancel()
             self._writes = []
+
+    async def call(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+        """Await fn(*args, **kwargs) run on the database thread."""
+        if self.hung is not None:
+            raise self.hung
+        loop = asyncio.get_running_loop()
+        future = loop.run_in_executor(self._thread, lambda: fn(*args, **kwargs))
+        if self.timeout is None:
+            return await future
+        try:
+            # asyncio.timeout, not wait_for: the same bound for a fraction of the bookkeeping,
+            # on a call made several times for every token.
+            async with asyncio.timeout(self.timeout):
+                return await future
+        except TimeoutError:
+            self.hung = self.hung or DatabaseTimeoutError(
+                f"the database did not answer within {self.timeout:g} s"
+            )
+            raise self.hung from None
+
+    def close(self) -> None:
+        """Stop the database threads (the stores stay open); never wait on a hung one."""
+        self._thread.shutdown(wait=self.hung is None, cancel_futures=True)
+        if self.checks is not None:
+            self.checks.close()

@@ -11,7 +11,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any
 
 from tokensync.store.models import Connection, Filters
 from tokensync.store.queries import QUERIES
@@ -64,23 +64,6 @@ class RowWrite:
     params: Mapping[str, Any]
 
 
-class AsyncRowWrites(Protocol):
-    """Engine.write_rows from the event loop itself, on a connection of its own (store/pg_async.py):
-    no thread to hop to and back for a statement whose latency a caller waits out."""
-
-    async def connect(self) -> None:
-        """Open the connection now."""
-
-    async def write_rows(self, writes: Sequence[RowWrite]) -> list[bool]:
-        """Whether each statement touched its row, as Engine.write_rows."""
-
-    async def close(self) -> None:
-        """Close the connection."""
-
-    def abandon(self) -> None:
-        """Drop the connection at once (it stopped answering); nothing waits on it after."""
-
-
 class Engine(ABC):
     """The primitives an engine supplies; everything else is built on them."""
 
@@ -103,11 +86,6 @@ class Engine(ABC):
     @abstractmethod
     def _rowcount(self, name: str, params: Mapping[str, Any]) -> int:
         """Run one named statement; return how many rows it touched."""
-
-    def async_row_writer(self) -> AsyncRowWrites | None:
-        """RowWrites from the event loop on a connection of their own, where a round trip is
-        worth saving (PostgreSQL); None where a statement costs none (SQLite's file)."""
-        return None
 
     def write_rows(self, writes: Sequence[RowWrite]) -> list[bool]:
         """Run each statement, in order, as if called alone: whether each touched its row.

@@ -17,7 +17,6 @@ from tokensync.redaction import redact
 from tokensync.store.base import Store
 from tokensync.store.engine import Row, RowWrite
 from tokensync.store.models import Announcement, BatchCounts, BatchWrite, NewTokens
-from tokensync.store.pg_async import AsyncRowWriter
 from tokensync.store.pg_types import TimeLoader, adapt
 from tokensync.store.pg_url import connection_params
 from tokensync.store.polling import announced_params, counts_of, lease_lost
@@ -146,16 +145,6 @@ class PostgresStore(Store):
             # A SET takes no parameters; the value is an int this program made.
             setup.append(f"SET statement_timeout = {int(self._statement_timeout_ms)}")
         return setup
-
-    def async_row_writer(self) -> AsyncRowWriter:
-        """A connection of its own for RowWrites sent from the event loop (store/pg_async.py),
-        set up as this store's are (its statement timeout included), opened on `connect`."""
-        return AsyncRowWriter(
-            self._conninfo(),
-            self._sql,
-            setup=self._session_setup(),
-            scrub=self._scrub,
-        )
 
     def _live(self) -> psycopg.Connection[Row]:
         if self._conn.closed or self._conn.broken:
