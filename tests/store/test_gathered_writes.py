@@ -15,7 +15,7 @@ from tests.store.test_store import NOW, claim, tokens
 from tests.support.support import query_value
 from tokensync import bootstrap
 from tokensync.errors import DatabaseTimeoutError, StorageError
-from tokensync.runtime.async_store import CHECKS_BATCH, AsyncStore
+from tokensync.runtime.async_store import AsyncStore
 from tokensync.settings import load_settings
 from tokensync.store import Connection, Store, open_store
 from tokensync.store.engine import RowWrite
@@ -203,42 +203,6 @@ def test_lease_checks_on_their_own_connection_never_wait_behind_the_other_calls(
         checks.close()
     assert answered, "the check was answered while the main thread was held"
     assert waited, "without a connection of its own, the check waits behind the held thread"
-
-
-def test_lease_checks_go_a_few_at_a_time(
-    store: Store, db_url: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """A burst of checks (a wave of slots freed at once) goes CHECKS_BATCH at a time, in the
-    order made, each caller told its own row's answer; saves still go all together."""
-    users = "abcdefghijklmnopqrst"
-    rows = leased(store, users)
-    checks = open_store(db_url)
-    sizes = recorded(checks, monkeypatch)
-    db = AsyncStore(store, checks=checks)
-    assert db.checks is not None
-
-    async def run() -> list[bool]:
-        gate = threading.Event()
-        busy = await hold(db.checks, gate)
-        waiting = [
-            asyncio.ensure_future(
-                db.check_row(check(rows[u].id, "run", f"enc-r-{u}" if i % 3 else "stale"))
-            )
-            for i, u in enumerate(users)
-        ]
-        await asyncio.sleep(0)
-        gate.set()
-        await busy
-        return list(await asyncio.gather(*waiting))
-
-    try:
-        answers = asyncio.run(run())
-    finally:
-        db.close()
-        checks.close()
-    assert len(users) > CHECKS_BATCH
-    assert sizes == [CHECKS_BATCH, CHECKS_BATCH, len(users) - 2 * CHECKS_BATCH], sizes
-    assert answers == [i % 3 != 0 for i in range(len(users))]
 
 
 def test_a_postgresql_run_checks_leases_on_a_connection_of_its_own(

@@ -23,14 +23,6 @@ from tokensync.store.engine import RowWrite
 P = ParamSpec("P")
 T = TypeVar("T")
 
-# The lease checks go at most this many a call. A check holds a request slot, and a batch's
-# answers come back together when its last statement is done: a burst of 64 (the slots a wave of
-# answers frees at once) sent as one held every slot for the whole pipeline. Eight at a time, the
-# first rows' requests leave after a short round trip and the next waves spread out. Measured
-# side by side (docs/performance.md): 0.826 of the bare client with no cap, 0.869 with 8, 0.851
-# with 16; 2 and 4 no better than 8 and more CPU a token.
-CHECKS_BATCH = 8
-
 
 class AsyncStore:
     """Runs a store's calls on one thread of their own, one at a time, off the event loop.
@@ -43,26 +35,16 @@ class AsyncStore:
     """
 
     def __init__(
-        self,
-        store: Store,
-        *,
-        timeout: float | None = None,
-        checks: Store | None = None,
-        max_batch: int | None = None,
+        self, store: Store, *, timeout: float | None = None, checks: Store | None = None
     ) -> None:
         self.store = store
         self.timeout = timeout
-        self.max_batch = max_batch  # the most writes one call takes; None: all that came
         self.hung: StorageError | None = None
         self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tokensync-db")
         self._writes: list[tuple[RowWrite, asyncio.Future[bool]]] = []
         self._writing: asyncio.Task[None] | None = None
         # The lease checks' own connection and thread, if any (their own bound and hung state).
-        self.checks = (
-            AsyncStore(checks, timeout=timeout, max_batch=CHECKS_BATCH)
-            if checks is not None
-            else None
-        )
+        self.checks = AsyncStore(checks, timeout=timeout) if checks is not None else None
 
     async def check_row(self, write: RowWrite) -> bool:
         """Await a lease check (store/refreshing.py: lease_check) on the checks' connection when
@@ -87,8 +69,8 @@ class AsyncStore:
             while self._writes:
                 # A write whose caller gave up before it went is never sent (as a call's job
                 # that has not started is not run).
-                pending = [(w, f) for w, f in self._writes if not f.done()]
-                batch, self._writes = pending[: self.max_batch], pending[self.max_batch :]
+                batch = [(w, f) for w, f in self._writes if not f.done()]
+                self._writes = []
                 if not batch:
                     continue
                 try:
