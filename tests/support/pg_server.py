@@ -62,6 +62,19 @@ def restart(url: str) -> None:
     )
 
 
+def _runuser() -> str:
+    """util-linux's runuser, which root's PATH has in /usr/sbin (a PATH without it finds it
+    there too)."""
+    found = shutil.which("runuser") or next(
+        (p for p in ("/usr/sbin/runuser", "/sbin/runuser") if os.access(p, os.X_OK)), None
+    )
+    if found is None:
+        raise PostgresUnavailable(
+            "running as root, and no runuser (util-linux) to start PostgreSQL as postgres"
+        )
+    return found
+
+
 def _address(url: str) -> str:
     return url.split("@", 1)[-1].split("/", 1)[0]
 
@@ -76,7 +89,7 @@ def running_postgres() -> Iterator[str]:
         # PostgreSQL refuses to run as root.
         user = pwd.getpwnam("postgres")
         os.chown(base, user.pw_uid, user.pw_gid)
-        run_as = ["runuser", "-u", "postgres", "--"]
+        run_as = [_runuser(), "-u", "postgres", "--"]
     data, log = base / "data", base / "server.log"
     port = free_port()
     try:
