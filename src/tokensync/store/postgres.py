@@ -106,10 +106,24 @@ class PostgresStore(Store):
         """A connection; a database missing at the `first` one is NoDatabaseError (a typo in the
         URL), while one gone at a reconnection mid-run stays a StorageError like any outage."""
         try:
-            conn = psycopg.connect(self._conninfo(), autocommit=True, row_factory=dict_row)
+            params = {
+                "connect_timeout": str(self._connect_timeout),
+                "application_name": "tokensync",
+                **self._params,
+            }
+            conn = psycopg.connect(
+                psycopg.conninfo.make_conninfo("", **params),
+                autocommit=True,
+                row_factory=dict_row,
+            )
             conn.adapters.register_loader("timestamptz", TimeLoader)
-            for statement in self._session_setup():
-                conn.execute(statement)
+            conn.execute("SET TIME ZONE 'UTC'")
+            # Every statement here is a short indexed one, but on a large table the planner's
+            # cost of the claim's index scan (its rows past the LIMIT) passes the JIT thresholds,
+            # and compiling it took a second a claim: a run with nothing due among 1,000,000
+            # connections took 970 ms instead of 13 (docs/performance.md).
+            conn.execute("SET jit = off")
+            self._set_timeout(conn)
             return conn
         except psycopg.Error as exc:
             name, host = self._params.get("dbname", ""), self._params.get("host", "")
@@ -125,26 +139,6 @@ class PostgresStore(Store):
             raise StorageError(f"cannot connect to PostgreSQL: {self._scrub(exc)}") from None
         except ValueError as exc:  # a parameter psycopg cannot use
             raise StorageError(f"bad PostgreSQL URL: {self._scrub(exc)}") from None
-
-    def _conninfo(self) -> str:
-        params = {
-            "connect_timeout": str(self._connect_timeout),
-            "application_name": "tokensync",
-            **self._params,
-        }
-        return psycopg.conninfo.make_conninfo("", **params)
-
-    def _session_setup(self) -> list[str]:
-        """What every connection of this store runs first."""
-        # Every statement here is a short indexed one, but on a large table the planner's cost
-        # of the claim's index scan (its rows past the LIMIT) passes the JIT thresholds, and
-        # compiling it took a second a claim: a run with nothing due among 1,000,000 connections
-        # took 970 ms instead of 13 (docs/performance.md).
-        setup = ["SET TIME ZONE 'UTC'", "SET jit = off"]
-        if self._statement_timeout_ms:
-            # A SET takes no parameters; the value is an int this program made.
-            setup.append(f"SET statement_timeout = {int(self._statement_timeout_ms)}")
-        return setup
 
     def _live(self) -> psycopg.Connection[Row]:
         if self._conn.closed or self._conn.broken:
@@ -176,7 +170,12 @@ class PostgresStore(Store):
     def set_statement_timeout(self, seconds: float) -> None:
         """The server cancels a statement (a lock wait included) that runs longer than this."""
         self._statement_timeout_ms = max(1, int(seconds * 1000))
-        self._live().execute(self._session_setup()[-1])
+        self._set_timeout(self._live())
+
+    def _set_timeout(self, conn: psycopg.Connection[Row]) -> None:
+        if self._statement_timeout_ms:
+            # A SET takes no parameters; the value is an int this program made.
+            conn.execute(f"SET statement_timeout = {int(self._statement_timeout_ms)}")
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[None]:
