@@ -55,6 +55,9 @@ def test_refresh_against_runs_every_revision_each_round(tmp_path: Path, postgres
         [asyncio_loop, head, this],
     ]
     assert all(r["perSecond"] > 0 and r["cpuMsPerToken"] > 0 for r in found["revisions"])
+    # the run within its process: faster than the whole process, which also starts and exits
+    assert all(r["ratioWithinRun"] > r["ratioToBare"] for r in found["revisions"])
+    assert all(r["outsideSeconds"] > 0 for r in found["revisions"])
     assert found["barePerSecond"] > 0
 
 
