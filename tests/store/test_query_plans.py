@@ -78,6 +78,12 @@ PARAMS: dict[str, object] = {
     "earlier_new": 0,
     "earlier_changed": 0,
     "earlier_deleted": 0,
+    # a batch of 64 lease checks, as a full wave of answers frees 64 request slots
+    "ids": list(range(1_000, 1_064)),
+    "owners": ["run"] * 64,
+    "generations": [1] * 64,
+    "tokens": ["r"] * 64,
+    "lease_lengths": [300.0] * 64,
 }
 # The unique index of user_platform_data, (user_id, platform, endpoint, item_key), as each engine
 # names the index it made for the constraint.
@@ -140,6 +146,8 @@ RECURRING_POSTGRES = {
     **RECURRING,
     "save_walk_batch": {DATA_KEY},
     "save_walk_batch_announced": {DATA_KEY},
+    # A batch of lease checks: each row found by its id, never a scan of the table.
+    "confirm_leases": {"connections_pkey"},
 }
 
 # A million connections in miniature: valid for 30 days, a few due, some failing, some dead.

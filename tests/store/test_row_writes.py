@@ -63,6 +63,40 @@ def test_each_write_of_a_batch_is_judged_on_its_own_row(store: Store) -> None:
     assert after["e"] is not None and after["e"].lease_sent_at is None, "e untouched"
 
 
+def test_a_batch_of_lease_checks_judges_each_row_on_its_own(store: Store) -> None:
+    """Lease checks alone (PostgreSQL sends them as one statement, confirm_leases): each row
+    is confirmed only with its own owner, grant, token and status, and only those are marked
+    sent, their leases extended."""
+    store.upsert_connections([tokens(u) for u in "abcdef"], NOW)
+    rows = {c.user_id: c for c in claim(store, "run")}
+    store.mark_needs_reauth(
+        rows["f"].id,
+        "run",
+        refresh_token_enc="enc-r-f",
+        grant_generation=1,
+        code="invalid_grant",
+        message="revoked",
+        now=NOW,
+    )
+    checks = [
+        check(rows["a"].id, "run", "enc-r-a"),
+        check(rows["b"].id, "run", "enc-r-stale"),  # the stored token is another
+        check(rows["c"].id, "intruder", "enc-r-c"),  # another run's lease
+        check(rows["d"].id, "run", "enc-r-d", generation=2),  # another grant
+        check(rows["e"].id, "run", "enc-r-e"),
+        check(rows["f"].id, "run", "enc-r-f"),  # a dead grant now (its lease ended with it)
+    ]
+    assert store.write_rows(checks) == [True, False, False, False, True, False]
+    after = {u: store.get_connection(rows[u].id) for u in "abcdef"}
+    sent = {u for u, c in after.items() if c is not None and c.lease_sent_at is not None}
+    assert sent == {"a", "e"}
+    for u in "ae":
+        confirmed = after[u]
+        assert confirmed is not None and confirmed.lease_expires_at is not None
+        before = rows[u].lease_expires_at
+        assert before is not None and confirmed.lease_expires_at > before, "lease extended"
+
+
 def test_a_row_checked_then_saved_in_one_batch_is_written_in_order(store: Store) -> None:
     """Writes run in the order given: the save after a row's check sees the check's mark."""
     store.upsert_connections([tokens("a")], NOW)

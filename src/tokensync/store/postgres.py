@@ -313,6 +313,12 @@ class PostgresStore(Store):
         idle = conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
         if len(writes) == 1 or not idle:
             return super().write_rows(writes)
+        ids = [w.params["id"] for w in writes]
+        if all(w.statement == "confirm_lease" for w in writes) and len(set(ids)) == len(ids):
+            # A batch of lease checks: one statement, answered once (a pipeline's answers come
+            # back one by one, and each wakes the database thread again).
+            confirmed = {row["id"] for row in self._run("confirm_leases", _leases(writes))}
+            return [i in confirmed for i in ids]
         try:
             with conn.pipeline():
                 cursors = [conn.execute(self._sql[w.statement], adapt(w.params)) for w in writes]
@@ -354,3 +360,15 @@ def _walk_result(rows: list[Row], params: Mapping[str, Any]) -> tuple[list[Row],
     if not rows[0]["saved"]:
         raise lease_lost(dict(params))
     return [r for r in rows if r["touched"] is not None], int(rows[0]["swept"])
+
+
+def _leases(checks: Sequence[RowWrite]) -> dict[str, list[Any]]:
+    """The parameters of confirm_leases: those of each lease check (lease_check), column-wise."""
+    params = [w.params for w in checks]
+    return {
+        "ids": [p["id"] for p in params],
+        "owners": [p["owner"] for p in params],
+        "generations": [p["grant_generation"] for p in params],
+        "tokens": [p["refresh_token_enc"] for p in params],
+        "lease_lengths": [p["lease_seconds"] for p in params],
+    }

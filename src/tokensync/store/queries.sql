@@ -482,6 +482,19 @@ UPDATE connections SET lease_expires_at = {lease_until}, lease_sent_at = {lease_
 WHERE id = :id AND lease_owner = :owner AND grant_generation = :grant_generation
   AND status = 'active' AND refresh_token_enc = :refresh_token_enc
 
+-- name: confirm_leases
+-- PostgreSQL only: the lease checks of many rows (confirm_lease, each row with its own owner,
+-- grant and token) as one statement, one parse and one answer for all; the ids it confirmed.
+UPDATE connections AS c
+SET lease_expires_at = statement_timestamp() + make_interval(secs => v.lease_length),
+    lease_sent_at = statement_timestamp()
+FROM unnest(CAST(:ids AS bigint[]), CAST(:owners AS text[]), CAST(:generations AS bigint[]),
+            CAST(:tokens AS text[]), CAST(:lease_lengths AS double precision[]))
+  AS v(id, owner, grant_generation, refresh_token_enc, lease_length)
+WHERE c.id = v.id AND c.lease_owner = v.owner AND c.grant_generation = v.grant_generation
+  AND c.status = 'active' AND c.refresh_token_enc = v.refresh_token_enc
+RETURNING c.id
+
 -- name: renew_leases
 -- Extend the leases :owner still holds on these connections; return the ids renewed. A lease is
 -- its holder's until another takes it over: one that lapsed untaken is renewed too.
