@@ -307,7 +307,8 @@ class PostgresStore(Store):
 
         Between two Syncs PostgreSQL runs a pipeline's statements in one implicit transaction:
         they commit together, and one that fails fails them all (each caller sees the error, as
-        for a connection lost). Each still locks and checks only its own row.
+        for a connection lost). Each still locks and checks only its own row. Lease checks alone
+        go as one statement (confirm_leases), with the same conditions row by row.
         """
         conn = self._live()
         idle = conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
@@ -363,8 +364,9 @@ def _walk_result(rows: list[Row], params: Mapping[str, Any]) -> tuple[list[Row],
 
 
 def _leases(checks: Sequence[RowWrite]) -> dict[str, list[Any]]:
-    """The parameters of confirm_leases: those of each lease check (lease_check), column-wise."""
-    params = [w.params for w in checks]
+    """The parameters of confirm_leases: those of each lease check (lease_check), column-wise,
+    sorted by id, so that its rows are locked in one steady order whatever order they came in."""
+    params = sorted((w.params for w in checks), key=lambda p: int(p["id"]))
     return {
         "ids": [p["id"] for p in params],
         "owners": [p["owner"] for p in params],
