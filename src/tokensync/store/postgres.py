@@ -316,8 +316,8 @@ class PostgresStore(Store):
             return super().write_rows(writes)
         ids = [w.params["id"] for w in writes]
         if all(w.statement == "confirm_lease" for w in writes) and len(set(ids)) == len(ids):
-            # A batch of lease checks: one statement, answered once (a pipeline's answers come
-            # back one by one, and each wakes the database thread again).
+            # A batch of lease checks: one statement, planned and answered once for all, where a
+            # pipeline costs a statement each (measured in docs/performance.md).
             confirmed = {row["id"] for row in self._run("confirm_leases", _leases(writes))}
             return [i in confirmed for i in ids]
         try:

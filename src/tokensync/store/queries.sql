@@ -485,9 +485,10 @@ WHERE id = :id AND lease_owner = :owner AND grant_generation = :grant_generation
 -- name: confirm_leases
 -- PostgreSQL only: the lease checks of many rows (confirm_lease, each row with its own owner,
 -- grant and token) as one statement, one parse and one answer for all; the ids it confirmed.
+-- The same lease clock as confirm_lease's ({lease_now}: the server's).
 UPDATE connections AS c
-SET lease_expires_at = statement_timestamp() + make_interval(secs => v.lease_length),
-    lease_sent_at = statement_timestamp()
+SET lease_expires_at = {lease_now} + make_interval(secs => v.lease_length),
+    lease_sent_at = {lease_now}
 FROM unnest(CAST(:ids AS bigint[]), CAST(:owners AS text[]), CAST(:generations AS bigint[]),
             CAST(:tokens AS text[]), CAST(:lease_lengths AS double precision[]))
   AS v(id, owner, grant_generation, refresh_token_enc, lease_length)
