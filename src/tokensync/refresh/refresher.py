@@ -104,6 +104,7 @@ class Refresher:
         if isinstance(sent, TokenSet):
             # Stored after the slots are given back: a slot stands for a request in flight, and
             # the next row's request need not wait for this row's write.
+            await asyncio.sleep(0)
             return await self._writer.store(conn, platform, sent, refresh_token)
         return sent
 
