@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from datetime import timedelta
+from collections.abc import Sequence
 from pathlib import Path
 from urllib.parse import parse_qs
 
@@ -15,6 +16,7 @@ from tokensync.jobs.options import RefreshOptions
 from tokensync.jobs.refresh_tokens import run_refresh
 from tokensync.jobs.results import RefreshResult
 from tokensync.refresh.outcome import Refreshed
+from tokensync.store.engine import RowWrite
 from tokensync.store import open_store
 
 DISCORD_TOKEN_URL = "https://discord.com/api/oauth2/token"
@@ -227,6 +229,44 @@ def test_the_runs_concurrency_bounds_the_requests_in_flight_across_platforms(
     result = asyncio.run(refresh(job, provider, RefreshOptions(concurrency=3, window=600)))
 
     assert result.refreshed == 8 and provider.most == 3
+
+
+def test_a_freed_slot_sends_the_next_rows_check_before_the_last_rows_write(
+    tmp_path: Path,
+) -> None:
+    """The rows waiting for a request slot are what holds a run back; a refreshed row's
+    encryption and write are not. So when a row gives its slot back, the next row's lease check
+    goes to the database before the refreshed row's save (refresher.py, docs/performance.md)."""
+    job = make_job(tmp_path)
+    for n in range(3):
+        job.add(f"u{n}", "discord")
+    sent: list[tuple[str, str]] = []
+
+    async def provider(request: httpx.Request) -> httpx.Response:
+        user = form(request)["refresh_token"].rsplit("-", 1)[1]
+        return token_response(f"AT-{user}-2", f"RT-{user}-2")
+
+    async def run() -> RefreshResult:
+        async with job.deps(provider) as deps:
+            store = deps.db.store
+            write_rows = store.write_rows
+
+            def logged(writes: Sequence[RowWrite]) -> list[bool]:
+                sent.extend((w.statement, str(w.params["id"])) for w in writes)
+                return write_rows(writes)
+
+            store.write_rows = logged  # type: ignore[method-assign]
+            options = RefreshOptions(concurrency=2, window=600)
+            return await asyncio.wait_for(run_refresh(deps, options), HANG)
+
+    result = asyncio.run(run())
+
+    assert result.refreshed == 3
+    ids = [str(job.connection(f"u{n}", "discord").id) for n in range(3)]
+    order = {(statement, row): n for n, (statement, row) in enumerate(sent)}
+    assert len(order) == len(sent) == 6, sent
+    for earlier, later in zip(ids, ids[1:]):
+        assert order[("confirm_lease", later)] < order[("save_refreshed", earlier)], sent
 
 
 def test_max_duration_stops_a_run_that_waited_past_it(tmp_path: Path) -> None:

@@ -101,10 +101,15 @@ class Refresher:
             sent = await self._exchange(conn, platform, refresh_token)
         else:
             sent = await self._exchange_in_slot(conn, platform, refresh_token)
+            if isinstance(sent, TokenSet):
+                # The slots given back woke the rows waiting for them. Their lease checks, and so
+                # their requests, go first: this row's encryption and write wait one turn of the
+                # loop, and nothing waits for them. (Side by side: about 0.02 more of the bare
+                # client's rate, docs/performance.md.)
+                await asyncio.sleep(0)
         if isinstance(sent, TokenSet):
             # Stored after the slots are given back: a slot stands for a request in flight, and
             # the next row's request need not wait for this row's write.
-            await asyncio.sleep(0)
             return await self._writer.store(conn, platform, sent, refresh_token)
         return sent
 
