@@ -8,7 +8,6 @@ touch is released at the end.
 
 from __future__ import annotations
 
-import asyncio
 import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -22,6 +21,7 @@ from tokensync.refresh.outcome import Refreshed
 from tokensync.refresh.refresher import Refresher
 from tokensync.runtime.claim_loop import claim_and_process
 from tokensync.runtime.deps import Deps
+from tokensync.runtime.limits import Slots
 from tokensync.runtime.stop import StopSignal
 from tokensync.settings import Settings
 from tokensync.store import Connection
@@ -81,7 +81,7 @@ class _RefreshWork:
         options, settings = self.options, self.deps.settings
         # --concurrency counts requests in flight. A row also spends time being stored, which
         # holds no request: half as many workers again keep the requests at the cap meanwhile.
-        refresher.requests = asyncio.Semaphore(options.concurrency)
+        refresher.requests = Slots(options.concurrency)
         due = _DueRefreshes(self.deps, refresher, options, self.result)
         self.result.error = await claim_and_process(
             due,

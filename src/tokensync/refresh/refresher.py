@@ -33,6 +33,7 @@ from tokensync.refresh.outcome import Outcome, Refreshed
 from tokensync.refresh.storing import TokenWriter
 from tokensync.runtime.backoff import backoff
 from tokensync.runtime.deps import Deps
+from tokensync.runtime.limits import Slots
 from tokensync.runtime.stop import StopSignal
 from tokensync.store import Connection
 from tokensync.store.refreshing import lease_check
@@ -57,7 +58,7 @@ class Refresher:
         self.storage_error: StorageError | None = None
         self.leases_lost = 0
         # A run's cap on requests in flight (its --concurrency), held like a platform's slot.
-        self.requests: asyncio.Semaphore | None = None
+        self.requests: Slots | None = None
         self._writer = TokenWriter(deps, self._database_lost)
         self._endpoints: dict[str, TokenEndpoint] = {}  # by platform, each built once
 
@@ -126,9 +127,9 @@ class Refresher:
                 return await self._exchange(conn, platform, refresh_token)
             finally:
                 if self.requests is not None:
-                    self.requests.release()
+                    self.requests.give_back()
         finally:
-            limit.release()
+            limit.give_back()
 
     async def _exchange(
         self, conn: Connection, platform: Platform, refresh_token: str

@@ -10,6 +10,7 @@ from datetime import timedelta
 from typing import Any
 
 from tokensync.runtime.clock import Clock
+from tokensync.runtime.limits import Slots
 
 
 class StopSignal:
@@ -20,12 +21,16 @@ class StopSignal:
         self.reason: str | None = None
         self._deadline = clock.now() + timedelta(seconds=max_duration) if max_duration else None
         self._clock = clock
+        self._waiting: set[asyncio.Future[bool]] = set()
 
     def set(self, reason: str) -> None:
         """Ask the run to stop claiming new work."""
         if self.reason is None:
             self.reason = reason
         self._event.set()
+        for place in self._waiting:  # each waiting for a slot (acquire): none is taken now
+            if not place.done():
+                place.set_result(False)
 
     @property
     def is_set(self) -> bool:
@@ -50,12 +55,11 @@ class StopSignal:
             await self._unless_stopped(self._clock.sleep(seconds))
         return not self.is_set
 
-    async def acquire(self, limit: asyncio.Semaphore) -> bool:
+    async def acquire(self, limit: Slots) -> bool:
         """Take a place under `limit` unless the run stops first; return whether it was taken."""
-        if not limit.locked():
-            await limit.acquire()
-            return True
-        return await self._unless_stopped(limit.acquire())
+        if self._event.is_set():
+            return False
+        return await limit.take(self._waiting)
 
     async def _unless_stopped(self, waiting: Coroutine[Any, Any, object]) -> bool:
         """Await `waiting` until it ends or the run stops; return whether it ended."""
