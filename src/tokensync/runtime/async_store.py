@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, ParamSpec, TypeVar
+from typing import ParamSpec, TypeVar
 
 from tokensync.errors import DatabaseTimeoutError, StorageError
 from tokensync.store import Store
@@ -45,15 +45,10 @@ class AsyncStore:
         self._writing: asyncio.Task[None] | None = None
         # The lease checks' own connection and thread, if any (their own bound and hung state).
         self.checks = AsyncStore(checks, timeout=timeout) if checks is not None else None
-        self._loop_checks: _LoopChecks | None = None
 
     async def check_row(self, write: RowWrite) -> bool:
         """Await a lease check (store/refreshing.py: lease_check) on the checks' connection when
         there is one, gathered like write_row: whether it touched its row."""
-        if self.checks is not None and self.checks.store.engine == "postgres":
-            if self._loop_checks is None:
-                self._loop_checks = _LoopChecks(self.checks.store)
-            return await self._loop_checks.check(write)
         if self.checks is not None:
             return await self.checks.write_row(write)
         return await self.write_row(write)
@@ -120,55 +115,3 @@ class AsyncStore:
         self._thread.shutdown(wait=self.hung is None, cancel_futures=True)
         if self.checks is not None:
             self.checks.close()
-
-
-class _LoopChecks:  # PROTOTYPE: lease checks on an asyncio connection, one statement a batch
-    def __init__(self, pg: Any) -> None:
-        self._pg = pg
-        self._conn: Any = None
-        self._pending: list[tuple[RowWrite, asyncio.Future[bool]]] = []
-        self._task: asyncio.Task[None] | None = None
-
-    async def _live(self) -> Any:
-        import psycopg
-
-        if self._conn is None:
-            pg = self._pg
-            params = {"application_name": "tokensync", **pg._params}
-            conn = await psycopg.AsyncConnection.connect(
-                psycopg.conninfo.make_conninfo("", **params), autocommit=True
-            )
-            await conn.execute("SET TIME ZONE 'UTC'")
-            await conn.execute("SET jit = off")
-            self._conn = conn
-        return self._conn
-
-    async def check(self, write: RowWrite) -> bool:
-        fut: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
-        self._pending.append((write, fut))
-        if self._task is None:
-            self._task = asyncio.get_running_loop().create_task(self._drain())
-        return await fut
-
-    async def _drain(self) -> None:
-        from tokensync.store.postgres import _leases
-
-        try:
-            conn = await self._live()
-            while self._pending:
-                batch, self._pending = self._pending, []
-                writes = [w for w, _ in batch]
-                ids = [w.params["id"] for w in writes]
-                assert len(set(ids)) == len(ids)
-                cur = await conn.execute(self._pg._sql["confirm_leases"], _leases(writes))
-                confirmed = {row[0] for row in await cur.fetchall()}
-                for (w, fut) in batch:
-                    if not fut.done():
-                        fut.set_result(w.params["id"] in confirmed)
-        except Exception as exc:
-            for _, fut in self._pending:
-                if not fut.done():
-                    fut.set_exception(exc)
-            raise
-        finally:
-            self._task = None
