@@ -16,6 +16,23 @@ async def _turns(n: int = 5) -> None:
         await asyncio.sleep(0)
 
 
+async def _taken(waiters: int) -> tuple[Slots, list[asyncio.Task[bool]]]:
+    """One place, taken, and `waiters` tasks queued for it."""
+    slots = Slots(1)
+    assert await slots.take()
+    queued = [asyncio.create_task(slots.take()) for _ in range(waiters)]
+    await _turns()
+    assert not any(task.done() for task in queued)
+    return slots, queued
+
+
+async def _assert_no_place_free(slots: Slots) -> None:
+    other = asyncio.create_task(slots.take())
+    await _turns()
+    assert not other.done(), "the one place is taken"
+    other.cancel()
+
+
 def test_places_go_to_the_waiters_in_the_order_they_came() -> None:
     async def scenario() -> list[str]:
         slots = Slots(1)
@@ -73,41 +90,27 @@ def test_a_stop_wakes_the_waiters_with_no_place_and_keeps_the_count() -> None:
         # The place held before the stop is the only one taken: given back, it is free again.
         slots.give_back()
         assert await asyncio.wait_for(slots.take(), 1)
-        other = asyncio.create_task(slots.take())
-        await _turns()
-        assert not other.done(), "one place, and it is taken"
-        other.cancel()
+        await _assert_no_place_free(slots)
 
     asyncio.run(scenario())
 
 
 def test_a_waiter_cancelled_as_it_is_handed_a_place_gives_it_back() -> None:
     async def scenario() -> None:
-        slots = Slots(1)
-        assert await slots.take()
-        first = asyncio.create_task(slots.take())
-        second = asyncio.create_task(slots.take())
-        await _turns()
+        slots, (first, second) = await _taken(2)
         slots.give_back()  # handed to `first`, which has not run since
         first.cancel()
         with pytest.raises(asyncio.CancelledError):
             await first
         assert await asyncio.wait_for(second, 1), "the place went on to the next waiter"
-        third = asyncio.create_task(slots.take())
-        await _turns()
-        assert not third.done(), "and only one place exists"
-        third.cancel()
+        await _assert_no_place_free(slots)
 
     asyncio.run(scenario())
 
 
 def test_a_cancelled_waiter_is_passed_over() -> None:
     async def scenario() -> None:
-        slots = Slots(1)
-        assert await slots.take()
-        gone = asyncio.create_task(slots.take())
-        waiting = asyncio.create_task(slots.take())
-        await _turns()
+        slots, (gone, waiting) = await _taken(2)
         gone.cancel()
         await _turns()
         slots.give_back()
