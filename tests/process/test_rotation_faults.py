@@ -39,6 +39,13 @@ def refresh(env: dict[str, str], *extra: str) -> Any:
     return tokensync(["refresh-tokens", "--results", "none", *extra], env)
 
 
+def refreshed_count(db_url: str, n: int) -> int:
+    """How many of the n grants (u0, u1, ... on discord) the database holds a refresh of."""
+    return sum(
+        connection(db_url, f"u{i}", "discord").last_refreshed_at is not None for i in range(n)
+    )
+
+
 def with_grants(
     provider: ProviderProcess,
     run_cli: Cli,
@@ -166,9 +173,7 @@ def test_the_database_going_away_stops_the_run_and_the_spool_survives_a_new_url(
         assert "Traceback" not in err and "bench-rt-" not in err + json.dumps(document)
         issued = provider.stats()["refreshes"]
         cut_off(db_url, allow=True)
-        stored = sum(
-            connection(db_url, f"u{i}", "discord").last_refreshed_at is not None for i in range(n)
-        )
+        stored = refreshed_count(db_url, n)
         assert len(spooled(env)) == issued - stored > 0, "every token issued is stored or spooled"
 
         # The next run reaches the same database by another name; it applies the spool first.
@@ -216,9 +221,7 @@ def test_a_hung_database_ends_the_run_and_sigterm_is_answered(
         assert document["error"]["code"] == "database_timeout"
         assert provider.stats()["refreshes"] - at_freeze <= concurrency
         issued = provider.stats()["refreshes"]
-        stored = sum(
-            connection(db_url, f"u{i}", "discord").last_refreshed_at is not None for i in range(n)
-        )
+        stored = refreshed_count(db_url, n)
         assert len(spooled(env)) == issued - stored
 
         code, document, err = finish(refresh(env))
@@ -263,9 +266,7 @@ def test_sigkill_loses_at_most_what_was_in_flight(
         # The provider finishes the exchanges it had begun, whoever is left to hear the answer.
         wait_for(lambda: provider.stats()["in_flight"] == 0, "the provider is done")
         issued = provider.stats()["refreshes"]
-        stored = sum(
-            connection(db_url, f"u{i}", "discord").last_refreshed_at is not None for i in range(n)
-        )
+        stored = refreshed_count(db_url, n)
         assert spooled(env) == []
         lost = issued - stored
         assert 0 <= lost <= concurrency, "only answers in flight at the kill can be lost"

@@ -255,12 +255,16 @@ CHUNKED_HEAD = (
 )
 
 
+def framed(framing: str, total: int) -> tuple[bytes, bytes]:
+    """The head of an answer `total` bytes long in that framing, and the chunk its body repeats."""
+    if framing == "chunked":
+        return CHUNKED_HEAD, chunked(b"x" * 65536)
+    return LENGTH_HEAD % total, b"x" * 65536
+
+
 @pytest.mark.parametrize("framing", ["content-length", "chunked"])
 async def test_a_50_mb_token_response_is_not_read_to_its_end(framing: str) -> None:
-    if framing == "chunked":
-        head, chunk = CHUNKED_HEAD, chunked(b"x" * 65536)
-    else:
-        head, chunk = LENGTH_HEAD % FIFTY_MB, b"x" * 65536
+    head, chunk = framed(framing, FIFTY_MB)
     sent = Sent()
     async with raw_server(body_server(head, chunk, FIFTY_MB, sent)) as port:
         with pytest.raises(TransientError) as info:
@@ -287,10 +291,7 @@ def api(client: httpx.AsyncClient, port: int) -> Api:
 @pytest.mark.parametrize("framing", ["content-length", "chunked"])
 async def test_an_api_page_past_its_cap_is_not_read_to_its_end(framing: str) -> None:
     total = MAX_API_RESPONSE_BYTES + 2 * KERNEL_SLACK
-    if framing == "chunked":
-        head, chunk = CHUNKED_HEAD, chunked(b"x" * 65536)
-    else:
-        head, chunk = LENGTH_HEAD % total, b"x" * 65536
+    head, chunk = framed(framing, total)
     sent = Sent()
     async with raw_server(body_server(head, chunk, total, sent)) as port:
         async with http_client(20.0, 4) as client:
