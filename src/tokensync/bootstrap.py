@@ -252,8 +252,6 @@ async def job_deps(
         await db.call(store.set_statement_timeout, settings.database_timeout)
         if db.checks is not None:
             await db.checks.call(db.checks.store.set_statement_timeout, settings.database_timeout)
-            db.checks2 = AsyncStore(open_store(settings.database_url), timeout=db.timeout)
-            await db.checks2.call(db.checks2.store.set_statement_timeout, settings.database_timeout)
         if keyring is not None:
             await db.call(check_keyring, store, keyring)
         # Every other process sees this run as alive for as long as it is: a lease it holds on a

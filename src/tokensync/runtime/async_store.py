@@ -45,17 +45,12 @@ class AsyncStore:
         self._writing: asyncio.Task[None] | None = None
         # The lease checks' own connection and thread, if any (their own bound and hung state).
         self.checks = AsyncStore(checks, timeout=timeout) if checks is not None else None
-        self.checks2: AsyncStore | None = None
 
     async def check_row(self, write: RowWrite) -> bool:
         """Await a lease check (store/refreshing.py: lease_check) on the checks' connection when
         there is one, gathered like write_row: whether it touched its row."""
         if self.checks is not None:
-            lane = self.checks
-            if lane._writing is not None and self.checks2 is not None:
-                if self.checks2._writing is None or len(self.checks2._writes) < len(lane._writes):
-                    lane = self.checks2
-            return await lane.write_row(write)
+            return await self.checks.write_row(write)
         return await self.write_row(write)
 
     async def write_row(self, write: RowWrite) -> bool:
@@ -120,5 +115,3 @@ class AsyncStore:
         self._thread.shutdown(wait=self.hung is None, cancel_futures=True)
         if self.checks is not None:
             self.checks.close()
-        if self.checks2 is not None:
-            self.checks2.close()
