@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import timedelta
+import itertools
 from collections.abc import Sequence
+from datetime import timedelta
 from pathlib import Path
 from urllib.parse import parse_qs
 
@@ -16,8 +17,8 @@ from tokensync.jobs.options import RefreshOptions
 from tokensync.jobs.refresh_tokens import run_refresh
 from tokensync.jobs.results import RefreshResult
 from tokensync.refresh.outcome import Refreshed
-from tokensync.store.engine import RowWrite
 from tokensync.store import open_store
+from tokensync.store.engine import RowWrite
 
 DISCORD_TOKEN_URL = "https://discord.com/api/oauth2/token"
 GOOGLE_TOKEN_URL = "https://oauth2.googleapis.com/token"
@@ -265,7 +266,7 @@ def test_a_freed_slot_sends_the_next_rows_check_before_the_last_rows_write(
     ids = [str(job.connection(f"u{n}", "discord").id) for n in range(3)]
     order = {(statement, row): n for n, (statement, row) in enumerate(sent)}
     assert len(order) == len(sent) == 6, sent
-    for earlier, later in zip(ids, ids[1:]):
+    for earlier, later in itertools.pairwise(ids):
         assert order[("confirm_lease", later)] < order[("save_refreshed", earlier)], sent
 
 
