@@ -102,17 +102,17 @@ class Refresher:
             sent = await self._exchange(conn, platform, refresh_token)
         else:
             sent = await self._exchange_in_slot(conn, platform, refresh_token)
-            if isinstance(sent, TokenSet):
-                # The slots given back woke the rows waiting for them. Their lease checks, and so
-                # their requests, go first: this row's encryption and write wait one turn of the
-                # loop, and nothing waits for them (docs/performance.md, "The next row first":
-                # 0.02 to 0.03 more of the bare client's rate, side by side).
-                await asyncio.sleep(0)
-        if isinstance(sent, TokenSet):
-            # Stored after the slots are given back: a slot stands for a request in flight, and
-            # the next row's request need not wait for this row's write.
-            return await self._writer.store(conn, platform, sent, refresh_token)
-        return sent
+        if not isinstance(sent, TokenSet):
+            return sent
+        if not holding_slot:
+            # The slots given back woke the rows waiting for them. Their lease checks, and so
+            # their requests, go first: this row's encryption and write wait one turn of the
+            # loop, and nothing waits for them (docs/performance.md, "The next row first": 0.02
+            # to 0.03 more of the bare client's rate, side by side).
+            await asyncio.sleep(0)
+        # Stored after the slots are given back: a slot stands for a request in flight, and the
+        # next row's request need not wait for this row's write.
+        return await self._writer.store(conn, platform, sent, refresh_token)
 
     async def _exchange_in_slot(
         self, conn: Connection, platform: Platform, refresh_token: str
